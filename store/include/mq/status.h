@@ -1,0 +1,113 @@
+// Status and Result: the error convention of every mq library.
+//
+// Library functions never throw for expected failures (bad input, I/O errors,
+// corruption, a busy queue); they return a [[nodiscard]] Status, or a
+// Result<T> that holds either a value or a non-OK Status. Exceptions appear
+// only at the CLI boundary (tools/). An OK Status holds no allocation.
+//
+// Codes and when to use them:
+//   kNotFound        the thing asked for does not exist (a path, a sequence number).
+//   kInvalidArgument the caller passed something malformed (an option, a pattern).
+//   kCorruption      bytes on disk fail a checksum or the record grammar.
+//   kIOError         the operating system refused an operation; sys_errno() says why.
+//   kBusy            another process holds the queue's writer lock.
+//   kUnsupported     the file was written by a newer format version.
+//   kNotALog         the file is not an mq message log at all.
+//   kTimedOut        a wait ran out of time.
+//   kTooLarge        a message is larger than the configured maximum.
+//   kDenied          a sender or caller is not admitted.
+#pragma once
+
+#include <cerrno>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+
+namespace mq {
+
+class [[nodiscard]] Status {
+ public:
+  enum class Code {
+    kOk = 0,
+    kNotFound,
+    kInvalidArgument,
+    kCorruption,
+    kIOError,
+    kBusy,
+    kUnsupported,
+    kNotALog,
+    kTimedOut,
+    kTooLarge,
+    kDenied,
+  };
+
+  Status() = default;
+
+  static Status OK() { return Status(); }
+  static Status NotFound(std::string msg) { return Status(Code::kNotFound, std::move(msg)); }
+  static Status InvalidArgument(std::string msg) { return Status(Code::kInvalidArgument, std::move(msg)); }
+  static Status Corruption(std::string msg) { return Status(Code::kCorruption, std::move(msg)); }
+  static Status Busy(std::string msg) { return Status(Code::kBusy, std::move(msg)); }
+  static Status Unsupported(std::string msg) { return Status(Code::kUnsupported, std::move(msg)); }
+  static Status NotALog(std::string msg) { return Status(Code::kNotALog, std::move(msg)); }
+  static Status TimedOut(std::string msg) { return Status(Code::kTimedOut, std::move(msg)); }
+  static Status TooLarge(std::string msg) { return Status(Code::kTooLarge, std::move(msg)); }
+  static Status Denied(std::string msg) { return Status(Code::kDenied, std::move(msg)); }
+  // An I/O error from the OS: `what` names the file and operation; errno is kept.
+  static Status IOError(std::string what, int err);
+  // IOError from the current errno.
+  static Status FromErrno(std::string what) { return IOError(std::move(what), errno); }
+
+  bool ok() const { return code_ == Code::kOk; }
+  Code code() const { return code_; }
+  int sys_errno() const { return errno_; }
+  const std::string& message() const { return msg_; }
+  bool IsNotFound() const { return code_ == Code::kNotFound; }
+  bool IsCorruption() const { return code_ == Code::kCorruption; }
+  bool IsBusy() const { return code_ == Code::kBusy; }
+  bool IsTimedOut() const { return code_ == Code::kTimedOut; }
+
+  // "Corruption: <message>" style, for logs and tests.
+  std::string ToString() const;
+  static const char* CodeName(Code c);
+
+  // Prefixes context ("opening /x/q: ") to a non-OK status; OK stays OK.
+  Status WithContext(std::string_view context) const;
+
+ private:
+  Status(Code c, std::string msg, int err = 0) : code_(c), errno_(err), msg_(std::move(msg)) {}
+  Code code_ = Code::kOk;
+  int errno_ = 0;
+  std::string msg_;
+};
+
+// A value or an error, never both.
+template <typename T>
+class [[nodiscard]] Result {
+ public:
+  Result(T value) : v_(std::move(value)) {}                    // NOLINT: implicit by design
+  Result(Status status) : v_(std::move(status)) {}             // NOLINT: must not be OK
+  bool ok() const { return std::holds_alternative<T>(v_); }
+  const Status& status() const {
+    static const Status kOk;
+    return ok() ? kOk : std::get<Status>(v_);
+  }
+  T& value() & { return std::get<T>(v_); }
+  const T& value() const& { return std::get<T>(v_); }
+  T&& value() && { return std::get<T>(std::move(v_)); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+  T& operator*() & { return value(); }
+
+ private:
+  std::variant<T, Status> v_;
+};
+
+#define MQ_RETURN_IF_ERROR(expr)        \
+  do {                                  \
+    ::mq::Status _mq_s = (expr);        \
+    if (!_mq_s.ok()) return _mq_s;      \
+  } while (0)
+
+}  // namespace mq

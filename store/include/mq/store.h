@@ -1,0 +1,197 @@
+// mq::Store: a crash-safe message log with an LMDB index.
+//
+// A store is one log file (the truth; format in docs/log-format.md), an index
+// beside it (QUEUE.idx, derived, rebuildable), and a lock file (QUEUE.lock)
+// that admits one writer. Invariants, write ordering and recovery are in
+// docs/design.md.
+//
+// Errors: every call returns a Status (mq/status.h); nothing throws. Messages
+// name the file and, where it applies, the offset, and say what to do.
+//
+// Threads: a Store is safe to use from several threads; calls are serialized
+// inside, except that waiting for durability (group commit) happens outside
+// the lock, so appenders keep appending while a sync is in flight.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mq/env.h"
+#include "mq/key_extractor.h"
+#include "mq/status.h"
+
+namespace mq {
+
+// When appends and consumes reach the disk (named like Redis's appendfsync).
+enum class SyncPolicy {
+  kAlways,  // fdatasync before a call returns (concurrent callers share one)
+  kBatch,   // a background group commit every batch_interval
+  kNone,    // left to the OS; synced on Close, Sync() and compaction
+};
+Result<SyncPolicy> ParseSyncPolicy(std::string_view s);  // "always" | "batch" | "none"
+const char* SyncPolicyName(SyncPolicy p);
+
+// What opening does about damage (like RocksDB's WAL recovery modes).
+enum class RecoveryMode {
+  kTolerateTornTail,     // cut a torn tail (into a side file); refuse damage elsewhere
+  kAbsoluteConsistency,  // refuse to open on any damage at all
+  kSalvage,              // keep every intact message; move damaged bytes to side files
+};
+Result<RecoveryMode> ParseRecoveryMode(std::string_view s);  // "tolerate-tail" | "absolute" | "salvage"
+const char* RecoveryModeName(RecoveryMode m);
+
+// Receives corruption and repair reports; the policy stays with the caller.
+class Reporter {
+ public:
+  virtual ~Reporter() = default;
+  // Bytes [offset, offset + bytes) of `file` are damaged: `reason` says how.
+  virtual void Corruption(const std::string& file, uint64_t offset, uint64_t bytes,
+                          const std::string& reason) = 0;
+  // Something recovery did (a tail cut into a side file, an index rebuilt).
+  virtual void Note(const std::string& what) { (void)what; }
+};
+
+struct StoreOptions {
+  SyncPolicy sync = SyncPolicy::kBatch;
+  std::chrono::milliseconds batch_interval{10};
+  RecoveryMode recovery = RecoveryMode::kTolerateTornTail;
+  KeyExtractor key;                // kept in the index; a change rebuilds the index
+  bool create_if_missing = true;
+  mode_t file_mode = 0600;         // for files the store creates
+  uint64_t max_message_size = 64u << 20;
+  bool auto_compact = true;        // compact inside Consume when the threshold is passed
+  double compact_ratio = 0.5;      // consumed bytes / log bytes that trigger it
+  uint64_t compact_min_bytes = 64u << 20;  // ... once this many bytes are reclaimable
+  std::string index_path;          // default: <log>.idx
+  Env* env = nullptr;              // default: Env::Default()
+  Reporter* reporter = nullptr;    // default: none (reports are also in OpenReport)
+};
+
+struct Message {
+  uint64_t seq = 0;
+  uint64_t offset = 0;  // of the message record (where its used flag is)
+  std::string payload;
+};
+
+struct MessageView {
+  uint64_t seq = 0;
+  uint64_t offset = 0;
+  std::string_view payload;  // valid only during the callback
+};
+
+// What Open (or Recover) found and did.
+struct OpenReport {
+  bool created = false;             // a new log was made
+  bool legacy = false;              // the log has no header (the original design's format)
+  std::string index_action;         // "trusted", "caught up", "rebuilt: <why>"
+  uint64_t scanned_from = 0;        // where the log scan started
+  uint64_t scanned_bytes = 0;
+  uint64_t messages_indexed = 0;    // index entries written by recovery
+  uint64_t tail_cut_offset = 0;     // a torn tail was cut here (if tail_cut_bytes > 0)
+  uint64_t tail_cut_bytes = 0;
+  uint64_t damaged_regions = 0;     // salvage: regions moved out
+  uint64_t damaged_bytes = 0;
+  uint64_t bad_flags = 0;           // used flags neither 0 nor 1 (treated as pending)
+  std::vector<std::string> side_files;  // where cut or damaged bytes were kept
+};
+
+struct StoreStats {
+  uint64_t pending = 0;            // messages not consumed (taken ones included)
+  uint64_t taken = 0;              // taken by this process, not yet acknowledged
+  uint64_t consumed = 0;           // consumed messages still occupying the log
+  uint64_t file_bytes = 0;
+  uint64_t pending_bytes = 0;      // framed bytes of pending messages
+  uint64_t reclaimable_bytes = 0;  // framed bytes of consumed messages
+  uint64_t first_pending_seq = 0;  // 0 when nothing is pending
+  uint64_t last_seq = 0;           // the last assigned (0 if none)
+  uint64_t durable_seq = 0;        // every message up to here is on disk
+  uint32_t format_version = 0;     // 0: a log without header
+  uint64_t log_id = 0;
+  uint64_t compactions = 0;        // by this Store object
+  uint64_t syncs = 0;              // fdatasyncs by this Store object
+};
+
+struct CompactionResult {
+  uint64_t bytes_before = 0;
+  uint64_t bytes_after = 0;
+  uint64_t messages_kept = 0;
+  uint64_t messages_dropped = 0;
+};
+
+class Store {
+ public:
+  // Opens the queue at `path`, creating it if allowed, recovering as
+  // options.recovery says. Errors: kNotFound (missing, create_if_missing
+  // false), kNotALog, kUnsupported (newer format), kCorruption (damage the
+  // mode refuses), kBusy (another writer: the message names its pid),
+  // kIOError. A failed open changes nothing on disk.
+  static Status Open(const std::string& path, const StoreOptions& options, std::unique_ptr<Store>* out);
+
+  virtual ~Store() = default;
+
+  // Syncs the log and the index, marks the index clean, releases the lock.
+  virtual Status Close() = 0;
+
+  // Appends one message; *seq gets its sequence number. Durable before return
+  // under kAlways. kTooLarge above max_message_size.
+  virtual Status Append(std::string_view payload, uint64_t* seq) = 0;
+  // Appends many with one write and one index transaction; seqs are
+  // first_seq, first_seq+1, ...
+  virtual Status AppendBatch(std::span<const std::string_view> payloads, uint64_t* first_seq) = 0;
+  // As AppendBatch but never waits for a sync, whatever the policy; pair it
+  // with WaitDurable() to confirm many messages with one sync.
+  virtual Status AppendBatchNoWait(std::span<const std::string_view> payloads, uint64_t* first_seq) = 0;
+
+  // Sets the message's used flag to 1 in place (durable before return under
+  // kAlways). kNotFound if seq is not pending.
+  virtual Status Consume(uint64_t seq) = 0;
+  // Hides a pending message from FirstPending/FirstByKey/ScanPending in this
+  // process without touching the disk: after a restart it is pending again.
+  virtual Status Take(uint64_t seq) = 0;
+  // Makes a taken message visible again.
+  virtual Status Release(uint64_t seq) = 0;
+
+  // The pending message `seq` (taken or not). kNotFound otherwise.
+  virtual Status Get(uint64_t seq, Message* m) = 0;
+  // The oldest visible (pending, not taken) message. kNotFound if none.
+  virtual Status FirstPending(Message* m) = 0;
+  // The oldest visible message whose key is `key`. kInvalidArgument if the
+  // store has no key extractor; kNotFound if none.
+  virtual Status FirstByKey(std::string_view key, Message* m) = 0;
+  // Visits visible messages with seq >= from_seq in arrival order until fn
+  // returns false. Payloads are checked against their checksums first.
+  virtual Status ScanPending(uint64_t from_seq, const std::function<bool(const MessageView&)>& fn) = 0;
+
+  // Makes everything written so far durable.
+  virtual Status Sync() = 0;
+  // Returns once message `seq` is durable, joining or leading a group commit.
+  virtual Status WaitDurable(uint64_t seq) = 0;
+  virtual uint64_t durable_seq() const = 0;
+  virtual uint64_t last_seq() const = 0;
+
+  // Rewrites the log without consumed messages (atomic; seqs kept).
+  virtual Status Compact(CompactionResult* result) = 0;
+  // Compacts if the thresholds in the options are passed.
+  virtual Status MaybeCompact(bool* compacted) = 0;
+  // Drops the index and builds it again from the log.
+  virtual Status RebuildIndex() = 0;
+
+  virtual StoreStats Stats() = 0;
+  virtual const OpenReport& open_report() const = 0;
+  virtual const std::string& path() const = 0;
+  virtual const StoreOptions& options() const = 0;
+};
+
+// Side files and companions of a queue at `path`.
+std::string IndexPathFor(const std::string& log_path);  // <log>.idx
+std::string LockPathFor(const std::string& log_path);   // <log>.lock
+
+}  // namespace mq

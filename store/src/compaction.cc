@@ -1,0 +1,202 @@
+// Compaction and salvage: rewrite the log without consumed messages (and, in
+// salvage, without damaged bytes, which go to side files first), then swap it
+// in with one rename (docs/design.md, "Compaction").
+#include <cstring>
+
+#include "log_format.h"
+#include "store_impl.h"
+
+namespace mq {
+
+bool StoreImpl::CompactionDue() const {
+  return consumed_bytes_ >= opt_.compact_min_bytes &&
+         static_cast<double>(consumed_bytes_) >= opt_.compact_ratio * static_cast<double>(end_);
+}
+
+Status StoreImpl::Compact(CompactionResult* result) {
+  std::lock_guard<std::mutex> g(mu_);
+  MQ_RETURN_IF_ERROR(CheckUsable());
+  return CompactLocked(result, false);
+}
+
+Status StoreImpl::MaybeCompact(bool* compacted) {
+  std::lock_guard<std::mutex> g(mu_);
+  *compacted = false;
+  MQ_RETURN_IF_ERROR(CheckUsable());
+  if (!CompactionDue()) return Status::OK();
+  MQ_RETURN_IF_ERROR(CompactLocked(nullptr, false));
+  *compacted = true;
+  return Status::OK();
+}
+
+Status StoreImpl::RebuildIndex() {
+  std::lock_guard<std::mutex> g(mu_);
+  MQ_RETURN_IF_ERROR(CheckUsable());
+  unflushed_.clear();
+  hidden_ = taken_;
+  tail_start_ = tail_seq_ = 0;
+  pending_bytes_ = consumed_count_ = consumed_bytes_ = 0;
+  cache_.Invalidate();
+  MQ_RETURN_IF_ERROR(ScanAndIndex(data_start_, 0, !legacy_, true));
+  MQ_RETURN_IF_ERROR(CommitDeletes());
+  report_.index_action = "rebuilt: asked to";
+  return Status::OK();
+}
+
+namespace {
+
+// Holds off group commits on the old file while it is being replaced.
+class SyncFence {
+ public:
+  SyncFence(std::mutex* mu, std::condition_variable* cv, bool* syncing) : mu_(mu), cv_(cv), syncing_(syncing) {
+    std::unique_lock<std::mutex> l(*mu_);
+    cv_->wait(l, [&] { return !*syncing_; });
+    *syncing_ = true;
+  }
+  ~SyncFence() {
+    std::lock_guard<std::mutex> l(*mu_);
+    *syncing_ = false;
+    cv_->notify_all();
+  }
+
+ private:
+  std::mutex* mu_;
+  std::condition_variable* cv_;
+  bool* syncing_;
+};
+
+// Buffered sequential writer for the new log.
+class Output {
+ public:
+  explicit Output(File* f) : f_(f) { buf_.reserve(kFlushAt + (64 << 10)); }
+  uint64_t offset() const { return flushed_ + buf_.size(); }
+  std::string* buf() { return &buf_; }
+  Status MaybeFlush() { return buf_.size() >= kFlushAt ? Flush() : Status::OK(); }
+  Status Flush() {
+    if (buf_.empty()) return Status::OK();
+    MQ_RETURN_IF_ERROR(f_->Write(flushed_, buf_.data(), buf_.size()));
+    flushed_ += buf_.size();
+    buf_.clear();
+    return Status::OK();
+  }
+
+ private:
+  static constexpr size_t kFlushAt = 4 << 20;
+  File* f_;
+  std::string buf_;
+  uint64_t flushed_ = 0;
+};
+
+}  // namespace
+
+Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
+  SyncFence fence(&sync_mu_, &sync_cv_, &syncing_);
+  const std::string tmp_path = path_ + ".compact";
+  FileInfo old_info;
+  MQ_RETURN_IF_ERROR(env_->Stat(path_, &old_info));
+  uint64_t limit = end_;
+  if (salvage) MQ_RETURN_IF_ERROR(file_->Size(&limit));
+
+  std::unique_ptr<File> out_file;
+  MQ_RETURN_IF_ERROR(env_->OpenFile(tmp_path, OpenMode::kCreateOrTruncate,
+                                    old_info.exists ? (old_info.mode & 07777) : opt_.file_mode, &out_file));
+  log::Header h{log::kFormatVersion, 0, NewLogId(), next_seq_, env_->NowMicros()};
+  Output out(out_file.get());
+  log::EncodeHeader(h, out.buf());
+
+  Index::Write w(index_.get());
+  MQ_RETURN_IF_ERROR(w.Begin());
+  MQ_RETURN_IF_ERROR(w.Clear());
+
+  CompactionResult r;
+  r.bytes_before = limit;
+  uint64_t new_tail_start = 0, new_tail_seq = 0, new_pending_bytes = 0;
+  std::vector<std::string> side_files;
+  log::LogScanner sc(file_.get(), limit, log::kMaxPayload, 4 << 20);
+  sc.Reset(data_start_, 0, !legacy_);
+  log::ScannedMessage m;
+  for (;;) {
+    while (sc.Next(&m)) {
+      if (m.used == log::kConsumed) {
+        ++r.messages_dropped;
+        continue;
+      }
+      const uint64_t start = out.offset();
+      if (m.framed && m.used == log::kPending) {
+        out.buf()->append(m.payload.data() - log::kFramedOverhead, m.end - m.start);
+      } else {
+        log::AppendFramed(out.buf(), m.seq, m.payload);  // a bare record gains its frame
+      }
+      Loc loc{start + log::kMetaRecordSize, static_cast<uint32_t>(m.payload.size()), true, false};
+      MQ_RETURN_IF_ERROR(w.Put(m.seq, loc, opt_.key.Extract(m.payload), opt_.key.enabled(), true));
+      new_tail_start = start;
+      new_tail_seq = m.seq;
+      new_pending_bytes += out.offset() - start;
+      ++r.messages_kept;
+      MQ_RETURN_IF_ERROR(out.MaybeFlush());
+    }
+    MQ_RETURN_IF_ERROR(sc.io_status());
+    const log::ScanProblem& p = sc.problem();
+    if (p.kind == log::ScanProblem::Kind::kNone) break;
+    if (!salvage)
+      return Status::Corruption(path_ + ": offset " + std::to_string(p.offset) + ": " + p.reason +
+                                "; compaction stopped and changed nothing. Run `mqtool recover --mode salvage " +
+                                path_ + "`");
+    uint64_t resume = limit;
+    bool more = sc.Resync(p.offset + 1, sc.prev_seq(), &resume);
+    MQ_RETURN_IF_ERROR(sc.io_status());
+    std::string side;
+    MQ_RETURN_IF_ERROR(SaveSideFile(env_, path_, "damaged-" + std::to_string(p.offset), file_.get(), p.offset,
+                                    resume - p.offset, opt_.file_mode, &side));
+    side_files.push_back(side);
+    Note(path_ + ": kept " + std::to_string(resume - p.offset) + " damaged bytes from offset " +
+         std::to_string(p.offset) + " (" + p.reason + ") in " + side);
+    if (!more) break;
+    sc.Reset(resume, sc.prev_seq(), true);
+  }
+  MQ_RETURN_IF_ERROR(out.Flush());
+  // The new log is complete and durable before it takes the old one's name.
+  MQ_RETURN_IF_ERROR(out_file->Sync());
+  MQ_RETURN_IF_ERROR(env_->Rename(tmp_path, path_));
+  MQ_RETURN_IF_ERROR(env_->SyncDir(dir_));
+
+  header_ = h;
+  legacy_ = false;
+  framed_only_ = true;
+  data_start_ = log::kHeaderRecordSize;
+  end_ = out.offset();
+  tail_start_ = new_tail_start;
+  tail_seq_ = new_tail_seq;
+  pending_bytes_ = new_pending_bytes;
+  consumed_count_ = consumed_bytes_ = 0;
+  unflushed_.clear();
+  hidden_ = taken_;
+  front_seq_ = 0;
+  cache_.Invalidate();
+  {
+    std::lock_guard<std::mutex> g(file_mu_);
+    file_ = std::shared_ptr<File>(std::move(out_file));
+  }
+  {
+    std::lock_guard<std::mutex> g(sync_mu_);
+    synced_gen_ = write_gen_.load();
+    if (last_seq_.load() > durable_seq_.load()) durable_seq_.store(last_seq_.load());
+  }
+  Status s = w.PutMeta(CurrentMeta(false));
+  if (s.ok()) s = w.Commit();
+  if (!s.ok()) {
+    // The new log is in place; an index that does not match it is
+    // recognised by its log id at the next open and rebuilt.
+    broken_ = Status::IOError(path_ + ": compaction finished but the index update failed (" + s.ToString() +
+                                  "); close and reopen the queue to rebuild the index",
+                              s.sys_errno());
+    return broken_;
+  }
+  ++compactions_;
+  r.bytes_after = end_;
+  report_.side_files.insert(report_.side_files.end(), side_files.begin(), side_files.end());
+  if (result != nullptr) *result = r;
+  return Status::OK();
+}
+
+}  // namespace mq

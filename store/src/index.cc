@@ -1,0 +1,369 @@
+#include "index.h"
+
+#include <sys/stat.h>
+
+#include <cstring>
+
+#include "coding.h"
+
+namespace mq {
+namespace {
+
+constexpr size_t kMapSize = size_t{256} << 30;  // address space only; the file grows as needed
+constexpr uint8_t kFlagFramed = 1, kFlagTruncated = 2, kFlagHasKey = 4;
+constexpr size_t kLocSize = 13;
+
+void EncodeLoc(const Loc& loc, bool has_key, std::string* out) {
+  PutFixed64(out, loc.msg_offset);
+  PutFixed32(out, loc.size);
+  uint8_t f = (loc.framed ? kFlagFramed : 0) | (loc.key_truncated ? kFlagTruncated : 0) |
+              (has_key ? kFlagHasKey : 0);
+  out->push_back(static_cast<char>(f));
+}
+
+bool DecodeLoc(const MDB_val& v, Loc* loc, std::string_view* key, bool* has_key) {
+  if (v.mv_size < kLocSize) return false;
+  const char* p = static_cast<const char*>(v.mv_data);
+  loc->msg_offset = DecodeFixed64(p);
+  loc->size = DecodeFixed32(p + 8);
+  uint8_t f = static_cast<uint8_t>(p[12]);
+  loc->framed = f & kFlagFramed;
+  loc->key_truncated = f & kFlagTruncated;
+  if (has_key) *has_key = f & kFlagHasKey;
+  if (key) *key = std::string_view(p + kLocSize, v.mv_size - kLocSize);
+  return true;
+}
+
+MDB_val Val(const void* p, size_t n) { return MDB_val{n, const_cast<void*>(p)}; }
+
+std::string EncodeMeta(const IndexMeta& m) {
+  std::string s;
+  PutFixed32(&s, m.version);
+  s.push_back(m.valid ? 1 : 0);
+  s.push_back(m.framed_only ? 1 : 0);
+  s.push_back(m.clean ? 1 : 0);
+  for (uint64_t v : {m.log_id, m.log_dev, m.log_ino, m.applied, m.tail_start, m.tail_seq, m.next_seq,
+                     m.consumed_count, m.consumed_bytes, m.pending_bytes})
+    PutFixed64(&s, v);
+  PutFixed32(&s, static_cast<uint32_t>(m.boot_id.size()));
+  s += m.boot_id;
+  PutFixed32(&s, static_cast<uint32_t>(m.extractor.size()));
+  s += m.extractor;
+  return s;
+}
+
+bool DecodeMeta(std::string_view s, IndexMeta* m) {
+  constexpr size_t kFixed = 4 + 3 + 10 * 8;
+  if (s.size() < kFixed + 4) return false;
+  const char* p = s.data();
+  m->version = DecodeFixed32(p);
+  m->valid = p[4];
+  m->framed_only = p[5];
+  m->clean = p[6];
+  p += 7;
+  uint64_t* fields[] = {&m->log_id, &m->log_dev, &m->log_ino, &m->applied, &m->tail_start,
+                        &m->tail_seq, &m->next_seq, &m->consumed_count, &m->consumed_bytes,
+                        &m->pending_bytes};
+  for (uint64_t* f : fields) {
+    *f = DecodeFixed64(p);
+    p += 8;
+  }
+  size_t rest = s.size() - kFixed;
+  uint32_t n = DecodeFixed32(p);
+  if (rest < 4 + size_t{n} + 4) return false;
+  m->boot_id.assign(p + 4, n);
+  p += 4 + n;
+  rest -= 4 + n;
+  uint32_t e = DecodeFixed32(p);
+  if (rest < 4 + size_t{e}) return false;
+  m->extractor.assign(p + 4, e);
+  return true;
+}
+
+const char kMetaKey[] = "index-meta";
+
+// Key-table keys: u16 BE key length, key bytes, u64 BE seq. The length comes
+// first so that all entries of one key are adjacent, in seq order.
+std::string KeyTableKey(std::string_view key) {
+  std::string k;
+  k.push_back(static_cast<char>((key.size() >> 8) & 0xff));
+  k.push_back(static_cast<char>(key.size() & 0xff));
+  k.append(key);
+  return k;
+}
+
+}  // namespace
+
+Status LmdbStatus(int rc, const std::string& path, std::string_view what) {
+  if (rc == MDB_SUCCESS) return Status::OK();
+  std::string msg = path + ": index " + std::string(what) + ": " + mdb_strerror(rc);
+  switch (rc) {
+    case MDB_NOTFOUND: return Status::NotFound(msg);
+    case MDB_CORRUPTED:
+    case MDB_INVALID:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_BAD_TXN: return Status::Corruption(msg);
+    case MDB_VERSION_MISMATCH: return Status::Unsupported(msg);
+    case MDB_MAP_FULL: return Status::IOError(msg + " (the index reached its size limit)", 0);
+    default:
+      if (rc > 0) return Status::IOError(path + ": index " + std::string(what), rc);
+      return Status::IOError(msg, 0);
+  }
+}
+
+Status Index::Open(const std::string& path, bool read_only, mode_t mode, std::unique_ptr<Index>* out) {
+  std::unique_ptr<Index> idx(new Index());
+  idx->path_ = path;
+  idx->read_only_ = read_only;
+  int rc = mdb_env_create(&idx->env_);
+  if (rc != 0) return LmdbStatus(rc, path, "create environment");
+  mdb_env_set_maxdbs(idx->env_, 4);
+  mdb_env_set_mapsize(idx->env_, kMapSize);
+  mdb_env_set_maxreaders(idx->env_, 126);
+  unsigned flags = MDB_NOSUBDIR | MDB_NOTLS | MDB_NORDAHEAD;
+  flags |= read_only ? MDB_RDONLY : MDB_NOSYNC;
+  rc = mdb_env_open(idx->env_, path.c_str(), flags, mode);
+  if (rc != 0) {
+    Status s = LmdbStatus(rc, path, "open");
+    mdb_env_close(idx->env_);
+    idx->env_ = nullptr;
+    return s;
+  }
+  MDB_txn* txn = nullptr;
+  rc = mdb_txn_begin(idx->env_, nullptr, read_only ? MDB_RDONLY : 0, &txn);
+  if (rc != 0) return LmdbStatus(rc, path, "begin");
+  unsigned dflags = read_only ? 0 : MDB_CREATE;
+  rc = mdb_dbi_open(txn, "meta", dflags, &idx->meta_);
+  if (rc == 0) rc = mdb_dbi_open(txn, "seq", dflags, &idx->seq_);
+  if (rc == 0) rc = mdb_dbi_open(txn, "key", dflags, &idx->key_);
+  if (rc != 0) {
+    mdb_txn_abort(txn);
+    return LmdbStatus(rc, path, "open tables");
+  }
+  rc = mdb_txn_commit(txn);
+  if (rc != 0) return LmdbStatus(rc, path, "commit");
+  *out = std::move(idx);
+  return Status::OK();
+}
+
+Index::~Index() {
+  if (env_ != nullptr) mdb_env_close(env_);
+}
+
+Status Index::SyncToDisk() {
+  if (read_only_) return Status::OK();
+  return LmdbStatus(mdb_env_sync(env_, 1), path_, "sync");
+}
+
+// ---- Write ----
+
+Index::Write::~Write() { Abort(); }
+
+void Index::Write::Abort() {
+  if (txn_ != nullptr) mdb_txn_abort(txn_);
+  txn_ = nullptr;
+}
+
+Status Index::Write::Fail(int rc, std::string_view what) {
+  Abort();
+  return LmdbStatus(rc, idx_->path_, what);
+}
+
+Status Index::Write::Begin() {
+  int rc = mdb_txn_begin(idx_->env_, nullptr, 0, &txn_);
+  if (rc != 0) {
+    txn_ = nullptr;
+    return LmdbStatus(rc, idx_->path_, "begin write");
+  }
+  return Status::OK();
+}
+
+Status Index::Write::Put(uint64_t seq, const Loc& loc, std::string_view key, bool has_key,
+                         bool append_order) {
+  char k[8];
+  EncodeBigEndian64(k, seq);
+  std::string v;
+  v.reserve(kLocSize + key.size());
+  Loc l = loc;
+  l.key_truncated = has_key && key.size() > kMaxIndexKey;
+  std::string_view stored_key = has_key ? key.substr(0, kMaxIndexKey) : std::string_view();
+  EncodeLoc(l, has_key, &v);
+  v.append(stored_key);
+  MDB_val kv = Val(k, 8), vv = Val(v.data(), v.size());
+  int rc = mdb_put(txn_, idx_->seq_, &kv, &vv, append_order ? MDB_APPEND : 0);
+  if (rc == MDB_KEYEXIST && append_order) rc = mdb_put(txn_, idx_->seq_, &kv, &vv, 0);
+  if (rc != 0) return Fail(rc, "put seq");
+  if (has_key) {
+    std::string kk = KeyTableKey(stored_key);
+    kk.append(k, 8);
+    MDB_val kkv = Val(kk.data(), kk.size()), lv = Val(v.data(), kLocSize);
+    rc = mdb_put(txn_, idx_->key_, &kkv, &lv, 0);
+    if (rc != 0) return Fail(rc, "put key");
+  }
+  return Status::OK();
+}
+
+Status Index::Write::Delete(uint64_t seq, bool* found) {
+  char k[8];
+  EncodeBigEndian64(k, seq);
+  MDB_val kv = Val(k, 8), vv;
+  *found = false;
+  int rc = mdb_get(txn_, idx_->seq_, &kv, &vv);
+  if (rc == MDB_NOTFOUND) return Status::OK();
+  if (rc != 0) return Fail(rc, "get seq");
+  Loc loc;
+  std::string_view key;
+  bool has_key = false;
+  if (!DecodeLoc(vv, &loc, &key, &has_key)) return Fail(MDB_CORRUPTED, "decode seq entry");
+  std::string kk;
+  if (has_key) {
+    kk = KeyTableKey(key);
+    kk.append(k, 8);
+  }
+  rc = mdb_del(txn_, idx_->seq_, &kv, nullptr);
+  if (rc != 0) return Fail(rc, "delete seq");
+  if (has_key) {
+    MDB_val kkv = Val(kk.data(), kk.size());
+    rc = mdb_del(txn_, idx_->key_, &kkv, nullptr);
+    if (rc != 0 && rc != MDB_NOTFOUND) return Fail(rc, "delete key");
+  }
+  *found = true;
+  return Status::OK();
+}
+
+Status Index::Write::PutMeta(const IndexMeta& m) {
+  std::string v = EncodeMeta(m);
+  MDB_val kv = Val(kMetaKey, sizeof(kMetaKey) - 1), vv = Val(v.data(), v.size());
+  int rc = mdb_put(txn_, idx_->meta_, &kv, &vv, 0);
+  if (rc != 0) return Fail(rc, "put meta");
+  return Status::OK();
+}
+
+Status Index::Write::Clear() {
+  int rc = mdb_drop(txn_, idx_->seq_, 0);
+  if (rc == 0) rc = mdb_drop(txn_, idx_->key_, 0);
+  if (rc != 0) return Fail(rc, "clear");
+  return Status::OK();
+}
+
+Status Index::Write::Commit() {
+  int rc = mdb_txn_commit(txn_);
+  txn_ = nullptr;
+  return LmdbStatus(rc, idx_->path_, "commit");
+}
+
+// ---- Read ----
+
+Index::Read::~Read() {
+  if (cur_ != nullptr) mdb_cursor_close(cur_);
+  if (txn_ != nullptr) mdb_txn_abort(txn_);
+}
+
+Status Index::Read::Begin() {
+  if (cur_ != nullptr) {
+    mdb_cursor_close(cur_);
+    cur_ = nullptr;
+  }
+  if (txn_ != nullptr) {
+    mdb_txn_reset(txn_);
+    int rc = mdb_txn_renew(txn_);
+    if (rc == 0) return Status::OK();
+    mdb_txn_abort(txn_);
+    txn_ = nullptr;
+  }
+  int rc = mdb_txn_begin(idx_->env_, nullptr, MDB_RDONLY, &txn_);
+  if (rc != 0) {
+    txn_ = nullptr;
+    return LmdbStatus(rc, idx_->path_, "begin read");
+  }
+  return Status::OK();
+}
+
+Status Index::Read::GetMeta(IndexMeta* m, bool* present) {
+  MDB_val kv = Val(kMetaKey, sizeof(kMetaKey) - 1), vv;
+  int rc = mdb_get(txn_, idx_->meta_, &kv, &vv);
+  *present = false;
+  if (rc == MDB_NOTFOUND) return Status::OK();
+  if (rc != 0) return LmdbStatus(rc, idx_->path_, "get meta");
+  if (!DecodeMeta(std::string_view(static_cast<const char*>(vv.mv_data), vv.mv_size), m))
+    return Status::Corruption(idx_->path_ + ": index meta record is malformed");
+  *present = true;
+  return Status::OK();
+}
+
+Status Index::Read::Get(uint64_t seq, Loc* loc) {
+  char k[8];
+  EncodeBigEndian64(k, seq);
+  MDB_val kv = Val(k, 8), vv;
+  int rc = mdb_get(txn_, idx_->seq_, &kv, &vv);
+  if (rc != 0) return LmdbStatus(rc, idx_->path_, "get seq " + std::to_string(seq));
+  if (!DecodeLoc(vv, loc, nullptr, nullptr))
+    return Status::Corruption(idx_->path_ + ": index entry for seq " + std::to_string(seq) + " is malformed");
+  return Status::OK();
+}
+
+uint64_t Index::Read::Entries() {
+  MDB_stat st;
+  if (mdb_stat(txn_, idx_->seq_, &st) != 0) return 0;
+  return st.ms_entries;
+}
+
+Status Index::Read::Load(int rc, bool by_key) {
+  valid_ = false;
+  if (rc == MDB_NOTFOUND) return Status::OK();
+  if (rc != 0) return LmdbStatus(rc, idx_->path_, "cursor");
+  MDB_val kv, vv;
+  rc = mdb_cursor_get(cur_, &kv, &vv, MDB_GET_CURRENT);
+  if (rc != 0) return LmdbStatus(rc, idx_->path_, "cursor");
+  const char* k = static_cast<const char*>(kv.mv_data);
+  if (by_key) {
+    if (kv.mv_size != want_key_.size() + 8 || std::memcmp(k, want_key_.data(), want_key_.size()) != 0)
+      return Status::OK();  // past this key
+    cur_seq_ = DecodeBigEndian64(k + want_key_.size());
+    cur_key_ = std::string_view(k + 2, want_key_.size() - 2);
+  } else {
+    if (kv.mv_size != 8) return Status::Corruption(idx_->path_ + ": malformed seq key in index");
+    cur_seq_ = DecodeBigEndian64(k);
+  }
+  std::string_view key;
+  if (!DecodeLoc(vv, &cur_loc_, by_key ? nullptr : &key, nullptr))
+    return Status::Corruption(idx_->path_ + ": malformed index entry");
+  if (!by_key) cur_key_ = key;
+  valid_ = true;
+  return Status::OK();
+}
+
+Status Index::Read::Seek(uint64_t from_seq) {
+  if (cur_ != nullptr) mdb_cursor_close(cur_);
+  cur_ = nullptr;
+  int rc = mdb_cursor_open(txn_, idx_->seq_, &cur_);
+  if (rc != 0) return LmdbStatus(rc, idx_->path_, "cursor open");
+  char k[8];
+  EncodeBigEndian64(k, from_seq);
+  MDB_val kv = Val(k, 8), vv;
+  return Load(mdb_cursor_get(cur_, &kv, &vv, MDB_SET_RANGE), false);
+}
+
+Status Index::Read::Next() {
+  MDB_val kv, vv;
+  return Load(mdb_cursor_get(cur_, &kv, &vv, MDB_NEXT), false);
+}
+
+Status Index::Read::SeekKey(std::string_view key) {
+  if (cur_ != nullptr) mdb_cursor_close(cur_);
+  cur_ = nullptr;
+  int rc = mdb_cursor_open(txn_, idx_->key_, &cur_);
+  if (rc != 0) return LmdbStatus(rc, idx_->path_, "cursor open");
+  want_key_ = KeyTableKey(key.substr(0, kMaxIndexKey));
+  std::string k = want_key_;
+  k.append(8, '\0');
+  MDB_val kv = Val(k.data(), k.size()), vv;
+  return Load(mdb_cursor_get(cur_, &kv, &vv, MDB_SET_RANGE), true);
+}
+
+Status Index::Read::NextKey() {
+  MDB_val kv, vv;
+  return Load(mdb_cursor_get(cur_, &kv, &vv, MDB_NEXT), true);
+}
+
+}  // namespace mq

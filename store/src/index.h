@@ -1,0 +1,138 @@
+// The LMDB index beside a log (docs/design.md, "The index").
+//
+//   meta: small named values: where the index stands relative to its log.
+//   seq:  u64 BE seq -> Loc + key bytes          (every pending message)
+//   key:  u16 BE length + key bytes (<= kMaxIndexKey) + u64 BE seq -> Loc   (if a key extractor is set)
+//
+// The index is derived data: the log is the truth. It runs unsynced
+// (MDB_NOSYNC) and is trusted after a crash only under the rules of
+// docs/design.md, "When the index is trusted". LMDB's int error codes become
+// Status in exactly one place, LmdbStatus().
+#pragma once
+
+#include <lmdb.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "mq/status.h"
+
+namespace mq {
+
+// Where a pending message is in the log.
+struct Loc {
+  uint64_t msg_offset = 0;  // the message record (its used flag)
+  uint32_t size = 0;        // payload bytes
+  bool framed = true;       // preceded by a 20-byte meta record
+  bool key_truncated = false;
+};
+
+// Index keys longer than this are stored cut to it; lookups then confirm the
+// key against the payload.
+constexpr size_t kMaxIndexKey = 400;
+
+struct IndexMeta {
+  static constexpr uint32_t kVersion = 1;
+  uint32_t version = 0;
+  bool valid = false;          // false while a rebuild is under way
+  uint64_t log_id = 0;         // the header's log id; 0 for a log without header
+  uint64_t log_dev = 0, log_ino = 0;  // identity of a log without header
+  uint64_t applied = 0;        // log bytes [0, applied) are reflected
+  uint64_t tail_start = 0;     // start of the last indexed message (0: none)
+  uint64_t tail_seq = 0;       // its sequence number
+  uint64_t next_seq = 1;
+  bool framed_only = false;    // a header or meta record precedes `applied`
+  std::string boot_id;         // boot during which it was last written unsynced
+  bool clean = false;          // closed with everything synced
+  std::string extractor;       // the key extractor the key table was built with
+  uint64_t consumed_count = 0; // consumed messages still in the log
+  uint64_t consumed_bytes = 0; // their framed bytes
+  uint64_t pending_bytes = 0;  // framed bytes of pending messages
+};
+
+Status LmdbStatus(int rc, const std::string& path, std::string_view what);
+
+class Index {
+ public:
+  // Opens (creating if allowed) the index file at `path` (MDB_NOSUBDIR).
+  static Status Open(const std::string& path, bool read_only, mode_t mode, std::unique_ptr<Index>* out);
+  ~Index();
+
+  const std::string& path() const { return path_; }
+  bool read_only() const { return read_only_; }
+  // Forces everything committed so far to disk.
+  Status SyncToDisk();
+
+  class Write;
+  class Read;
+
+ private:
+  friend class Write;
+  friend class Read;
+  Index() = default;
+  Status Grow();
+
+  std::string path_;
+  bool read_only_ = false;
+  MDB_env* env_ = nullptr;
+  MDB_dbi meta_ = 0, seq_ = 0, key_ = 0;
+  size_t map_size_ = 0;
+};
+
+// A write transaction. Not committed unless Commit() is called.
+class Index::Write {
+ public:
+  explicit Write(Index* idx) : idx_(idx) {}
+  ~Write();
+  Status Begin();
+  Status Put(uint64_t seq, const Loc& loc, std::string_view key, bool has_key, bool append_order);
+  // Removes seq and its key entry; ok if absent. *loc gets what was there.
+  Status Delete(uint64_t seq, bool* found);
+  Status PutMeta(const IndexMeta& m);
+  Status Clear();  // empties seq and key tables
+  Status Commit();
+  void Abort();
+
+ private:
+  Status Fail(int rc, std::string_view what);
+  Index* idx_;
+  MDB_txn* txn_ = nullptr;
+};
+
+// A read-only snapshot.
+class Index::Read {
+ public:
+  explicit Read(Index* idx) : idx_(idx) {}
+  ~Read();
+  Status Begin();
+  Status GetMeta(IndexMeta* m, bool* present);
+  Status Get(uint64_t seq, Loc* loc);  // kNotFound if absent
+  uint64_t Entries();                  // pending messages in the seq table
+
+  // Seq-ordered walk: Seek(from) then Valid()/Next().
+  Status Seek(uint64_t from_seq);
+  bool Valid() const { return valid_; }
+  uint64_t seq() const { return cur_seq_; }
+  const Loc& loc() const { return cur_loc_; }
+  std::string_view key() const { return cur_key_; }
+  Status Next();
+
+  // Key-ordered walk over one key: SeekKey(k) then Valid()/NextKey().
+  Status SeekKey(std::string_view key);
+  Status NextKey();
+
+ private:
+  Status Load(int rc, bool by_key);
+  Index* idx_;
+  MDB_txn* txn_ = nullptr;
+  MDB_cursor* cur_ = nullptr;
+  bool valid_ = false;
+  uint64_t cur_seq_ = 0;
+  Loc cur_loc_;
+  std::string_view cur_key_;
+  std::string want_key_;
+};
+
+}  // namespace mq

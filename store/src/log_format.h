@@ -1,0 +1,48 @@
+// Constants of the on-disk log. The byte-level specification, with a worked
+// hexdump, is docs/log-format.md; each constant names the section it implements.
+#pragma once
+
+#include <cstdint>
+
+namespace mq::log {
+
+// "Records": every record is [int32 LE used][int32 LE size][size bytes].
+constexpr uint32_t kRecordHeaderSize = 8;
+
+// "Message records": used flag values of a message record.
+constexpr int32_t kPending = 0;
+constexpr int32_t kConsumed = 1;
+
+// "Frame records": our additions are records whose used flag is neither 0 nor
+// 1, so the original reader skips them. The flag value names the kind; its
+// bytes read "mqH\1" and "mqM\1" in a hexdump.
+constexpr int32_t kHeaderKind = 0x0148716d;
+constexpr int32_t kMetaKind = 0x014d716d;
+
+// "File header": at offset 0 of every log this version creates.
+constexpr char kHeaderMagic[8] = {'m', 'q', '-', 'l', 'o', 'g', '\0', '\0'};
+constexpr uint32_t kHeaderPayloadSize = 48;
+constexpr uint32_t kHeaderRecordSize = kRecordHeaderSize + kHeaderPayloadSize;
+constexpr uint32_t kHeaderVersionOffset = 8;    // within the payload
+constexpr uint32_t kHeaderFlagsOffset = 12;
+constexpr uint32_t kHeaderLogIdOffset = 16;
+constexpr uint32_t kHeaderSeqFloorOffset = 24;
+constexpr uint32_t kHeaderCreatedOffset = 32;
+constexpr uint32_t kHeaderCrcOffset = 44;
+
+// "Format versions": 1 is this one. A header with a higher version is refused.
+constexpr uint32_t kFormatVersion = 1;
+
+// "Meta records": [kMetaKind][12][u64 seq][u32 masked crc32c], followed
+// immediately by the message record it describes.
+constexpr uint32_t kMetaPayloadSize = 12;
+constexpr uint32_t kMetaRecordSize = kRecordHeaderSize + kMetaPayloadSize;  // 20
+constexpr uint32_t kMetaSeqOffset = 8;   // within the record
+constexpr uint32_t kMetaCrcOffset = 16;  // within the record
+// A framed message costs this many bytes beyond its payload.
+constexpr uint32_t kFramedOverhead = kMetaRecordSize + kRecordHeaderSize;  // 28
+
+// "Limits": a payload is at most this many bytes (the size field is an int32).
+constexpr uint32_t kMaxPayload = 0x7fffffffu - kFramedOverhead;
+
+}  // namespace mq::log

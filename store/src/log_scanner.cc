@@ -1,0 +1,190 @@
+#include "log_scanner.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+#include "coding.h"
+#include "crc32c.h"
+#include "log_format.h"
+#include "record.h"
+
+namespace mq::log {
+namespace {
+std::string Hex32(uint32_t v) {
+  char b[16];
+  std::snprintf(b, sizeof(b), "0x%08x", v);
+  return b;
+}
+}  // namespace
+
+LogScanner::LogScanner(File* file, uint64_t limit, uint64_t max_payload, size_t chunk)
+    : file_(file), limit_(limit), max_payload_(max_payload), chunk_(chunk) {}
+
+void LogScanner::Reset(uint64_t offset, uint64_t prev_seq, bool framed_only) {
+  pos_ = offset;
+  prev_seq_ = prev_seq;
+  framed_only_ = framed_only;
+  problem_ = ScanProblem{};
+}
+
+bool LogScanner::Ensure(uint64_t off, size_t n) {
+  if (off + n > limit_) return false;
+  if (off >= buf_off_ && off + n <= buf_off_ + buf_len_) return true;
+  size_t want = std::max(n, chunk_);
+  want = static_cast<size_t>(std::min<uint64_t>(want, limit_ - off));
+  if (buf_.size() < want) buf_.resize(want);
+  size_t got = 0;
+  Status s = file_->Read(off, want, buf_.data(), &got);
+  buf_off_ = off;
+  buf_len_ = got;
+  if (!s.ok()) {
+    io_ = s;
+    buf_len_ = 0;
+    return false;
+  }
+  return got >= n;
+}
+
+bool LogScanner::Fail(ScanProblem::Kind kind, uint64_t offset, std::string reason) {
+  problem_.kind = kind;
+  problem_.offset = offset;
+  problem_.reason = std::move(reason);
+  return false;
+}
+
+bool LogScanner::ValidFramedAt(uint64_t off, uint64_t min_seq, ScannedMessage* m) {
+  if (!Ensure(off, kFramedOverhead)) return false;
+  const char* p = At(off);
+  if (DecodeInt32(p) != kMetaKind || DecodeFixed32(p + 4) != kMetaPayloadSize) return false;
+  int32_t size = DecodeInt32(p + kMetaRecordSize + 4);
+  if (size < 0 || static_cast<uint64_t>(size) > max_payload_) return false;
+  if (!Ensure(off, kFramedOverhead + static_cast<size_t>(size))) return false;
+  p = At(off);
+  uint32_t want = crc32c::Unmask(DecodeFixed32(p + kMetaCrcOffset));
+  if (FramedCrc(p, p + kMetaRecordSize + 4, static_cast<size_t>(size)) != want) return false;
+  uint64_t seq = DecodeFixed64(p + kMetaSeqOffset);
+  if (seq <= min_seq) return false;
+  m->seq = seq;
+  m->start = off;
+  m->msg_offset = off + kMetaRecordSize;
+  m->end = off + kFramedOverhead + static_cast<uint64_t>(size);
+  m->framed = true;
+  m->used = DecodeInt32(p + kMetaRecordSize);
+  m->payload = std::string_view(p + kFramedOverhead, static_cast<size_t>(size));
+  return true;
+}
+
+bool LogScanner::Next(ScannedMessage* m) {
+  problem_ = ScanProblem{};
+  if (pos_ >= limit_) return false;
+  const uint64_t at = pos_;
+  if (!Ensure(at, kRecordHeaderSize)) {
+    if (!io_.ok()) return false;
+    return Fail(ScanProblem::Kind::kIncomplete, at,
+                "record header cut short (" + std::to_string(limit_ - at) + " of 8 bytes)");
+  }
+  const char* p = At(at);
+  const int32_t used = DecodeInt32(p);
+  const int32_t size = DecodeInt32(p + 4);
+
+  if (used == kMetaKind) {
+    if (size != static_cast<int32_t>(kMetaPayloadSize))
+      return Fail(ScanProblem::Kind::kCorrupt, at,
+                  "meta record has size " + std::to_string(size) + " (expected 12)");
+    if (!Ensure(at, kFramedOverhead)) {
+      if (!io_.ok()) return false;
+      return Fail(ScanProblem::Kind::kIncomplete, at, "framed message cut short");
+    }
+    p = At(at);
+    int32_t msize = DecodeInt32(p + kMetaRecordSize + 4);
+    if (msize < 0 || static_cast<uint64_t>(msize) > max_payload_) {
+      if (msize >= 0 && at + kFramedOverhead + static_cast<uint64_t>(msize) > limit_)
+        return Fail(ScanProblem::Kind::kIncomplete, at, "framed message cut short");
+      return Fail(ScanProblem::Kind::kCorrupt, at,
+                  "message size " + std::to_string(msize) + " is out of range (largest accepted " +
+                      std::to_string(max_payload_) + ")");
+    }
+    if (!Ensure(at, kFramedOverhead + static_cast<size_t>(msize))) {
+      if (!io_.ok()) return false;
+      return Fail(ScanProblem::Kind::kIncomplete, at,
+                  "framed message cut short (" + std::to_string(limit_ - at) + " of " +
+                      std::to_string(kFramedOverhead + static_cast<uint64_t>(msize)) + " bytes)");
+    }
+    p = At(at);
+    uint32_t want = crc32c::Unmask(DecodeFixed32(p + kMetaCrcOffset));
+    if (FramedCrc(p, p + kMetaRecordSize + 4, static_cast<size_t>(msize)) != want)
+      return Fail(ScanProblem::Kind::kCorrupt, at, "checksum mismatch in framed message");
+    uint64_t seq = DecodeFixed64(p + kMetaSeqOffset);
+    if (seq <= prev_seq_)
+      return Fail(ScanProblem::Kind::kCorrupt, at,
+                  "sequence number " + std::to_string(seq) + " does not follow " + std::to_string(prev_seq_));
+    m->seq = seq;
+    m->start = at;
+    m->msg_offset = at + kMetaRecordSize;
+    m->end = at + kFramedOverhead + static_cast<uint64_t>(msize);
+    m->framed = true;
+    m->used = DecodeInt32(p + kMetaRecordSize);
+    m->payload = std::string_view(p + kFramedOverhead, static_cast<size_t>(msize));
+    framed_only_ = true;
+  } else if (used == kPending || used == kConsumed) {
+    if (framed_only_)
+      return Fail(ScanProblem::Kind::kCorrupt, at, "message record without its meta record");
+    if (size < 0)
+      return Fail(ScanProblem::Kind::kCorrupt, at, "record size " + std::to_string(size) + " is negative");
+    uint64_t total = kRecordHeaderSize + static_cast<uint64_t>(size);
+    if (at + total > limit_)
+      return Fail(ScanProblem::Kind::kIncomplete, at,
+                  "record cut short (" + std::to_string(limit_ - at) + " of " + std::to_string(total) + " bytes)");
+    if (static_cast<uint64_t>(size) > max_payload_)
+      return Fail(ScanProblem::Kind::kCorrupt, at,
+                  "message size " + std::to_string(size) + " is out of range (largest accepted " +
+                      std::to_string(max_payload_) + ")");
+    if (!Ensure(at, static_cast<size_t>(total))) return false;  // only an I/O error gets here
+    p = At(at);
+    m->seq = prev_seq_ + 1;
+    m->start = at;
+    m->msg_offset = at;
+    m->end = at + total;
+    m->framed = false;
+    m->used = used;
+    m->payload = std::string_view(p + kRecordHeaderSize, static_cast<size_t>(size));
+  } else if (used == kHeaderKind) {
+    return Fail(ScanProblem::Kind::kCorrupt, at, "file header record where a message was expected");
+  } else {
+    return Fail(ScanProblem::Kind::kCorrupt, at,
+                "unknown record kind " + Hex32(static_cast<uint32_t>(used)));
+  }
+  prev_seq_ = m->seq;
+  pos_ = m->end;
+  return true;
+}
+
+bool LogScanner::Resync(uint64_t from, uint64_t min_seq, uint64_t* found) {
+  char pattern[8];
+  EncodeFixed32(pattern, static_cast<uint32_t>(kMetaKind));
+  EncodeFixed32(pattern + 4, kMetaPayloadSize);
+  uint64_t pos = from;
+  while (pos + kFramedOverhead <= limit_) {
+    size_t span = static_cast<size_t>(std::min<uint64_t>(chunk_, limit_ - pos));
+    if (!Ensure(pos, span)) return false;
+    const char* base = At(pos);
+    const void* hit = memmem(base, span, pattern, sizeof(pattern));
+    if (hit == nullptr) {
+      if (pos + span >= limit_) return false;
+      pos += span - (sizeof(pattern) - 1);
+      continue;
+    }
+    uint64_t cand = pos + static_cast<uint64_t>(static_cast<const char*>(hit) - base);
+    ScannedMessage m;
+    if (ValidFramedAt(cand, min_seq, &m)) {
+      *found = cand;
+      return true;
+    }
+    if (!io_.ok()) return false;
+    pos = cand + 1;
+  }
+  return false;
+}
+
+}  // namespace mq::log

@@ -1,0 +1,82 @@
+// LogScanner: reads a log sequentially and checks every record against the
+// grammar of docs/log-format.md. It only computes; it never changes the file.
+// What to do about a problem it finds (cut a torn tail, refuse, salvage) is
+// the caller's policy (recovery.cc).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mq/env.h"
+#include "mq/status.h"
+
+namespace mq::log {
+
+struct ScannedMessage {
+  uint64_t seq = 0;
+  uint64_t start = 0;       // first byte of the message's records (its meta, or the bare record)
+  uint64_t msg_offset = 0;  // the message record, where its used flag is
+  uint64_t end = 0;         // one past the last payload byte
+  bool framed = false;      // preceded by a meta record (has a sequence number and checksum)
+  int32_t used = 0;         // the used flag as stored: 0 pending, 1 consumed, else damaged
+  std::string_view payload; // valid until the next call on the scanner
+};
+
+struct ScanProblem {
+  enum class Kind { kNone, kIncomplete, kCorrupt };
+  Kind kind = Kind::kNone;
+  uint64_t offset = 0;
+  std::string reason;  // e.g. "checksum mismatch in framed message"
+};
+
+class LogScanner {
+ public:
+  // Scans file bytes [.., limit). max_payload bounds a message's size field.
+  LogScanner(File* file, uint64_t limit, uint64_t max_payload, size_t chunk = 1 << 20);
+
+  // Starts at `offset`. prev_seq is the sequence number of the message before
+  // it (0 if none). framed_only: the log has a header or a meta record before
+  // offset, so a bare message record from here on is damage.
+  void Reset(uint64_t offset, uint64_t prev_seq, bool framed_only);
+
+  // The next message; false at the end of the range or at a problem.
+  bool Next(ScannedMessage* m);
+
+  const ScanProblem& problem() const { return problem_; }
+  const Status& io_status() const { return io_; }
+  uint64_t position() const { return pos_; }   // one past the last good record
+  uint64_t prev_seq() const { return prev_seq_; }
+  bool framed_only() const { return framed_only_; }
+  uint64_t limit() const { return limit_; }
+
+  // Finds the first offset in [from, limit) where a framed message with a
+  // sequence number above min_seq checks out. Used to tell a torn tail (nothing
+  // valid after the damage) from damage in the middle.
+  bool Resync(uint64_t from, uint64_t min_seq, uint64_t* found);
+
+  // Checks a framed message at `offset` without moving the scan position.
+  bool ValidFramedAt(uint64_t offset, uint64_t min_seq, ScannedMessage* m);
+
+ private:
+  // Makes [off, off+n) readable through At(); false past limit or on I/O error.
+  bool Ensure(uint64_t off, size_t n);
+  const char* At(uint64_t off) const { return buf_.data() + (off - buf_off_); }
+  bool Fail(ScanProblem::Kind kind, uint64_t offset, std::string reason);
+
+  File* file_;
+  uint64_t limit_;
+  uint64_t max_payload_;
+  size_t chunk_;
+  std::vector<char> buf_;
+  uint64_t buf_off_ = 0;
+  size_t buf_len_ = 0;
+  uint64_t pos_ = 0;
+  uint64_t prev_seq_ = 0;
+  bool framed_only_ = false;
+  ScanProblem problem_;
+  Status io_;
+};
+
+}  // namespace mq::log

@@ -1,0 +1,40 @@
+#include "read_cache.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace mq {
+
+Status ReadCache::Read(File* file, uint64_t limit, uint64_t off, size_t n, const char** p) {
+  if (off + n > limit)
+    return Status::Corruption(file->path() + ": offset " + std::to_string(off) + ": the index points " +
+                              std::to_string(n) + " bytes past the end of the log (" + std::to_string(limit) +
+                              " bytes); reopen the queue to rebuild its index");
+  if (off >= off_ && off + n <= off_ + len_) {
+    *p = buf_.data() + (off - off_);
+    return Status::OK();
+  }
+  size_t want = static_cast<size_t>(std::min<uint64_t>(std::max(n, window_), limit - off));
+  if (buf_.size() < want) buf_.resize(want);
+  size_t got = 0;
+  len_ = 0;
+  Status s = file->Read(off, want, buf_.data(), &got);
+  if (!s.ok()) return s;
+  if (got < n)
+    return Status::Corruption(file->path() + ": offset " + std::to_string(off) + ": log ends early (read " +
+                              std::to_string(got) + " of " + std::to_string(n) + " bytes)");
+  off_ = off;
+  len_ = got;
+  *p = buf_.data();
+  return Status::OK();
+}
+
+void ReadCache::Patch(uint64_t off, const char* src, size_t n) {
+  if (len_ == 0 || off + n <= off_ || off >= off_ + len_) return;
+  for (size_t i = 0; i < n; ++i) {
+    uint64_t o = off + i;
+    if (o >= off_ && o < off_ + len_) buf_[o - off_] = src[i];
+  }
+}
+
+}  // namespace mq

@@ -1,0 +1,121 @@
+#include "record.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+
+#include "coding.h"
+#include "crc32c.h"
+#include "log_format.h"
+
+namespace mq::log {
+
+void EncodeHeader(const Header& h, std::string* dst) {
+  char rec[kHeaderRecordSize] = {};
+  EncodeFixed32(rec, static_cast<uint32_t>(kHeaderKind));
+  EncodeFixed32(rec + 4, kHeaderPayloadSize);
+  char* p = rec + kRecordHeaderSize;
+  std::memcpy(p, kHeaderMagic, sizeof(kHeaderMagic));
+  EncodeFixed32(p + kHeaderVersionOffset, h.version);
+  EncodeFixed32(p + kHeaderFlagsOffset, h.flags);
+  EncodeFixed64(p + kHeaderLogIdOffset, h.log_id);
+  EncodeFixed64(p + kHeaderSeqFloorOffset, h.seq_floor);
+  EncodeFixed64(p + kHeaderCreatedOffset, h.created_micros);
+  uint32_t crc = crc32c::Value(rec, kRecordHeaderSize + kHeaderCrcOffset);
+  EncodeFixed32(p + kHeaderCrcOffset, crc32c::Mask(crc));
+  dst->append(rec, sizeof(rec));
+}
+
+Status DecodeHeader(const char* rec, size_t n, const std::string& path, Header* h) {
+  if (n < kHeaderRecordSize)
+    return Status::Corruption(path + ": offset 0: file header is cut short (" + std::to_string(n) +
+                              " of " + std::to_string(kHeaderRecordSize) + " bytes)");
+  if (DecodeInt32(rec) != kHeaderKind || DecodeFixed32(rec + 4) != kHeaderPayloadSize)
+    return Status::NotALog(path + ": offset 0: no mq file header");
+  const char* p = rec + kRecordHeaderSize;
+  if (std::memcmp(p, kHeaderMagic, sizeof(kHeaderMagic)) != 0)
+    return Status::Corruption(path + ": offset 8: file header magic is damaged");
+  uint32_t want = crc32c::Unmask(DecodeFixed32(p + kHeaderCrcOffset));
+  if (crc32c::Value(rec, kRecordHeaderSize + kHeaderCrcOffset) != want)
+    return Status::Corruption(path + ": offset 0: file header checksum mismatch");
+  h->version = DecodeFixed32(p + kHeaderVersionOffset);
+  h->flags = DecodeFixed32(p + kHeaderFlagsOffset);
+  h->log_id = DecodeFixed64(p + kHeaderLogIdOffset);
+  h->seq_floor = DecodeFixed64(p + kHeaderSeqFloorOffset);
+  h->created_micros = DecodeFixed64(p + kHeaderCreatedOffset);
+  if (h->version > kFormatVersion)
+    return Status::Unsupported(path + ": written in log format version " + std::to_string(h->version) +
+                               "; this mq reads versions up to " + std::to_string(kFormatVersion) +
+                               ": open it with a newer mq");
+  if (h->version == 0)
+    return Status::Corruption(path + ": offset 16: file header has format version 0");
+  if (h->flags != 0)
+    return Status::Unsupported(path + ": file header has flags 0x" + std::to_string(h->flags) +
+                               " that this mq does not know: open it with a newer mq");
+  return Status::OK();
+}
+
+uint32_t FramedCrc(const char* meta, const char* msg_size_field, size_t payload_len) {
+  uint32_t c = crc32c::Value(meta, kMetaCrcOffset);
+  return crc32c::Extend(c, msg_size_field, 4 + payload_len);
+}
+
+size_t EncodeFramed(char* dst, uint64_t seq, std::string_view payload) {
+  EncodeFixed32(dst, static_cast<uint32_t>(kMetaKind));
+  EncodeFixed32(dst + 4, kMetaPayloadSize);
+  EncodeFixed64(dst + kMetaSeqOffset, seq);
+  char* msg = dst + kMetaRecordSize;
+  EncodeFixed32(msg, static_cast<uint32_t>(kPending));
+  EncodeFixed32(msg + 4, static_cast<uint32_t>(payload.size()));
+  if (!payload.empty()) std::memcpy(msg + kRecordHeaderSize, payload.data(), payload.size());
+  EncodeFixed32(dst + kMetaCrcOffset, crc32c::Mask(FramedCrc(dst, msg + 4, payload.size())));
+  return kFramedOverhead + payload.size();
+}
+
+void AppendFramed(std::string* dst, uint64_t seq, std::string_view payload) {
+  size_t old = dst->size();
+  dst->resize(old + kFramedOverhead + payload.size());
+  EncodeFramed(dst->data() + old, seq, payload);
+}
+
+}  // namespace mq::log
+
+namespace mq::log {
+
+Status DetectFormat(File* file, uint64_t size, Header* h, FileKind* kind) {
+  const std::string& path = file->path();
+  char buf[kHeaderRecordSize];
+  size_t got = 0;
+  size_t want = static_cast<size_t>(std::min<uint64_t>(size, sizeof(buf)));
+  MQ_RETURN_IF_ERROR(file->Read(0, want, buf, &got));
+  if (got == 0) {
+    *kind = FileKind::kEmpty;
+    return Status::OK();
+  }
+  if (got >= 4 && DecodeInt32(buf) == kHeaderKind) {
+    if (got < kHeaderRecordSize)
+      return Status::Corruption(path + ": offset 0: the file header is cut short (" + std::to_string(got) +
+                                " of 56 bytes) and no message follows: its writer stopped while creating it. "
+                                "Move the file aside and let mq create the queue again");
+    MQ_RETURN_IF_ERROR(DecodeHeader(buf, got, path, h));
+    *kind = FileKind::kFramed;
+    return Status::OK();
+  }
+  if (got >= 8) {
+    int32_t used = DecodeInt32(buf);
+    int32_t rsize = DecodeInt32(buf + 4);
+    if ((used == kPending || used == kConsumed) && rsize >= 0 && static_cast<uint64_t>(rsize) + 8 <= size) {
+      *h = Header{};
+      *kind = FileKind::kLegacy;
+      return Status::OK();
+    }
+  }
+  char hex[16];
+  std::snprintf(hex, sizeof(hex), "0x%08x", got >= 4 ? DecodeFixed32(buf) : 0u);
+  return Status::NotALog(path + ": not an mq message log: offset 0 holds " +
+                         (got >= 4 ? std::string(hex) : std::to_string(got) + " bytes") +
+                         ", which is neither an mq file header nor a record of the original queue format. "
+                         "Check the path");
+}
+
+}  // namespace mq::log

@@ -1,0 +1,53 @@
+// Encoding and checking of single records (docs/log-format.md: "File header",
+// "Meta records", "Checksums").
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "mq/env.h"
+#include "mq/status.h"
+
+namespace mq::log {
+
+struct Header {
+  uint32_t version = 0;
+  uint32_t flags = 0;
+  uint64_t log_id = 0;
+  uint64_t seq_floor = 1;  // the lowest sequence number the log may assign next
+  uint64_t created_micros = 0;
+};
+
+// Appends the 56-byte header record.
+void EncodeHeader(const Header& h, std::string* dst);
+
+// Checks the header record at p[0, n) (n >= kHeaderRecordSize) and decodes it.
+// Errors name `path`: kCorruption for a bad checksum or magic, kUnsupported for
+// a newer version or unknown flags.
+Status DecodeHeader(const char* p, size_t n, const std::string& path, Header* h);
+
+// The checksum of a framed message: over the meta record's first 16 bytes
+// (kind, size, seq) and the message record from its size field to the end of
+// its payload. The message's used flag is not covered: consuming rewrites it.
+uint32_t FramedCrc(const char* meta, const char* msg_size_field, size_t payload_len);
+
+// Appends [meta record][message record] for one pending message.
+void AppendFramed(std::string* dst, uint64_t seq, std::string_view payload);
+
+// Writes the same framing into dst, which must have kFramedOverhead +
+// payload.size() bytes. Returns bytes written.
+size_t EncodeFramed(char* dst, uint64_t seq, std::string_view payload);
+
+}  // namespace mq::log
+
+namespace mq::log {
+
+// What a file is, from its first bytes (docs/log-format.md, "Telling formats apart").
+enum class FileKind { kEmpty, kFramed, kLegacy };
+
+// Reads the start of `file` (size bytes long). kFramed fills *h. Errors:
+// kNotALog, kCorruption (damaged or cut header), kUnsupported (newer version).
+Status DetectFormat(File* file, uint64_t size, Header* h, FileKind* kind);
+
+}  // namespace mq::log

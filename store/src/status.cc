@@ -1,0 +1,48 @@
+#include "mq/status.h"
+
+#include <cstring>
+
+namespace mq {
+
+Status Status::IOError(std::string what, int err) {
+  if (err != 0) {
+    what += ": ";
+    what += std::strerror(err);
+  }
+  return Status(Code::kIOError, std::move(what), err);
+}
+
+const char* Status::CodeName(Code c) {
+  switch (c) {
+    case Code::kOk: return "OK";
+    case Code::kNotFound: return "NotFound";
+    case Code::kInvalidArgument: return "InvalidArgument";
+    case Code::kCorruption: return "Corruption";
+    case Code::kIOError: return "IOError";
+    case Code::kBusy: return "Busy";
+    case Code::kUnsupported: return "Unsupported";
+    case Code::kNotALog: return "NotALog";
+    case Code::kTimedOut: return "TimedOut";
+    case Code::kTooLarge: return "TooLarge";
+    case Code::kDenied: return "Denied";
+  }
+  return "Unknown";
+}
+
+std::string Status::ToString() const {
+  if (ok()) return "OK";
+  std::string s = CodeName(code_);
+  s += ": ";
+  s += msg_;
+  return s;
+}
+
+Status Status::WithContext(std::string_view context) const {
+  if (ok()) return *this;
+  std::string m(context);
+  m += ": ";
+  m += msg_;
+  return Status(code_, std::move(m), errno_);
+}
+
+}  // namespace mq

@@ -1,0 +1,144 @@
+// StoreImpl: the state behind mq::Store, shared by store_open.cc (open and
+// recovery), store_write.cc (append, consume, group commit), store_read.cc
+// (lookups and scans) and compaction.cc.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "index.h"
+#include "log_scanner.h"
+#include "mq/store.h"
+#include "read_cache.h"
+#include "record.h"
+
+namespace mq {
+
+class StoreImpl final : public Store {
+ public:
+  StoreImpl(std::string path, StoreOptions opt);
+  ~StoreImpl() override;
+
+  Status OpenImpl();
+
+  Status Close() override;
+  Status Append(std::string_view payload, uint64_t* seq) override;
+  Status AppendBatch(std::span<const std::string_view> payloads, uint64_t* first_seq) override;
+  Status AppendBatchNoWait(std::span<const std::string_view> payloads, uint64_t* first_seq) override;
+  Status Consume(uint64_t seq) override;
+  Status Take(uint64_t seq) override;
+  Status Release(uint64_t seq) override;
+  Status Get(uint64_t seq, Message* m) override;
+  Status FirstPending(Message* m) override;
+  Status FirstByKey(std::string_view key, Message* m) override;
+  Status ScanPending(uint64_t from_seq, const std::function<bool(const MessageView&)>& fn) override;
+  Status Sync() override;
+  Status WaitDurable(uint64_t seq) override;
+  uint64_t durable_seq() const override { return durable_seq_.load(); }
+  uint64_t last_seq() const override { return last_seq_.load(); }
+  Status Compact(CompactionResult* result) override;
+  Status MaybeCompact(bool* compacted) override;
+  Status RebuildIndex() override;
+  StoreStats Stats() override;
+  const OpenReport& open_report() const override { return report_; }
+  const std::string& path() const override { return path_; }
+  const StoreOptions& options() const override { return opt_; }
+
+ private:
+  // ---- open and recovery (store_open.cc) ----
+  Status CreateLog();
+  Status ReadHeader(uint64_t size);
+  Status OpenIndex();
+  bool IndexTrusted(const IndexMeta& m, uint64_t size, std::string* why);
+  // Scans [from, size), indexing pending messages, handling damage by mode.
+  Status ScanAndIndex(uint64_t from, uint64_t prev_seq, bool framed_only, bool rebuild);
+  Status CutTail(uint64_t offset, uint64_t size, const std::string& reason);
+  IndexMeta CurrentMeta(bool clean) const;
+  void ReportCorruption(uint64_t offset, uint64_t bytes, const std::string& reason);
+  void Note(const std::string& what);
+
+  // ---- writing (store_write.cc) ----
+  Status AppendLocked(std::span<const std::string_view> payloads, uint64_t* first_seq);
+  Status FlushIndexDeletes(Index::Write* w);  // within an open write txn
+  Status CommitDeletes();
+  Status SyncUpTo(uint64_t gen);
+  void FlusherLoop();
+  Status CheckUsable();
+
+  // ---- reading (store_read.cc) ----
+  // Reads and checks the pending message at loc. *state: 0 ok, 1 consumed
+  // (stale index entry), 2 damaged (reported).
+  Status ReadAt(uint64_t seq, const Loc& loc, MessageView* v, int* state);
+  void Heal(uint64_t seq, const Loc& loc);  // index says pending, log says consumed
+  bool Hidden(uint64_t seq) const { return !hidden_.empty() && hidden_.count(seq) != 0; }
+
+  // ---- compaction (compaction.cc) ----
+  Status CompactLocked(CompactionResult* result, bool salvage);
+  bool CompactionDue() const;
+
+  std::shared_ptr<File> CurrentFile();
+
+  const std::string path_;
+  const std::string dir_;
+  StoreOptions opt_;
+  Env* env_;
+  OpenReport report_;
+
+  std::unique_ptr<FileLock> lock_;
+  std::mutex file_mu_;             // guards the file_ pointer (not the file)
+  std::shared_ptr<File> file_;
+  std::unique_ptr<Index> index_;
+  std::unique_ptr<Index::Read> reader_;
+  ReadCache cache_;
+
+  mutable std::mutex mu_;          // everything below, unless atomic
+  log::Header header_;
+  bool legacy_ = false;
+  bool framed_only_ = false;
+  uint64_t data_start_ = 0;
+  uint64_t end_ = 0;               // bytes of valid log
+  uint64_t next_seq_ = 1;
+  uint64_t tail_start_ = 0, tail_seq_ = 0;
+  uint64_t pending_bytes_ = 0, consumed_count_ = 0, consumed_bytes_ = 0;
+  std::vector<uint64_t> unflushed_;      // consumed, index entry not yet deleted
+  std::unordered_set<uint64_t> hidden_;  // unflushed ∪ taken ∪ damaged
+  std::unordered_set<uint64_t> taken_;
+  uint64_t front_seq_ = 0;               // no visible message has a lower seq
+  Status broken_;                        // set when the index fell behind at run time
+  bool closed_ = false;
+  uint64_t compactions_ = 0;
+  std::string append_buf_;
+  std::string boot_id_;                  // cached Env::BootId()
+  uint64_t log_dev_ = 0, log_ino_ = 0;   // identity of a log without header
+
+  // Group commit. Generations count completed writes (appends and flag writes).
+  std::atomic<uint64_t> last_seq_{0};
+  std::atomic<uint64_t> write_gen_{0};
+  std::atomic<uint64_t> durable_seq_{0};
+  std::mutex sync_mu_;               // lock order: mu_, then sync_mu_, then file_mu_
+  std::atomic<bool> sync_failed_{false};
+  bool auto_compact_failed_ = false;
+  std::condition_variable sync_cv_;
+  uint64_t synced_gen_ = 0;
+  bool syncing_ = false;
+  uint64_t syncs_ = 0;
+  Status sync_error_;
+  bool stop_flusher_ = false;
+  std::condition_variable flusher_cv_;
+  std::thread flusher_;
+};
+
+// Writes bytes [offset, offset+len) of `src` into a new side file beside the
+// log (<log>.<suffix>, or .<suffix>.N if taken), syncs it and its directory.
+Status SaveSideFile(Env* env, const std::string& log_path, const std::string& suffix, File* src,
+                    uint64_t offset, uint64_t len, mode_t mode, std::string* side_path);
+
+uint64_t NewLogId();
+
+}  // namespace mq

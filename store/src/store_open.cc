@@ -1,0 +1,389 @@
+// Opening a store: lock, log header, index trust, scan of what the index has
+// not seen, and the recovery mode's answer to damage (docs/design.md,
+// "Recovery").
+#include <cstdio>
+#include <random>
+
+#include "coding.h"
+#include "log_format.h"
+#include "store_impl.h"
+
+namespace mq {
+
+uint64_t NewLogId() {
+  std::random_device rd;
+  uint64_t id = 0;
+  while (id == 0) id = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  return id;
+}
+
+std::string IndexPathFor(const std::string& log_path) { return log_path + ".idx"; }
+std::string LockPathFor(const std::string& log_path) { return log_path + ".lock"; }
+
+StoreImpl::StoreImpl(std::string path, StoreOptions opt)
+    : path_(std::move(path)), dir_(DirName(path_)), opt_(std::move(opt)) {
+  env_ = opt_.env != nullptr ? opt_.env : Env::Default();
+  if (opt_.index_path.empty()) opt_.index_path = IndexPathFor(path_);
+}
+
+StoreImpl::~StoreImpl() {
+  if (!closed_) (void)Close();
+}
+
+Status Store::Open(const std::string& path, const StoreOptions& options, std::unique_ptr<Store>* out) {
+  if (path.empty()) return Status::InvalidArgument("queue path is empty");
+  if (options.max_message_size > log::kMaxPayload)
+    return Status::InvalidArgument("max_message_size " + std::to_string(options.max_message_size) +
+                                   " is above the format's limit of " + std::to_string(log::kMaxPayload));
+  auto s = std::make_unique<StoreImpl>(path, options);
+  Status st = s->OpenImpl();
+  if (!st.ok()) return st;
+  *out = std::move(s);
+  return Status::OK();
+}
+
+void StoreImpl::ReportCorruption(uint64_t offset, uint64_t bytes, const std::string& reason) {
+  if (opt_.reporter != nullptr) opt_.reporter->Corruption(path_, offset, bytes, reason);
+}
+
+void StoreImpl::Note(const std::string& what) {
+  if (opt_.reporter != nullptr) opt_.reporter->Note(what);
+}
+
+Status StoreImpl::CreateLog() {
+  std::unique_ptr<File> f;
+  Status s = env_->OpenFile(path_, OpenMode::kCreateNew, opt_.file_mode, &f);
+  if (!s.ok()) return s;
+  header_ = log::Header{log::kFormatVersion, 0, NewLogId(), 1, env_->NowMicros()};
+  std::string buf;
+  log::EncodeHeader(header_, &buf);
+  s = f->Write(0, buf.data(), buf.size());
+  if (s.ok()) s = f->Sync();
+  if (s.ok()) s = env_->SyncDir(dir_);
+  if (!s.ok()) return s.WithContext("creating " + path_);
+  report_.created = true;
+  return Status::OK();
+}
+
+// Decides what the file is from its first bytes. Changes nothing, except
+// that an empty file gets a header (it holds no message either way).
+Status StoreImpl::ReadHeader(uint64_t size) {
+  log::FileKind kind;
+  MQ_RETURN_IF_ERROR(log::DetectFormat(file_.get(), size, &header_, &kind));
+  if (kind == log::FileKind::kEmpty) {
+    header_ = log::Header{log::kFormatVersion, 0, NewLogId(), 1, env_->NowMicros()};
+    std::string h;
+    log::EncodeHeader(header_, &h);
+    MQ_RETURN_IF_ERROR(file_->Write(0, h.data(), h.size()));
+    MQ_RETURN_IF_ERROR(file_->Sync());
+    kind = log::FileKind::kFramed;
+  }
+  legacy_ = kind == log::FileKind::kLegacy;
+  framed_only_ = !legacy_;
+  data_start_ = legacy_ ? 0 : log::kHeaderRecordSize;
+  return Status::OK();
+}
+
+Status StoreImpl::OpenImpl() {
+  FileInfo info;
+  MQ_RETURN_IF_ERROR(env_->Stat(path_, &info));
+  if (info.exists && info.is_directory)
+    return Status::InvalidArgument(path_ + ": is a directory; give the path of a queue file");
+  if (info.exists && !info.is_regular)
+    return Status::InvalidArgument(path_ + ": is not a regular file; give the path of a queue file");
+  if (!info.exists && !opt_.create_if_missing)
+    return Status::NotFound(path_ + ": no such queue file");
+
+  pid_t holder = 0;
+  Status s = env_->LockFile(LockPathFor(path_), opt_.file_mode, &lock_, &holder);
+  if (s.IsBusy())
+    return Status::Busy(path_ + ": queue in use by pid " + std::to_string(holder) + " (lock " +
+                        LockPathFor(path_) + "); stop that process, or wait for it to close the queue");
+  if (!s.ok()) return s;
+
+  if (!info.exists) {
+    s = CreateLog();
+    if (!s.ok() && s.code() != Status::Code::kIOError) return s;
+    if (!s.ok() && s.sys_errno() != EEXIST) return s;
+  }
+  {
+    std::unique_ptr<File> f;
+    s = env_->OpenFile(path_, OpenMode::kReadWrite, opt_.file_mode, &f);
+    if (!s.ok()) return s;
+    file_ = std::move(f);
+  }
+  uint64_t size = 0;
+  MQ_RETURN_IF_ERROR(file_->Size(&size));
+  MQ_RETURN_IF_ERROR(ReadHeader(size));
+  MQ_RETURN_IF_ERROR(file_->Size(&size));
+  report_.legacy = legacy_;
+  boot_id_ = env_->BootId();
+  if (legacy_) {
+    FileInfo fi;
+    MQ_RETURN_IF_ERROR(env_->Stat(path_, &fi));
+    log_dev_ = fi.device;
+    log_ino_ = fi.inode;
+  }
+  next_seq_ = header_.seq_floor == 0 ? 1 : header_.seq_floor;
+  (void)env_->Remove(path_ + ".compact");  // a compaction that never reached its rename
+
+  FileInfo idx_info;
+  MQ_RETURN_IF_ERROR(env_->Stat(opt_.index_path, &idx_info));
+  s = OpenIndex();
+  if (!s.ok()) {
+    index_.reset();
+    if (!idx_info.exists) {  // leave the directory as we found it
+      (void)env_->Remove(opt_.index_path);
+      (void)env_->Remove(opt_.index_path + "-lock");
+    }
+    return s;
+  }
+  if (opt_.sync == SyncPolicy::kBatch) flusher_ = std::thread([this] { FlusherLoop(); });
+  return Status::OK();
+}
+
+bool StoreImpl::IndexTrusted(const IndexMeta& m, uint64_t size, std::string* why) {
+  auto no = [why](std::string w) {
+    *why = std::move(w);
+    return false;
+  };
+  if (m.version != IndexMeta::kVersion) return no("index format version " + std::to_string(m.version));
+  if (!m.valid) return no("an earlier rebuild did not finish");
+  if (m.extractor != opt_.key.ToString())
+    return no("key extractor changed from " + m.extractor + " to " + opt_.key.ToString());
+  if (legacy_) {
+    if (m.log_id != 0 || log_dev_ != m.log_dev || log_ino_ != m.log_ino)
+      return no("it was built for another log file");
+  } else if (m.log_id != header_.log_id) {
+    return no("it was built for another log file (log id differs)");
+  }
+  if (!m.clean && m.boot_id != boot_id_)
+    return no("the machine restarted since it was last written unsynced");
+  if (m.applied > size) return no("it covers " + std::to_string(m.applied) + " bytes but the log has " +
+                                  std::to_string(size));
+  if (m.applied < data_start_) return no("it covers less than the file header");
+  if (m.tail_start == 0) {
+    if (m.applied != data_start_) return no("its tail record is missing");
+    return true;
+  }
+  log::LogScanner sc(file_.get(), size, log::kMaxPayload, 4096);
+  log::ScannedMessage msg;
+  if (m.tail_seq == 0) return no("its tail record is missing");
+  sc.Reset(m.tail_start, m.tail_seq - 1, false);
+  if (!sc.Next(&msg) || msg.seq != m.tail_seq || msg.end != m.applied)
+    return no("its last indexed message at offset " + std::to_string(m.tail_start) + " does not match the log");
+  return true;
+}
+
+IndexMeta StoreImpl::CurrentMeta(bool clean) const {
+  IndexMeta m;
+  m.version = IndexMeta::kVersion;
+  m.valid = true;
+  m.log_id = legacy_ ? 0 : header_.log_id;
+  if (legacy_) {
+    m.log_dev = log_dev_;
+    m.log_ino = log_ino_;
+  }
+  m.applied = end_;
+  m.tail_start = tail_start_;
+  m.tail_seq = tail_seq_;
+  m.next_seq = next_seq_;
+  m.framed_only = framed_only_;
+  m.boot_id = boot_id_;
+  m.clean = clean;
+  m.extractor = opt_.key.ToString();
+  m.consumed_count = consumed_count_;
+  m.consumed_bytes = consumed_bytes_;
+  m.pending_bytes = pending_bytes_;
+  return m;
+}
+
+Status StoreImpl::OpenIndex() {
+  Status s = Index::Open(opt_.index_path, false, opt_.file_mode, &index_);
+  if (s.IsCorruption() || s.code() == Status::Code::kUnsupported) {
+    // The index is derived data, but we still keep the unreadable file.
+    std::string aside = opt_.index_path + ".unreadable";
+    Note(opt_.index_path + ": " + s.message() + "; moved to " + aside + " and rebuilt from the log");
+    MQ_RETURN_IF_ERROR(env_->Rename(opt_.index_path, aside));
+    MQ_RETURN_IF_ERROR(env_->SyncDir(dir_));
+    s = Index::Open(opt_.index_path, false, opt_.file_mode, &index_);
+  }
+  MQ_RETURN_IF_ERROR(s);
+  reader_ = std::make_unique<Index::Read>(index_.get());
+
+  uint64_t size = 0;
+  MQ_RETURN_IF_ERROR(file_->Size(&size));
+  IndexMeta meta;
+  bool present = false;
+  {
+    Index::Read r(index_.get());
+    MQ_RETURN_IF_ERROR(r.Begin());
+    MQ_RETURN_IF_ERROR(r.GetMeta(&meta, &present));
+  }
+  std::string why = "there was no index";
+  bool trusted = present && IndexTrusted(meta, size, &why);
+  if (trusted) {
+    tail_start_ = meta.tail_start;
+    tail_seq_ = meta.tail_seq;
+    framed_only_ = meta.framed_only || !legacy_;
+    pending_bytes_ = meta.pending_bytes;
+    consumed_count_ = meta.consumed_count;
+    consumed_bytes_ = meta.consumed_bytes;
+    next_seq_ = std::max(next_seq_, meta.next_seq);
+    report_.index_action = meta.applied == size ? "trusted" : "caught up";
+    MQ_RETURN_IF_ERROR(ScanAndIndex(meta.applied, meta.tail_seq, framed_only_, false));
+  } else {
+    if (present) Note(opt_.index_path + ": rebuilt from the log: " + why);
+    report_.index_action = "rebuilt: " + why;
+    tail_start_ = tail_seq_ = 0;
+    pending_bytes_ = consumed_count_ = consumed_bytes_ = 0;
+    MQ_RETURN_IF_ERROR(ScanAndIndex(data_start_, 0, !legacy_, true));
+  }
+  // From here on the index runs unsynced: record, durably, that it is in use.
+  Index::Write w(index_.get());
+  MQ_RETURN_IF_ERROR(w.Begin());
+  MQ_RETURN_IF_ERROR(w.PutMeta(CurrentMeta(false)));
+  MQ_RETURN_IF_ERROR(w.Commit());
+  MQ_RETURN_IF_ERROR(index_->SyncToDisk());
+  durable_seq_ = last_seq_.load();
+  return Status::OK();
+}
+
+Status StoreImpl::ScanAndIndex(uint64_t from, uint64_t prev_seq, bool framed_only, bool rebuild) {
+  uint64_t size = 0;
+  MQ_RETURN_IF_ERROR(file_->Size(&size));
+  report_.scanned_from = from;
+  log::LogScanner sc(file_.get(), size, std::max<uint64_t>(opt_.max_message_size, 1), 1 << 20);
+  sc.Reset(from, prev_seq, framed_only);
+  Index::Write w(index_.get());
+  MQ_RETURN_IF_ERROR(w.Begin());
+  if (rebuild) {
+    MQ_RETURN_IF_ERROR(w.Clear());
+    IndexMeta invalid = CurrentMeta(false);
+    invalid.valid = false;
+    MQ_RETURN_IF_ERROR(w.PutMeta(invalid));
+  }
+  uint64_t batch = 0;
+  bool damaged_middle = false;
+  end_ = from;
+  log::ScannedMessage m;
+  for (;;) {
+    while (sc.Next(&m)) {
+      uint64_t framed = m.end - m.start;
+      if (m.used == log::kConsumed) {
+        ++consumed_count_;
+        consumed_bytes_ += framed;
+      } else {
+        if (m.used != log::kPending) {
+          ++report_.bad_flags;
+          std::string why = "used flag holds " + std::to_string(m.used) + " (neither 0 nor 1); treated as pending";
+          ReportCorruption(m.msg_offset, 4, why);
+          if (opt_.recovery == RecoveryMode::kAbsoluteConsistency)
+            return Status::Corruption(path_ + ": offset " + std::to_string(m.msg_offset) + ": " + why +
+                                      "; refused in absolute mode");
+        }
+        pending_bytes_ += framed;
+        Loc loc{m.msg_offset, static_cast<uint32_t>(m.payload.size()), m.framed, false};
+        std::string_view key = opt_.key.Extract(m.payload);
+        MQ_RETURN_IF_ERROR(w.Put(m.seq, loc, key, opt_.key.enabled(), true));
+        ++report_.messages_indexed;
+      }
+      tail_start_ = m.start;
+      tail_seq_ = m.seq;
+      end_ = m.end;
+      next_seq_ = std::max(next_seq_, m.seq + 1);
+      if (++batch % 65536 == 0 && !damaged_middle) {
+        IndexMeta meta = CurrentMeta(false);
+        meta.valid = !rebuild;
+        MQ_RETURN_IF_ERROR(w.PutMeta(meta));
+        MQ_RETURN_IF_ERROR(w.Commit());
+        MQ_RETURN_IF_ERROR(w.Begin());
+      }
+    }
+    if (!sc.io_status().ok()) return sc.io_status();
+    framed_only_ = framed_only_ || sc.framed_only();
+    const log::ScanProblem& p = sc.problem();
+    if (p.kind == log::ScanProblem::Kind::kNone) break;
+
+    uint64_t resume = 0;
+    bool more = sc.Resync(p.offset + 1, sc.prev_seq(), &resume);
+    if (!sc.io_status().ok()) return sc.io_status();
+    if (!more) {  // nothing valid after the damage: a torn tail
+      if (p.offset == 0 && legacy_)
+        return Status::NotALog(path_ + ": not an mq message log: offset 0: " + p.reason);
+      if (opt_.recovery == RecoveryMode::kAbsoluteConsistency)
+        return Status::Corruption(path_ + ": offset " + std::to_string(p.offset) + ": torn tail of " +
+                                  std::to_string(size - p.offset) + " bytes (" + p.reason +
+                                  "); refused in absolute mode. Run `mqtool recover` to cut it into a side file");
+      if (damaged_middle) break;  // salvage: the rewrite below keeps the tail in a side file
+      MQ_RETURN_IF_ERROR(CutTail(p.offset, size, p.reason));
+      break;
+    }
+    ReportCorruption(p.offset, resume - p.offset, p.reason);
+    if (opt_.recovery != RecoveryMode::kSalvage)
+      return Status::Corruption(
+          path_ + ": offset " + std::to_string(p.offset) + ": " + p.reason + "; " +
+          std::to_string(resume - p.offset) + " bytes are damaged and intact messages follow at offset " +
+          std::to_string(resume) + ". The queue was not opened. Run `mqtool recover --mode salvage " + path_ +
+          "` to keep every intact message and move the damaged bytes to a side file");
+    damaged_middle = true;
+    ++report_.damaged_regions;
+    report_.damaged_bytes += resume - p.offset;
+    sc.Reset(resume, sc.prev_seq(), true);
+  }
+  report_.scanned_bytes = end_ - from;
+  if (!damaged_middle) {
+    MQ_RETURN_IF_ERROR(w.PutMeta(CurrentMeta(false)));
+    MQ_RETURN_IF_ERROR(w.Commit());
+  } else {
+    // Salvage: write the intact messages into a fresh log; the rewrite keeps
+    // every damaged region (and a torn tail) in side files first.
+    w.Abort();
+    end_ = size;
+    MQ_RETURN_IF_ERROR(CompactLocked(nullptr, true));
+  }
+  last_seq_ = next_seq_ - 1;
+  return Status::OK();
+}
+
+Status StoreImpl::CutTail(uint64_t offset, uint64_t size, const std::string& reason) {
+  std::string side;
+  MQ_RETURN_IF_ERROR(SaveSideFile(env_, path_, "cut-" + std::to_string(offset), file_.get(), offset,
+                                  size - offset, opt_.file_mode, &side));
+  MQ_RETURN_IF_ERROR(file_->Truncate(offset));
+  MQ_RETURN_IF_ERROR(file_->Sync());
+  report_.tail_cut_offset = offset;
+  report_.tail_cut_bytes = size - offset;
+  report_.side_files.push_back(side);
+  ReportCorruption(offset, size - offset, "torn tail (" + reason + "); cut into " + side);
+  Note(path_ + ": cut a torn tail of " + std::to_string(size - offset) + " bytes at offset " +
+       std::to_string(offset) + " into " + side);
+  return Status::OK();
+}
+
+Status SaveSideFile(Env* env, const std::string& log_path, const std::string& suffix, File* src,
+                    uint64_t offset, uint64_t len, mode_t mode, std::string* side_path) {
+  std::unique_ptr<File> out;
+  std::string base = log_path + "." + suffix;
+  Status s;
+  for (int n = 0; n < 1000; ++n) {
+    *side_path = n == 0 ? base : base + "." + std::to_string(n);
+    s = env->OpenFile(*side_path, OpenMode::kCreateNew, mode, &out);
+    if (s.ok() || s.sys_errno() != EEXIST) break;
+  }
+  if (!s.ok()) return s.WithContext("keeping damaged bytes of " + log_path);
+  std::vector<char> buf(1 << 20);
+  uint64_t done = 0;
+  while (done < len) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), len - done));
+    size_t got = 0;
+    MQ_RETURN_IF_ERROR(src->Read(offset + done, n, buf.data(), &got));
+    if (got == 0) break;
+    MQ_RETURN_IF_ERROR(out->Write(done, buf.data(), got));
+    done += got;
+  }
+  MQ_RETURN_IF_ERROR(out->Sync());
+  return env->SyncDir(DirName(log_path));
+}
+
+}  // namespace mq

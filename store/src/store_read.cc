@@ -1,0 +1,168 @@
+// Lookups and scans through the index (docs/design.md, "Reading").
+#include "coding.h"
+#include "crc32c.h"
+#include "log_format.h"
+#include "store_impl.h"
+
+namespace mq {
+
+Status StoreImpl::ReadAt(uint64_t seq, const Loc& loc, MessageView* v, int* state) {
+  const size_t head = loc.framed ? log::kMetaRecordSize : 0;
+  const uint64_t start = loc.msg_offset - head;
+  const size_t n = head + log::kRecordHeaderSize + loc.size;
+  const char* p = nullptr;
+  Status s = cache_.Read(file_.get(), end_, start, n, &p);
+  if (!s.ok()) {
+    if (!s.IsCorruption()) return s;
+    ReportCorruption(start, n, s.message());
+    hidden_.insert(seq);
+    *state = 2;
+    return Status::OK();
+  }
+  const char* msg = p + head;
+  std::string why;
+  if (static_cast<uint32_t>(DecodeInt32(msg + 4)) != loc.size) {
+    why = "message size differs from the index";
+  } else if (loc.framed) {
+    if (DecodeInt32(p) != log::kMetaKind || DecodeFixed64(p + log::kMetaSeqOffset) != seq)
+      why = "meta record does not match the index";
+    else if (log::FramedCrc(p, msg + 4, loc.size) != crc32c::Unmask(DecodeFixed32(p + log::kMetaCrcOffset)))
+      why = "checksum mismatch in framed message";
+  }
+  if (!why.empty()) {
+    ReportCorruption(start, n, "message " + std::to_string(seq) + ": " + why +
+                                   "; it is not delivered. Run `mqtool check` on the queue");
+    hidden_.insert(seq);
+    *state = 2;
+    return Status::OK();
+  }
+  if (DecodeInt32(msg) == log::kConsumed) {
+    Heal(seq, loc);
+    *state = 1;
+    return Status::OK();
+  }
+  v->seq = seq;
+  v->offset = loc.msg_offset;
+  v->payload = std::string_view(msg + log::kRecordHeaderSize, loc.size);
+  *state = 0;
+  return Status::OK();
+}
+
+namespace {
+void Fill(const MessageView& v, Message* m) {
+  m->seq = v.seq;
+  m->offset = v.offset;
+  m->payload.assign(v.payload);
+}
+}  // namespace
+
+Status StoreImpl::Get(uint64_t seq, Message* m) {
+  std::lock_guard<std::mutex> g(mu_);
+  if (closed_) return CheckUsable();
+  MQ_RETURN_IF_ERROR(reader_->Begin());
+  Loc loc;
+  Status s = reader_->Get(seq, &loc);
+  if (s.IsNotFound() || (Hidden(seq) && taken_.count(seq) == 0))
+    return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not pending");
+  MQ_RETURN_IF_ERROR(s);
+  MessageView v;
+  int state = 0;
+  MQ_RETURN_IF_ERROR(ReadAt(seq, loc, &v, &state));
+  if (state == 1) return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not pending");
+  if (state == 2)
+    return Status::Corruption(path_ + ": message " + std::to_string(seq) + " at offset " +
+                              std::to_string(loc.msg_offset) + " is damaged. Run `mqtool check` on the queue");
+  Fill(v, m);
+  return Status::OK();
+}
+
+Status StoreImpl::FirstPending(Message* m) {
+  bool found = false;
+  uint64_t first = 0;
+  MQ_RETURN_IF_ERROR(ScanPending(0, [&](const MessageView& v) {
+    Fill(v, m);
+    found = true;
+    first = v.seq;
+    return false;
+  }));
+  if (!found) return Status::NotFound(path_ + ": no pending message");
+  std::lock_guard<std::mutex> g(mu_);
+  front_seq_ = std::max(front_seq_, first);
+  return Status::OK();
+}
+
+Status StoreImpl::ScanPending(uint64_t from_seq, const std::function<bool(const MessageView&)>& fn) {
+  std::lock_guard<std::mutex> g(mu_);
+  if (closed_) return CheckUsable();
+  MQ_RETURN_IF_ERROR(reader_->Begin());
+  MQ_RETURN_IF_ERROR(reader_->Seek(std::max(from_seq, front_seq_)));
+  while (reader_->Valid()) {
+    const uint64_t seq = reader_->seq();
+    if (!Hidden(seq)) {
+      MessageView v;
+      int state = 0;
+      MQ_RETURN_IF_ERROR(ReadAt(seq, reader_->loc(), &v, &state));
+      if (state == 0 && !fn(v)) return Status::OK();
+    }
+    MQ_RETURN_IF_ERROR(reader_->Next());
+  }
+  return Status::OK();
+}
+
+Status StoreImpl::FirstByKey(std::string_view key, Message* m) {
+  if (!opt_.key.enabled())
+    return Status::InvalidArgument(path_ + ": the queue has no key extractor; open it with one (first:N or until:C) "
+                                   "to receive by key");
+  std::lock_guard<std::mutex> g(mu_);
+  if (closed_) return CheckUsable();
+  MQ_RETURN_IF_ERROR(reader_->Begin());
+  MQ_RETURN_IF_ERROR(reader_->SeekKey(key));
+  while (reader_->Valid()) {
+    const uint64_t seq = reader_->seq();
+    if (!Hidden(seq)) {
+      MessageView v;
+      int state = 0;
+      Loc loc = reader_->loc();
+      MQ_RETURN_IF_ERROR(ReadAt(seq, loc, &v, &state));
+      bool exact = !loc.key_truncated || opt_.key.Extract(v.payload) == key;
+      if (state == 0 && exact) {
+        Fill(v, m);
+        return Status::OK();
+      }
+    }
+    MQ_RETURN_IF_ERROR(reader_->NextKey());
+  }
+  return Status::NotFound(path_ + ": no pending message with that key");
+}
+
+StoreStats StoreImpl::Stats() {
+  std::lock_guard<std::mutex> g(mu_);
+  StoreStats st;
+  if (closed_) return st;
+  if (reader_->Begin().ok()) {
+    uint64_t entries = reader_->Entries();
+    st.pending = entries - std::min<uint64_t>(entries, unflushed_.size());
+    if (reader_->Seek(0).ok()) {
+      while (reader_->Valid() && Hidden(reader_->seq()) && taken_.count(reader_->seq()) == 0)
+        if (!reader_->Next().ok()) break;
+      if (reader_->Valid()) st.first_pending_seq = reader_->seq();
+    }
+  }
+  st.taken = taken_.size();
+  st.consumed = consumed_count_;
+  st.file_bytes = end_;
+  st.pending_bytes = pending_bytes_;
+  st.reclaimable_bytes = consumed_bytes_;
+  st.last_seq = last_seq_.load();
+  st.durable_seq = durable_seq_.load();
+  st.format_version = legacy_ ? 0 : header_.version;
+  st.log_id = legacy_ ? 0 : header_.log_id;
+  st.compactions = compactions_;
+  {
+    std::lock_guard<std::mutex> sl(sync_mu_);
+    st.syncs = syncs_;
+  }
+  return st;
+}
+
+}  // namespace mq

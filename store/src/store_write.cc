@@ -1,0 +1,310 @@
+// Appending, consuming and group commit (docs/design.md, "Append",
+// "Consume", "Group commit").
+#include <cstring>
+
+#include "coding.h"
+#include "log_format.h"
+#include "store_impl.h"
+
+namespace mq {
+namespace {
+// Consumed messages whose index entries wait for the next index transaction.
+constexpr size_t kMaxUnflushed = 1024;
+}  // namespace
+
+std::shared_ptr<File> StoreImpl::CurrentFile() {
+  std::lock_guard<std::mutex> g(file_mu_);
+  return file_;
+}
+
+Status StoreImpl::CheckUsable() {
+  if (closed_) return Status::InvalidArgument(path_ + ": the store is closed");
+  if (!broken_.ok()) return broken_;
+  if (sync_failed_.load()) {
+    std::lock_guard<std::mutex> sl(sync_mu_);
+    return sync_error_;
+  }
+  return Status::OK();
+}
+
+Status StoreImpl::Append(std::string_view payload, uint64_t* seq) {
+  return AppendBatch(std::span<const std::string_view>(&payload, 1), seq);
+}
+
+Status StoreImpl::AppendBatch(std::span<const std::string_view> payloads, uint64_t* first_seq) {
+  MQ_RETURN_IF_ERROR(AppendBatchNoWait(payloads, first_seq));
+  if (opt_.sync == SyncPolicy::kAlways) return SyncUpTo(write_gen_.load());
+  return Status::OK();
+}
+
+Status StoreImpl::AppendBatchNoWait(std::span<const std::string_view> payloads, uint64_t* first_seq) {
+  std::lock_guard<std::mutex> g(mu_);
+  return AppendLocked(payloads, first_seq);
+}
+
+Status StoreImpl::AppendLocked(std::span<const std::string_view> payloads, uint64_t* first_seq) {
+  MQ_RETURN_IF_ERROR(CheckUsable());
+  if (payloads.empty()) return Status::InvalidArgument(path_ + ": append of no messages");
+  size_t total = 0;
+  for (std::string_view p : payloads) {
+    if (p.size() > opt_.max_message_size)
+      return Status::TooLarge(path_ + ": message of " + std::to_string(p.size()) +
+                              " bytes is larger than the queue's maximum of " +
+                              std::to_string(opt_.max_message_size));
+    total += log::kFramedOverhead + p.size();
+  }
+  std::string& buf = append_buf_;
+  buf.resize(total);
+  const uint64_t seq0 = next_seq_;
+  size_t off = 0;
+  for (size_t i = 0; i < payloads.size(); ++i)
+    off += log::EncodeFramed(buf.data() + off, seq0 + i, payloads[i]);
+
+  // 1. The log: written first, so the index never points past it.
+  Status s = file_->Write(end_, buf.data(), total);
+  if (!s.ok()) return s.WithContext("appending to " + path_);
+
+  // 2. The index, with any consumes still waiting, in one transaction.
+  Index::Write w(index_.get());
+  s = w.Begin();
+  if (s.ok()) s = FlushIndexDeletes(&w);
+  uint64_t pos = end_;
+  for (size_t i = 0; s.ok() && i < payloads.size(); ++i) {
+    Loc loc{pos + log::kMetaRecordSize, static_cast<uint32_t>(payloads[i].size()), true, false};
+    s = w.Put(seq0 + i, loc, opt_.key.Extract(payloads[i]), opt_.key.enabled(), true);
+    tail_start_ = pos;
+    pos += log::kFramedOverhead + payloads[i].size();
+  }
+  end_ += total;
+  next_seq_ += payloads.size();
+  tail_seq_ = next_seq_ - 1;
+  pending_bytes_ += total;
+  framed_only_ = true;
+  if (s.ok()) s = w.PutMeta(CurrentMeta(false));
+  if (s.ok()) s = w.Commit();
+  last_seq_.store(next_seq_ - 1);
+  write_gen_.fetch_add(1);
+  if (!s.ok()) {
+    // The messages are in the log; the running index missed them. Stop
+    // rather than serve an index that lies; a reopen catches up from the log.
+    broken_ = Status::IOError(path_ + ": messages " + std::to_string(seq0) + ".." + std::to_string(tail_seq_) +
+                                  " were written to the log but the index update failed (" + s.ToString() +
+                                  "); close and reopen the queue to rebuild the index",
+                              s.sys_errno());
+    return broken_;
+  }
+  *first_seq = seq0;
+  return Status::OK();
+}
+
+Status StoreImpl::FlushIndexDeletes(Index::Write* w) {
+  for (uint64_t seq : unflushed_) {
+    bool found = false;
+    MQ_RETURN_IF_ERROR(w->Delete(seq, &found));
+    hidden_.erase(seq);
+  }
+  unflushed_.clear();
+  return Status::OK();
+}
+
+Status StoreImpl::CommitDeletes() {
+  if (unflushed_.empty()) return Status::OK();
+  Index::Write w(index_.get());
+  MQ_RETURN_IF_ERROR(w.Begin());
+  MQ_RETURN_IF_ERROR(FlushIndexDeletes(&w));
+  MQ_RETURN_IF_ERROR(w.PutMeta(CurrentMeta(false)));
+  return w.Commit();
+}
+
+void StoreImpl::Heal(uint64_t seq, const Loc& loc) {
+  uint64_t framed = loc.size + (loc.framed ? log::kFramedOverhead : log::kRecordHeaderSize);
+  if (hidden_.insert(seq).second) {
+    unflushed_.push_back(seq);
+    pending_bytes_ -= std::min(pending_bytes_, framed);
+    ++consumed_count_;
+    consumed_bytes_ += framed;
+  }
+}
+
+Status StoreImpl::Consume(uint64_t seq) {
+  uint64_t gen = 0;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    MQ_RETURN_IF_ERROR(CheckUsable());
+    if (Hidden(seq) && taken_.count(seq) == 0)
+      return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not pending");
+    MQ_RETURN_IF_ERROR(reader_->Begin());
+    Loc loc;
+    Status s = reader_->Get(seq, &loc);
+    if (s.IsNotFound()) return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not pending");
+    MQ_RETURN_IF_ERROR(s);
+    const char* p = nullptr;
+    MQ_RETURN_IF_ERROR(cache_.Read(file_.get(), end_, loc.msg_offset, 4, &p));
+    if (DecodeInt32(p) == log::kConsumed) {
+      Heal(seq, loc);
+      return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not pending");
+    }
+    char flag[4];
+    EncodeFixed32(flag, static_cast<uint32_t>(log::kConsumed));
+    s = file_->Write(loc.msg_offset, flag, 4);
+    if (!s.ok()) return s.WithContext("consuming message " + std::to_string(seq));
+    cache_.Patch(loc.msg_offset, flag, 4);
+    taken_.erase(seq);
+    hidden_.erase(seq);
+    Heal(seq, loc);  // counts it consumed and queues its index delete
+    gen = write_gen_.fetch_add(1) + 1;
+    if (unflushed_.size() >= kMaxUnflushed) {
+      s = CommitDeletes();
+      if (!s.ok()) {
+        broken_ = s;
+        return s;
+      }
+    }
+    if (opt_.auto_compact && !auto_compact_failed_ && CompactionDue()) {
+      // The consume is done; a failed compaction only stops further tries.
+      CompactionResult r;
+      Status cs = CompactLocked(&r, false);
+      if (cs.ok()) {
+        gen = 0;  // compaction synced the whole new log
+      } else {
+        auto_compact_failed_ = true;
+        Note(path_ + ": automatic compaction failed and is off until reopen: " + cs.ToString());
+      }
+    }
+  }
+  if (opt_.sync == SyncPolicy::kAlways && gen != 0) return SyncUpTo(gen);
+  return Status::OK();
+}
+
+Status StoreImpl::Take(uint64_t seq) {
+  std::lock_guard<std::mutex> g(mu_);
+  if (Hidden(seq)) return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not available");
+  MQ_RETURN_IF_ERROR(reader_->Begin());
+  Loc loc;
+  Status s = reader_->Get(seq, &loc);
+  if (s.IsNotFound()) return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not pending");
+  MQ_RETURN_IF_ERROR(s);
+  taken_.insert(seq);
+  hidden_.insert(seq);
+  return Status::OK();
+}
+
+Status StoreImpl::Release(uint64_t seq) {
+  std::lock_guard<std::mutex> g(mu_);
+  if (taken_.erase(seq) == 0)
+    return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not taken");
+  hidden_.erase(seq);
+  front_seq_ = std::min(front_seq_, seq);
+  return Status::OK();
+}
+
+Status StoreImpl::Sync() { return SyncUpTo(write_gen_.load()); }
+
+Status StoreImpl::WaitDurable(uint64_t seq) {
+  if (seq <= durable_seq_.load()) return Status::OK();
+  if (seq > last_seq_.load())
+    return Status::InvalidArgument(path_ + ": message " + std::to_string(seq) + " has not been appended");
+  switch (opt_.sync) {
+    case SyncPolicy::kNone:
+      return Status::OK();  // written to the OS is all this policy promises
+    case SyncPolicy::kAlways:
+      return SyncUpTo(write_gen_.load());
+    case SyncPolicy::kBatch: {
+      std::unique_lock<std::mutex> sl(sync_mu_);
+      sync_cv_.wait(sl, [&] { return durable_seq_.load() >= seq || !sync_error_.ok() || stop_flusher_; });
+      if (!sync_error_.ok()) return sync_error_;
+      if (durable_seq_.load() < seq) return Status::InvalidArgument(path_ + ": the store is closing");
+      return Status::OK();
+    }
+  }
+  return Status::OK();
+}
+
+Status StoreImpl::SyncUpTo(uint64_t gen) {
+  std::unique_lock<std::mutex> sl(sync_mu_);
+  while (synced_gen_ < gen) {
+    // A failed fdatasync is final: the kernel may have dropped the dirty
+    // pages, so a later success would not prove anything (docs/design.md).
+    if (!sync_error_.ok()) return sync_error_;
+    if (syncing_) {
+      sync_cv_.wait(sl);
+      continue;
+    }
+    syncing_ = true;
+    const uint64_t g = write_gen_.load();
+    const uint64_t seq = last_seq_.load();
+    std::shared_ptr<File> f = CurrentFile();
+    sl.unlock();
+    Status s = f ? f->Sync() : Status::OK();
+    sl.lock();
+    syncing_ = false;
+    if (s.ok()) {
+      synced_gen_ = std::max(synced_gen_, g);
+      if (seq > durable_seq_.load()) durable_seq_.store(seq);
+      ++syncs_;
+    } else {
+      sync_error_ = Status::IOError(path_ + ": fdatasync failed (" + s.message() +
+                                        "); what was written since the last sync may be lost. Close and "
+                                        "reopen the queue to recover",
+                                    s.sys_errno());
+      sync_failed_.store(true);
+    }
+    sync_cv_.notify_all();
+  }
+  return Status::OK();
+}
+
+void StoreImpl::FlusherLoop() {
+  std::unique_lock<std::mutex> sl(sync_mu_);
+  while (!stop_flusher_) {
+    flusher_cv_.wait_for(sl, opt_.batch_interval, [&] { return stop_flusher_; });
+    if (stop_flusher_) break;
+    uint64_t gen = write_gen_.load();
+    if (gen <= synced_gen_ || !sync_error_.ok()) continue;
+    sl.unlock();
+    (void)SyncUpTo(gen);
+    sl.lock();
+  }
+}
+
+Status StoreImpl::Close() {
+  if (closed_) return Status::OK();
+  if (flusher_.joinable()) {
+    {
+      std::lock_guard<std::mutex> sl(sync_mu_);
+      stop_flusher_ = true;
+    }
+    flusher_cv_.notify_all();
+    sync_cv_.notify_all();
+    flusher_.join();
+  }
+  Status s;
+  bool healthy = false;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    healthy = broken_.ok() && !sync_failed_.load() && index_ != nullptr;
+    if (healthy) s = CommitDeletes();
+  }
+  if (s.ok() && file_ != nullptr) s = SyncUpTo(write_gen_.load());
+  if (s.ok() && healthy) {
+    // Clean: the log and the index are both on disk and agree, so the index
+    // may be trusted even after the machine restarts.
+    s = index_->SyncToDisk();
+    Index::Write w(index_.get());
+    if (s.ok()) s = w.Begin();
+    if (s.ok()) s = w.PutMeta(CurrentMeta(true));
+    if (s.ok()) s = w.Commit();
+    if (s.ok()) s = index_->SyncToDisk();
+  }
+  closed_ = true;
+  reader_.reset();
+  index_.reset();
+  {
+    std::lock_guard<std::mutex> g(file_mu_);
+    file_.reset();
+  }
+  lock_.reset();
+  return s.ok() ? s : s.WithContext("closing " + path_);
+}
+
+}  // namespace mq
