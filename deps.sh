@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what mq needs from Debian's packages, only if something is missing.
+# Idempotent: a second run installs nothing. Needs root (or sudo) only when
+# something is missing.
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config liblmdb-dev libboost-program-options-dev
+      libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev python3 clang)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps.sh: installing ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
