@@ -1,0 +1,337 @@
+#include "common.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+#include <sstream>
+#include <utility>
+
+namespace mqtool {
+
+// ---- Encodings --------------------------------------------------------------
+
+namespace {
+constexpr char kHex[] = "0123456789abcdef";
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int B64Value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+}  // namespace
+
+std::string EscapePayload(std::string_view payload) {
+  std::string out;
+  out.reserve(payload.size() + payload.size() / 8);
+  for (char ch : payload) {
+    auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c >= 0x20 && c <= 0x7e) {
+          out += ch;
+        } else {
+          out += "\\x";
+          out += kHex[c >> 4];
+          out += kHex[c & 15];
+        }
+    }
+  }
+  return out;
+}
+
+std::string UnescapePayload(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '\\') {
+      out += text[i];
+      continue;
+    }
+    if (i + 1 >= text.size())
+      throw UsageError("payload ends with a lone '\\' at position " + std::to_string(i) + "; write \\\\ for a backslash");
+    char e = text[++i];
+    switch (e) {
+      case '\\': out += '\\'; break;
+      case 'n': out += '\n'; break;
+      case 'r': out += '\r'; break;
+      case 't': out += '\t'; break;
+      case '0': out += '\0'; break;
+      case '"': out += '"'; break;
+      case 'x': {
+        int hi = i + 1 < text.size() ? HexValue(text[i + 1]) : -1;
+        int lo = i + 2 < text.size() ? HexValue(text[i + 2]) : -1;
+        if (hi < 0 || lo < 0)
+          throw UsageError("payload has a malformed \\x escape at position " + std::to_string(i - 1) +
+                           "; write \\xHH with two hex digits");
+        out += static_cast<char>(hi * 16 + lo);
+        i += 2;
+        break;
+      }
+      default:
+        throw UsageError(std::string("payload has an unknown escape \\") + e + " at position " +
+                         std::to_string(i - 1) + "; known: \\\\ \\n \\r \\t \\0 \\\" \\xHH");
+    }
+  }
+  return out;
+}
+
+std::string Base64Encode(std::string_view bytes) {
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  size_t i = 0;
+  auto at = [&](size_t k) { return static_cast<uint32_t>(static_cast<unsigned char>(bytes[k])); };
+  for (; i + 3 <= bytes.size(); i += 3) {
+    uint32_t v = at(i) << 16 | at(i + 1) << 8 | at(i + 2);
+    out += kB64[v >> 18];
+    out += kB64[(v >> 12) & 63];
+    out += kB64[(v >> 6) & 63];
+    out += kB64[v & 63];
+  }
+  size_t rest = bytes.size() - i;
+  if (rest == 1) {
+    uint32_t v = at(i) << 16;
+    out += kB64[v >> 18];
+    out += kB64[(v >> 12) & 63];
+    out += "==";
+  } else if (rest == 2) {
+    uint32_t v = at(i) << 16 | at(i + 1) << 8;
+    out += kB64[v >> 18];
+    out += kB64[(v >> 12) & 63];
+    out += kB64[(v >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+bool Base64Decode(std::string_view text, std::string* out) {
+  out->clear();
+  if (text.size() % 4 != 0) return false;
+  out->reserve(text.size() / 4 * 3);
+  for (size_t i = 0; i < text.size(); i += 4) {
+    bool last = i + 4 == text.size();
+    int v[4];
+    int pad = 0;
+    for (int k = 0; k < 4; ++k) {
+      char c = text[i + k];
+      if (c == '=' && last && k >= 2) {
+        v[k] = 0;
+        ++pad;
+        continue;
+      }
+      if (pad > 0) return false;  // data after padding
+      v[k] = B64Value(c);
+      if (v[k] < 0) return false;
+    }
+    uint32_t w = static_cast<uint32_t>(v[0] << 18 | v[1] << 12 | v[2] << 6 | v[3]);
+    out->push_back(static_cast<char>(w >> 16));
+    if (pad < 2) out->push_back(static_cast<char>((w >> 8) & 0xff));
+    if (pad < 1) out->push_back(static_cast<char>(w & 0xff));
+    // Canonical form only: the bits dropped by padding must be zero.
+    if ((pad == 1 && (w & 0xff) != 0) || (pad == 2 && (w & 0xffff) != 0)) return false;
+  }
+  return true;
+}
+
+std::string JsonString(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  out += '"';
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          out += "\\u00";
+          out += kHex[c >> 4];
+          out += kHex[c & 15];
+        } else {
+          out += ch;
+        }
+    }
+  }
+  out += '"';
+  return out;
+}
+
+// ---- Numbers ---------------------------------------------------------------
+
+uint64_t ParseUnsigned(std::string_view text, std::string_view option, uint64_t max) {
+  auto bad = [&] {
+    return UsageError(std::string(option) + ": '" + std::string(text) + "' is not a number from 0 to " +
+                      std::to_string(max));
+  };
+  if (text.empty() || text.size() > 20) throw bad();
+  uint64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') throw bad();
+    auto d = static_cast<uint64_t>(c - '0');
+    if (v > (UINT64_MAX - d) / 10) throw bad();
+    v = v * 10 + d;
+  }
+  if (v > max) throw bad();
+  return v;
+}
+
+uint64_t ParseSeq(std::string_view text, std::string_view option) {
+  try {
+    uint64_t v = ParseUnsigned(text, option);
+    if (v != 0) return v;
+  } catch (const UsageError&) {
+  }
+  throw UsageError(std::string(option) + ": '" + std::string(text) +
+                   "' is not a sequence number (expected 1 to 18446744073709551615)");
+}
+
+// ---- Command line ----------------------------------------------------------
+
+void AddHelp(po::options_description* options) {
+  options->add_options()("help,h", "print this help and exit");
+}
+
+bool ParseArgs(const std::vector<std::string>& args, const po::options_description& options,
+               const std::vector<std::string>& positional, const std::string& usage,
+               const std::string& summary, po::variables_map* vm) {
+  po::options_description all;
+  all.add(options);
+  po::positional_options_description pos;
+  for (const auto& name : positional) {
+    all.add_options()(name.c_str(), po::value<std::string>(), "");
+    pos.add(name.c_str(), 1);
+  }
+  try {
+    auto parsed = po::command_line_parser(args)
+                      .options(all)
+                      .positional(pos)
+                      .style(po::command_line_style::default_style &
+                             ~po::command_line_style::allow_guessing)
+                      .run();
+    po::store(parsed, *vm);
+    if (vm->count("help")) {
+      std::ostringstream os;
+      os << options;
+      std::printf("usage: mqtool %s\n%s\n\n%s", usage.c_str(), summary.c_str(), os.str().c_str());
+      std::fflush(stdout);
+      return false;
+    }
+    po::notify(*vm);
+  } catch (const po::too_many_positional_options_error&) {
+    throw UsageError("too many arguments; usage: mqtool " + usage);
+  } catch (const po::error& e) {
+    throw UsageError(e.what());
+  }
+  return true;
+}
+
+std::string Required(const po::variables_map& vm, const std::string& name, const std::string& shown) {
+  if (!vm.count(name)) throw UsageError("missing " + shown);
+  return vm[name].as<std::string>();
+}
+
+// ---- Errors ----------------------------------------------------------------
+
+ToolError StatusError(const mq::Status& s, const std::string& file, std::string_view what_to_do) {
+  std::string msg = s.message();
+  if (msg.empty()) msg = mq::Status::CodeName(s.code());
+  if (!file.empty() && msg.rfind(file, 0) != 0) msg = file + ": " + msg;
+  if (!what_to_do.empty()) {
+    if (!msg.empty() && msg.back() != '.') msg += '.';
+    msg += ' ';
+    msg += what_to_do;
+  }
+  return ToolError(msg);
+}
+
+void ThrowIfError(const mq::Status& s, const std::string& file, std::string_view what_to_do) {
+  if (!s.ok()) throw StatusError(s, file, what_to_do);
+}
+
+// ---- Output ----------------------------------------------------------------
+
+void Output::Failed(int err) {
+  if (err == EPIPE) {
+    closed_ = true;
+    return;
+  }
+  throw ToolError(name_ + ": write failed: " + std::strerror(err) + "; the output is incomplete");
+}
+
+bool Output::Write(std::string_view bytes) {
+  if (closed_) return false;
+  if (bytes.empty()) return true;
+  errno = 0;
+  if (std::fwrite(bytes.data(), 1, bytes.size(), f_) != bytes.size()) {
+    Failed(errno != 0 ? errno : EIO);
+    std::clearerr(f_);
+    return false;
+  }
+  return true;
+}
+
+bool Output::Line(std::string_view line) {
+  return Write(line) && Write("\n");
+}
+
+bool Output::Flush() {
+  if (closed_) return false;
+  errno = 0;
+  if (std::fflush(f_) != 0) {
+    Failed(errno != 0 ? errno : EIO);
+    std::clearerr(f_);
+    return false;
+  }
+  return true;
+}
+
+// ---- Progress --------------------------------------------------------------
+
+Progress::Progress(std::string label, uint64_t total)
+    : label_(std::move(label)), total_(total), enabled_(::isatty(STDERR_FILENO) == 1) {}
+
+Progress::~Progress() { Done(); }
+
+void Progress::Update(uint64_t done) {
+  if (!enabled_) return;
+  auto now = std::chrono::steady_clock::now();
+  if (shown_ && now - last_ < std::chrono::milliseconds(100)) return;
+  last_ = now;
+  shown_ = true;
+  unsigned pct = total_ == 0 ? 100u : static_cast<unsigned>(std::min<uint64_t>(done, total_) * 100 / total_);
+  std::fprintf(stderr, "\r%s: %3u%% (%llu of %llu MB)", label_.c_str(), pct,
+               static_cast<unsigned long long>(done >> 20), static_cast<unsigned long long>(total_ >> 20));
+  std::fflush(stderr);
+}
+
+void Progress::Done() {
+  if (!enabled_ || !shown_) return;
+  std::fprintf(stderr, "\r\033[K");
+  std::fflush(stderr);
+  shown_ = false;
+}
+
+}  // namespace mqtool
