@@ -222,6 +222,20 @@ Status StoreImpl::OpenIndex() {
   }
   std::string why = "there was no index";
   bool trusted = present && IndexTrusted(meta, size, &why);
+  {
+    // Before any unsynced commit: durably mark the index in use (not clean,
+    // this boot), so that a power loss can never leave `clean` on a stale or
+    // torn index. A rebuild's first commit says `valid = false` instead.
+    IndexMeta in_use = meta;
+    in_use.clean = false;
+    in_use.boot_id = boot_id_;
+    if (!trusted) in_use.valid = false;
+    Index::Write w(index_.get());
+    MQ_RETURN_IF_ERROR(w.Begin());
+    MQ_RETURN_IF_ERROR(w.PutMeta(in_use));
+    MQ_RETURN_IF_ERROR(w.Commit());
+    MQ_RETURN_IF_ERROR(index_->SyncToDisk());
+  }
   if (trusted) {
     tail_start_ = meta.tail_start;
     tail_seq_ = meta.tail_seq;
@@ -239,7 +253,10 @@ Status StoreImpl::OpenIndex() {
     pending_bytes_ = consumed_count_ = consumed_bytes_ = 0;
     MQ_RETURN_IF_ERROR(ScanAndIndex(data_start_, 0, !legacy_, true));
   }
-  // From here on the index runs unsynced: record, durably, that it is in use.
+  // Everything in the log is made durable once, so durable_seq() starts true
+  // (a previous process may have died with unsynced appends), then the
+  // caught-up index is synced too.
+  MQ_RETURN_IF_ERROR(file_->Sync());
   Index::Write w(index_.get());
   MQ_RETURN_IF_ERROR(w.Begin());
   MQ_RETURN_IF_ERROR(w.PutMeta(CurrentMeta(false)));
