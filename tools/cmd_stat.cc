@@ -1,15 +1,102 @@
-// mqtool stat: placeholder until its unit lands (see docs/mqtool.md).
-#include "command.h"
+// mqtool stat: a queue's numbers, read-only (mq/inspect.h).
+//
+//   mqtool stat QUEUE [--format text|json]
+//
+// Fields: messages pending and consumed; bytes of the file, live (framed
+// pending messages), reclaimable (framed consumed messages) and damaged;
+// first and last sequence numbers (0 when there are none); format version
+// (0 = the original format, without header); the index's state (current,
+// behind by N bytes, missing, stale, unreadable); the pid holding the
+// writer lock (0 when none).
+//
+// Exit: 0 done, 2 usage error, 3 the log could not be read.
+#include <cstdio>
+#include <string>
+
+#include "common.h"
+#include "mq/inspect.h"
 
 namespace mqtool {
 namespace {
+
+std::string IndexText(const mq::IndexInfo& i) {
+  switch (i.state) {
+    case mq::IndexInfo::State::kCurrent: return "current";
+    case mq::IndexInfo::State::kBehind: return "behind by " + std::to_string(i.behind_bytes) + " bytes";
+    case mq::IndexInfo::State::kMissing: return "missing";
+    case mq::IndexInfo::State::kStale: return "stale: " + i.detail;
+    case mq::IndexInfo::State::kUnreadable: return "unreadable: " + i.detail;
+  }
+  return "?";
+}
+
 class StatCommand final : public Command {
  public:
   const char* name() const override { return "stat"; }
-  const char* group() const override { return "admin"; }
-  const char* summary() const override { return "(not built yet)"; }
-  int Run(const std::vector<std::string>&) override { throw ToolError("stat: not built yet"); }
+  const char* group() const override { return "data access"; }
+  const char* summary() const override { return "print a queue's counts, sizes, format, index state and lock holder"; }
+
+  int Run(const std::vector<std::string>& args) override {
+    po::options_description opts("options");
+    AddHelp(&opts);
+    opts.add_options()("format", po::value<std::string>()->default_value("text")->value_name("FMT"), "text or json");
+    po::variables_map vm;
+    if (!ParseArgs(args, opts, {"queue"}, "stat QUEUE [--format text|json]",
+                   "Prints a queue's numbers without locking or changing it.", &vm))
+      return kExitOk;
+    const std::string path = Required(vm, "queue", "QUEUE (the queue file to describe)");
+    const std::string format = vm["format"].as<std::string>();
+    if (format != "text" && format != "json") throw UsageError("--format: '" + format + "' is not one of: text, json");
+
+    mq::InspectOptions io;
+    mq::LogSummary sum;
+    ThrowIfError(mq::ScanLog(path, io, [](const mq::LogRecord&) { return true; }, &sum), path);
+    mq::IndexInfo index;
+    ThrowIfError(mq::InspectIndex(path, sum, io, &index), path);
+    const pid_t holder = mq::QueueLockHolder(path);
+    uint64_t damaged = 0;
+    for (const auto& d : sum.damage) damaged += d.bytes;
+
+    Output out;
+    std::string text;
+    auto u = [](uint64_t v) { return std::to_string(v); };
+    if (format == "json") {
+      text = "{\"queue\":" + JsonString(path) + ",\"format_version\":" + u(sum.format_version) +
+             ",\"pending\":" + u(sum.pending) + ",\"consumed\":" + u(sum.consumed) +
+             ",\"file_bytes\":" + u(sum.file_bytes) + ",\"live_bytes\":" + u(sum.pending_bytes) +
+             ",\"reclaimable_bytes\":" + u(sum.consumed_bytes) + ",\"damaged_bytes\":" + u(damaged) +
+             ",\"damaged_regions\":" + u(sum.damage.size()) + ",\"first_seq\":" + u(sum.first_seq) +
+             ",\"last_seq\":" + u(sum.last_seq) + ",\"first_pending_seq\":" + u(sum.first_pending_seq) +
+             ",\"index\":{\"state\":\"" + mq::IndexStateName(index.state) + "\",\"behind_bytes\":" +
+             u(index.behind_bytes) + ",\"entries\":" + u(index.entries) + ",\"extractor\":" +
+             JsonString(index.extractor) + ",\"detail\":" + JsonString(index.detail) + "}" +
+             ",\"lock_holder_pid\":" + u(static_cast<uint64_t>(holder)) + "}\n";
+    } else {
+      auto row = [&](const char* k, const std::string& v) {
+        char head[32];
+        std::snprintf(head, sizeof(head), "%-19s ", k);
+        text += head + v + "\n";
+      };
+      row("queue:", path);
+      row("format version:", u(sum.format_version) + (sum.legacy ? " (the original format, without header)" : ""));
+      row("messages pending:", u(sum.pending));
+      row("messages consumed:", u(sum.consumed));
+      row("bytes in file:", u(sum.file_bytes));
+      row("bytes live:", u(sum.pending_bytes));
+      row("bytes reclaimable:", u(sum.consumed_bytes));
+      row("bytes damaged:", u(damaged) + (damaged ? " in " + u(sum.damage.size()) + " regions; run mqtool check" : ""));
+      row("first seq:", u(sum.first_seq));
+      row("last seq:", u(sum.last_seq));
+      row("first pending seq:", u(sum.first_pending_seq));
+      row("index:", IndexText(index));
+      row("lock holder:", holder != 0 ? "pid " + u(static_cast<uint64_t>(holder)) : "none");
+    }
+    out.Write(text);
+    out.Flush();
+    return kExitOk;
+  }
 };
+
 }  // namespace
 std::unique_ptr<Command> MakeStatCommand() { return std::make_unique<StatCommand>(); }
 }  // namespace mqtool

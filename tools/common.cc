@@ -1,5 +1,6 @@
 #include "common.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -271,6 +272,57 @@ void ThrowIfError(const mq::Status& s, const std::string& file, std::string_view
   if (!s.ok()) throw StatusError(s, file, what_to_do);
 }
 
+// ---- Queues ----------------------------------------------------------------
+
+void AddWaitOptions(po::options_description* options) {
+  options->add_options()
+      ("wait", "if a mailbox holds the queue, wait until it closes it instead of failing")
+      ("timeout", po::value<std::string>()->value_name("SECONDS"),
+       "with --wait: give up after this many seconds (default: wait for ever)");
+}
+
+WaitOptions GetWaitOptions(const po::variables_map& vm) {
+  WaitOptions w;
+  w.wait = vm.count("wait") > 0;
+  if (vm.count("timeout")) {
+    if (!w.wait) throw UsageError("--timeout needs --wait");
+    w.timeout = static_cast<double>(ParseUnsigned(vm["timeout"].as<std::string>(), "--timeout", 86400u * 365));
+  }
+  return w;
+}
+
+mq::LogSummary Preflight(const std::string& path) {
+  mq::LogSummary sum;
+  mq::Status s = mq::ScanLog(path, mq::InspectOptions{}, [](const mq::LogRecord&) { return false; }, &sum);
+  ThrowIfError(s, path);
+  return sum;
+}
+
+mq::KeyExtractor RecordedKeyExtractor(const std::string& path) {
+  mq::IndexInfo info;
+  if (!mq::InspectIndex(path, mq::LogSummary{}, mq::InspectOptions{}, &info).ok()) return {};
+  auto k = mq::KeyExtractor::Parse(info.extractor);
+  return k.ok() ? k.value() : mq::KeyExtractor{};
+}
+
+std::unique_ptr<mq::Store> OpenForWriting(const std::string& path, mq::StoreOptions options,
+                                          const WaitOptions& wait) {
+  options.create_if_missing = false;
+  const auto start = std::chrono::steady_clock::now();
+  for (;;) {
+    std::unique_ptr<mq::Store> store;
+    mq::Status s = mq::Store::Open(path, options, &store);
+    if (s.ok()) return store;
+    if (!s.IsBusy()) throw StatusError(s, path);
+    if (!wait.wait) throw StatusError(s, path, "Or add --wait to wait for it");
+    std::chrono::duration<double> waited = std::chrono::steady_clock::now() - start;
+    if (wait.timeout > 0 && waited.count() >= wait.timeout)
+      throw StatusError(s, path, "Gave up after waiting " + std::to_string(static_cast<uint64_t>(wait.timeout)) +
+                                     " s (--timeout)");
+    ::usleep(100 * 1000);
+  }
+}
+
 // ---- Output ----------------------------------------------------------------
 
 void Output::Failed(int err) {
@@ -310,6 +362,12 @@ bool Output::Flush() {
 
 // ---- Progress --------------------------------------------------------------
 
+uint64_t FileSizeOrZero(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  return static_cast<uint64_t>(st.st_size);
+}
+
 Progress::Progress(std::string label, uint64_t total)
     : label_(std::move(label)), total_(total), enabled_(::isatty(STDERR_FILENO) == 1) {}
 
@@ -324,6 +382,13 @@ void Progress::Update(uint64_t done) {
   unsigned pct = total_ == 0 ? 100u : static_cast<unsigned>(std::min<uint64_t>(done, total_) * 100 / total_);
   std::fprintf(stderr, "\r%s: %3u%% (%llu of %llu MB)", label_.c_str(), pct,
                static_cast<unsigned long long>(done >> 20), static_cast<unsigned long long>(total_ >> 20));
+  std::fflush(stderr);
+}
+
+void Progress::Show(std::string_view text) {
+  if (!enabled_) return;
+  shown_ = true;
+  std::fprintf(stderr, "\r%s: %.*s\033[K", label_.c_str(), static_cast<int>(text.size()), text.data());
   std::fflush(stderr);
 }
 

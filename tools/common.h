@@ -18,7 +18,9 @@
 #include <boost/program_options.hpp>
 
 #include "command.h"
+#include "mq/inspect.h"
 #include "mq/status.h"
+#include "mq/store.h"
 
 namespace mqtool {
 
@@ -80,6 +82,36 @@ ToolError StatusError(const mq::Status& s, const std::string& file, std::string_
 // Throws StatusError(s, file, what_to_do) unless s is OK.
 void ThrowIfError(const mq::Status& s, const std::string& file, std::string_view what_to_do = {});
 
+// ---- Queues ----------------------------------------------------------------
+
+// How a writing command (recover, compact) waits for a queue's writer lock.
+struct WaitOptions {
+  bool wait = false;    // --wait: retry while another process holds the queue
+  double timeout = 0;   // --timeout SECONDS with --wait; 0 waits for ever
+};
+// Adds --wait and --timeout to an options description.
+void AddWaitOptions(po::options_description* options);
+WaitOptions GetWaitOptions(const po::variables_map& vm);
+
+// Reads the file header and the first message of the log at `path` without
+// writing or locking anything, so a writing command can refuse bad input
+// (missing, a directory, unreadable, not a log, a future format version, a
+// damaged header) before it opens the queue for writing. Throws StatusError.
+mq::LogSummary Preflight(const std::string& path);
+
+// The key extractor recorded in the queue's index, or none (no index, an
+// unreadable one, or none recorded). Writing commands open the queue with it
+// so that they keep the key index instead of rebuilding it without keys.
+mq::KeyExtractor RecordedKeyExtractor(const std::string& path);
+
+// Opens `path` for writing with `options` (create_if_missing is forced off).
+// If another process holds the queue: without --wait throws at once
+// "<path>: queue in use by pid N ..." (exit 3); with --wait retries every
+// 100 ms until the lock frees or the timeout passes. Other failures throw
+// StatusError.
+std::unique_ptr<mq::Store> OpenForWriting(const std::string& path, mq::StoreOptions options,
+                                          const WaitOptions& wait);
+
 // ---- Output ----------------------------------------------------------------
 
 // Buffered writes to stdout (or any FILE*) that notice a closed pipe: once a
@@ -110,11 +142,16 @@ class Output {
 // "\r<label>: 42% (420 MB of 1000 MB)" on stderr, at most ten times a second,
 // only when stderr is a terminal; Done() clears the line. Silent in pipes and
 // files, so scripts and tests see nothing.
+// The size of the file at `path`, or 0 if it cannot be read (for Progress).
+uint64_t FileSizeOrZero(const std::string& path);
+
 class Progress {
  public:
   Progress(std::string label, uint64_t total);
   ~Progress();
   void Update(uint64_t done);
+  // "\r<label>: <text>" for work whose progress cannot be counted.
+  void Show(std::string_view text);
   void Done();
   bool enabled() const { return enabled_; }
 
