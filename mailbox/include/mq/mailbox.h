@@ -1,0 +1,150 @@
+// mq::Mailbox: an actor's durable mailbox (docs/mailbox.md).
+//
+// A mailbox owns a Unix datagram socket at a path and a Store (queue file +
+// index, mq/store.h). An ingest thread drains the socket eagerly in bounded
+// batches and appends every admitted datagram to the log, with one write and
+// one index transaction per batch, before anything can receive it. The actor
+// then receives selectively, Erlang style:
+//
+//   std::unique_ptr<mq::Mailbox> mb;
+//   mq::MailboxOptions o;
+//   o.socket_path = "/run/me/actor.sock";
+//   o.queue_path = "/var/lib/me/actor.q";
+//   if (mq::Status s = mq::Mailbox::Open(o, &mb); !s.ok()) ...
+//   mq::Message m;
+//   mq::Status s = mb->Receive(mq::Pattern::Prefix("a"), std::chrono::seconds(5), &m);
+//
+// Errors: every call returns a Status (mq/status.h); nothing throws.
+// Threads: every method may be called from any thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mq/key_extractor.h"
+#include "mq/pattern.h"
+#include "mq/status.h"
+#include "mq/store.h"
+
+namespace mq {
+
+// A datagram the mailbox refused (it is never stored).
+struct Rejection {
+  enum class Reason { kTooLarge, kNotAdmitted };
+  Reason reason = Reason::kTooLarge;
+  uint64_t size = 0;    // the datagram's real size in bytes
+  uid_t uid = 0;        // the sender's credentials (SCM_CREDENTIALS)
+  gid_t gid = 0;
+  pid_t pid = 0;
+  bool has_credentials = false;
+  std::string describe;  // one line for a log: what, who, and what to do
+};
+
+struct MailboxOptions {
+  // Where the socket is bound. Empty: no socket, the mailbox serves only what
+  // the queue already holds (mqtool recv without --socket).
+  std::string socket_path;
+  std::string queue_path;  // the log; its index is <queue>.idx
+
+  SyncPolicy sync = SyncPolicy::kBatch;
+  std::chrono::milliseconds batch_interval{10};  // for SyncPolicy::kBatch
+  KeyExtractor key;                              // enables Pattern::Key
+
+  // Mode bits of the socket file, set with chmod after bind (so independent
+  // of the umask). Writing to the socket needs write permission on it.
+  mode_t socket_mode = 0600;
+  // Senders admitted by uid (from SCM_CREDENTIALS). Empty: this process's
+  // effective uid and root. Others are dropped, counted and reported.
+  std::vector<uid_t> admitted_uids;
+  bool admit_any_uid = false;
+
+  // Larger datagrams are rejected (never stored truncated). The kernel's own
+  // limit for a Unix datagram is about twice /proc/sys/net/core/wmem_max.
+  uint64_t max_message_size = 64 * 1024;
+  // Datagrams read with one recvmmsg and appended with one write, at most
+  // (fewer when max_message_size is large: the buffers stay under 8 MiB).
+  size_t ingest_batch = 64;
+  // SO_RCVBUF asked for on the socket (the kernel caps it at rmem_max).
+  int receive_buffer_bytes = 4 << 20;
+
+  // Called on the ingest thread for every refused datagram; keep it short.
+  std::function<void(const Rejection&)> on_reject;
+
+  // Everything else about the store (recovery mode, compaction, file mode,
+  // env, reporter). Its sync, batch_interval and key are replaced by the
+  // fields above; its max_message_size is raised to max_message_size if lower.
+  StoreOptions store;
+};
+
+struct MailboxStats {
+  uint64_t datagrams = 0;          // read from the socket
+  uint64_t stored = 0;             // appended to the log
+  uint64_t rejected_too_large = 0;
+  uint64_t rejected_not_admitted = 0;
+  uint64_t store_errors = 0;       // datagrams lost because an append failed
+  uint64_t batches = 0;            // appends (one write + one index transaction each)
+  uint64_t confirmations = 0;      // answers sent to confirming senders
+  uint64_t replies_dropped = 0;    // answers that could not be delivered
+  uint64_t received = 0;           // messages returned by Receive/Take
+  StoreStats store;
+};
+
+class Mailbox {
+ public:
+  using Timeout = std::chrono::milliseconds;
+  static constexpr Timeout kPoll = Timeout::zero();
+  static constexpr Timeout kForever = Timeout::max();
+
+  // Opens the queue (taking its writer lock), then binds the socket. A stale
+  // socket file at the path (nobody bound: connect gets ECONNREFUSED) is
+  // replaced. Errors: kBusy (another process has the queue: its pid is
+  // named), kIOError with EADDRINUSE (a live mailbox is bound at the path),
+  // kInvalidArgument (the path exists and is not a socket: it is left alone;
+  // or a bad option), and the Store::Open errors. A failed open leaves no
+  // socket behind.
+  static Status Open(const MailboxOptions& options, std::unique_ptr<Mailbox>* out);
+
+  ~Mailbox();  // Close(), ignoring its status
+  Mailbox(const Mailbox&) = delete;
+  Mailbox& operator=(const Mailbox&) = delete;
+
+  // Unlinks the socket file, stores what is left in the socket buffer,
+  // answers pending confirmations, closes the store. Receivers blocked in
+  // Receive/Take return an error.
+  Status Close();
+
+  // Selective receive, auto-consume: the oldest pending message matching
+  // `pattern` is consumed (durably before return under SyncPolicy::kAlways)
+  // and returned. Messages that do not match stay, in order. Waits up to
+  // `timeout` (kPoll: don't wait; kForever: no limit) for one to arrive.
+  // Errors: kTimedOut, kInvalidArgument (a key pattern without key
+  // extractor), store errors, or the mailbox was closed.
+  Status Receive(const Pattern& pattern, Timeout timeout, Message* out);
+
+  // Take + ack (at-least-once): as Receive, but the message only becomes
+  // invisible here until Ack consumes it or Release puts it back. If the
+  // process ends before Ack, it is delivered again after a restart.
+  Status Take(const Pattern& pattern, Timeout timeout, Message* out);
+  Status Ack(uint64_t seq);
+  Status Release(uint64_t seq);
+
+  MailboxStats Stats();
+  // The sticky error of the ingest thread (e.g. an append failed), or OK.
+  Status ingest_status();
+  Store* store();
+  const MailboxOptions& options() const;
+
+  class Impl;
+
+ private:
+  explicit Mailbox(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mq

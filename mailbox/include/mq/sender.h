@@ -1,0 +1,148 @@
+// Sending to a mailbox (docs/mailbox.md, "Senders" and "Confirmations").
+//
+// A mailbox is a Unix datagram socket, so any program that can sendto() a
+// datagram can send: the original design's Python `socket.sendto(b'a0',
+// 'tests')` keeps working. These helpers add clear errors and, for
+// ConfirmedSender, the mailbox's answer that the message is stored.
+//
+// Errors (all name the socket path):
+//   kNotFound         no file at the path (ENOENT): no mailbox was ever started there
+//   kIOError          ECONNREFUSED: a socket file is there but no mailbox is bound
+//                     to it (it stopped); EACCES: the socket's mode refuses you;
+//                     EAGAIN: the mailbox's buffer stayed full past the retry time;
+//                     sys_errno() gives the errno
+//   kInvalidArgument  the path is not a socket, or is too long for sockaddr_un
+//   kTooLarge         the datagram is larger than the kernel or the mailbox allows
+//   kDenied           (confirmed sends) the mailbox does not admit your uid
+//   kTimedOut         (confirmed sends) no answer in time: the message may or
+//                     may not have been stored
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mq/status.h"
+
+namespace mq {
+
+struct SendOptions {
+  // How long to keep retrying while the mailbox's socket buffer is full
+  // (EAGAIN). Zero: fail at once with the EAGAIN error.
+  std::chrono::milliseconds retry_for{0};
+};
+
+// Sends one datagram to the mailbox at socket_path. OK means the kernel took
+// it into the mailbox's socket buffer, not that it is stored: use
+// ConfirmedSender for that.
+Status Send(const std::string& socket_path, std::string_view payload, const SendOptions& options = {});
+
+// A reusable unconfirmed sender: one socket, connected to the mailbox, for
+// many sends (mq::Send makes a socket per call). Not thread-safe.
+class Sender {
+ public:
+  static Status Open(const std::string& socket_path, const SendOptions& options, std::unique_ptr<Sender>* out);
+  ~Sender();
+  Sender(const Sender&) = delete;
+  Sender& operator=(const Sender&) = delete;
+
+  // As mq::Send. After the mailbox restarts, the next Send reconnects.
+  Status Send(std::string_view payload);
+  const std::string& socket_path() const { return path_; }
+
+ private:
+  Sender(std::string path, SendOptions options) : path_(std::move(path)), options_(options) {}
+  Status Connect();
+  std::string path_;
+  SendOptions options_;
+  int fd_ = -1;
+};
+
+struct ConfirmedSenderOptions {
+  // Messages sent with SendAsync and not yet confirmed, at most.
+  size_t window = 64;
+  // How long a message may wait for its answer before it and every later one
+  // in flight are reported kTimedOut (and the reply socket is replaced, so a
+  // late answer is never matched to another message).
+  std::chrono::milliseconds reply_timeout{10000};
+  // While no mailbox is bound at the path (ENOENT, ECONNREFUSED: e.g. it is
+  // restarting), keep retrying the send for this long. Zero: fail at once.
+  std::chrono::milliseconds connect_retry{0};
+};
+
+// The answer for one message sent with SendAsync.
+struct Confirmation {
+  uint64_t ticket = 0;  // SendAsync's ticket: 0, 1, 2, ... per sender
+  uint64_t seq = 0;     // the message's sequence number in the queue (if ok)
+  Status status;        // OK: stored, and durable as the mailbox's sync policy promises
+};
+
+// A sender whose messages are answered by the mailbox with their sequence
+// number once durable (like publisher confirms). It binds its own reply
+// socket in the abstract namespace ("\0mq-reply/<pid>/<random>"); the mailbox
+// answers only senders bound under that prefix. Not thread-safe: use one per
+// thread.
+class ConfirmedSender {
+ public:
+  static Status Open(const std::string& socket_path, const ConfirmedSenderOptions& options,
+                     std::unique_ptr<ConfirmedSender>* out);
+  ~ConfirmedSender();
+  ConfirmedSender(const ConfirmedSender&) = delete;
+  ConfirmedSender& operator=(const ConfirmedSender&) = delete;
+
+  // Sends one message and waits up to `timeout` for its answer; *seq gets its
+  // sequence number. Answers of earlier SendAsync messages that arrive
+  // meanwhile are kept for Collect.
+  Status SendConfirmed(std::string_view payload, std::chrono::milliseconds timeout, uint64_t* seq);
+
+  // Pipelined: sends without waiting for the answer. If `window` messages are
+  // already in flight, first waits (up to reply_timeout) for the oldest
+  // answer. *ticket identifies the message in Collect's confirmations. An
+  // error here means the message was not sent.
+  Status SendAsync(std::string_view payload, uint64_t* ticket = nullptr);
+  // Appends to *out the confirmations that have arrived, in send order,
+  // waiting up to `timeout` for at least one if none is ready. kTimedOut if
+  // none arrived; messages past reply_timeout are reported as kTimedOut
+  // confirmations.
+  Status Collect(std::chrono::milliseconds timeout, std::vector<Confirmation>* out);
+  // Waits until every message in flight is answered (or timed out) and
+  // appends all their confirmations to *out.
+  Status Flush(std::vector<Confirmation>* out);
+
+  size_t in_flight() const { return in_flight_.size(); }
+  const std::string& socket_path() const { return path_; }
+  // The abstract address this sender's answers come to (without the leading NUL).
+  const std::string& reply_name() const { return reply_name_; }
+
+ private:
+  struct InFlight {
+    uint64_t ticket;
+    std::chrono::steady_clock::time_point sent;
+  };
+  ConfirmedSender(std::string path, ConfirmedSenderOptions options)
+      : path_(std::move(path)), options_(options) {}
+  Status Bind();
+  Status Connect();
+  Status SendOne(std::string_view payload);
+  // Reads answers for up to `wait`; returns after the first batch.
+  Status ReadReplies(std::chrono::milliseconds wait);
+  void FailInFlight(const Status& why);
+  void ExpireOld();
+  bool MailboxReplaced();
+
+  std::string path_;
+  ConfirmedSenderOptions options_;
+  std::string reply_name_;
+  int fd_ = -1;
+  bool connected_ = false;
+  uint64_t peer_dev_ = 0, peer_ino_ = 0;  // the socket file we connected to
+  uint64_t next_ticket_ = 0;
+  std::deque<InFlight> in_flight_;
+  std::deque<Confirmation> ready_;
+};
+
+}  // namespace mq

@@ -1,0 +1,179 @@
+// The ingest thread: socket -> log (docs/mailbox.md, "Ingest"). It drains
+// the socket in batches of up to `slots` datagrams with one recvmmsg, checks
+// each sender and size, appends the admitted ones with one write and one
+// index transaction, wakes receivers, and hands the answers for confirming
+// senders to the confirmer thread, so it never waits for an fdatasync.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+
+#include "mailbox_impl.h"
+
+namespace mq {
+namespace {
+
+bool WantsReply(const sockaddr_un& a, socklen_t len) {
+  const size_t n = len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
+  return n > reply::kAddressPrefix.size() &&
+         std::memcmp(a.sun_path, reply::kAddressPrefix.data(), reply::kAddressPrefix.size()) == 0;
+}
+
+// Reads the sender's credentials; closes any descriptors passed along
+// (a mailbox takes bytes, never descriptors).
+bool ReadCredentials(msghdr* h, ucred* cred) {
+  bool found = false;
+  for (cmsghdr* c = CMSG_FIRSTHDR(h); c != nullptr; c = CMSG_NXTHDR(h, c)) {
+    if (c->cmsg_level != SOL_SOCKET) continue;
+    if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(ucred))) {
+      std::memcpy(cred, CMSG_DATA(c), sizeof(ucred));
+      found = true;
+    } else if (c->cmsg_type == SCM_RIGHTS) {
+      const size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < n; ++i) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+        ::close(fd);
+      }
+    }
+  }
+  return found;
+}
+
+std::string Describe(const Rejection& r, const std::string& socket_path, uint64_t max) {
+  std::string who = r.has_credentials ? "uid " + std::to_string(r.uid) + " pid " + std::to_string(r.pid)
+                                      : std::string("a sender without credentials");
+  if (r.reason == Rejection::Reason::kTooLarge)
+    return socket_path + ": dropped a datagram of " + std::to_string(r.size) + " bytes from " + who +
+           ": larger than the mailbox's maximum of " + std::to_string(max) +
+           " bytes (raise max_message_size or send smaller messages)";
+  return socket_path + ": dropped a datagram of " + std::to_string(r.size) + " bytes from " + who +
+         ": that uid is not admitted (add it to admitted_uids to accept it)";
+}
+
+}  // namespace
+
+bool Mailbox::Impl::Admitted(bool has_creds, uid_t uid) const {
+  if (opt.admit_any_uid) return true;
+  if (!has_creds) return false;
+  if (opt.admitted_uids.empty()) return uid == 0 || uid == ::geteuid();
+  return std::find(opt.admitted_uids.begin(), opt.admitted_uids.end(), uid) != opt.admitted_uids.end();
+}
+
+size_t Mailbox::Impl::IngestBatch(bool block) {
+  for (size_t i = 0; i < slots; ++i) {
+    iovs[i] = iovec{bufs[i].data(), bufs[i].size()};
+    msghdr& h = hdrs[i].msg_hdr;
+    h = msghdr{};
+    h.msg_name = &addrs[i];
+    h.msg_namelen = sizeof(sockaddr_un);
+    h.msg_iov = &iovs[i];
+    h.msg_iovlen = 1;
+    h.msg_control = ctrls[i].data();
+    h.msg_controllen = ctrls[i].size();
+    hdrs[i].msg_len = 0;
+  }
+  // MSG_TRUNC: msg_len is a datagram's real length even when it did not fit.
+  int flags = MSG_TRUNC | MSG_CMSG_CLOEXEC | (block ? MSG_WAITFORONE : MSG_DONTWAIT);
+  int n = ::recvmmsg(sock.get(), hdrs.data(), static_cast<unsigned>(slots), flags, nullptr);
+  if (n <= 0) return 0;
+
+  views.clear();
+  replies_scratch.clear();
+  size_t taken = 0;
+  std::vector<size_t> ok_reply;  // indexes into replies_scratch awaiting a seq
+  for (int i = 0; i < n; ++i) {
+    msghdr& h = hdrs[i].msg_hdr;
+    const size_t len = hdrs[i].msg_len;
+    // After shutdown(SHUT_RD) an empty read with no address and no
+    // credentials marks the end of what was queued.
+    if (len == 0 && h.msg_namelen == 0 && h.msg_controllen == 0) break;
+    ++taken;
+    n_datagrams.fetch_add(1, std::memory_order_relaxed);
+    ucred cred{};
+    const bool has_creds = ReadCredentials(&h, &cred);
+    const bool reply = WantsReply(addrs[i], h.msg_namelen);
+    Rejection r;
+    bool rejected = false;
+    if (!Admitted(has_creds, cred.uid)) {
+      r.reason = Rejection::Reason::kNotAdmitted;
+      rejected = true;
+      n_not_admitted.fetch_add(1, std::memory_order_relaxed);
+    } else if ((h.msg_flags & MSG_TRUNC) != 0 || len > opt.max_message_size) {
+      r.reason = Rejection::Reason::kTooLarge;
+      rejected = true;
+      n_too_large.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (rejected) {
+      if (opt.on_reject) {
+        r.size = len;
+        r.has_credentials = has_creds;
+        r.uid = cred.uid;
+        r.gid = cred.gid;
+        r.pid = cred.pid;
+        r.describe = Describe(r, opt.socket_path, opt.max_message_size);
+        opt.on_reject(r);
+      }
+      if (reply) {
+        PendingReply p{addrs[i], h.msg_namelen,
+                       r.reason == Rejection::Reason::kTooLarge ? reply::Code::kTooLarge : reply::Code::kNotAdmitted,
+                       0};
+        replies_scratch.push_back(p);
+      }
+      continue;
+    }
+    if (reply) {
+      replies_scratch.push_back(PendingReply{addrs[i], h.msg_namelen, reply::Code::kOk, views.size()});
+      ok_reply.push_back(replies_scratch.size() - 1);
+    }
+    views.emplace_back(bufs[i].data(), len);
+  }
+
+  if (!views.empty()) {
+    uint64_t first = 0;
+    Status s = store->AppendBatchNoWait(views, &first);
+    n_batches.fetch_add(1, std::memory_order_relaxed);
+    if (s.ok()) {
+      n_stored.fetch_add(views.size(), std::memory_order_relaxed);
+      for (size_t k : ok_reply) replies_scratch[k].seq += first;  // index in batch -> seq
+    } else {
+      n_store_errors.fetch_add(views.size(), std::memory_order_relaxed);
+      for (size_t k : ok_reply) {
+        replies_scratch[k].code = reply::Code::kStoreError;
+        replies_scratch[k].seq = 0;
+      }
+      std::lock_guard<std::mutex> g(mu);
+      if (ingest_error.ok())
+        ingest_error = s.WithContext(opt.socket_path + ": storing received messages (they are lost; the senders "
+                                                       "that asked for confirmation were told)");
+    }
+    Wake();
+  }
+  if (!replies_scratch.empty()) QueueReplies(&replies_scratch);
+  // A full batch read from a queue that was not at its end: more may wait.
+  return taken == static_cast<size_t>(n) ? taken : 0;
+}
+
+void Mailbox::Impl::IngestLoop() {
+  // SO_RCVTIMEO would not be needed: Close wakes the blocked read with
+  // shutdown(SHUT_RD); after that every read returns at once.
+  while (true) {
+    const bool stopping = stop_ingest.load();
+    size_t n = IngestBatch(!stopping);
+    if (n == 0) {
+      if (stopping) break;
+      // An error or an interrupted read: look again (a blocked read returns
+      // at once after shutdown).
+      if (stop_ingest.load()) continue;
+      if (errno != EINTR && errno != EAGAIN && errno != 0) {
+        // Unexpected; don't spin.
+        ::usleep(1000);
+      }
+    }
+  }
+}
+
+}  // namespace mq

@@ -1,0 +1,104 @@
+// Mailbox::Impl: the state behind mq::Mailbox, shared by mailbox_open.cc
+// (open, bind, close), ingest.cc (socket -> log), confirmer.cc (answers to
+// confirming senders) and receive.cc (selective receive).
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "mq/mailbox.h"
+#include "reply_format.h"
+#include "unix_socket.h"
+
+namespace mq {
+
+// One answer waiting to be sent: to `addr`, about the message `seq` (for
+// kOk) once it is durable.
+struct PendingReply {
+  sockaddr_un addr;
+  socklen_t addr_len = 0;
+  reply::Code code = reply::Code::kOk;
+  uint64_t seq = 0;
+};
+
+class Mailbox::Impl {
+ public:
+  explicit Impl(MailboxOptions o) : opt(std::move(o)) {}
+
+  // ---- open and close (mailbox_open.cc) ----
+  Status OpenStore();
+  Status BindSocket();
+  void StartThreads();
+  Status CloseAll();
+
+  // ---- ingest (ingest.cc) ----
+  void IngestLoop();
+  // Reads one batch (blocking for the first datagram if `block`) and appends
+  // it. Returns the number of datagrams read; 0 when none was waiting.
+  size_t IngestBatch(bool block);
+  bool Admitted(bool has_creds, uid_t uid) const;
+
+  // ---- confirmations (confirmer.cc) ----
+  void QueueReplies(std::vector<PendingReply>* replies);
+  void ConfirmerLoop();
+  void SendReplies(std::vector<PendingReply>* replies);
+
+  // ---- receive (receive.cc) ----
+  Status Find(const Pattern& p, bool take, Timeout timeout, Message* out);
+  // Looks once; kNotFound if nothing pending matches. *scanned_to advances
+  // past predicate-checked messages.
+  Status FindOnce(const Pattern& p, uint64_t* scanned_to, Message* out);
+  void Wake();  // after appends and releases
+
+  MailboxOptions opt;
+  std::unique_ptr<Store> store;
+
+  // The socket and what identifies its file (so Close unlinks only ours).
+  unix_socket::Fd sock;
+  uint64_t sock_dev = 0, sock_ino = 0;
+
+  // Ingest buffers (owned by the ingest thread; Close uses them after join).
+  size_t slots = 0;
+  std::vector<std::string> bufs;
+  std::vector<sockaddr_un> addrs;
+  std::vector<std::vector<char>> ctrls;
+  std::vector<iovec> iovs;
+  std::vector<mmsghdr> hdrs;
+  std::vector<std::string_view> views;
+  std::vector<PendingReply> replies_scratch;
+
+  std::thread ingest_thread;
+  std::atomic<bool> stop_ingest{false};
+
+  // Receivers wait on `arrived` for `generation` to move.
+  std::mutex mu;
+  std::condition_variable arrived;
+  uint64_t generation = 0;   // bumped by every append and release
+  uint64_t release_epoch = 0;  // bumped by every release (predicate scans restart)
+  int waiters = 0;
+  int active = 0;            // threads inside Find
+  bool closing = false;
+  bool closed = false;
+  Status ingest_error;
+
+  // The confirmer's queue.
+  std::mutex cmu;
+  std::condition_variable cready;
+  std::vector<PendingReply> cqueue;
+  bool stop_confirmer = false;
+  std::thread confirmer_thread;
+
+  // Counters (MailboxStats).
+  std::atomic<uint64_t> n_datagrams{0}, n_stored{0}, n_too_large{0}, n_not_admitted{0}, n_store_errors{0},
+      n_batches{0}, n_confirmations{0}, n_replies_dropped{0}, n_received{0};
+};
+
+}  // namespace mq

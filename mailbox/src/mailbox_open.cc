@@ -1,0 +1,203 @@
+// Opening and closing a mailbox: the store first (its writer lock decides
+// who owns the queue), then the socket (docs/mailbox.md, "The socket").
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "mailbox_impl.h"
+
+namespace mq {
+namespace {
+
+// Largest receive buffers kept for one batch; fewer slots for large maxima.
+constexpr uint64_t kMaxBatchBufferBytes = 8u << 20;
+// Largest message a mailbox accepts: the log's own limit.
+constexpr uint64_t kMaxMessageSize = 0x7fffffffu - 64;
+
+Status CheckOptions(const MailboxOptions& o) {
+  if (o.queue_path.empty()) return Status::InvalidArgument("mailbox: queue_path is empty");
+  if (o.max_message_size == 0 || o.max_message_size > kMaxMessageSize)
+    return Status::InvalidArgument("mailbox: max_message_size " + std::to_string(o.max_message_size) +
+                                   " is not between 1 and " + std::to_string(kMaxMessageSize));
+  if (o.ingest_batch == 0 || o.ingest_batch > 1024)
+    return Status::InvalidArgument("mailbox: ingest_batch " + std::to_string(o.ingest_batch) +
+                                   " is not between 1 and 1024");
+  if ((o.socket_mode & ~07777u) != 0)
+    return Status::InvalidArgument("mailbox: socket_mode " + std::to_string(o.socket_mode) + " is not a mode");
+  return Status::OK();
+}
+
+}  // namespace
+
+Status Mailbox::Impl::OpenStore() {
+  StoreOptions so = opt.store;
+  so.sync = opt.sync;
+  so.batch_interval = opt.batch_interval;
+  so.key = opt.key;
+  if (so.max_message_size < opt.max_message_size) so.max_message_size = opt.max_message_size;
+  return Store::Open(opt.queue_path, so, &store);
+}
+
+// Binds the socket at opt.socket_path. A stale socket file (nobody bound)
+// is replaced; a live one or anything that is not a socket is an error and
+// is left alone.
+Status Mailbox::Impl::BindSocket() {
+  const std::string& path = opt.socket_path;
+  sockaddr_un addr;
+  socklen_t len = 0;
+  MQ_RETURN_IF_ERROR(unix_socket::MakeAddress(path, &addr, &len));
+  if (path[0] == '\0') return Status::InvalidArgument("mailbox: the socket path must be a file path, not abstract");
+
+  struct stat st;
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode))
+      return Status::InvalidArgument(path + ": exists and is not a socket; it is left alone. Remove it yourself or "
+                                            "choose another socket path");
+    unix_socket::Fd probe(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (probe.get() < 0) return Status::FromErrno("mailbox: socket()");
+    if (::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), len) == 0)
+      return Status::IOError(path + ": another mailbox is bound to this socket and running; stop it first or "
+                                    "choose another socket path",
+                             EADDRINUSE);
+    if (errno != ECONNREFUSED)
+      return Status::FromErrno(path + ": cannot tell whether the socket file there is in use");
+    // Nobody is bound: a socket file left by a mailbox that died. Replace it.
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+      return Status::FromErrno(path + ": removing the stale socket file");
+  } else if (errno != ENOENT) {
+    return Status::FromErrno(path + ": lstat");
+  }
+
+  unix_socket::Fd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (fd.get() < 0) return Status::FromErrno("mailbox: socket()");
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+    if (errno == EADDRINUSE)
+      return Status::IOError(path + ": another process bound this socket path just now; stop it or choose "
+                                   "another socket path",
+                             EADDRINUSE);
+    return Status::FromErrno(path + ": binding the mailbox socket");
+  }
+  auto fail = [&](const std::string& what) {
+    Status s = Status::FromErrno(path + ": " + what);
+    ::unlink(path.c_str());
+    return s;
+  };
+  // The mode is set after bind, so the umask does not decide it.
+  if (::chmod(path.c_str(), opt.socket_mode) != 0) return fail("chmod of the socket");
+  if (!unix_socket::SocketIdentity(path, &sock_dev, &sock_ino)) return fail("stat of the socket just bound");
+  int one = 1;
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) != 0) return fail("SO_PASSCRED");
+  int rcv = opt.receive_buffer_bytes;
+  if (rcv > 0) (void)::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+  // Answers to confirming senders are charged to this socket's send buffer.
+  int snd = 4 << 20;
+  (void)::setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &snd, sizeof(snd));
+  sock = std::move(fd);
+
+  // Receive buffers: each holds a datagram of exactly max_message_size; a
+  // larger one comes back with MSG_TRUNC and its real length.
+  const uint64_t slot_bytes = opt.max_message_size;
+  slots = static_cast<size_t>(std::max<uint64_t>(1, std::min<uint64_t>(opt.ingest_batch,
+                                                                        kMaxBatchBufferBytes / slot_bytes)));
+  bufs.assign(slots, std::string());
+  for (auto& b : bufs) b.resize(slot_bytes);
+  addrs.resize(slots);
+  ctrls.assign(slots, std::vector<char>(CMSG_SPACE(sizeof(ucred))));
+  iovs.resize(slots);
+  hdrs.resize(slots);
+  views.reserve(slots);
+  replies_scratch.reserve(slots);
+  return Status::OK();
+}
+
+void Mailbox::Impl::StartThreads() {
+  if (sock.get() < 0) return;
+  confirmer_thread = std::thread([this] { ConfirmerLoop(); });
+  ingest_thread = std::thread([this] { IngestLoop(); });
+}
+
+Status Mailbox::Impl::CloseAll() {
+  {
+    std::unique_lock<std::mutex> g(mu);
+    if (closed || closing) return Status::OK();
+    closing = true;
+  }
+  arrived.notify_all();
+  if (sock.get() >= 0) {
+    // No new sender finds the path; senders already connected get EPIPE.
+    uint64_t dev = 0, ino = 0;
+    if (unix_socket::SocketIdentity(opt.socket_path, &dev, &ino) && dev == sock_dev && ino == sock_ino)
+      ::unlink(opt.socket_path.c_str());
+    stop_ingest.store(true);
+    ::shutdown(sock.get(), SHUT_RD);  // wakes the ingest thread; it stores what is queued
+    if (ingest_thread.joinable()) ingest_thread.join();
+    {
+      std::lock_guard<std::mutex> g(cmu);
+      stop_confirmer = true;
+    }
+    cready.notify_all();
+    if (confirmer_thread.joinable()) confirmer_thread.join();
+    sock.Reset();
+  }
+  Status s;
+  {
+    std::unique_lock<std::mutex> g(mu);
+    arrived.wait(g, [&] { return active == 0; });
+  }
+  if (store) s = store->Close();
+  {
+    std::lock_guard<std::mutex> g(mu);
+    closed = true;
+  }
+  return s;
+}
+
+Status Mailbox::Open(const MailboxOptions& options, std::unique_ptr<Mailbox>* out) {
+  MQ_RETURN_IF_ERROR(CheckOptions(options));
+  auto impl = std::make_unique<Impl>(options);
+  MQ_RETURN_IF_ERROR(impl->OpenStore());
+  if (!options.socket_path.empty()) {
+    Status s = impl->BindSocket();
+    if (!s.ok()) {
+      (void)impl->store->Close();
+      return s;
+    }
+  }
+  impl->StartThreads();
+  out->reset(new Mailbox(std::move(impl)));
+  return Status::OK();
+}
+
+Mailbox::Mailbox(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Mailbox::~Mailbox() { (void)Close(); }
+
+Status Mailbox::Close() { return impl_->CloseAll(); }
+
+MailboxStats Mailbox::Stats() {
+  MailboxStats st;
+  st.datagrams = impl_->n_datagrams.load();
+  st.stored = impl_->n_stored.load();
+  st.rejected_too_large = impl_->n_too_large.load();
+  st.rejected_not_admitted = impl_->n_not_admitted.load();
+  st.store_errors = impl_->n_store_errors.load();
+  st.batches = impl_->n_batches.load();
+  st.confirmations = impl_->n_confirmations.load();
+  st.replies_dropped = impl_->n_replies_dropped.load();
+  st.received = impl_->n_received.load();
+  std::lock_guard<std::mutex> g(impl_->mu);
+  if (!impl_->closed) st.store = impl_->store->Stats();
+  return st;
+}
+
+Status Mailbox::ingest_status() {
+  std::lock_guard<std::mutex> g(impl_->mu);
+  return impl_->ingest_error;
+}
+
+Store* Mailbox::store() { return impl_->store.get(); }
+const MailboxOptions& Mailbox::options() const { return impl_->opt; }
+
+}  // namespace mq

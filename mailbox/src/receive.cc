@@ -1,0 +1,141 @@
+// Selective receive (docs/mailbox.md, "Selective receive"): the oldest
+// pending message that matches, found through the index, never by rereading
+// consumed records. Key patterns are one index lookup; predicates walk the
+// pending messages in order, and while waiting check only messages newer
+// than the ones this call has already seen.
+#include <limits>
+
+#include "mailbox_impl.h"
+
+namespace mq {
+
+void Mailbox::Impl::Wake() {
+  bool notify = false;
+  {
+    std::lock_guard<std::mutex> g(mu);
+    ++generation;
+    notify = waiters > 0;
+  }
+  if (notify) arrived.notify_all();
+}
+
+Status Mailbox::Impl::FindOnce(const Pattern& p, uint64_t* scanned_to, Message* out) {
+  switch (p.kind()) {
+    case Pattern::Kind::kAny:
+      return store->FirstPending(out);
+    case Pattern::Kind::kKey:
+      return store->FirstByKey(p.text(), out);
+    case Pattern::Kind::kPrefix:
+    case Pattern::Kind::kPredicate: {
+      bool found = false;
+      uint64_t last = *scanned_to;
+      Status s = store->ScanPending(*scanned_to + 1, [&](const MessageView& v) {
+        last = v.seq;
+        if (!p.Matches(v.payload)) return true;
+        out->seq = v.seq;
+        out->offset = v.offset;
+        out->payload.assign(v.payload);
+        found = true;
+        return false;
+      });
+      MQ_RETURN_IF_ERROR(s);
+      if (found) return Status::OK();
+      *scanned_to = last;
+      return Status::NotFound("no pending message matches");
+    }
+  }
+  return Status::InvalidArgument("unknown pattern kind");
+}
+
+Status Mailbox::Impl::Find(const Pattern& p, bool take, Timeout timeout, Message* out) {
+  using Clock = std::chrono::steady_clock;
+  const bool forever = timeout == kForever;
+  const Clock::time_point deadline =
+      forever ? Clock::time_point::max()
+              : Clock::now() + std::min<Timeout>(timeout, std::chrono::hours(24 * 365 * 100));
+  uint64_t scanned_to = 0;
+  uint64_t epoch = 0;
+  {
+    std::lock_guard<std::mutex> g(mu);
+    epoch = release_epoch;
+  }
+  while (true) {
+    uint64_t gen = 0;
+    {
+      std::lock_guard<std::mutex> g(mu);
+      if (closing) return Status::InvalidArgument(opt.queue_path + ": the mailbox is closed");
+      if (release_epoch != epoch) {
+        epoch = release_epoch;
+        scanned_to = 0;  // a released message may be older than what was scanned
+      }
+      gen = generation;
+      ++active;
+    }
+    Status s = FindOnce(p, &scanned_to, out);
+    if (s.ok()) s = take ? store->Take(out->seq) : store->Consume(out->seq);
+    {
+      std::lock_guard<std::mutex> g(mu);
+      --active;
+      if (closing && active == 0) arrived.notify_all();
+    }
+    if (s.ok()) {
+      n_received.fetch_add(1, std::memory_order_relaxed);
+      return s;
+    }
+    // kNotFound from Take/Consume: another thread got it first; look again.
+    if (!s.IsNotFound()) return s;
+
+    std::unique_lock<std::mutex> g(mu);
+    if (generation != gen) continue;  // something arrived meanwhile
+    if (!ingest_error.ok()) return ingest_error;
+    if (Clock::now() >= deadline)
+      return Status::TimedOut(opt.queue_path + ": no message matching " + p.ToString() + " arrived in time");
+    ++waiters;
+    if (forever)
+      arrived.wait(g, [&] { return generation != gen || closing; });
+    else
+      arrived.wait_until(g, deadline, [&] { return generation != gen || closing; });
+    --waiters;
+  }
+}
+
+Status Mailbox::Receive(const Pattern& pattern, Timeout timeout, Message* out) {
+  return impl_->Find(pattern, false, timeout, out);
+}
+
+Status Mailbox::Take(const Pattern& pattern, Timeout timeout, Message* out) {
+  return impl_->Find(pattern, true, timeout, out);
+}
+
+Status Mailbox::Ack(uint64_t seq) {
+  {
+    std::lock_guard<std::mutex> g(impl_->mu);
+    if (impl_->closing) return Status::InvalidArgument(impl_->opt.queue_path + ": the mailbox is closed");
+    ++impl_->active;
+  }
+  Status s = impl_->store->Consume(seq);
+  std::lock_guard<std::mutex> g(impl_->mu);
+  if (--impl_->active == 0 && impl_->closing) impl_->arrived.notify_all();
+  return s;
+}
+
+Status Mailbox::Release(uint64_t seq) {
+  {
+    std::lock_guard<std::mutex> g(impl_->mu);
+    if (impl_->closing) return Status::InvalidArgument(impl_->opt.queue_path + ": the mailbox is closed");
+    ++impl_->active;
+  }
+  Status s = impl_->store->Release(seq);
+  {
+    std::lock_guard<std::mutex> g(impl_->mu);
+    if (s.ok()) {
+      ++impl_->generation;
+      ++impl_->release_epoch;
+    }
+    if (--impl_->active == 0 && impl_->closing) impl_->arrived.notify_all();
+  }
+  impl_->arrived.notify_all();
+  return s;
+}
+
+}  // namespace mq

@@ -1,0 +1,27 @@
+#include "reply_format.h"
+
+#include <cstring>
+
+namespace mq::reply {
+
+void Encode(Code code, uint64_t seq, char out[kSize]) {
+  std::memcpy(out, kMagic, 4);
+  out[4] = static_cast<char>(kVersion);
+  out[5] = static_cast<char>(code);
+  out[6] = out[7] = 0;
+  for (int i = 0; i < 8; ++i) out[8 + i] = static_cast<char>((seq >> (8 * i)) & 0xff);
+}
+
+bool Decode(std::string_view data, Code* code, uint64_t* seq) {
+  if (data.size() != kSize || std::memcmp(data.data(), kMagic, 4) != 0) return false;
+  if (static_cast<uint8_t>(data[4]) != kVersion) return false;
+  uint8_t c = static_cast<uint8_t>(data[5]);
+  if (c > static_cast<uint8_t>(Code::kStoreError)) return false;
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(data[8 + i]);
+  *code = static_cast<Code>(c);
+  *seq = v;
+  return true;
+}
+
+}  // namespace mq::reply

@@ -1,0 +1,37 @@
+// The confirmation datagram a mailbox sends to a confirming sender. The
+// byte-level description is docs/mailbox.md, "Confirmations: the reply
+// datagram"; each constant here names the field it implements.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace mq::reply {
+
+// "Who gets a reply": senders bound in the abstract namespace under this
+// prefix (the leading NUL marks an abstract address).
+constexpr std::string_view kAddressPrefix("\0mq-reply/", 10);
+
+// "The reply datagram": 16 bytes, little-endian.
+//   0  4  magic "mqCF"
+//   4  1  version (1)
+//   5  1  code (Code below)
+//   6  2  reserved, zero
+//   8  8  seq: the message's sequence number (0 unless code is kOk)
+constexpr char kMagic[4] = {'m', 'q', 'C', 'F'};
+constexpr uint8_t kVersion = 1;
+constexpr size_t kSize = 16;
+
+enum class Code : uint8_t {
+  kOk = 0,           // stored; durable as the mailbox's sync policy promises
+  kTooLarge = 1,     // larger than the mailbox's maximum: not stored
+  kNotAdmitted = 2,  // the sender's uid is not admitted: not stored
+  kStoreError = 3,   // the append or its sync failed: not stored (or not durable)
+};
+
+void Encode(Code code, uint64_t seq, char out[kSize]);
+// False if `data` is not a reply of this version.
+bool Decode(std::string_view data, Code* code, uint64_t* seq);
+
+}  // namespace mq::reply

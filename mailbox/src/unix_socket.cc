@@ -1,0 +1,96 @@
+#include "unix_socket.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+#include <fstream>
+
+namespace mq::unix_socket {
+
+Status MakeAddress(std::string_view name, sockaddr_un* addr, socklen_t* len) {
+  std::memset(addr, 0, sizeof(*addr));
+  addr->sun_family = AF_UNIX;
+  const bool abstract = !name.empty() && name[0] == '\0';
+  // A path needs room for its terminating NUL; an abstract name does not.
+  const size_t room = sizeof(addr->sun_path) - (abstract ? 0 : 1);
+  if (name.empty()) return Status::InvalidArgument("socket path is empty");
+  if (name.size() > room)
+    return Status::InvalidArgument("socket path '" + std::string(name) + "' is " + std::to_string(name.size()) +
+                                   " bytes; a Unix socket path can have at most " + std::to_string(room) +
+                                   ". Use a shorter path (e.g. a relative one, or a directory nearer /)");
+  std::memcpy(addr->sun_path, name.data(), name.size());
+  *len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size() + (abstract ? 0 : 1));
+  return Status::OK();
+}
+
+namespace {
+std::string ReadProcValue(const char* file) {
+  std::ifstream in(file);
+  std::string v;
+  in >> v;
+  return v.empty() ? "?" : v;
+}
+}  // namespace
+
+Status PeerError(const std::string& path, int err) {
+  switch (err) {
+    case ENOENT:
+      return Status::NotFound(path + ": no such socket; is the mailbox running, and is this its socket path?");
+    case ECONNREFUSED: {
+      struct stat st;
+      if (::stat(path.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode))
+        return Status::InvalidArgument(path + ": not a socket (a mailbox's socket path was expected)");
+      return Status::IOError(path + ": no mailbox is bound to this socket (it stopped or crashed); start the mailbox "
+                                    "and send again",
+                             err);
+    }
+    case EACCES:
+    case EPERM:
+      return Status::IOError(path + ": permission denied; the socket's mode (0600 by default) or a directory on "
+                                    "the path refuses this user",
+                             err);
+    case EAGAIN:
+      return Status::IOError(path + ": the mailbox's socket buffer is full (it is not draining); retry later or "
+                                    "give the send a retry time",
+                             err);
+    case EMSGSIZE:
+      return Status::TooLarge(path + ": the datagram is larger than the kernel allows for one Unix datagram "
+                                     "(about twice /proc/sys/net/core/wmem_max = " +
+                              ReadProcValue("/proc/sys/net/core/wmem_max") + " bytes); send a smaller message");
+    case EPIPE:
+      return Status::IOError(path + ": the mailbox is closing; send again once it is restarted", err);
+    case ENOTSOCK:
+      return Status::InvalidArgument(path + ": not a socket (a mailbox's socket path was expected)");
+    default:
+      return Status::IOError(path + ": sending to the mailbox failed", err);
+  }
+}
+
+bool SocketIdentity(const std::string& path, uint64_t* dev, uint64_t* ino) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) return false;
+  *dev = st.st_dev;
+  *ino = st.st_ino;
+  return true;
+}
+
+void EnsureSendBuffer(int fd, size_t bytes) {
+  int cur = 0;
+  socklen_t len = sizeof(cur);
+  if (::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &cur, &len) != 0) return;
+  // The kernel needs some room beyond the payload for the skb itself.
+  const size_t want = bytes + 4096;
+  if (static_cast<size_t>(cur) >= want + 64) return;
+  int v = want > (1u << 30) ? (1 << 30) : static_cast<int>(want);
+  (void)::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+}
+
+void Fd::Reset() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+}  // namespace mq::unix_socket

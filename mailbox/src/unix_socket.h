@@ -1,0 +1,56 @@
+// Small helpers around AF_UNIX datagram sockets shared by the mailbox and
+// the senders: addresses, errno -> Status for a peer, an owning fd.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "mq/status.h"
+
+namespace mq::unix_socket {
+
+// Fills *addr for `name`: a filesystem path, or an abstract name if it
+// starts with NUL. kInvalidArgument if empty or longer than sun_path.
+Status MakeAddress(std::string_view name, sockaddr_un* addr, socklen_t* len);
+
+// A Status for errno `err` from connecting or sending to the mailbox socket
+// at `path` (see mq/sender.h for the codes), saying what to do.
+Status PeerError(const std::string& path, int err);
+
+// The identity of the socket file at path. False if missing or not a socket.
+bool SocketIdentity(const std::string& path, uint64_t* dev, uint64_t* ino);
+
+// Raises SO_SNDBUF so one datagram of `bytes` fits (best effort).
+void EnsureSendBuffer(int fd, size_t bytes);
+
+// Closes the descriptor it owns.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() { Reset(); }
+  Fd(Fd&& o) noexcept : fd_(o.Release()) {}
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) {
+      Reset();
+      fd_ = o.Release();
+    }
+    return *this;
+  }
+  int get() const { return fd_; }
+  int Release() {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
+  void Reset();
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace mq::unix_socket
