@@ -70,6 +70,7 @@ bool CopyFile(const std::string& from, const std::string& to) {
     if (!ok) break;
   }
   ::close(in);
+  if (ok && ::fdatasync(out) != 0) ok = false;  // no writeback left to compete with what is timed next
   if (::close(out) != 0) ok = false;
   return ok;
 }

@@ -33,7 +33,8 @@ class ScratchDir {
 
 // Removes a file if it exists (no error if it does not).
 void RemoveFile(const std::string& path);
-// Copies a file byte for byte (used to restore a prepared log between runs).
+// Copies a file byte for byte and fdatasyncs the copy (used to restore a
+// prepared log between runs).
 bool CopyFile(const std::string& from, const std::string& to);
 uint64_t FileSize(const std::string& path);
 
