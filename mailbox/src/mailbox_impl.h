@@ -35,6 +35,7 @@ class Mailbox::Impl {
 
   // ---- open and close (mailbox_open.cc) ----
   Status OpenStore();
+  Status ProbeSocketPath(bool* stale);
   Status BindSocket();
   void StartThreads();
   Status CloseAll();

@@ -40,6 +40,35 @@ Status Mailbox::Impl::OpenStore() {
   return Store::Open(opt.queue_path, so, &store);
 }
 
+// Looks at what is at opt.socket_path without changing it: nothing (OK),
+// a stale socket file nobody is bound to (OK, *stale), a live mailbox or
+// something that is not a socket (an error).
+Status Mailbox::Impl::ProbeSocketPath(bool* stale) {
+  const std::string& path = opt.socket_path;
+  *stale = false;
+  sockaddr_un addr;
+  socklen_t len = 0;
+  MQ_RETURN_IF_ERROR(unix_socket::MakeAddress(path, &addr, &len));
+  if (path[0] == '\0') return Status::InvalidArgument("mailbox: the socket path must be a file path, not abstract");
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return Status::OK();
+    return Status::FromErrno(path + ": lstat");
+  }
+  if (!S_ISSOCK(st.st_mode))
+    return Status::InvalidArgument(path + ": exists and is not a socket; it is left alone. Remove it yourself or "
+                                          "choose another socket path");
+  unix_socket::Fd probe(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (probe.get() < 0) return Status::FromErrno("mailbox: socket()");
+  if (::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), len) == 0)
+    return Status::IOError(path + ": another mailbox is bound to this socket and running; stop it first or "
+                                  "choose another socket path",
+                           EADDRINUSE);
+  if (errno != ECONNREFUSED) return Status::FromErrno(path + ": cannot tell whether the socket file there is in use");
+  *stale = true;
+  return Status::OK();
+}
+
 // Binds the socket at opt.socket_path. A stale socket file (nobody bound)
 // is replaced; a live one or anything that is not a socket is an error and
 // is left alone.
@@ -48,27 +77,11 @@ Status Mailbox::Impl::BindSocket() {
   sockaddr_un addr;
   socklen_t len = 0;
   MQ_RETURN_IF_ERROR(unix_socket::MakeAddress(path, &addr, &len));
-  if (path[0] == '\0') return Status::InvalidArgument("mailbox: the socket path must be a file path, not abstract");
-
-  struct stat st;
-  if (::lstat(path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode))
-      return Status::InvalidArgument(path + ": exists and is not a socket; it is left alone. Remove it yourself or "
-                                            "choose another socket path");
-    unix_socket::Fd probe(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    if (probe.get() < 0) return Status::FromErrno("mailbox: socket()");
-    if (::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), len) == 0)
-      return Status::IOError(path + ": another mailbox is bound to this socket and running; stop it first or "
-                                    "choose another socket path",
-                             EADDRINUSE);
-    if (errno != ECONNREFUSED)
-      return Status::FromErrno(path + ": cannot tell whether the socket file there is in use");
-    // Nobody is bound: a socket file left by a mailbox that died. Replace it.
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT)
-      return Status::FromErrno(path + ": removing the stale socket file");
-  } else if (errno != ENOENT) {
-    return Status::FromErrno(path + ": lstat");
-  }
+  bool stale = false;
+  MQ_RETURN_IF_ERROR(ProbeSocketPath(&stale));
+  // A socket file left by a mailbox that died: replace it.
+  if (stale && ::unlink(path.c_str()) != 0 && errno != ENOENT)
+    return Status::FromErrno(path + ": removing the stale socket file");
 
   unix_socket::Fd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (fd.get() < 0) return Status::FromErrno("mailbox: socket()");
@@ -157,6 +170,11 @@ Status Mailbox::Impl::CloseAll() {
 Status Mailbox::Open(const MailboxOptions& options, std::unique_ptr<Mailbox>* out) {
   MQ_RETURN_IF_ERROR(CheckOptions(options));
   auto impl = std::make_unique<Impl>(options);
+  if (!options.socket_path.empty()) {
+    // Refuse a bad socket path before the store creates anything.
+    bool stale = false;
+    MQ_RETURN_IF_ERROR(impl->ProbeSocketPath(&stale));
+  }
   MQ_RETURN_IF_ERROR(impl->OpenStore());
   if (!options.socket_path.empty()) {
     Status s = impl->BindSocket();
