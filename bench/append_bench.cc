@@ -19,7 +19,7 @@
 #include "bench_util.h"
 #include "log_format.h"
 #include "mq/store.h"
-#include "sqlite_queue.h"
+#include "references.h"
 
 namespace mq::bench {
 namespace {
@@ -84,49 +84,6 @@ void StoreAppend(benchmark::State& state, size_t size, size_t batch, int sync, b
   (void)store->Close();
 }
 
-void SqliteAppend(benchmark::State& state, size_t size, size_t batch, int sync) {
-  ScratchDir dir;
-  SqliteQueue q;
-  SqliteSync ss = sync == kNone ? SqliteSync::kOff : sync == kAlways ? SqliteSync::kFull : SqliteSync::kNormal;
-  std::string e = q.Open(dir.File("q.db"), ss);
-  if (!e.empty()) {
-    state.SkipWithError(e.c_str());
-    return;
-  }
-  Pool pool(size);
-  size_t i = 0;
-  int64_t seq = 0;
-  for (auto _ : state) {
-    if (batch == 1) {
-      e = q.Append(pool.kv[i], pool.pv[i], &seq);
-      i = (i + 1) % kPool;
-    } else {
-      if (i + batch > kPool) i = 0;
-      e = q.AppendBatch(std::span<const std::string_view>(pool.kv.data() + i, batch),
-                        std::span<const std::string_view>(pool.pv.data() + i, batch));
-      i += batch;
-    }
-    if (!e.empty()) {
-      state.SkipWithError(e.c_str());
-      break;
-    }
-  }
-  const int64_t msgs = static_cast<int64_t>(state.iterations() * batch);
-  state.SetItemsProcessed(msgs);
-  state.SetBytesProcessed(msgs * static_cast<int64_t>(size));
-}
-
-bool WriteAll(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
 // A 1 MiB-ish buffer holding whole framed messages of `size` payload bytes.
 std::string FramedBuffer(size_t size, size_t* msgs) {
   const size_t framed = size + log::kFramedOverhead;
@@ -187,25 +144,6 @@ void DiskWriteSync(benchmark::State& state, size_t size) {
   state.SetBytesProcessed(msgs * static_cast<int64_t>(size));
 }
 
-void DiskFdatasyncSmall(benchmark::State& state) {
-  ScratchDir dir;
-  int fd = ::open(dir.File("w").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    FailedErrno(state, "open");
-    return;
-  }
-  std::string rec(64 + log::kFramedOverhead, 'x');
-  for (auto _ : state) {
-    if (!WriteAll(fd, rec.data(), rec.size()) || ::fdatasync(fd) != 0) {
-      FailedErrno(state, "write+fdatasync");
-      break;
-    }
-  }
-  ::close(fd);
-  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * 64));
-}
-
 void RegisterAll(const Flags& f) {
   const double min_time = f.quick ? 0.1 : 0.5;
   std::vector<size_t> sizes = f.quick ? std::vector<size_t>{64} : std::vector<size_t>{16, 64, 1024, 16384};
@@ -226,7 +164,9 @@ void RegisterAll(const Flags& f) {
         reg("append/mq" + tail + "/keyed=1",
             [=](benchmark::State& st) { StoreAppend(st, size, batch, sync, true); });
         if (sync == kBatch1) continue;  // SQLite has no batch interval: NORMAL stands for batch
-        reg("append/sqlite" + tail, [=](benchmark::State& st) { SqliteAppend(st, size, batch, sync); });
+        reg("append/sqlite" + tail, [=](benchmark::State& st) {
+          SqliteAppend(st, size, batch, sync == kNone ? 0 : sync == kAlways ? 2 : 1);
+        });
       }
       if (size == 64)
         reg("append/mq" + sz + "/batch=" + std::to_string(batch) + "/sync=none/keyed=0",

@@ -1,0 +1,302 @@
+// End-to-end mailbox ingest and confirmed sends, side by side with the bare
+// socket, one fdatasync per message and SQLite (docs/benchmarks.md,
+// "Ingest" and "Confirmed sends").
+//
+//   socket/recv-block/size=S       a sender process sendto()s S-byte datagrams as fast as it can; this
+//                                  process recv()s them, blocking; no persistence: the ceiling
+//   socket/recv-spin/size=S        the same with a receiver that never sleeps (MSG_DONTWAIT in a loop)
+//   ingest/mq/size=S/sync=P        the same sender -> mailbox socket -> log + index -> Receive(any),
+//                                  auto-consume; counted at the receiver
+//   confirmed/mq/senders=N/window=W/sync=always   N sender processes confirming messages for a few
+//                                  seconds: W=0 one SendConfirmed at a time; W>0 SendAsync with W in
+//                                  flight. Rate of confirmations, p50/p99 latency (measured by the senders)
+//   confirmed/fdatasync-per-message      reference: write + fdatasync per message
+//   confirmed/sqlite-full-per-message    reference: SQLite synchronous=FULL, one transaction per message
+//
+// Every sender is a separate process, forked before this process starts any
+// thread, released by a byte on a pipe.
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench_util.h"
+#include "mq/mailbox.h"
+#include "mq/sender.h"
+#include "references.h"
+
+namespace mq::bench {
+namespace {
+
+sockaddr_un Address(const std::string& path) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, path.c_str(), sizeof(a.sun_path) - 1);
+  return a;
+}
+
+// A forked process that waits for the go byte, then runs `body` and _exits.
+class Child {
+ public:
+  template <typename F>
+  explicit Child(F body) {
+    int fds[2];
+    if (::pipe(fds) != 0) return;
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::close(fds[1]);
+      char c;
+      if (::read(fds[0], &c, 1) != 1) ::_exit(0);
+      body();
+      ::_exit(0);
+    }
+    ::close(fds[0]);
+    go_ = fds[1];
+  }
+  ~Child() {
+    if (go_ >= 0) ::close(go_);
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      int st;
+      ::waitpid(pid_, &st, 0);
+    }
+  }
+  bool ok() const { return pid_ > 0; }
+  void Go() {
+    char c = 'g';
+    if (::write(go_, &c, 1) != 1) return;
+  }
+  void Wait() {
+    int st;
+    if (pid_ > 0) ::waitpid(pid_, &st, 0);
+    pid_ = -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int go_ = -1;
+};
+
+// The sender of the ingest benchmarks: plain sendto() on a connected socket,
+// blocking when the receiver's queue is full, until the receiver goes away.
+void SendForever(const std::string& path, const std::string& payload) {
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a = Address(path);
+  while (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) ::usleep(1000);
+  for (;;) {
+    ssize_t n = ::send(fd, payload.data(), payload.size(), 0);
+    if (n < 0 && errno != EINTR && errno != EAGAIN) ::_exit(0);
+  }
+}
+
+void BareRecv(benchmark::State& state, size_t size, bool spin) {
+  ScratchDir dir;
+  const std::string path = dir.File("s");
+  const std::string payload = MakePayload(size, "k0001", 1);
+  Child sender([&] { SendForever(path, payload); });
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a = Address(path);
+  int rcvbuf = 4 << 20;  // what the mailbox asks for
+  (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || !sender.ok()) {
+    FailedErrno(state, "socket/bind/fork");
+    return;
+  }
+  std::vector<char> buf(size + 1);
+  sender.Go();
+  for (auto _ : state) {
+    for (;;) {
+      ssize_t n = ::recv(fd, buf.data(), buf.size(), spin ? MSG_DONTWAIT : 0);
+      if (n == static_cast<ssize_t>(size)) break;
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+      state.SkipWithError("recv failed or got a short datagram");
+      break;
+    }
+  }
+  ::close(fd);
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * size));
+}
+
+void MailboxIngest(benchmark::State& state, size_t size, SyncPolicy sync, int batch_ms) {
+  ScratchDir dir;
+  const std::string path = dir.File("s");
+  const std::string payload = MakePayload(size, "k0001", 1);
+  Child sender([&] { SendForever(path, payload); });
+  MailboxOptions o;
+  o.socket_path = path;
+  o.queue_path = dir.File("q");
+  o.sync = sync;
+  o.batch_interval = std::chrono::milliseconds(batch_ms);
+  std::unique_ptr<Mailbox> mb;
+  if (Failed(state, Mailbox::Open(o, &mb))) return;
+  sender.Go();
+  Message m;
+  for (auto _ : state) {
+    if (Failed(state, mb->Receive(Pattern::Any(), Mailbox::kForever, &m))) break;
+    if (m.payload.size() != size) {
+      state.SkipWithError("received a message of the wrong size");
+      break;
+    }
+  }
+  MailboxStats st = mb->Stats();
+  state.counters["batches"] = Value(static_cast<double>(st.batches));
+  state.counters["stored"] = Value(static_cast<double>(st.stored));
+  (void)mb->Close();
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * size));
+}
+
+// Each sender process confirms messages for `seconds` and writes its elapsed
+// time and its latencies (ns, one per line) to dir/lat.N. window 0: one
+// SendConfirmed at a time; else SendAsync with that many in flight, the
+// latency running from SendAsync to the confirmation's arrival in Collect.
+// (Percentiles need a clock per message, so here, unlike elsewhere, the
+// senders time by hand.)
+void SenderBody(const std::string& path, const std::string& out, const std::string& payload, double seconds,
+                size_t window) {
+  using Clock = std::chrono::steady_clock;
+  ConfirmedSenderOptions co;
+  co.connect_retry = std::chrono::milliseconds(5000);
+  if (window > 0) co.window = window;
+  std::unique_ptr<ConfirmedSender> cs;
+  if (!ConfirmedSender::Open(path, co, &cs).ok()) ::_exit(1);
+  std::vector<int64_t> lat;
+  lat.reserve(1 << 20);
+  std::vector<Clock::time_point> sent;
+  sent.reserve(1 << 20);
+  std::vector<Confirmation> confs;
+  auto record = [&](Clock::time_point now) {
+    for (const Confirmation& c : confs) {
+      if (!c.status.ok()) ::_exit(2);
+      lat.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(now - sent[c.ticket]).count());
+    }
+    confs.clear();
+  };
+  const auto t0 = Clock::now();
+  const auto end = t0 + std::chrono::duration<double>(seconds);
+  uint64_t seq = 0;
+  auto now = t0;
+  while (now < end) {
+    const auto a = Clock::now();
+    if (window == 0) {
+      if (!cs->SendConfirmed(payload, std::chrono::milliseconds(10000), &seq).ok()) ::_exit(2);
+      now = Clock::now();
+      lat.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(now - a).count());
+    } else {
+      uint64_t ticket = 0;
+      if (!cs->SendAsync(payload, &ticket).ok()) ::_exit(2);
+      if (sent.size() <= ticket) sent.resize(ticket + 1);
+      sent[ticket] = a;
+      (void)cs->Collect(std::chrono::milliseconds(0), &confs);
+      now = Clock::now();
+      record(now);
+    }
+  }
+  if (window > 0) {
+    if (!cs->Flush(&confs).ok()) ::_exit(2);
+    now = Clock::now();
+    record(now);
+  }
+  std::ofstream f(out);
+  f << std::chrono::duration_cast<std::chrono::nanoseconds>(now - t0).count() << "\n";
+  for (int64_t l : lat) f << l << "\n";
+  f.close();
+  ::_exit(f ? 0 : 3);
+}
+
+void ConfirmedSends(benchmark::State& state, int senders, double seconds, size_t window) {
+  for (auto _ : state) {
+    ScratchDir dir;
+    const std::string path = dir.File("s");
+    std::vector<std::unique_ptr<Child>> kids;
+    for (int i = 0; i < senders; ++i) {
+      const std::string out = dir.File("lat." + std::to_string(i));
+      const std::string payload = MakePayload(64, TagKey(static_cast<uint64_t>(i), 1000), static_cast<uint64_t>(i));
+      kids.push_back(std::make_unique<Child>([=] { SenderBody(path, out, payload, seconds, window); }));
+    }
+    MailboxOptions o;
+    o.socket_path = path;
+    o.queue_path = dir.File("q");
+    o.sync = SyncPolicy::kAlways;
+    std::unique_ptr<Mailbox> mb;
+    if (Failed(state, Mailbox::Open(o, &mb))) break;
+    for (auto& k : kids) k->Go();
+    for (auto& k : kids) k->Wait();
+    std::vector<int64_t> all;
+    double elapsed = 0;
+    for (int i = 0; i < senders; ++i) {
+      std::ifstream f(dir.File("lat." + std::to_string(i)));
+      int64_t e = 0, l = 0;
+      if (!(f >> e)) {
+        state.SkipWithError("a sender failed (no confirmations written)");
+        break;
+      }
+      elapsed = std::max(elapsed, static_cast<double>(e) / 1e9);
+      while (f >> l) all.push_back(l);
+    }
+    MailboxStats st = mb->Stats();
+    (void)mb->Close();
+    if (all.empty()) {
+      state.SkipWithError("no confirmations");
+      break;
+    }
+    std::sort(all.begin(), all.end());
+    auto pct = [&](double p) { return static_cast<double>(all[static_cast<size_t>(p * static_cast<double>(all.size() - 1))]) / 1e3; };
+    state.SetIterationTime(elapsed);
+    state.SetItemsProcessed(static_cast<int64_t>(all.size()));
+    state.counters["p50_us"] = Value(pct(0.50));
+    state.counters["p99_us"] = Value(pct(0.99));
+    state.counters["max_us"] = Value(static_cast<double>(all.back()) / 1e3);
+    state.counters["syncs"] = Value(static_cast<double>(st.store.syncs));
+    state.counters["confirmed"] = Value(static_cast<double>(all.size()));
+  }
+}
+
+void RegisterAll(const Flags& f) {
+  const double min_time = f.quick ? 0.2 : 1.0;
+  const std::vector<size_t> sizes = f.quick ? std::vector<size_t>{64} : std::vector<size_t>{16, 64, 1024, 16384};
+  auto reg = [&](const std::string& name, auto fn) {
+    return benchmark::RegisterBenchmark(name.c_str(), fn)->UseRealTime()->Unit(benchmark::kMicrosecond);
+  };
+  for (size_t size : sizes) {
+    const std::string s = "/size=" + std::to_string(size);
+    reg("socket/recv-block" + s, [size](benchmark::State& st) { BareRecv(st, size, false); })->MinTime(min_time);
+    reg("socket/recv-spin" + s, [size](benchmark::State& st) { BareRecv(st, size, true); })->MinTime(min_time);
+    reg("ingest/mq" + s + "/sync=none",
+        [size](benchmark::State& st) { MailboxIngest(st, size, SyncPolicy::kNone, 10); })
+        ->MinTime(min_time);
+    reg("ingest/mq" + s + "/sync=batch10ms",
+        [size](benchmark::State& st) { MailboxIngest(st, size, SyncPolicy::kBatch, 10); })
+        ->MinTime(min_time);
+  }
+  const double secs = f.quick ? 1.0 : 3.0;
+  reg("confirmed/fdatasync-per-message", [](benchmark::State& st) { DiskFdatasyncSmall(st); })->MinTime(min_time);
+  reg("confirmed/sqlite-full-per-message", [](benchmark::State& st) { SqliteAppend(st, 64, 1, 2); })
+      ->MinTime(min_time);
+  for (int n : {1, 8}) {
+    for (size_t window : {size_t{0}, size_t{64}}) {
+      const std::string name = "confirmed/mq/senders=" + std::to_string(n) + "/window=" + std::to_string(window) +
+                               "/sync=always";
+      benchmark::RegisterBenchmark(name.c_str(),
+                                   [n, secs, window](benchmark::State& st) { ConfirmedSends(st, n, secs, window); })
+          ->UseManualTime()
+          ->Iterations(1)
+          ->Unit(benchmark::kMillisecond);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace mq::bench
+
+int main(int argc, char** argv) { return mq::bench::RunMain(argc, argv, mq::bench::RegisterAll); }
