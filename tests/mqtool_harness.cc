@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <memory>
 
 #include "mq/store.h"
@@ -138,7 +139,8 @@ std::map<std::string, std::string> Snapshot(const std::string& dir) {
     if (!e.is_regular_file()) continue;
     std::string name = e.path().filename().string();
     if (name.ends_with(".lock") || name.ends_with("-lock")) continue;
-    m[name] = ReadFileOrDie(e.path().string());
+    std::string bytes = ReadFileOrDie(e.path().string());
+    m[name] = std::to_string(bytes.size()) + " bytes, hash " + std::to_string(std::hash<std::string>{}(bytes));
   }
   return m;
 }

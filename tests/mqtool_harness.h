@@ -37,7 +37,8 @@ void MakeQueue(const std::string& path, const std::vector<std::string>& payloads
 // [int32 used][int32 size][payload], used 1 for consumed.
 std::string LegacyBytes(const std::vector<std::pair<bool, std::string>>& records);
 
-// Every regular file in `dir` with its bytes, except lock files (*.lock and
+// Every regular file in `dir` with its size and a hash of its bytes (short
+// enough to print when a comparison fails), except lock files (*.lock and
 // LMDB's *-lock, whose bytes readers may touch).
 std::map<std::string, std::string> Snapshot(const std::string& dir);
 

@@ -46,31 +46,35 @@ class CompactCommand final : public Command {
     const WaitOptions wait = GetWaitOptions(vm);
     if (vm.count("dry-run") && wait.wait) throw UsageError("--dry-run never waits: it does not lock the queue");
     Output out;
-    if (vm.count("dry-run")) return DryRun(path, &out);
-
-    const mq::LogSummary head = Preflight(path);
-    if (head.file_bytes == 0) {
+    if (!vm.count("dry-run")) FailIfBusy(path, wait);
+    Progress progress("compact " + path, 0);
+    progress.Show("checking...");
+    const Plan plan = Scan(path);
+    const bool legacy = plan.sum.legacy;
+    if (plan.sum.file_bytes == 0) {
+      progress.Done();
       out.Line(path + ": empty (no records); nothing to compact");
       out.Flush();
       return kExitOk;
     }
+    if (vm.count("dry-run")) {
+      progress.Done();
+      out.Line(path + ": would compact: " + std::to_string(plan.sum.file_bytes) + " bytes before, " +
+               std::to_string(plan.after) + " after (" + Reclaimed(plan.sum.file_bytes, plan.after) + "); " +
+               std::to_string(plan.kept) + " messages kept, " + std::to_string(plan.dropped) + " consumed dropped" +
+               (legacy ? "; would convert from the original format to format version 1" : "") +
+               " (dry run: nothing changed)");
+      out.Flush();
+      return kExitOk;
+    }
+
     mq::StoreOptions options;
     options.recovery = mq::RecoveryMode::kAbsoluteConsistency;
     options.sync = mq::SyncPolicy::kNone;  // compaction syncs the new log itself
     options.auto_compact = false;
     options.key = RecordedKeyExtractor(path);
-    Progress progress("compact " + path, 0);
     progress.Show("opening...");
-    std::unique_ptr<mq::Store> store;
-    try {
-      store = OpenForWriting(path, options, wait);
-    } catch (const ToolError& e) {
-      std::string why = e.what();
-      if (why.find("mqtool recover") == std::string::npos && why.find("in use by pid") == std::string::npos &&
-          why.find("refused in absolute mode") != std::string::npos)
-        why += ". Run `mqtool recover " + path + "` first";
-      throw ToolError(why);
-    }
+    auto store = OpenForWriting(path, options, wait);
     progress.Show("rewriting...");
     mq::CompactionResult r;
     ThrowIfError(store->Compact(&r), path);
@@ -79,7 +83,7 @@ class CompactCommand final : public Command {
     out.Line(path + ": compacted: " + std::to_string(r.bytes_before) + " bytes before, " +
              std::to_string(r.bytes_after) + " after (" + Reclaimed(r.bytes_before, r.bytes_after) + "); " +
              std::to_string(r.messages_kept) + " messages kept, " + std::to_string(r.messages_dropped) +
-             " consumed dropped" + (head.legacy ? "; converted from the original format to format version 1" : ""));
+             " consumed dropped" + (legacy ? "; converted from the original format to format version 1" : ""));
     out.Flush();
     return kExitOk;
   }
@@ -90,42 +94,34 @@ class CompactCommand final : public Command {
     return std::to_string(before - after) + " bytes reclaimed";
   }
 
-  // Computes the rewrite from a read-only scan: every pending message kept
-  // with its frame, consumed ones dropped, a file header in front.
-  static int DryRun(const std::string& path, Output* out) {
+  struct Plan {
     mq::LogSummary sum;
     uint64_t after = kFileHeaderBytes, kept = 0, dropped = 0;
+  };
+
+  // Computes the rewrite from a read-only scan: every pending message kept
+  // with its frame, consumed ones dropped, a file header in front. Throws,
+  // changing nothing, if the log has damage the rewrite would refuse.
+  static Plan Scan(const std::string& path) {
+    Plan p;
     ThrowIfError(mq::ScanLog(path, mq::InspectOptions{}, [&](const mq::LogRecord& r) {
       if (r.consumed) {
-        ++dropped;
+        ++p.dropped;
       } else {
-        ++kept;
-        after += kFramedOverhead + r.payload.size();
+        ++p.kept;
+        p.after += kFramedOverhead + r.payload.size();
       }
       return true;
-    }, &sum), path);
-    if (sum.file_bytes == 0) {
-      out->Line(path + ": empty (no records); nothing to compact");
-      out->Flush();
-      return kExitOk;
-    }
-    if (sum.bad_flags != 0 && sum.damage.empty())
-      throw ToolError(path + ": " + std::to_string(sum.bad_flags) +
-                      " messages have a used flag that is neither 0 nor 1; compact would refuse this log. "
-                      "Run `mqtool check " + path + "`, then `mqtool recover " + path + "`");
-    if (!sum.damage.empty()) {
-      const auto& d = sum.damage.front();
-      throw ToolError(path + ": offset " + std::to_string(d.offset) + ": " + d.reason +
-                      "; compact would refuse this log. Run `mqtool check " + path + "`, then `mqtool recover " +
-                      path + "`");
-    }
-    out->Line(path + ": would compact: " + std::to_string(sum.file_bytes) + " bytes before, " +
-              std::to_string(after) + " after (" + Reclaimed(sum.file_bytes, after) + "); " +
-              std::to_string(kept) + " messages kept, " + std::to_string(dropped) + " consumed dropped" +
-              (sum.legacy ? "; would convert from the original format to format version 1" : "") +
-              " (dry run: nothing changed)");
-    out->Flush();
-    return kExitOk;
+    }, &p.sum), path);
+    const std::string advice = "compact changes nothing on a damaged log. Run `mqtool check " + path + "`, then ";
+    for (const auto& d : p.sum.damage)
+      throw ToolError(DescribeDamage(path, d) + "; " + advice + "`mqtool recover " +
+                      (d.tail ? "" : "--mode salvage ") + path + "`");
+    if (p.sum.bad_flags != 0)
+      throw ToolError(path + ": " + std::to_string(p.sum.bad_flags) +
+                      " messages have a used flag that is neither 0 nor 1; " + advice + "`mqtool recover " + path +
+                      "`");
+    return p;
   }
 };
 

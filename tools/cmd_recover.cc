@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common.h"
+#include "mq/inspect.h"
 #include "mq/store.h"
 
 namespace mqtool {
@@ -29,6 +30,24 @@ class NoteCollector final : public mq::Reporter {
   void Note(const std::string& what) override { notes.push_back(what); }
   std::vector<std::string> notes;
 };
+
+// Throws, changing nothing, if `mode` refuses the damage a scan found.
+void Refuse(const std::string& path, mq::RecoveryMode mode, const mq::LogSummary& sum) {
+  for (const auto& d : sum.damage) {
+    if (!d.tail && mode != mq::RecoveryMode::kSalvage)
+      throw ToolError(DescribeDamage(path, d) + ". " + mq::RecoveryModeName(mode) +
+                      " mode refuses damage before the end of the log; nothing was changed. Run `mqtool recover "
+                      "--mode salvage " + path + "` to keep every intact message and move the damaged bytes to a "
+                      "side file");
+    if (d.tail && mode == mq::RecoveryMode::kAbsoluteConsistency)
+      throw ToolError(DescribeDamage(path, d) + ". absolute mode refuses any damage; nothing was changed. Run "
+                      "`mqtool recover " + path + "` to cut the tail into a side file");
+  }
+  if (sum.bad_flags != 0 && mode == mq::RecoveryMode::kAbsoluteConsistency)
+    throw ToolError(path + ": " + std::to_string(sum.bad_flags) +
+                    " messages have a used flag that is neither 0 nor 1. absolute mode refuses them; nothing was "
+                    "changed. Run `mqtool recover " + path + "` to keep them as pending");
+}
 
 class RecoverCommand final : public Command {
  public:
@@ -52,12 +71,20 @@ class RecoverCommand final : public Command {
     const WaitOptions wait = GetWaitOptions(vm);
 
     Output out;
-    const mq::LogSummary head = Preflight(path);
-    if (head.file_bytes == 0) {
+    FailIfBusy(path, wait);
+    // Decide from a read-only scan first, so that a refusal changes nothing
+    // at all (opening for writing marks the index in use).
+    Progress progress("recover " + path, 0);
+    progress.Show("checking...");
+    mq::LogSummary sum;
+    ThrowIfError(mq::ScanLog(path, mq::InspectOptions{}, [](const mq::LogRecord&) { return true; }, &sum), path);
+    if (sum.file_bytes == 0) {
+      progress.Done();
       out.Line(path + ": empty (no records); nothing to recover");
       out.Flush();
       return kExitOk;
     }
+    Refuse(path, mode.value(), sum);
 
     NoteCollector reporter;
     mq::StoreOptions options;
@@ -66,12 +93,13 @@ class RecoverCommand final : public Command {
     options.auto_compact = false;
     options.reporter = &reporter;
     options.key = RecordedKeyExtractor(path);
-    Progress progress("recover " + path, 0);
-    progress.Show("scanning and repairing...");
+    progress.Show("repairing...");
     auto store = OpenForWriting(path, options, wait);
-    const mq::OpenReport report = store->open_report();
     progress.Show("rebuilding the index...");
     ThrowIfError(store->RebuildIndex(), path);
+    // What opening and the rebuild did (a rebuild scans the whole log, so
+    // damage inside what the old index covered is handled there).
+    const mq::OpenReport report = store->open_report();
     const mq::StoreStats stats = store->Stats();
     ThrowIfError(store->Close(), path, "The repairs so far are kept; run recover again");
     progress.Done();

@@ -251,7 +251,9 @@ bool ParseArgs(const std::vector<std::string>& args, const po::options_descripti
 
 std::string Required(const po::variables_map& vm, const std::string& name, const std::string& shown) {
   if (!vm.count(name)) throw UsageError("missing " + shown);
-  return vm[name].as<std::string>();
+  const std::string& v = vm[name].as<std::string>();
+  if (v.empty()) throw UsageError("empty " + shown);
+  return v;
 }
 
 // ---- Errors ----------------------------------------------------------------
@@ -296,6 +298,21 @@ mq::LogSummary Preflight(const std::string& path) {
   mq::Status s = mq::ScanLog(path, mq::InspectOptions{}, [](const mq::LogRecord&) { return false; }, &sum);
   ThrowIfError(s, path);
   return sum;
+}
+
+void FailIfBusy(const std::string& path, const WaitOptions& wait) {
+  if (wait.wait) return;
+  pid_t holder = mq::QueueLockHolder(path);
+  if (holder == 0) return;
+  throw ToolError(path + ": queue in use by pid " + std::to_string(holder) + " (lock " + mq::LockPathFor(path) +
+                  "); stop that process, or wait for it to close the queue. Or add --wait to wait for it");
+}
+
+std::string DescribeDamage(const std::string& path, const mq::LogDamage& d) {
+  std::string at = path + ": offset " + std::to_string(d.offset) + ": ";
+  if (d.tail) return at + "torn tail of " + std::to_string(d.bytes) + " bytes (" + d.reason + ")";
+  return at + std::to_string(d.bytes) + " damaged bytes (" + d.reason + "); intact messages follow at offset " +
+         std::to_string(d.offset + d.bytes);
 }
 
 mq::KeyExtractor RecordedKeyExtractor(const std::string& path) {

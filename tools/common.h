@@ -70,7 +70,8 @@ bool ParseArgs(const std::vector<std::string>& args, const po::options_descripti
                const std::string& summary, po::variables_map* vm);
 // Adds "help,h" to an options description.
 void AddHelp(po::options_description* options);
-// The value of a required positional/option: UsageError "missing QUEUE" if absent.
+// The value of a required positional/option: UsageError "missing QUEUE" if
+// absent, "empty QUEUE" if given as "".
 std::string Required(const po::variables_map& vm, const std::string& name, const std::string& shown);
 
 // ---- Errors ----------------------------------------------------------------
@@ -98,6 +99,16 @@ WaitOptions GetWaitOptions(const po::variables_map& vm);
 // (missing, a directory, unreadable, not a log, a future format version, a
 // damaged header) before it opens the queue for writing. Throws StatusError.
 mq::LogSummary Preflight(const std::string& path);
+
+// Throws at once "<path>: queue in use by pid N ..." (exit 3) if another
+// process holds the queue's writer lock and --wait was not given, so a
+// writing command fails before doing any work.
+void FailIfBusy(const std::string& path, const WaitOptions& wait);
+
+// One line per damaged region of a scanned log, for refusals:
+// "<path>: offset N: torn tail of B bytes (reason)" or
+// "<path>: offset N: B damaged bytes (reason); intact messages follow at offset M".
+std::string DescribeDamage(const std::string& path, const mq::LogDamage& d);
 
 // The key extractor recorded in the queue's index, or none (no index, an
 // unreadable one, or none recorded). Writing commands open the queue with it
