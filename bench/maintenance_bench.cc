@@ -270,8 +270,8 @@ void ReopenAfterKill(benchmark::State& state, uint64_t target) {
 void RegisterAll(const Flags& f) {
   const std::vector<uint64_t> sizes = f.quick ? std::vector<uint64_t>{10u << 20, 100u << 20}
                                               : std::vector<uint64_t>{10u << 20, 100u << 20, 1u << 30};
-  auto reg = [](const std::string& name, uint64_t size, auto fn) {
-    const int64_t iters = size <= (10u << 20) ? 20 : size <= (100u << 20) ? 5 : 3;
+  auto reg = [&f](const std::string& name, uint64_t size, auto fn) {
+    const int64_t iters = f.quick ? (size <= (10u << 20) ? 5 : 2) : size <= (10u << 20) ? 20 : size <= (100u << 20) ? 5 : 3;
     benchmark::RegisterBenchmark(name.c_str(), fn)
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond)

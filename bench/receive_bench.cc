@@ -317,7 +317,7 @@ void RegisterAll(const Flags& f) {
   const uint64_t quadratic_max = f.quick ? 1000 : 10000;
   for (uint64_t k : drains) {
     const std::string n = "/n=" + std::to_string(k);
-    const int64_t iters = clamp(1e5 / static_cast<double>(k), 1, 50);
+    const int64_t iters = clamp((f.quick ? 1e4 : 1e5) / static_cast<double>(k), 1, f.quick ? 10 : 50);
     if (k <= 100000) {
       reg("drain-reverse/mq-key" + n, [k](benchmark::State& st) { DrainMq(st, k, Order::kReverse, true); })
           ->Iterations(iters);
