@@ -3,8 +3,9 @@
 //   mailbox_helper actor SOCKET QUEUE auto|ack
 //       Runs a mailbox (sync=always) and receives every message, oldest
 //       first, writing each payload and a newline to stdout with one write()
-//       (auto: after Receive consumed it; ack: after Take, before Ack). The
-//       message STOP makes it receive what is left and exit 0.
+//       (auto: after Receive consumed it; ack: after Take, before Ack). It
+//       writes "#start" first. The message STOP makes it receive what is
+//       left and exit 0.
 //   mailbox_helper send [--uid N] SOCKET PAYLOAD...
 //       mq::Send of each payload (as uid N if given).
 //   mailbox_helper send-confirmed [--uid N] SOCKET PAYLOAD
@@ -42,6 +43,8 @@ int Actor(const std::string& socket, const std::string& queue, bool ack) {
   std::unique_ptr<mq::Mailbox> mb;
   mq::Status s = mq::Mailbox::Open(o, &mb);
   if (!s.ok()) return Fail(s);
+  // Marks where this run's deliveries begin (the crash test needs to know).
+  if (!WriteAll("#start\n")) return Fail(mq::Status::FromErrno("writing to stdout"));
   bool stopping = false;
   while (true) {
     mq::Message m;
