@@ -145,7 +145,7 @@ void DiskWriteSync(benchmark::State& state, size_t size) {
 }
 
 void RegisterAll(const Flags& f) {
-  const double min_time = f.quick ? 0.1 : 0.5;
+  const double min_time = f.MinTime(f.quick ? 0.1 : 0.5);
   std::vector<size_t> sizes = f.quick ? std::vector<size_t>{64} : std::vector<size_t>{16, 64, 1024, 16384};
   std::vector<int> syncs = f.quick ? std::vector<int>{kNone, kBatch10, kAlways}
                                    : std::vector<int>{kNone, kBatch1, kBatch10, kAlways};

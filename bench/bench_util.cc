@@ -118,6 +118,10 @@ Flags ParseFlags(int* argc, char** argv) {
       f.quick = true;
       continue;
     }
+    if (a.rfind("--mq_min_time=", 0) == 0) {
+      f.min_time = std::atof(std::string(a.substr(14)).c_str());
+      continue;
+    }
     argv[out++] = argv[i];
   }
   *argc = out;

@@ -52,7 +52,9 @@ bool FailedErrno(benchmark::State& state, const std::string& what);
 
 // Flags of our own, removed from argv before Google Benchmark sees it.
 struct Flags {
-  bool quick = false;  // --mq_quick: smaller sizes and backlogs
+  bool quick = false;     // --mq_quick: smaller sizes and backlogs
+  double min_time = 0;    // --mq_min_time=S: overrides the benchmarks' own minimum time (for profiling)
+  double MinTime(double dflt) const { return min_time > 0 ? min_time : dflt; }
 };
 Flags ParseFlags(int* argc, char** argv);
 

@@ -263,7 +263,7 @@ void ConfirmedSends(benchmark::State& state, int senders, double seconds, size_t
 }
 
 void RegisterAll(const Flags& f) {
-  const double min_time = f.quick ? 0.2 : 1.0;
+  const double min_time = f.MinTime(f.quick ? 0.2 : 1.0);
   const std::vector<size_t> sizes = f.quick ? std::vector<size_t>{64} : std::vector<size_t>{16, 64, 1024, 16384};
   auto reg = [&](const std::string& name, auto fn) {
     return benchmark::RegisterBenchmark(name.c_str(), fn)->UseRealTime()->Unit(benchmark::kMicrosecond);

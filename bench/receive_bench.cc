@@ -288,7 +288,7 @@ void DrainOriginal(benchmark::State& state, uint64_t k, Order order) {
 void RegisterAll(const Flags& f) {
   const std::vector<uint64_t> backlogs = f.quick ? std::vector<uint64_t>{100, 1000, 10000, 100000}
                                                  : std::vector<uint64_t>{100, 1000, 10000, 100000, 1000000};
-  const double min_time = f.quick ? 0.1 : 0.5;
+  const double min_time = f.MinTime(f.quick ? 0.1 : 0.5);
   auto reg = [](const std::string& name, auto fn) {
     return benchmark::RegisterBenchmark(name.c_str(), fn)->UseRealTime()->Unit(benchmark::kMicrosecond);
   };
