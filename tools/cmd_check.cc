@@ -54,7 +54,10 @@ class CheckCommand final : public Command {
     progress.Done();
     if (s.IsCorruption()) {
       // A damaged file header: the log cannot be scanned at all.
-      out.Line(s.message() + ". recover cannot repair a damaged file header: restore the file from a backup");
+      // The store's message may already say what to do ("... . Move the file aside ...").
+      const bool advised = s.message().find(". ") != std::string::npos;
+      out.Line(s.message() + ". recover cannot repair a damaged file header" +
+               (advised ? "" : ": restore the file from a backup"));
       out.Line(path + ": 1 problem found");
       out.Flush();
       return kExitNothing;
