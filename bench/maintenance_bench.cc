@@ -11,11 +11,15 @@
 //   maint/verify-index/size=S           mq::VerifyIndex (the other half of check)
 //   maint/rebuild/size=S                Store::RebuildIndex
 //   maint/reopen-after-kill/size=S      Store::Open after a writer was SIGKILLed, index intact
+//   maint/mqtool-dump-raw/size=S        `mqtool dump --format raw QUEUE > /dev/null` (the binary named by
+//                                       $MQ_TOOL; bench/run builds it), pending messages only
 #include <fcntl.h>
+#include <spawn.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <random>
@@ -267,6 +271,33 @@ void ReopenAfterKill(benchmark::State& state, uint64_t target) {
   state.counters["log_bytes"] = Value(static_cast<double>(FileSize(log)));
 }
 
+// Runs the real mqtool on the prepared log, stdout to /dev/null.
+void MqtoolDump(benchmark::State& state, uint64_t target) {
+  const char* tool = std::getenv("MQ_TOOL");
+  if (tool == nullptr || *tool == '\0') {
+    state.SkipWithError("set MQ_TOOL to the mqtool binary (bench/run does)");
+    return;
+  }
+  Prepared* p = Prepare(target);
+  if (!Ready(state, p)) return;
+  for (auto _ : state) {
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    std::string a0 = tool, a1 = "dump", a2 = "--format", a3 = "raw", a4 = p->log;
+    char* argv[] = {a0.data(), a1.data(), a2.data(), a3.data(), a4.data(), nullptr};
+    pid_t pid = 0;
+    int rc = posix_spawn(&pid, tool, &fa, nullptr, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    int wst = 0;
+    if (rc != 0 || ::waitpid(pid, &wst, 0) != pid || !WIFEXITED(wst) || WEXITSTATUS(wst) != 0) {
+      state.SkipWithError("mqtool dump failed");
+      break;
+    }
+  }
+  Finish(state, p);
+}
+
 void RegisterAll(const Flags& f) {
   const std::vector<uint64_t> sizes = f.quick ? std::vector<uint64_t>{10u << 20, 100u << 20}
                                               : std::vector<uint64_t>{10u << 20, 100u << 20, 1u << 30};
@@ -287,6 +318,7 @@ void RegisterAll(const Flags& f) {
     reg("maint/verify-index" + s, size, [size](benchmark::State& st) { Verify(st, size); });
     reg("maint/rebuild" + s, size, [size](benchmark::State& st) { Rebuild(st, size); });
     reg("maint/reopen-after-kill" + s, size, [size](benchmark::State& st) { ReopenAfterKill(st, size); });
+    reg("maint/mqtool-dump-raw" + s, size, [size](benchmark::State& st) { MqtoolDump(st, size); });
   }
 }
 
