@@ -33,12 +33,15 @@ Status StoreImpl::RebuildIndex() {
   std::lock_guard<std::mutex> g(mu_);
   MQ_RETURN_IF_ERROR(CheckUsable());
   unflushed_.clear();
+  tail_.clear();
+  tail_keys_.clear();
+  tail_pending_ = 0;
+  last_read_seq_ = 0;
   hidden_ = taken_;
   tail_start_ = tail_seq_ = 0;
   pending_bytes_ = consumed_count_ = consumed_bytes_ = 0;
   cache_.Invalidate();
   MQ_RETURN_IF_ERROR(ScanAndIndex(data_start_, 0, !legacy_, true));
-  MQ_RETURN_IF_ERROR(CommitDeletes());
   report_.index_action = "rebuilt: asked to";
   return Status::OK();
 }
@@ -100,6 +103,16 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
   std::unique_ptr<File> out_file;
   MQ_RETURN_IF_ERROR(env_->OpenFile(tmp_path, OpenMode::kCreateOrTruncate,
                                     old_info.exists ? (old_info.mode & 07777) : opt_.file_mode, &out_file));
+  // Until the rename, a failure removes the unfinished new log: after ENOSPC
+  // it would only keep holding the space.
+  struct RemoveUnlessRenamed {
+    Env* env;
+    const std::string& path;
+    bool renamed = false;
+    ~RemoveUnlessRenamed() {
+      if (!renamed) (void)env->Remove(path);
+    }
+  } tmp_guard{env_, tmp_path};
   log::Header h{log::kFormatVersion, 0, NewLogId(), next_seq_, env_->NowMicros()};
   Output out(out_file.get());
   log::EncodeHeader(h, out.buf());
@@ -158,7 +171,18 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
   // The new log is complete and durable before it takes the old one's name.
   MQ_RETURN_IF_ERROR(out_file->Sync());
   MQ_RETURN_IF_ERROR(env_->Rename(tmp_path, path_));
-  MQ_RETURN_IF_ERROR(env_->SyncDir(dir_));
+  tmp_guard.renamed = true;
+  Status ds = env_->SyncDir(dir_);
+  if (!ds.ok()) {
+    // The new log has the name but the rename may not survive a power loss,
+    // and this object still writes to the old file, which has no name now:
+    // anything appended would be lost on reopen. Stop; a reopen syncs the
+    // directory and rebuilds the index for the new log.
+    broken_ = Status::IOError(path_ + ": compaction renamed the new log into place but could not make the rename "
+                                  "durable (" + ds.ToString() + "); close and reopen the queue",
+                              ds.sys_errno());
+    return broken_;
+  }
 
   header_ = h;
   legacy_ = false;
@@ -170,6 +194,11 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
   pending_bytes_ = new_pending_bytes;
   consumed_count_ = consumed_bytes_ = 0;
   unflushed_.clear();
+  tail_.clear();
+  tail_keys_.clear();
+  tail_pending_ = 0;
+  last_read_seq_ = 0;
+  reader_fresh_ = false;
   hidden_ = taken_;
   front_seq_ = 0;
   cache_.Invalidate();

@@ -134,7 +134,7 @@ Status Index::Open(const std::string& path, bool read_only, mode_t mode, std::un
   if (rc != 0) return LmdbStatus(rc, path, "begin");
   unsigned dflags = read_only ? 0 : MDB_CREATE;
   rc = mdb_dbi_open(txn, "meta", dflags, &idx->meta_);
-  if (rc == 0) rc = mdb_dbi_open(txn, "seq", dflags, &idx->seq_);
+  if (rc == 0) rc = mdb_dbi_open(txn, "seq", dflags | MDB_INTEGERKEY, &idx->seq_);
   if (rc == 0) rc = mdb_dbi_open(txn, "key", dflags, &idx->key_);
   if (rc != 0) {
     mdb_txn_abort(txn);
@@ -160,6 +160,8 @@ Status Index::SyncToDisk() {
 Index::Write::~Write() { Abort(); }
 
 void Index::Write::Abort() {
+  if (del_cursor_ != nullptr) mdb_cursor_close(del_cursor_);
+  del_cursor_ = nullptr;
   if (txn_ != nullptr) mdb_txn_abort(txn_);
   txn_ = nullptr;
 }
@@ -180,47 +182,65 @@ Status Index::Write::Begin() {
 
 Status Index::Write::Put(uint64_t seq, const Loc& loc, std::string_view key, bool has_key,
                          bool append_order) {
-  char k[8];
-  EncodeBigEndian64(k, seq);
-  std::string v;
-  v.reserve(kLocSize + key.size());
+  MQ_RETURN_IF_ERROR(PutSeq(seq, loc, key, has_key, append_order));
+  return has_key ? PutKey(seq, loc, key) : Status::OK();
+}
+
+Status Index::Write::PutSeq(uint64_t seq, const Loc& loc, std::string_view key, bool has_key,
+                            bool append_order) {
+  uint64_t nk = seq;  // the seq table uses MDB_INTEGERKEY: native order
+  std::string& v = scratch_;
+  v.clear();
   Loc l = loc;
   l.key_truncated = has_key && key.size() > kMaxIndexKey;
-  std::string_view stored_key = has_key ? key.substr(0, kMaxIndexKey) : std::string_view();
   EncodeLoc(l, has_key, &v);
-  v.append(stored_key);
-  MDB_val kv = Val(k, 8), vv = Val(v.data(), v.size());
+  if (has_key) v.append(key.substr(0, kMaxIndexKey));
+  MDB_val kv = Val(&nk, 8), vv = Val(v.data(), v.size());
   int rc = mdb_put(txn_, idx_->seq_, &kv, &vv, append_order ? MDB_APPEND : 0);
   if (rc == MDB_KEYEXIST && append_order) rc = mdb_put(txn_, idx_->seq_, &kv, &vv, 0);
   if (rc != 0) return Fail(rc, "put seq");
-  if (has_key) {
-    std::string kk = KeyTableKey(stored_key);
-    kk.append(k, 8);
-    MDB_val kkv = Val(kk.data(), kk.size()), lv = Val(v.data(), kLocSize);
-    rc = mdb_put(txn_, idx_->key_, &kkv, &lv, 0);
-    if (rc != 0) return Fail(rc, "put key");
-  }
+  return Status::OK();
+}
+
+Status Index::Write::PutKey(uint64_t seq, const Loc& loc, std::string_view key) {
+  char k[8];
+  EncodeBigEndian64(k, seq);
+  Loc l = loc;
+  l.key_truncated = key.size() > kMaxIndexKey;
+  std::string& v = scratch_;
+  v.clear();
+  EncodeLoc(l, true, &v);
+  std::string kk = KeyTableKey(key.substr(0, kMaxIndexKey));
+  kk.append(k, 8);
+  MDB_val kkv = Val(kk.data(), kk.size()), lv = Val(v.data(), kLocSize);
+  int rc = mdb_put(txn_, idx_->key_, &kkv, &lv, 0);
+  if (rc != 0) return Fail(rc, "put key");
   return Status::OK();
 }
 
 Status Index::Write::Delete(uint64_t seq, bool* found) {
-  char k[8];
-  EncodeBigEndian64(k, seq);
-  MDB_val kv = Val(k, 8), vv;
   *found = false;
-  int rc = mdb_get(txn_, idx_->seq_, &kv, &vv);
+  if (del_cursor_ == nullptr) {
+    int rc = mdb_cursor_open(txn_, idx_->seq_, &del_cursor_);
+    if (rc != 0) return Fail(rc, "cursor open");
+  }
+  uint64_t nk = seq;
+  MDB_val kv = Val(&nk, 8), vv;
+  int rc = mdb_cursor_get(del_cursor_, &kv, &vv, MDB_SET_KEY);
   if (rc == MDB_NOTFOUND) return Status::OK();
-  if (rc != 0) return Fail(rc, "get seq");
+  if (rc != 0) return Fail(rc, "find seq");
   Loc loc;
   std::string_view key;
   bool has_key = false;
   if (!DecodeLoc(vv, &loc, &key, &has_key)) return Fail(MDB_CORRUPTED, "decode seq entry");
-  std::string kk;
+  std::string& kk = scratch_;
   if (has_key) {
+    char k[8];
+    EncodeBigEndian64(k, seq);
     kk = KeyTableKey(key);
     kk.append(k, 8);
   }
-  rc = mdb_del(txn_, idx_->seq_, &kv, nullptr);
+  rc = mdb_cursor_del(del_cursor_, 0);
   if (rc != 0) return Fail(rc, "delete seq");
   if (has_key) {
     MDB_val kkv = Val(kk.data(), kk.size());
@@ -247,6 +267,8 @@ Status Index::Write::Clear() {
 }
 
 Status Index::Write::Commit() {
+  if (del_cursor_ != nullptr) mdb_cursor_close(del_cursor_);
+  del_cursor_ = nullptr;
   int rc = mdb_txn_commit(txn_);
   txn_ = nullptr;
   return LmdbStatus(rc, idx_->path_, "commit");
@@ -254,22 +276,26 @@ Status Index::Write::Commit() {
 
 // ---- Read ----
 
-Index::Read::~Read() {
-  if (cur_ != nullptr) mdb_cursor_close(cur_);
+Index::Read::~Read() { Close(); }
+
+void Index::Read::Close() {
+  if (seq_cur_ != nullptr) mdb_cursor_close(seq_cur_);
+  if (key_cur_ != nullptr) mdb_cursor_close(key_cur_);
+  seq_cur_ = key_cur_ = cur_ = nullptr;
   if (txn_ != nullptr) mdb_txn_abort(txn_);
+  txn_ = nullptr;
+  valid_ = false;
 }
 
 Status Index::Read::Begin() {
-  if (cur_ != nullptr) {
-    mdb_cursor_close(cur_);
-    cur_ = nullptr;
-  }
+  valid_ = false;
   if (txn_ != nullptr) {
     mdb_txn_reset(txn_);
     int rc = mdb_txn_renew(txn_);
+    if (rc == 0) rc = seq_cur_ != nullptr ? mdb_cursor_renew(txn_, seq_cur_) : 0;
+    if (rc == 0) rc = key_cur_ != nullptr ? mdb_cursor_renew(txn_, key_cur_) : 0;
     if (rc == 0) return Status::OK();
-    mdb_txn_abort(txn_);
-    txn_ = nullptr;
+    Close();
   }
   int rc = mdb_txn_begin(idx_->env_, nullptr, MDB_RDONLY, &txn_);
   if (rc != 0) {
@@ -292,9 +318,8 @@ Status Index::Read::GetMeta(IndexMeta* m, bool* present) {
 }
 
 Status Index::Read::Get(uint64_t seq, Loc* loc) {
-  char k[8];
-  EncodeBigEndian64(k, seq);
-  MDB_val kv = Val(k, 8), vv;
+  uint64_t nk = seq;
+  MDB_val kv = Val(&nk, 8), vv;
   int rc = mdb_get(txn_, idx_->seq_, &kv, &vv);
   if (rc != 0) return LmdbStatus(rc, idx_->path_, "get seq " + std::to_string(seq));
   if (!DecodeLoc(vv, loc, nullptr, nullptr))
@@ -323,7 +348,7 @@ Status Index::Read::Load(int rc, bool by_key) {
     cur_key_ = std::string_view(k + 2, want_key_.size() - 2);
   } else {
     if (kv.mv_size != 8) return Status::Corruption(idx_->path_ + ": malformed seq key in index");
-    cur_seq_ = DecodeBigEndian64(k);
+    std::memcpy(&cur_seq_, k, 8);
   }
   std::string_view key;
   if (!DecodeLoc(vv, &cur_loc_, by_key ? nullptr : &key, nullptr))
@@ -334,13 +359,13 @@ Status Index::Read::Load(int rc, bool by_key) {
 }
 
 Status Index::Read::Seek(uint64_t from_seq) {
-  if (cur_ != nullptr) mdb_cursor_close(cur_);
-  cur_ = nullptr;
-  int rc = mdb_cursor_open(txn_, idx_->seq_, &cur_);
-  if (rc != 0) return LmdbStatus(rc, idx_->path_, "cursor open");
-  char k[8];
-  EncodeBigEndian64(k, from_seq);
-  MDB_val kv = Val(k, 8), vv;
+  if (seq_cur_ == nullptr) {
+    int rc = mdb_cursor_open(txn_, idx_->seq_, &seq_cur_);
+    if (rc != 0) return LmdbStatus(rc, idx_->path_, "cursor open");
+  }
+  cur_ = seq_cur_;
+  uint64_t nk = from_seq;
+  MDB_val kv = Val(&nk, 8), vv;
   return Load(mdb_cursor_get(cur_, &kv, &vv, MDB_SET_RANGE), false);
 }
 
@@ -350,10 +375,11 @@ Status Index::Read::Next() {
 }
 
 Status Index::Read::SeekKey(std::string_view key) {
-  if (cur_ != nullptr) mdb_cursor_close(cur_);
-  cur_ = nullptr;
-  int rc = mdb_cursor_open(txn_, idx_->key_, &cur_);
-  if (rc != 0) return LmdbStatus(rc, idx_->path_, "cursor open");
+  if (key_cur_ == nullptr) {
+    int rc = mdb_cursor_open(txn_, idx_->key_, &key_cur_);
+    if (rc != 0) return LmdbStatus(rc, idx_->path_, "cursor open");
+  }
+  cur_ = key_cur_;
   want_key_ = KeyTableKey(key.substr(0, kMaxIndexKey));
   std::string k = want_key_;
   k.append(8, '\0');

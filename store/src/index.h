@@ -1,7 +1,7 @@
 // The LMDB index beside a log (docs/design.md, "The index").
 //
 //   meta: small named values: where the index stands relative to its log.
-//   seq:  u64 BE seq -> Loc + key bytes          (every pending message)
+//   seq:  u64 seq (MDB_INTEGERKEY) -> Loc + key bytes   (every pending message)
 //   key:  u16 BE length + key bytes (<= kMaxIndexKey) + u64 BE seq -> Loc   (if a key extractor is set)
 //
 // The index is derived data: the log is the truth. It runs unsynced
@@ -88,6 +88,9 @@ class Index::Write {
   ~Write();
   Status Begin();
   Status Put(uint64_t seq, const Loc& loc, std::string_view key, bool has_key, bool append_order);
+  // The two halves of Put, so that a batch can add its key entries in key order.
+  Status PutSeq(uint64_t seq, const Loc& loc, std::string_view key, bool has_key, bool append_order);
+  Status PutKey(uint64_t seq, const Loc& loc, std::string_view key);
   // Removes seq and its key entry; ok if absent. *loc gets what was there.
   Status Delete(uint64_t seq, bool* found);
   Status PutMeta(const IndexMeta& m);
@@ -99,6 +102,8 @@ class Index::Write {
   Status Fail(int rc, std::string_view what);
   Index* idx_;
   MDB_txn* txn_ = nullptr;
+  MDB_cursor* del_cursor_ = nullptr;
+  std::string scratch_;
 };
 
 // A read-only snapshot.
@@ -106,7 +111,9 @@ class Index::Read {
  public:
   explicit Read(Index* idx) : idx_(idx) {}
   ~Read();
+  // Starts (or renews) the snapshot; cursors are kept across renewals.
   Status Begin();
+  void Close();
   Status GetMeta(IndexMeta* m, bool* present);
   Status Get(uint64_t seq, Loc* loc);  // kNotFound if absent
   uint64_t Entries();                  // pending messages in the seq table
@@ -127,7 +134,9 @@ class Index::Read {
   Status Load(int rc, bool by_key);
   Index* idx_;
   MDB_txn* txn_ = nullptr;
-  MDB_cursor* cur_ = nullptr;
+  MDB_cursor* seq_cur_ = nullptr;
+  MDB_cursor* key_cur_ = nullptr;
+  MDB_cursor* cur_ = nullptr;  // the one in use: seq_cur_ or key_cur_
   bool valid_ = false;
   uint64_t cur_seq_ = 0;
   Loc cur_loc_;

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -66,7 +67,14 @@ class StoreImpl final : public Store {
   // ---- writing (store_write.cc) ----
   Status AppendLocked(std::span<const std::string_view> payloads, uint64_t* first_seq);
   Status FlushIndexDeletes(Index::Write* w);  // within an open write txn
-  Status CommitDeletes();
+  // Writes the tail and the waiting deletes to LMDB in one transaction.
+  Status FlushIndex();
+  // The tail entry for seq, or nullptr if seq is not in the tail.
+  struct TailEntry;
+  TailEntry* FindTail(uint64_t seq);
+  // Where a pending message is, from the tail, the last read, or the index.
+  Status Locate(uint64_t seq, Loc* loc, TailEntry** tail);
+  Status FreshReader();
   Status SyncUpTo(uint64_t gen);
   void FlusherLoop();
   Status CheckUsable();
@@ -106,6 +114,20 @@ class StoreImpl final : public Store {
   uint64_t next_seq_ = 1;
   uint64_t tail_start_ = 0, tail_seq_ = 0;
   uint64_t pending_bytes_ = 0, consumed_count_ = 0, consumed_bytes_ = 0;
+  // The tail: appended messages not yet written to LMDB (docs/design.md,
+  // "The index tail"). Seqs are consecutive from tail_.front().seq.
+  struct TailEntry {
+    uint64_t seq;
+    Loc loc;
+    std::string key;
+    bool consumed = false;
+  };
+  std::vector<TailEntry> tail_;
+  std::unordered_map<std::string, std::vector<uint64_t>> tail_keys_;  // key -> seqs in the tail
+  uint64_t tail_pending_ = 0;
+  bool reader_fresh_ = false;            // reader_ has seen the latest LMDB commit
+  uint64_t last_read_seq_ = 0;           // the message most recently returned ...
+  Loc last_read_loc_;                    // ... and where it is
   std::vector<uint64_t> unflushed_;      // consumed, index entry not yet deleted
   std::unordered_set<uint64_t> hidden_;  // unflushed ∪ taken ∪ damaged
   std::unordered_set<uint64_t> taken_;

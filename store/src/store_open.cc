@@ -115,6 +115,12 @@ Status StoreImpl::OpenImpl() {
   uint64_t size = 0;
   MQ_RETURN_IF_ERROR(file_->Size(&size));
   MQ_RETURN_IF_ERROR(ReadHeader(size));
+  if (!report_.created) {
+    // Make the log's directory entry durable before anything in it is
+    // acknowledged: a create that failed or crashed before its directory
+    // fsync (here or in an earlier process) leaves a file a power loss takes.
+    MQ_RETURN_IF_ERROR(env_->SyncDir(dir_));
+  }
   MQ_RETURN_IF_ERROR(file_->Size(&size));
   report_.legacy = legacy_;
   boot_id_ = env_->BootId();
@@ -349,6 +355,7 @@ Status StoreImpl::ScanAndIndex(uint64_t from, uint64_t prev_seq, bool framed_onl
     sc.Reset(resume, sc.prev_seq(), true);
   }
   report_.scanned_bytes = end_ - from;
+  reader_fresh_ = false;
   if (!damaged_middle) {
     MQ_RETURN_IF_ERROR(w.PutMeta(CurrentMeta(false)));
     MQ_RETURN_IF_ERROR(w.Commit());

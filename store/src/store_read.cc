@@ -59,12 +59,11 @@ void Fill(const MessageView& v, Message* m) {
 Status StoreImpl::Get(uint64_t seq, Message* m) {
   std::lock_guard<std::mutex> g(mu_);
   if (closed_) return CheckUsable();
-  MQ_RETURN_IF_ERROR(reader_->Begin());
-  Loc loc;
-  Status s = reader_->Get(seq, &loc);
-  if (s.IsNotFound() || (Hidden(seq) && taken_.count(seq) == 0))
+  if (Hidden(seq) && taken_.count(seq) == 0)
     return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not pending");
-  MQ_RETURN_IF_ERROR(s);
+  Loc loc;
+  TailEntry* tail = nullptr;
+  MQ_RETURN_IF_ERROR(Locate(seq, &loc, &tail));
   MessageView v;
   int state = 0;
   MQ_RETURN_IF_ERROR(ReadAt(seq, loc, &v, &state));
@@ -78,34 +77,60 @@ Status StoreImpl::Get(uint64_t seq, Message* m) {
 
 Status StoreImpl::FirstPending(Message* m) {
   bool found = false;
-  uint64_t first = 0;
   MQ_RETURN_IF_ERROR(ScanPending(0, [&](const MessageView& v) {
     Fill(v, m);
     found = true;
-    first = v.seq;
     return false;
   }));
   if (!found) return Status::NotFound(path_ + ": no pending message");
-  std::lock_guard<std::mutex> g(mu_);
-  front_seq_ = std::max(front_seq_, first);
   return Status::OK();
 }
 
 Status StoreImpl::ScanPending(uint64_t from_seq, const std::function<bool(const MessageView&)>& fn) {
   std::lock_guard<std::mutex> g(mu_);
   if (closed_) return CheckUsable();
-  MQ_RETURN_IF_ERROR(reader_->Begin());
-  MQ_RETURN_IF_ERROR(reader_->Seek(std::max(from_seq, front_seq_)));
-  while (reader_->Valid()) {
-    const uint64_t seq = reader_->seq();
-    if (!Hidden(seq)) {
-      MessageView v;
-      int state = 0;
-      MQ_RETURN_IF_ERROR(ReadAt(seq, reader_->loc(), &v, &state));
-      if (state == 0 && !fn(v)) return Status::OK();
+  const uint64_t start = std::max(from_seq, front_seq_);
+  // Every visible message below the first one we meet is gone: remember
+  // that, so a drain in order never walks over consumed entries again.
+  bool first = true;
+  auto visit = [&](uint64_t seq, const Loc& loc, bool* stop) -> Status {
+    MessageView v;
+    int state = 0;
+    MQ_RETURN_IF_ERROR(ReadAt(seq, loc, &v, &state));
+    if (state != 0) return Status::OK();
+    if (first && from_seq <= front_seq_) front_seq_ = seq;
+    first = false;
+    last_read_seq_ = seq;
+    last_read_loc_ = loc;
+    *stop = !fn(v);
+    return Status::OK();
+  };
+  bool stop = false;
+  // 1. The messages LMDB has, all older than the tail's.
+  if (tail_.empty() || start < tail_.front().seq) {
+    MQ_RETURN_IF_ERROR(FreshReader());
+    MQ_RETURN_IF_ERROR(reader_->Seek(start));
+    while (reader_->Valid()) {
+      const uint64_t seq = reader_->seq();
+      if (!tail_.empty() && seq >= tail_.front().seq) break;
+      if (!Hidden(seq)) {
+        MQ_RETURN_IF_ERROR(visit(seq, reader_->loc(), &stop));
+        if (stop) return Status::OK();
+      }
+      MQ_RETURN_IF_ERROR(reader_->Next());
     }
-    MQ_RETURN_IF_ERROR(reader_->Next());
   }
+  // 2. The tail.
+  if (!tail_.empty()) {
+    size_t i = start > tail_.front().seq ? static_cast<size_t>(start - tail_.front().seq) : 0;
+    for (; i < tail_.size(); ++i) {
+      const TailEntry& e = tail_[i];
+      if (e.consumed || Hidden(e.seq)) continue;
+      MQ_RETURN_IF_ERROR(visit(e.seq, e.loc, &stop));
+      if (stop) return Status::OK();
+    }
+  }
+  if (first && from_seq <= front_seq_) front_seq_ = std::max(front_seq_, next_seq_);
   return Status::OK();
 }
 
@@ -115,22 +140,40 @@ Status StoreImpl::FirstByKey(std::string_view key, Message* m) {
                                    "to receive by key");
   std::lock_guard<std::mutex> g(mu_);
   if (closed_) return CheckUsable();
-  MQ_RETURN_IF_ERROR(reader_->Begin());
+  auto found = [&](uint64_t seq, const Loc& loc, bool verify_key) -> Result<bool> {
+    MessageView v;
+    int state = 0;
+    Status s = ReadAt(seq, loc, &v, &state);
+    if (!s.ok()) return s;
+    if (state != 0 || (verify_key && opt_.key.Extract(v.payload) != key)) return false;
+    last_read_seq_ = seq;
+    last_read_loc_ = loc;
+    Fill(v, m);
+    return true;
+  };
+  // 1. LMDB's key table: every entry there is older than the tail.
+  MQ_RETURN_IF_ERROR(FreshReader());
   MQ_RETURN_IF_ERROR(reader_->SeekKey(key));
   while (reader_->Valid()) {
     const uint64_t seq = reader_->seq();
     if (!Hidden(seq)) {
-      MessageView v;
-      int state = 0;
       Loc loc = reader_->loc();
-      MQ_RETURN_IF_ERROR(ReadAt(seq, loc, &v, &state));
-      bool exact = !loc.key_truncated || opt_.key.Extract(v.payload) == key;
-      if (state == 0 && exact) {
-        Fill(v, m);
-        return Status::OK();
-      }
+      auto r = found(seq, loc, loc.key_truncated);
+      if (!r.ok()) return r.status();
+      if (*r) return Status::OK();
     }
     MQ_RETURN_IF_ERROR(reader_->NextKey());
+  }
+  // 2. The tail.
+  auto it = tail_keys_.find(std::string(key));
+  if (it != tail_keys_.end()) {
+    for (uint64_t seq : it->second) {
+      const TailEntry* e = FindTail(seq);
+      if (e == nullptr || e->consumed || Hidden(seq)) continue;
+      auto r = found(seq, e->loc, false);
+      if (!r.ok()) return r.status();
+      if (*r) return Status::OK();
+    }
   }
   return Status::NotFound(path_ + ": no pending message with that key");
 }
@@ -139,14 +182,16 @@ StoreStats StoreImpl::Stats() {
   std::lock_guard<std::mutex> g(mu_);
   StoreStats st;
   if (closed_) return st;
-  if (reader_->Begin().ok()) {
+  if (FreshReader().ok()) {
     uint64_t entries = reader_->Entries();
-    st.pending = entries - std::min<uint64_t>(entries, unflushed_.size());
+    st.pending = entries - std::min<uint64_t>(entries, unflushed_.size()) + tail_pending_;
     if (reader_->Seek(0).ok()) {
       while (reader_->Valid() && Hidden(reader_->seq()) && taken_.count(reader_->seq()) == 0)
         if (!reader_->Next().ok()) break;
       if (reader_->Valid()) st.first_pending_seq = reader_->seq();
     }
+    for (size_t i = 0; st.first_pending_seq == 0 && i < tail_.size(); ++i)
+      if (!tail_[i].consumed) st.first_pending_seq = tail_[i].seq;
   }
   st.taken = taken_.size();
   st.consumed = consumed_count_;

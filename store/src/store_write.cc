@@ -9,7 +9,9 @@
 namespace mq {
 namespace {
 // Consumed messages whose index entries wait for the next index transaction.
-constexpr size_t kMaxUnflushed = 1024;
+constexpr size_t kMaxUnflushed = 4096;
+// Appended messages that wait in the tail before LMDB gets them as one batch.
+constexpr size_t kTailFlush = 8192;
 }  // namespace
 
 std::shared_ptr<File> StoreImpl::CurrentFile() {
@@ -64,36 +66,31 @@ Status StoreImpl::AppendLocked(std::span<const std::string_view> payloads, uint6
   Status s = file_->Write(end_, buf.data(), total);
   if (!s.ok()) return s.WithContext("appending to " + path_);
 
-  // 2. The index, with any consumes still waiting, in one transaction.
-  Index::Write w(index_.get());
-  s = w.Begin();
-  if (s.ok()) s = FlushIndexDeletes(&w);
+  // 2. The index tail: LMDB sees these messages in the next FlushIndex, in
+  //    one large sorted batch; those consumed before then never reach it.
   uint64_t pos = end_;
-  for (size_t i = 0; s.ok() && i < payloads.size(); ++i) {
-    Loc loc{pos + log::kMetaRecordSize, static_cast<uint32_t>(payloads[i].size()), true, false};
-    s = w.Put(seq0 + i, loc, opt_.key.Extract(payloads[i]), opt_.key.enabled(), true);
+  if (tail_.empty()) tail_.reserve(kTailFlush);
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    TailEntry e{seq0 + i, Loc{pos + log::kMetaRecordSize, static_cast<uint32_t>(payloads[i].size()), true, false},
+                std::string(), false};
+    if (opt_.key.enabled()) {
+      e.key.assign(opt_.key.Extract(payloads[i]));
+      tail_keys_[e.key].push_back(e.seq);
+    }
+    tail_.push_back(std::move(e));
     tail_start_ = pos;
     pos += log::kFramedOverhead + payloads[i].size();
   }
+  tail_pending_ += payloads.size();
   end_ += total;
   next_seq_ += payloads.size();
   tail_seq_ = next_seq_ - 1;
   pending_bytes_ += total;
   framed_only_ = true;
-  if (s.ok()) s = w.PutMeta(CurrentMeta(false));
-  if (s.ok()) s = w.Commit();
   last_seq_.store(next_seq_ - 1);
   write_gen_.fetch_add(1);
-  if (!s.ok()) {
-    // The messages are in the log; the running index missed them. Stop
-    // rather than serve an index that lies; a reopen catches up from the log.
-    broken_ = Status::IOError(path_ + ": messages " + std::to_string(seq0) + ".." + std::to_string(tail_seq_) +
-                                  " were written to the log but the index update failed (" + s.ToString() +
-                                  "); close and reopen the queue to rebuild the index",
-                              s.sys_errno());
-    return broken_;
-  }
   *first_seq = seq0;
+  if (tail_.size() >= kTailFlush || unflushed_.size() >= kMaxUnflushed) return FlushIndex();
   return Status::OK();
 }
 
@@ -107,13 +104,72 @@ Status StoreImpl::FlushIndexDeletes(Index::Write* w) {
   return Status::OK();
 }
 
-Status StoreImpl::CommitDeletes() {
-  if (unflushed_.empty()) return Status::OK();
+Status StoreImpl::FlushIndex() {
+  if (tail_.empty() && unflushed_.empty()) return Status::OK();
   Index::Write w(index_.get());
-  MQ_RETURN_IF_ERROR(w.Begin());
-  MQ_RETURN_IF_ERROR(FlushIndexDeletes(&w));
-  MQ_RETURN_IF_ERROR(w.PutMeta(CurrentMeta(false)));
-  return w.Commit();
+  Status s = w.Begin();
+  if (s.ok()) s = FlushIndexDeletes(&w);
+  const bool keyed = opt_.key.enabled();
+  for (size_t i = 0; s.ok() && i < tail_.size(); ++i) {
+    const TailEntry& e = tail_[i];
+    if (!e.consumed) s = w.PutSeq(e.seq, e.loc, e.key, keyed, true);
+  }
+  if (s.ok() && keyed) {
+    // Key entries in key order: neighbours share pages, so the batch dirties
+    // as few LMDB pages as it can.
+    for (const auto& [key, seqs] : tail_keys_) {
+      for (uint64_t seq : seqs) {
+        const TailEntry& e = tail_[seq - tail_.front().seq];
+        if (!e.consumed) s = w.PutKey(seq, e.loc, key);
+        if (!s.ok()) break;
+      }
+      if (!s.ok()) break;
+    }
+  }
+  if (s.ok()) s = w.PutMeta(CurrentMeta(false));
+  if (s.ok()) s = w.Commit();
+  reader_fresh_ = false;
+  if (!s.ok()) {
+    // The messages are in the log; the index could not take them. Stop
+    // rather than serve an index that lies; a reopen catches up from the log.
+    broken_ = Status::IOError(path_ + ": the index update failed (" + s.ToString() +
+                                  "); the log is intact. Close and reopen the queue to rebuild the index",
+                              s.sys_errno());
+    return broken_;
+  }
+  tail_.clear();
+  tail_keys_.clear();
+  tail_pending_ = 0;
+  return Status::OK();
+}
+
+StoreImpl::TailEntry* StoreImpl::FindTail(uint64_t seq) {
+  if (tail_.empty() || seq < tail_.front().seq || seq > tail_.back().seq) return nullptr;
+  return &tail_[seq - tail_.front().seq];
+}
+
+Status StoreImpl::FreshReader() {
+  if (reader_fresh_) return Status::OK();
+  MQ_RETURN_IF_ERROR(reader_->Begin());
+  reader_fresh_ = true;
+  return Status::OK();
+}
+
+Status StoreImpl::Locate(uint64_t seq, Loc* loc, TailEntry** tail) {
+  *tail = FindTail(seq);
+  if (*tail != nullptr) {
+    if ((*tail)->consumed) return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not pending");
+    *loc = (*tail)->loc;
+    return Status::OK();
+  }
+  if (seq == last_read_seq_ && seq != 0) {
+    *loc = last_read_loc_;
+    return Status::OK();
+  }
+  MQ_RETURN_IF_ERROR(FreshReader());
+  Status s = reader_->Get(seq, loc);
+  if (s.IsNotFound()) return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not pending");
+  return s;
 }
 
 void StoreImpl::Heal(uint64_t seq, const Loc& loc) {
@@ -133,33 +189,40 @@ Status StoreImpl::Consume(uint64_t seq) {
     MQ_RETURN_IF_ERROR(CheckUsable());
     if (Hidden(seq) && taken_.count(seq) == 0)
       return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not pending");
-    MQ_RETURN_IF_ERROR(reader_->Begin());
     Loc loc;
-    Status s = reader_->Get(seq, &loc);
-    if (s.IsNotFound()) return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not pending");
-    MQ_RETURN_IF_ERROR(s);
-    const char* p = nullptr;
-    MQ_RETURN_IF_ERROR(cache_.Read(file_.get(), end_, loc.msg_offset, 4, &p));
-    if (DecodeInt32(p) == log::kConsumed) {
-      Heal(seq, loc);
-      return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not pending");
+    TailEntry* tail = nullptr;
+    MQ_RETURN_IF_ERROR(Locate(seq, &loc, &tail));
+    if (tail == nullptr && seq != last_read_seq_) {
+      // An index entry that no read has checked: the log may already say
+      // consumed (an entry left behind by a crash).
+      const char* p = nullptr;
+      MQ_RETURN_IF_ERROR(cache_.Read(file_.get(), end_, loc.msg_offset, 4, &p));
+      if (DecodeInt32(p) == log::kConsumed) {
+        Heal(seq, loc);
+        return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not pending");
+      }
     }
     char flag[4];
     EncodeFixed32(flag, static_cast<uint32_t>(log::kConsumed));
-    s = file_->Write(loc.msg_offset, flag, 4);
+    Status s = file_->Write(loc.msg_offset, flag, 4);
     if (!s.ok()) return s.WithContext("consuming message " + std::to_string(seq));
     cache_.Patch(loc.msg_offset, flag, 4);
     taken_.erase(seq);
     hidden_.erase(seq);
-    Heal(seq, loc);  // counts it consumed and queues its index delete
-    gen = write_gen_.fetch_add(1) + 1;
-    if (unflushed_.size() >= kMaxUnflushed) {
-      s = CommitDeletes();
-      if (!s.ok()) {
-        broken_ = s;
-        return s;
-      }
+    if (seq == last_read_seq_) last_read_seq_ = 0;
+    if (tail != nullptr) {
+      // Never reached LMDB, and now never will.
+      uint64_t framed = loc.size + log::kFramedOverhead;
+      tail->consumed = true;
+      --tail_pending_;
+      pending_bytes_ -= std::min(pending_bytes_, framed);
+      ++consumed_count_;
+      consumed_bytes_ += framed;
+    } else {
+      Heal(seq, loc);  // counts it consumed and queues its index delete
     }
+    gen = write_gen_.fetch_add(1) + 1;
+    if (unflushed_.size() >= kMaxUnflushed) MQ_RETURN_IF_ERROR(FlushIndex());
     if (opt_.auto_compact && !auto_compact_failed_ && CompactionDue()) {
       // The consume is done; a failed compaction only stops further tries.
       CompactionResult r;
@@ -179,11 +242,9 @@ Status StoreImpl::Consume(uint64_t seq) {
 Status StoreImpl::Take(uint64_t seq) {
   std::lock_guard<std::mutex> g(mu_);
   if (Hidden(seq)) return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not available");
-  MQ_RETURN_IF_ERROR(reader_->Begin());
   Loc loc;
-  Status s = reader_->Get(seq, &loc);
-  if (s.IsNotFound()) return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not pending");
-  MQ_RETURN_IF_ERROR(s);
+  TailEntry* tail = nullptr;
+  MQ_RETURN_IF_ERROR(Locate(seq, &loc, &tail));
   taken_.insert(seq);
   hidden_.insert(seq);
   return Status::OK();
@@ -283,7 +344,7 @@ Status StoreImpl::Close() {
   {
     std::lock_guard<std::mutex> g(mu_);
     healthy = broken_.ok() && !sync_failed_.load() && index_ != nullptr;
-    if (healthy) s = CommitDeletes();
+    if (healthy) s = FlushIndex();
   }
   if (s.ok() && file_ != nullptr) s = SyncUpTo(write_gen_.load());
   if (s.ok() && healthy) {
