@@ -131,7 +131,7 @@ INSTANTIATE_TEST_SUITE_P(EveryCommand, MqtoolBadInputTest,
                          ::testing::Values(Cmd{{"dump"}, 3}, Cmd{{"dump", "--format", "jsonl"}, 3}, Cmd{{"stat"}, 3},
                                            Cmd{{"check"}, 1}, Cmd{{"recover"}, 3},
                                            Cmd{{"recover", "--mode", "salvage"}, 3}, Cmd{{"compact"}, 3},
-                                           Cmd{{"compact", "--dry-run"}, 3}),
+                                           Cmd{{"compact", "--dry-run"}, 3}, Cmd{{"replay", "--to", "-"}, 3}),
                          [](const auto& param_info) { return Name(param_info.param); });
 
 class MqtoolBadSeqTest : public ::testing::TestWithParam<std::string> {};
