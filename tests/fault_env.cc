@@ -1,0 +1,406 @@
+#include "fault_env.h"
+
+#include <algorithm>
+#include <atomic>
+#include <set>
+#include <vector>
+
+namespace mq::test {
+namespace {
+
+// Boot ids reported after simulated power losses: unique within the process.
+std::atomic<uint64_t> g_boots{0};
+
+Status SimulatedCrash(const std::string& what) {
+  return Status::IOError(what + ": simulated crash", EIO);
+}
+
+}  // namespace
+
+// One file (an inode). `synced` is what survives a power loss; `pending` are
+// the changes since the last sync, in the order they completed.
+struct FaultEnv::Node {
+  struct Change {
+    bool is_write = false;
+    uint64_t offset = 0;  // write: where; truncate: the new size
+    std::string data;
+  };
+  std::string synced;
+  std::vector<Change> pending;
+  mode_t mode = 0600;
+
+  static void Apply(const Change& c, std::string* content, size_t keep) {
+    if (!c.is_write) {
+      content->resize(static_cast<size_t>(c.offset));
+      return;
+    }
+    size_t n = std::min(keep, c.data.size());
+    size_t end = static_cast<size_t>(c.offset) + n;
+    if (content->size() < end) content->resize(end, '\0');
+    content->replace(static_cast<size_t>(c.offset), n, c.data, 0, n);
+  }
+};
+
+class FaultEnv::FaultFile final : public File {
+ public:
+  FaultFile(FaultEnv* env, std::unique_ptr<File> inner, std::shared_ptr<Node> node, uint64_t epoch)
+      : env_(env), inner_(std::move(inner)), node_(std::move(node)), epoch_(epoch) {}
+
+  Status Read(uint64_t offset, size_t n, char* dst, size_t* got) override {
+    *got = 0;
+    MQ_RETURN_IF_ERROR(CheckAlive("read " + path() + " at offset " + std::to_string(offset)));
+    return inner_->Read(offset, n, dst, got);
+  }
+
+  Status Write(uint64_t offset, const char* src, size_t n) override {
+    const std::string what = "write at offset " + std::to_string(offset);
+    MQ_RETURN_IF_ERROR(env_->BeginOp(what + " of " + std::to_string(n) + " bytes to " + path()));
+    MQ_RETURN_IF_ERROR(CheckAlive(path()));
+    bool partial = false;
+    Status injected;
+    {
+      std::lock_guard<std::mutex> g(env_->mu_);
+      injected = env_->Inject(&env_->write_fault_, path(), what, &partial);
+    }
+    size_t todo = injected.ok() ? n : (partial ? n / 2 : 0);
+    if (todo > 0) {
+      Status s = inner_->Write(offset, src, todo);
+      if (!s.ok()) return s;
+      std::lock_guard<std::mutex> g(env_->mu_);
+      node_->pending.push_back(Node::Change{true, offset, std::string(src, todo)});
+    }
+    return injected;
+  }
+
+  Status Sync() override {
+    MQ_RETURN_IF_ERROR(env_->BeginOp("sync " + path()));
+    MQ_RETURN_IF_ERROR(CheckAlive(path()));
+    size_t covered = 0;
+    {
+      std::lock_guard<std::mutex> g(env_->mu_);
+      bool partial = false;
+      MQ_RETURN_IF_ERROR(env_->Inject(&env_->sync_fault_, path(), "fdatasync", &partial));
+      covered = node_->pending.size();  // changes that completed before this sync began
+    }
+    if (env_->real_syncs_) MQ_RETURN_IF_ERROR(inner_->Sync());
+    std::lock_guard<std::mutex> g(env_->mu_);
+    for (size_t i = 0; i < covered; ++i) Node::Apply(node_->pending[i], &node_->synced, SIZE_MAX);
+    node_->pending.erase(node_->pending.begin(), node_->pending.begin() + static_cast<std::ptrdiff_t>(covered));
+    return Status::OK();
+  }
+
+  Status Truncate(uint64_t size) override {
+    MQ_RETURN_IF_ERROR(env_->BeginOp("truncate " + path() + " to " + std::to_string(size)));
+    MQ_RETURN_IF_ERROR(CheckAlive(path()));
+    MQ_RETURN_IF_ERROR(inner_->Truncate(size));
+    std::lock_guard<std::mutex> g(env_->mu_);
+    node_->pending.push_back(Node::Change{false, size, {}});
+    return Status::OK();
+  }
+
+  Status Size(uint64_t* size) override {
+    MQ_RETURN_IF_ERROR(CheckAlive("size of " + path()));
+    return inner_->Size(size);
+  }
+
+  const std::string& path() const override { return inner_->path(); }
+
+ private:
+  Status CheckAlive(const std::string& what) {
+    std::lock_guard<std::mutex> g(env_->mu_);
+    if (env_->crashed_) return SimulatedCrash(what);
+    if (epoch_ != env_->epoch_)
+      return Status::IOError(what + ": file handle opened before a simulated power loss; reopen the file", EIO);
+    return Status::OK();
+  }
+
+  FaultEnv* env_;
+  std::unique_ptr<File> inner_;
+  std::shared_ptr<Node> node_;
+  uint64_t epoch_;
+};
+
+FaultEnv::FaultEnv(Env* base, bool real_syncs) : base_(base), real_syncs_(real_syncs), boot_id_(base->BootId()) {}
+
+FaultEnv::~FaultEnv() = default;
+
+// ---- crash points ----
+
+uint64_t FaultEnv::operations() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return ops_;
+}
+
+void FaultEnv::CrashAtOperation(uint64_t k) {
+  std::lock_guard<std::mutex> g(mu_);
+  crash_at_ = k;
+}
+
+void FaultEnv::CrashNow() {
+  std::lock_guard<std::mutex> g(mu_);
+  if (!crashed_) {
+    crashed_ = true;
+    crash_point_ = "after operation " + std::to_string(ops_);
+  }
+}
+
+bool FaultEnv::crashed() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return crashed_;
+}
+
+std::string FaultEnv::crash_point() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return crash_point_;
+}
+
+void FaultEnv::SetObserver(std::function<void(uint64_t, const std::string&)> fn) {
+  std::lock_guard<std::mutex> g(mu_);
+  observer_ = std::move(fn);
+}
+
+Status FaultEnv::BeginOp(const std::string& what) {
+  uint64_t n = 0;
+  std::function<void(uint64_t, const std::string&)> observer;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    n = ++ops_;
+    observer = observer_;
+  }
+  if (observer) observer(n, what);
+  std::lock_guard<std::mutex> g(mu_);
+  if (!crashed_ && crash_at_ != 0 && n >= crash_at_) {
+    crashed_ = true;
+    crash_point_ = "operation " + std::to_string(n) + ": " + what;
+  }
+  if (crashed_) return SimulatedCrash(what);
+  return Status::OK();
+}
+
+Status FaultEnv::CheckNotCrashed(const std::string& what) const {
+  std::lock_guard<std::mutex> g(mu_);
+  if (crashed_) return SimulatedCrash(what);
+  return Status::OK();
+}
+
+// ---- errors on demand ----
+
+void FaultEnv::InjectWriteFault(const Fault& f) {
+  std::lock_guard<std::mutex> g(mu_);
+  write_fault_ = Injection{f, 0};
+}
+
+void FaultEnv::InjectSyncFault(const Fault& f) {
+  std::lock_guard<std::mutex> g(mu_);
+  sync_fault_ = Injection{f, 0};
+}
+
+void FaultEnv::InjectSyncDirFault(const Fault& f) {
+  std::lock_guard<std::mutex> g(mu_);
+  syncdir_fault_ = Injection{f, 0};
+}
+
+void FaultEnv::ClearFaults() {
+  std::lock_guard<std::mutex> g(mu_);
+  write_fault_ = sync_fault_ = syncdir_fault_ = Injection{};
+}
+
+uint64_t FaultEnv::injected_failures() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return injected_;
+}
+
+Status FaultEnv::Inject(Injection* inj, const std::string& path, const std::string& what, bool* partial) {
+  *partial = false;
+  const Fault& f = inj->fault;
+  if (f.err == 0) return Status::OK();
+  if (!f.path_filter.empty() && path.find(f.path_filter) == std::string::npos) return Status::OK();
+  ++inj->seen;
+  if (inj->seen < f.nth || (inj->seen > f.nth && !f.persistent)) return Status::OK();
+  ++injected_;
+  *partial = f.partial;
+  return Status::IOError(path + ": " + what + " (injected fault)", f.err);
+}
+
+// ---- tracking ----
+
+std::shared_ptr<FaultEnv::Node> FaultEnv::TrackLocked(const std::string& path) {
+  auto it = live_.find(path);
+  if (it != live_.end()) return it->second;
+  FileInfo info;
+  if (!base_->Stat(path, &info).ok() || !info.exists || !info.is_regular) return nullptr;
+  auto node = std::make_shared<Node>();
+  node->mode = info.mode & 07777;
+  std::unique_ptr<File> f;
+  if (base_->OpenFile(path, OpenMode::kReadOnly, 0, &f).ok()) {
+    node->synced.resize(static_cast<size_t>(info.size));
+    size_t got = 0;
+    if (!f->Read(0, node->synced.size(), node->synced.data(), &got).ok()) got = 0;
+    node->synced.resize(got);
+  }
+  live_[path] = node;
+  if (durable_.count(path) == 0) durable_[path] = node;  // it was there before we looked
+  return node;
+}
+
+// ---- mq::Env ----
+
+Status FaultEnv::OpenFile(const std::string& path, OpenMode mode, mode_t perms, std::unique_ptr<File>* out) {
+  const bool creates = mode == OpenMode::kCreateNew || mode == OpenMode::kCreateOrTruncate;
+  if (creates) {
+    MQ_RETURN_IF_ERROR(BeginOp(std::string(mode == OpenMode::kCreateNew ? "create " : "create or truncate ") + path));
+  } else {
+    MQ_RETURN_IF_ERROR(CheckNotCrashed("open " + path));
+  }
+  std::lock_guard<std::mutex> g(mu_);
+  std::shared_ptr<Node> node;
+  if (mode == OpenMode::kCreateOrTruncate) node = TrackLocked(path);  // its old bytes may be durable
+  std::unique_ptr<File> inner;
+  MQ_RETURN_IF_ERROR(base_->OpenFile(path, mode, perms, &inner));
+  if (mode == OpenMode::kCreateNew || (mode == OpenMode::kCreateOrTruncate && node == nullptr)) {
+    node = std::make_shared<Node>();
+    node->mode = perms;
+    live_[path] = node;
+  } else if (mode == OpenMode::kCreateOrTruncate) {
+    node->pending.push_back(Node::Change{false, 0, {}});
+  } else {
+    node = TrackLocked(path);
+    if (node == nullptr) return Status::IOError(path + ": opened but cannot be tracked", EIO);
+  }
+  *out = std::make_unique<FaultFile>(this, std::move(inner), std::move(node), epoch_);
+  return Status::OK();
+}
+
+Status FaultEnv::Stat(const std::string& path, FileInfo* info) {
+  MQ_RETURN_IF_ERROR(CheckNotCrashed("stat " + path));
+  return base_->Stat(path, info);
+}
+
+Status FaultEnv::SyncDir(const std::string& dir) {
+  MQ_RETURN_IF_ERROR(BeginOp("sync directory " + dir));
+  std::lock_guard<std::mutex> g(mu_);
+  bool partial = false;
+  MQ_RETURN_IF_ERROR(Inject(&syncdir_fault_, dir, "fsync directory", &partial));
+  if (real_syncs_) MQ_RETURN_IF_ERROR(base_->SyncDir(dir));
+  std::set<std::string> names;
+  for (const auto& [p, n] : live_) names.insert(p);
+  for (const auto& [p, n] : durable_) names.insert(p);
+  for (const std::string& p : names) {
+    if (DirName(p) != dir) continue;
+    auto it = live_.find(p);
+    if (it != live_.end()) {
+      durable_[p] = it->second;
+    } else {
+      durable_.erase(p);
+    }
+  }
+  return Status::OK();
+}
+
+Status FaultEnv::Rename(const std::string& from, const std::string& to) {
+  MQ_RETURN_IF_ERROR(BeginOp("rename " + from + " to " + to));
+  std::lock_guard<std::mutex> g(mu_);
+  std::shared_ptr<Node> node = TrackLocked(from);
+  (void)TrackLocked(to);  // what it replaces stays durable until the directory is synced
+  MQ_RETURN_IF_ERROR(base_->Rename(from, to));
+  live_.erase(from);
+  if (node != nullptr) {
+    live_[to] = node;
+  } else {
+    live_.erase(to);
+  }
+  return Status::OK();
+}
+
+Status FaultEnv::Remove(const std::string& path) {
+  MQ_RETURN_IF_ERROR(BeginOp("remove " + path));
+  std::lock_guard<std::mutex> g(mu_);
+  (void)TrackLocked(path);
+  MQ_RETURN_IF_ERROR(base_->Remove(path));
+  live_.erase(path);
+  return Status::OK();
+}
+
+Status FaultEnv::LockFile(const std::string& path, mode_t perms, std::unique_ptr<FileLock>* lock,
+                          pid_t* holder_pid) {
+  *holder_pid = 0;
+  MQ_RETURN_IF_ERROR(CheckNotCrashed("lock " + path));
+  return base_->LockFile(path, perms, lock, holder_pid);
+}
+
+pid_t FaultEnv::LockHolder(const std::string& path) { return base_->LockHolder(path); }
+
+std::string FaultEnv::BootId() {
+  std::lock_guard<std::mutex> g(mu_);
+  return boot_id_;
+}
+
+uint64_t FaultEnv::NowMicros() { return base_->NowMicros(); }
+
+// ---- power loss ----
+
+Status FaultEnv::DropUnsyncedData(const PowerLossOptions& opt) {
+  std::lock_guard<std::mutex> g(mu_);
+  std::set<std::string> names;
+  for (const auto& [p, n] : live_) names.insert(p);
+  for (const auto& [p, n] : durable_) names.insert(p);
+  for (const std::string& p : names) {
+    auto it = durable_.find(p);
+    if (it == durable_.end()) {  // created (or renamed here) since its directory's last sync
+      MQ_RETURN_IF_ERROR(base_->Remove(p));
+      continue;
+    }
+    const Node& node = *it->second;
+    std::string content = node.synced;
+    if (opt.torn_write && !node.pending.empty() && node.pending.front().is_write) {
+      const Node::Change& c = node.pending.front();
+      size_t n = c.data.size();
+      size_t keep = static_cast<size_t>(static_cast<double>(n) * opt.torn_fraction);
+      keep = n <= 1 ? 0 : std::clamp<size_t>(keep, 1, n - 1);
+      Node::Apply(c, &content, keep);
+    }
+    std::unique_ptr<File> f;
+    MQ_RETURN_IF_ERROR(base_->OpenFile(p, OpenMode::kCreateOrTruncate, node.mode, &f));
+    if (!content.empty()) MQ_RETURN_IF_ERROR(f->Write(0, content.data(), content.size()));
+  }
+  live_.clear();
+  durable_.clear();
+  ++epoch_;
+  return Status::OK();
+}
+
+void FaultEnv::RestartProcess() {
+  std::lock_guard<std::mutex> g(mu_);
+  crashed_ = false;
+  crash_at_ = 0;
+  crash_point_.clear();
+  ops_ = 0;
+}
+
+Status FaultEnv::SimulatePowerLoss(const PowerLossOptions& opt) {
+  MQ_RETURN_IF_ERROR(DropUnsyncedData(opt));
+  std::lock_guard<std::mutex> g(mu_);
+  crashed_ = false;
+  crash_at_ = 0;
+  crash_point_.clear();
+  ops_ = 0;
+  write_fault_ = sync_fault_ = syncdir_fault_ = Injection{};
+  ++power_losses_;
+  boot_id_ = base_->BootId() + "+simulated-power-loss-" + std::to_string(++g_boots);
+  return Status::OK();
+}
+
+uint64_t FaultEnv::power_losses() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return power_losses_;
+}
+
+bool FaultEnv::DurableContent(const std::string& path, std::string* content) const {
+  std::lock_guard<std::mutex> g(mu_);
+  auto it = durable_.find(path);
+  if (it == durable_.end()) return false;
+  *content = it->second->synced;
+  return true;
+}
+
+}  // namespace mq::test

@@ -1,0 +1,176 @@
+// FaultEnv: an mq::Env for tests that injects I/O errors and simulates power
+// loss (in the spirit of LevelDB's fault_injection_test and RocksDB's
+// FaultInjectionTestFS).
+//
+// It wraps a real Env (Env::Default()) and passes every call through, while it
+// keeps, for every file it has seen, the content that a power loss would leave:
+//   - a file's bytes as of its last successful File::Sync (optionally plus a
+//     prefix of the first write after that sync: a torn write);
+//   - directory entries (creates, renames, removes) as of the last successful
+//     SyncDir of their directory: an unsynced create disappears, an unsynced
+//     rename is undone, an unsynced remove brings the file back.
+// Files that already existed when FaultEnv first saw them count as durable.
+//
+// Operations that change something (file create, Write, Sync, Truncate,
+// Rename, Remove, SyncDir) are numbered 1, 2, 3, ... so a test can name "crash
+// at operation k": operation k and every operation after it (reads, stats and
+// locks included) fail with kIOError "simulated crash", until
+// SimulatePowerLoss() rewrites the real files to a power-loss state and lets
+// operations through again, reporting a new BootId().
+//
+// The LMDB index does its own I/O outside Env, so FaultEnv cannot model it;
+// tests copy and restore the index file themselves (see SetObserver).
+//
+// Thread-safe. Paths are compared as strings: use one spelling per file.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "mq/env.h"
+
+namespace mq::test {
+
+// An error to inject on Write, Sync or SyncDir operations.
+struct Fault {
+  int err = 0;               // errno of the error (ENOSPC, EIO, ...); 0: no fault
+  uint64_t nth = 1;          // the nth matching operation from now on fails (1: the next one)
+  bool persistent = false;   // ... and every later one, until ClearFaults()
+  bool partial = false;      // Write only: the first half of the bytes reach the file first
+  std::string path_filter;   // only paths containing this; empty: every path
+
+  // The nth matching operation from now on fails, the others succeed.
+  static Fault Nth(int err, uint64_t nth = 1) {
+    Fault f;
+    f.err = err;
+    f.nth = nth;
+    return f;
+  }
+  // The nth matching operation and every later one fail ("the disk is full").
+  static Fault From(int err, uint64_t nth = 1) {
+    Fault f = Nth(err, nth);
+    f.persistent = true;
+    return f;
+  }
+  Fault& OnlyPaths(std::string part) {
+    path_filter = std::move(part);
+    return *this;
+  }
+  Fault& HalfWritten() {
+    partial = true;
+    return *this;
+  }
+};
+
+struct PowerLossOptions {
+  // Keep a prefix of each file's first write after its last sync.
+  bool torn_write = false;
+  // The prefix is this share of the write's bytes, at least 1, at most all but 1.
+  double torn_fraction = 0.5;
+};
+
+class FaultEnv final : public Env {
+ public:
+  // real_syncs: pass File::Sync and SyncDir on to `base`. Crash tests can
+  // turn it off: FaultEnv's own bookkeeping decides what a power loss keeps,
+  // so the real fsyncs only cost time.
+  explicit FaultEnv(Env* base = Env::Default(), bool real_syncs = true);
+  ~FaultEnv() override;
+  FaultEnv(const FaultEnv&) = delete;
+  FaultEnv& operator=(const FaultEnv&) = delete;
+
+  // ---- mq::Env ----
+  Status OpenFile(const std::string& path, OpenMode mode, mode_t perms, std::unique_ptr<File>* out) override;
+  Status Stat(const std::string& path, FileInfo* info) override;
+  Status SyncDir(const std::string& dir) override;
+  Status Rename(const std::string& from, const std::string& to) override;
+  Status Remove(const std::string& path) override;
+  Status LockFile(const std::string& path, mode_t perms, std::unique_ptr<FileLock>* lock,
+                  pid_t* holder_pid) override;
+  pid_t LockHolder(const std::string& path) override;
+  std::string BootId() override;
+  uint64_t NowMicros() override;
+
+  // ---- crash points ----
+  // Mutating operations attempted since construction or the last power loss.
+  uint64_t operations() const;
+  // Operation k (1-based, as counted by operations()) and everything after it
+  // fail. 0 disarms.
+  void CrashAtOperation(uint64_t k);
+  // Crashes now: every later operation fails.
+  void CrashNow();
+  bool crashed() const;
+  // What operation the crash happened at ("sync /tmp/x/q"), or "" before a crash.
+  std::string crash_point() const;
+  // Called before every mutating operation, with its number and what it is,
+  // before the crash or fault decision. Not called under FaultEnv's lock, so
+  // it may read files (e.g. copy the LMDB index aside).
+  void SetObserver(std::function<void(uint64_t op, const std::string& what)> fn);
+
+  // ---- errors on demand ----
+  void InjectWriteFault(const Fault& f);
+  void InjectSyncFault(const Fault& f);     // File::Sync
+  void InjectSyncDirFault(const Fault& f);  // Env::SyncDir
+  void ClearFaults();                       // "space returns"
+  uint64_t injected_failures() const;
+
+  // ---- power loss ----
+  // Rewrites every file FaultEnv has tracked to what a power loss could
+  // leave (see the top of this file), then forgets all tracking: from here on
+  // the files on disk count as durable. Handles opened before stop working.
+  // Call it after the Store using this Env is destroyed.
+  Status DropUnsyncedData(const PowerLossOptions& opt = {});
+  // The process died at the crash and starts again, but the machine kept
+  // running: nothing is dropped (unsynced data stays unsynced), the boot id
+  // stays, the crash is over and operations count from 0 again.
+  void RestartProcess();
+  // DropUnsyncedData, then: the crash is over, faults are cleared, operations
+  // count from 0 again, and BootId() reports a boot never reported before.
+  Status SimulatePowerLoss(const PowerLossOptions& opt = {});
+  uint64_t power_losses() const;
+
+  // Bytes of the tracked file at `path` as a power loss now would leave them
+  // (no torn write); false if a power loss would leave no file there.
+  bool DurableContent(const std::string& path, std::string* content) const;
+
+ private:
+  class FaultFile;
+  struct Node;  // one file (an inode): its durable bytes and unsynced changes
+  struct Injection {
+    Fault fault;
+    uint64_t seen = 0;
+  };
+
+  // Counts a mutating operation; returns the error it must fail with, if any.
+  Status BeginOp(const std::string& what);
+  Status CrashedStatus(const std::string& what) const;
+  Status CheckNotCrashed(const std::string& what) const;
+  // Returns a non-OK status if the injection fires for this operation.
+  Status Inject(Injection* inj, const std::string& path, const std::string& what, bool* partial);
+  // The node for an existing file at path, tracking it (as durable) if new.
+  // Needs mu_ held. nullptr if there is no file there.
+  std::shared_ptr<Node> TrackLocked(const std::string& path);
+
+  Env* const base_;
+  const bool real_syncs_;
+  mutable std::mutex mu_;
+  std::function<void(uint64_t, const std::string&)> observer_;
+  uint64_t ops_ = 0;
+  uint64_t crash_at_ = 0;
+  bool crashed_ = false;
+  std::string crash_point_;
+  Injection write_fault_, sync_fault_, syncdir_fault_;
+  uint64_t injected_ = 0;
+  uint64_t epoch_ = 0;  // bumped by each DropUnsyncedData; older handles are dead
+  uint64_t power_losses_ = 0;
+  std::string boot_id_;
+  std::map<std::string, std::shared_ptr<Node>> live_;     // names as the process sees them
+  std::map<std::string, std::shared_ptr<Node>> durable_;  // names as of their directory's last SyncDir
+};
+
+}  // namespace mq::test
