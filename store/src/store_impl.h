@@ -39,6 +39,8 @@ class StoreImpl final : public Store {
   Status FirstPending(Message* m) override;
   Status FirstByKey(std::string_view key, Message* m) override;
   Status ScanPending(uint64_t from_seq, const std::function<bool(const MessageView&)>& fn) override;
+  Status FindFirst(uint64_t from_seq, const std::function<bool(std::string_view)>& match, Message* m,
+                   uint64_t* scanned_to) override;
   Status Sync() override;
   Status WaitDurable(uint64_t seq) override;
   uint64_t durable_seq() const override { return durable_seq_.load(); }
@@ -82,7 +84,10 @@ class StoreImpl final : public Store {
   // ---- reading (store_read.cc) ----
   // Reads and checks the pending message at loc. *state: 0 ok, 1 consumed
   // (stale index entry), 2 damaged (reported).
-  Status ReadAt(uint64_t seq, const Loc& loc, MessageView* v, int* state);
+  Status ReadAt(uint64_t seq, const Loc& loc, MessageView* v, int* state, bool verify = true);
+  // Walks visible messages from `start` in seq order (LMDB, then the tail),
+  // calling visit(seq, loc, &stop) until stop is set.
+  Status Walk(uint64_t start, const std::function<Status(uint64_t, const Loc&, bool*)>& visit);
   void Heal(uint64_t seq, const Loc& loc);  // index says pending, log says consumed
   bool Hidden(uint64_t seq) const { return !hidden_.empty() && hidden_.count(seq) != 0; }
 

@@ -104,10 +104,13 @@ class [[nodiscard]] Result {
   std::variant<T, Status> v_;
 };
 
-#define MQ_RETURN_IF_ERROR(expr)        \
-  do {                                  \
-    ::mq::Status _mq_s = (expr);        \
-    if (!_mq_s.ok()) return _mq_s;      \
+#define MQ_STATUS_CONCAT_(a, b) a##b
+#define MQ_STATUS_CONCAT(a, b) MQ_STATUS_CONCAT_(a, b)
+#define MQ_RETURN_IF_ERROR(expr) MQ_RETURN_IF_ERROR_AS(MQ_STATUS_CONCAT(mq_status_, __COUNTER__), expr)
+#define MQ_RETURN_IF_ERROR_AS(var, expr) \
+  do {                                   \
+    ::mq::Status var = (expr);           \
+    if (!var.ok()) return var;           \
   } while (0)
 
 }  // namespace mq

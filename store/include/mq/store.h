@@ -169,6 +169,12 @@ class Store {
   // Visits visible messages with seq >= from_seq in arrival order until fn
   // returns false. Payloads are checked against their checksums first.
   virtual Status ScanPending(uint64_t from_seq, const std::function<bool(const MessageView&)>& fn) = 0;
+  // The oldest visible message with seq >= from_seq whose payload satisfies
+  // `match` (selective receive by predicate). `match` may see the bytes of a
+  // damaged message; only a message whose checksum holds is returned.
+  // *scanned_to gets the highest seq examined. kNotFound if none matches.
+  virtual Status FindFirst(uint64_t from_seq, const std::function<bool(std::string_view)>& match, Message* m,
+                           uint64_t* scanned_to) = 0;
 
   // Makes everything written so far durable.
   virtual Status Sync() = 0;
