@@ -15,13 +15,14 @@ export MQ_BENCH_DIR="$root/build-bench/scratch"
 {
   echo "# bench/profile.sh $(basename "$bin" | sed 's/^mq_bench_//') '$filter' $name $*"
   echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git -C "$root" rev-parse --short HEAD)"
-  perf record -q -F 4999 -g -o "$data" "$bin" --benchmark_filter="$filter" "$@" 2>/dev/null | grep -E "^(Benchmark|[a-z])" || true
+  perf record -q -F 999 --call-graph dwarf,16384 -o "$data" "$bin" --benchmark_filter="$filter" "$@" 2>/dev/null | grep -E "^(Benchmark|[a-z])" || true
   echo
   echo "## self time (perf report --no-children)"
   perf report -i "$data" --no-children --percent-limit 1 --stdio -g none 2>/dev/null | grep -E "^ +[0-9]" | cut -c1-200
   echo
-  echo "## inclusive time (perf report --children)"
-  perf report -i "$data" --children --percent-limit 4 --stdio -g none 2>/dev/null | grep -E "^ +[0-9]" | cut -c1-200
+  echo "## inclusive time (perf report --children), top entries and every mq:: function above 0.5%"
+  perf report -i "$data" --children --percent-limit 0.5 --stdio -g none 2>/dev/null | grep -E "^ +[0-9]" |
+    awk '{ if (NR <= 15 || $0 ~ /mq::/) print }' | cut -c1-200
 } > "$out/$name.txt"
 rm -f "$data"
 echo "bench/profile.sh: wrote ${out#$root/}/$name.txt" >&2
