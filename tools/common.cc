@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <iostream>
@@ -24,6 +25,13 @@ int HexValue(char c) {
   return -1;
 }
 
+// Bytes that EscapePayload leaves as they are: printable ASCII except '\\'.
+constexpr auto kPlain = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c <= 0x7e; ++c) t[static_cast<size_t>(c)] = c != '\\';
+  return t;
+}();
+
 constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 int B64Value(char c) {
@@ -39,22 +47,25 @@ int B64Value(char c) {
 std::string EscapePayload(std::string_view payload) {
   std::string out;
   out.reserve(payload.size() + payload.size() / 8);
-  for (char ch : payload) {
-    auto c = static_cast<unsigned char>(ch);
+  size_t i = 0;
+  while (i < payload.size()) {
+    // Copy a run of bytes that stay as they are in one append.
+    size_t run = i;
+    while (run < payload.size() && kPlain[static_cast<unsigned char>(payload[run])]) ++run;
+    out.append(payload.data() + i, run - i);
+    if (run == payload.size()) break;
+    auto c = static_cast<unsigned char>(payload[run]);
     switch (c) {
       case '\\': out += "\\\\"; break;
       case '\n': out += "\\n"; break;
       case '\r': out += "\\r"; break;
       case '\t': out += "\\t"; break;
-      default:
-        if (c >= 0x20 && c <= 0x7e) {
-          out += ch;
-        } else {
-          out += "\\x";
-          out += kHex[c >> 4];
-          out += kHex[c & 15];
-        }
+      default: {
+        const char esc[4] = {'\\', 'x', kHex[c >> 4], kHex[c & 15]};
+        out.append(esc, 4);
+      }
     }
+    i = run + 1;
   }
   return out;
 }
@@ -96,29 +107,23 @@ std::string UnescapePayload(std::string_view text) {
 }
 
 std::string Base64Encode(std::string_view bytes) {
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
+  std::string out((bytes.size() + 2) / 3 * 4, '=');
+  char* o = out.data();
+  const auto* in = reinterpret_cast<const unsigned char*>(bytes.data());
   size_t i = 0;
-  auto at = [&](size_t k) { return static_cast<uint32_t>(static_cast<unsigned char>(bytes[k])); };
-  for (; i + 3 <= bytes.size(); i += 3) {
-    uint32_t v = at(i) << 16 | at(i + 1) << 8 | at(i + 2);
-    out += kB64[v >> 18];
-    out += kB64[(v >> 12) & 63];
-    out += kB64[(v >> 6) & 63];
-    out += kB64[v & 63];
+  for (; i + 3 <= bytes.size(); i += 3, o += 4) {
+    uint32_t v = static_cast<uint32_t>(in[i]) << 16 | static_cast<uint32_t>(in[i + 1]) << 8 | in[i + 2];
+    o[0] = kB64[v >> 18];
+    o[1] = kB64[(v >> 12) & 63];
+    o[2] = kB64[(v >> 6) & 63];
+    o[3] = kB64[v & 63];
   }
   size_t rest = bytes.size() - i;
-  if (rest == 1) {
-    uint32_t v = at(i) << 16;
-    out += kB64[v >> 18];
-    out += kB64[(v >> 12) & 63];
-    out += "==";
-  } else if (rest == 2) {
-    uint32_t v = at(i) << 16 | at(i + 1) << 8;
-    out += kB64[v >> 18];
-    out += kB64[(v >> 12) & 63];
-    out += kB64[(v >> 6) & 63];
-    out += '=';
+  if (rest > 0) {  // the '=' padding is already in place
+    uint32_t v = static_cast<uint32_t>(in[i]) << 16 | (rest == 2 ? static_cast<uint32_t>(in[i + 1]) << 8 : 0u);
+    o[0] = kB64[v >> 18];
+    o[1] = kB64[(v >> 12) & 63];
+    if (rest == 2) o[2] = kB64[(v >> 6) & 63];
   }
   return out;
 }
