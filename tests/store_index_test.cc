@@ -1,0 +1,438 @@
+// The LMDB index is derived data (docs/design.md, "The index", "When the
+// index is trusted"): a missing, unreadable, foreign, stale or outdated index
+// is rebuilt from the log and then holds exactly what a fresh build holds; an
+// index that is merely behind catches up; sequence numbers never change.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "index.h"
+#include "mq/inspect.h"
+#include "mq/store.h"
+#include "record.h"
+#include "test_util.h"
+
+namespace mq {
+namespace {
+
+// One entry of the index's seq table, as it is stored.
+struct Entry {
+  uint64_t seq, msg_offset;
+  uint32_t size;
+  bool framed;
+  std::string key;
+  bool operator==(const Entry& o) const {
+    return std::tie(seq, msg_offset, size, framed, key) == std::tie(o.seq, o.msg_offset, o.size, o.framed, o.key);
+  }
+};
+std::ostream& operator<<(std::ostream& os, const Entry& e) {
+  return os << "{" << e.seq << " @" << e.msg_offset << " +" << e.size << (e.framed ? " framed" : "") << " '" << e.key
+            << "'}";
+}
+
+// Reads every entry of a closed store's index.
+std::vector<Entry> DumpIndex(const std::string& log_path) {
+  std::vector<Entry> out;
+  std::unique_ptr<Index> idx;
+  Status st = Index::Open(IndexPathFor(log_path), true, 0, &idx);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  if (!st.ok()) return out;
+  Index::Read r(idx.get());
+  EXPECT_TRUE(r.Begin().ok());
+  EXPECT_TRUE(r.Seek(0).ok());
+  while (r.Valid()) {
+    out.push_back(Entry{r.seq(), r.loc().msg_offset, r.loc().size, r.loc().framed, std::string(r.key())});
+    EXPECT_TRUE(r.Next().ok());
+  }
+  return out;
+}
+
+std::vector<std::string> VerifyProblems(const std::string& log_path) {
+  std::vector<std::string> problems;
+  Status st = VerifyIndex(log_path, InspectOptions{}, &problems);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return problems;
+}
+
+// An Env that claims another boot of the machine.
+class OtherBootEnv final : public Env {
+ public:
+  Status OpenFile(const std::string& p, OpenMode m, mode_t perms, std::unique_ptr<File>* out) override {
+    return base_->OpenFile(p, m, perms, out);
+  }
+  Status Stat(const std::string& p, FileInfo* info) override { return base_->Stat(p, info); }
+  Status SyncDir(const std::string& d) override { return base_->SyncDir(d); }
+  Status Rename(const std::string& f, const std::string& t) override { return base_->Rename(f, t); }
+  Status Remove(const std::string& p) override { return base_->Remove(p); }
+  Status LockFile(const std::string& p, mode_t perms, std::unique_ptr<FileLock>* l, pid_t* h) override {
+    return base_->LockFile(p, perms, l, h);
+  }
+  pid_t LockHolder(const std::string& p) override { return base_->LockHolder(p); }
+  std::string BootId() override { return "another-boot"; }
+  uint64_t NowMicros() override { return base_->NowMicros(); }
+
+ private:
+  Env* base_ = Env::Default();
+};
+
+class StoreIndexTest : public ::testing::Test {
+ protected:
+  void SetUp() override { path_ = dir_.File("q"); }
+
+  StoreOptions Opts() {
+    StoreOptions o;
+    o.sync = SyncPolicy::kNone;
+    o.key = KeyExtractor::UntilDelimiter(':');
+    o.auto_compact = false;
+    return o;
+  }
+
+  std::unique_ptr<Store> OpenOrDie(const StoreOptions& o) {
+    std::unique_ptr<Store> s;
+    Status st = Store::Open(path_, o, &s);
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    return s;
+  }
+
+  // Appends keyed messages k<i%5>:<i> for i in [from, to), consuming every third.
+  void Workload(const std::string& path, int from, int to) {
+    std::unique_ptr<Store> s;
+    ASSERT_TRUE(Store::Open(path, Opts(), &s).ok());
+    for (int i = from; i < to; ++i) {
+      uint64_t seq = 0;
+      ASSERT_TRUE(s->Append("k" + std::to_string(i % 5) + ":" + std::to_string(i), &seq).ok());
+      if (i % 3 == 0) {
+        ASSERT_TRUE(s->Consume(seq).ok());
+      }
+    }
+    ASSERT_TRUE(s->Close().ok());
+  }
+
+  // Everything a reader can see: pending messages and the oldest of each key.
+  std::map<std::string, std::string> Visible(Store* s) {
+    std::map<std::string, std::string> v;
+    EXPECT_TRUE(s->ScanPending(0, [&](const MessageView& m) {
+      v["seq " + std::to_string(m.seq)] = std::string(m.payload);
+      return true;
+    }).ok());
+    for (int k = 0; k < 6; ++k) {
+      Message m;
+      Status st = s->FirstByKey("k" + std::to_string(k), &m);
+      v["key k" + std::to_string(k)] = st.ok() ? std::to_string(m.seq) : st.IsNotFound() ? "none" : st.ToString();
+    }
+    return v;
+  }
+
+  // Opens, checks the index action, and compares entries and reads with the
+  // reference taken from an index that was never disturbed.
+  void ExpectRebuiltLikeTheOriginal(const std::string& action_prefix) {
+    auto s = OpenOrDie(Opts());
+    const std::string action = s->open_report().index_action;
+    EXPECT_EQ(action.rfind(action_prefix, 0), 0u) << action;
+    EXPECT_EQ(Visible(s.get()), visible_);
+    ASSERT_TRUE(s->Close().ok());
+    EXPECT_EQ(DumpIndex(path_), entries_);
+    EXPECT_EQ(VerifyProblems(path_), std::vector<std::string>{});
+  }
+
+  void Reference() {
+    entries_ = DumpIndex(path_);
+    auto s = OpenOrDie(Opts());
+    ASSERT_EQ(s->open_report().index_action, "trusted");
+    visible_ = Visible(s.get());
+    ASSERT_TRUE(s->Close().ok());
+    ASSERT_FALSE(entries_.empty());
+  }
+
+  void RemoveIndex() {
+    std::filesystem::remove(path_ + ".idx");
+    std::filesystem::remove(path_ + ".idx-lock");
+  }
+
+  test::TempDir dir_;
+  std::string path_;
+  std::vector<Entry> entries_;
+  std::map<std::string, std::string> visible_;
+};
+
+TEST_F(StoreIndexTest, DeletedIndexIsRebuiltWithExactlyTheOldEntries) {
+  Workload(path_, 0, 60);
+  Reference();
+  EXPECT_EQ(entries_.size(), 40u);
+  RemoveIndex();
+  ExpectRebuiltLikeTheOriginal("rebuilt: there was no index");
+}
+
+TEST_F(StoreIndexTest, UnreadableIndexIsMovedAsideAndRebuilt) {
+  Workload(path_, 0, 30);
+  Reference();
+  for (size_t size : {std::size_t{100}, std::size_t{4096}, std::size_t{3 * 4096 + 7}}) {
+    SCOPED_TRACE("random index file of " + std::to_string(size) + " bytes");
+    std::mt19937 rng(static_cast<unsigned>(size));
+    std::string junk(size, '\0');
+    for (char& c : junk) c = static_cast<char>(rng());
+    RemoveIndex();
+    std::filesystem::remove(path_ + ".idx.unreadable");
+    test::WriteFileOrDie(path_ + ".idx", junk);
+    ExpectRebuiltLikeTheOriginal("rebuilt");
+    ASSERT_TRUE(test::FileExists(path_ + ".idx.unreadable"));
+    EXPECT_TRUE(test::ReadFileOrDie(path_ + ".idx.unreadable") == junk) << "the unreadable index is kept as it was";
+  }
+}
+
+TEST_F(StoreIndexTest, EmptyIndexFileIsRebuilt) {
+  Workload(path_, 0, 30);
+  Reference();
+  RemoveIndex();
+  test::WriteFileOrDie(path_ + ".idx", "");
+  ExpectRebuiltLikeTheOriginal("rebuilt");
+}
+
+TEST_F(StoreIndexTest, IndexOfAnotherQueueIsRecognisedAndRebuilt) {
+  Workload(path_, 0, 30);
+  Reference();
+  const std::string other = dir_.File("other");
+  Workload(other, 100, 140);
+  std::filesystem::copy_file(other + ".idx", path_ + ".idx", std::filesystem::copy_options::overwrite_existing);
+  ExpectRebuiltLikeTheOriginal("rebuilt: it was built for another log file");
+}
+
+TEST_F(StoreIndexTest, IndexOfAnotherOriginalFormatFileIsRecognisedAndRebuilt) {
+  // Original-format files have no log id; their identity is device and inode.
+  std::string legacy;
+  for (const char* p : {"k1:a", "k2:b", "k1:c"}) {
+    legacy += std::string("\0\0\0\0", 4);
+    legacy.push_back(static_cast<char>(std::strlen(p)));
+    legacy += std::string("\0\0\0", 3) + p;
+  }
+  test::WriteFileOrDie(path_, legacy);
+  Workload(path_, 0, 10);
+  Reference();
+  // The same bytes in a new file (a restored copy) are another file.
+  const std::string copy = dir_.File("copy");
+  std::filesystem::copy_file(path_, copy);
+  std::filesystem::rename(copy, path_);
+  ExpectRebuiltLikeTheOriginal("rebuilt: it was built for another log file");
+}
+
+TEST_F(StoreIndexTest, IndexCatchesUpWithMessagesAppendedBehindItsBack) {
+  Workload(path_, 0, 20);
+  // Another index path: the default index does not see these appends.
+  StoreOptions o = Opts();
+  o.index_path = dir_.File("elsewhere.idx");
+  {
+    auto s = OpenOrDie(o);
+    for (int i = 20; i < 35; ++i) {
+      uint64_t seq = 0;
+      ASSERT_TRUE(s->Append("k" + std::to_string(i % 5) + ":" + std::to_string(i), &seq).ok());
+    }
+    ASSERT_TRUE(s->Close().ok());
+  }
+  auto s = OpenOrDie(Opts());
+  EXPECT_EQ(s->open_report().index_action, "caught up");
+  EXPECT_EQ(s->open_report().messages_indexed, 15u);
+  const auto seen = Visible(s.get());
+  ASSERT_TRUE(s->Close().ok());
+  const auto caught_up = DumpIndex(path_);
+  EXPECT_EQ(VerifyProblems(path_), std::vector<std::string>{});
+  RemoveIndex();
+  s = OpenOrDie(Opts());
+  EXPECT_EQ(Visible(s.get()), seen);
+  ASSERT_TRUE(s->Close().ok());
+  EXPECT_EQ(DumpIndex(path_), caught_up) << "catching up gives what a full build gives";
+}
+
+TEST_F(StoreIndexTest, ConsumeBehindTheIndexsBackIsNoticedWhenTheMessageIsRead) {
+  Workload(path_, 0, 10);
+  StoreOptions o = Opts();
+  o.index_path = dir_.File("elsewhere.idx");
+  {
+    auto s = OpenOrDie(o);
+    ASSERT_TRUE(s->Consume(2).ok());
+    ASSERT_TRUE(s->Close().ok());
+  }
+  auto s = OpenOrDie(Opts());
+  Message m;
+  EXPECT_TRUE(s->Get(2, &m).IsNotFound());
+  std::vector<uint64_t> seqs;
+  ASSERT_TRUE(s->ScanPending(0, [&](const MessageView& v) {
+    seqs.push_back(v.seq);
+    return true;
+  }).ok());
+  EXPECT_EQ(seqs, (std::vector<uint64_t>{3, 5, 6, 8, 9}));
+  EXPECT_TRUE(s->Consume(2).IsNotFound());
+}
+
+TEST_F(StoreIndexTest, KeyExtractorChangeRebuildsTheKeyIndex) {
+  StoreOptions plain = Opts();
+  plain.key = KeyExtractor::None();
+  {
+    auto s = OpenOrDie(plain);
+    uint64_t seq = 0;
+    for (const char* p : {"ab:1", "cd:2", "ab:3", "ax:4"}) ASSERT_TRUE(s->Append(p, &seq).ok());
+    Message m;
+    EXPECT_EQ(s->FirstByKey("ab", &m).code(), Status::Code::kInvalidArgument);
+    ASSERT_TRUE(s->Close().ok());
+  }
+  StoreOptions keyed = Opts();
+  keyed.key = KeyExtractor::UntilDelimiter(':');
+  {
+    auto s = OpenOrDie(keyed);
+    EXPECT_EQ(s->open_report().index_action, "rebuilt: key extractor changed from none to until::")
+        << s->open_report().index_action;
+    Message m;
+    ASSERT_TRUE(s->FirstByKey("ab", &m).ok());
+    EXPECT_EQ(m.seq, 1u);
+    ASSERT_TRUE(s->Consume(1).ok());
+    ASSERT_TRUE(s->FirstByKey("ab", &m).ok());
+    EXPECT_EQ(m.seq, 3u);
+    ASSERT_TRUE(s->Close().ok());
+  }
+  keyed.key = KeyExtractor::FirstBytes(1);
+  auto s = OpenOrDie(keyed);
+  EXPECT_EQ(s->open_report().index_action.rfind("rebuilt: key extractor changed", 0), 0u);
+  Message m;
+  ASSERT_TRUE(s->FirstByKey("a", &m).ok());
+  EXPECT_EQ(m.seq, 3u);
+  EXPECT_TRUE(s->FirstByKey("ab", &m).IsNotFound());
+}
+
+TEST_F(StoreIndexTest, IndexCoveringMoreThanTheLogIsRebuilt) {
+  Workload(path_, 0, 10);
+  const std::string short_log = test::ReadFileOrDie(path_);
+  Workload(path_, 10, 20);
+  // The log goes back to an older copy of itself; the index is ahead of it.
+  test::WriteFileOrDie(path_, short_log);
+  auto s = OpenOrDie(Opts());
+  EXPECT_EQ(s->open_report().index_action.rfind("rebuilt: it covers", 0), 0u) << s->open_report().index_action;
+  const auto seen = Visible(s.get());
+  ASSERT_TRUE(s->Close().ok());
+  EXPECT_EQ(VerifyProblems(path_), std::vector<std::string>{});
+  const auto entries = DumpIndex(path_);
+  ASSERT_EQ(entries.size(), 6u);
+  EXPECT_EQ(entries.back().seq, 9u);  // 10 is consumed
+}
+
+TEST_F(StoreIndexTest, IndexWhoseLastMessageIsNoLongerInTheLogIsRebuilt) {
+  Workload(path_, 0, 5);  // seqs 1..5; 1 and 4 consumed
+  // Rewrite the last message with another sequence number, same length.
+  std::string b = test::ReadFileOrDie(path_);
+  const size_t last = b.size() - (28 + 4);
+  std::string replaced;
+  log::AppendFramed(&replaced, 9, "k9:9");
+  b.replace(last, replaced.size(), replaced);
+  test::WriteFileOrDie(path_, b);
+  auto s = OpenOrDie(Opts());
+  EXPECT_EQ(s->open_report().index_action,
+            "rebuilt: its last indexed message at offset " + std::to_string(last) + " does not match the log");
+  Message m;
+  ASSERT_TRUE(s->Get(9, &m).ok());
+  EXPECT_EQ(m.payload, "k9:9");
+  EXPECT_TRUE(s->Get(5, &m).IsNotFound());
+}
+
+TEST_F(StoreIndexTest, UncleanIndexIsTrustedWithinTheSameBootButRebuiltAfterARestart) {
+  Workload(path_, 0, 10);
+  // A writer that dies without closing leaves its index unclean.
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    std::unique_ptr<Store> s;
+    if (!Store::Open(path_, Opts(), &s).ok()) ::_exit(1);
+    uint64_t seq = 0;
+    if (!s->Append("k1:after", &seq).ok()) ::_exit(1);
+    ::_exit(0);  // no Close: the index stays marked in use
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  const std::string log_bytes = test::ReadFileOrDie(path_);
+  const std::string idx_bytes = test::ReadFileOrDie(path_ + ".idx");
+
+  OtherBootEnv other_boot;
+  StoreOptions o = Opts();
+  o.env = &other_boot;
+  {
+    auto s = OpenOrDie(o);
+    EXPECT_EQ(s->open_report().index_action, "rebuilt: the machine restarted since it was last written unsynced");
+    Message m;
+    ASSERT_TRUE(s->Get(11, &m).ok());
+    EXPECT_EQ(m.payload, "k1:after");
+  }
+  RemoveIndex();
+  test::WriteFileOrDie(path_, log_bytes);
+  test::WriteFileOrDie(path_ + ".idx", idx_bytes);
+  auto s = OpenOrDie(Opts());
+  const std::string action = s->open_report().index_action;
+  EXPECT_TRUE(action == "trusted" || action == "caught up") << action;
+  Message m;
+  ASSERT_TRUE(s->Get(11, &m).ok());
+}
+
+TEST_F(StoreIndexTest, SequenceNumbersAreStableAcrossReopenRebuildCompactionAndRecovery) {
+  std::map<uint64_t, std::string> want;
+  {
+    auto s = OpenOrDie(Opts());
+    for (int i = 0; i < 30; ++i) {
+      uint64_t seq = 0;
+      std::string p = "k" + std::to_string(i % 5) + ":" + std::to_string(i);
+      ASSERT_TRUE(s->Append(p, &seq).ok());
+      if (i % 2 == 0) {
+        ASSERT_TRUE(s->Consume(seq).ok());
+      } else {
+        want[seq] = p;
+      }
+    }
+    ASSERT_TRUE(s->Close().ok());
+  }
+  auto pending = [&](Store* s) {
+    std::map<uint64_t, std::string> got;
+    EXPECT_TRUE(s->ScanPending(0, [&](const MessageView& v) {
+      got.emplace(v.seq, std::string(v.payload));
+      return true;
+    }).ok());
+    return got;
+  };
+  auto s = OpenOrDie(Opts());
+  EXPECT_EQ(pending(s.get()), want) << "reopen";
+  ASSERT_TRUE(s->RebuildIndex().ok());
+  EXPECT_EQ(pending(s.get()), want) << "rebuild";
+  CompactionResult r;
+  ASSERT_TRUE(s->Compact(&r).ok());
+  EXPECT_EQ(pending(s.get()), want) << "compaction";
+  ASSERT_TRUE(s->Close().ok());
+  RemoveIndex();
+  s = OpenOrDie(Opts());
+  EXPECT_EQ(pending(s.get()), want) << "rebuild after compaction";
+  ASSERT_TRUE(s->Close().ok());
+  // Recovery: a torn tail after them costs none of their numbers.
+  {
+    std::string b = test::ReadFileOrDie(path_);
+    std::string torn;
+    log::AppendFramed(&torn, 31, "k1:torn");
+    test::WriteFileOrDie(path_, b + torn.substr(0, torn.size() - 2));
+  }
+  s = OpenOrDie(Opts());
+  EXPECT_EQ(s->open_report().side_files.size(), 1u);
+  EXPECT_EQ(pending(s.get()), want) << "recovery";
+  // Everything consumed, compacted away, index lost: numbering still goes on.
+  for (const auto& [seq, p] : want) ASSERT_TRUE(s->Consume(seq).ok());
+  ASSERT_TRUE(s->Compact(&r).ok());
+  ASSERT_TRUE(s->Close().ok());
+  RemoveIndex();
+  s = OpenOrDie(Opts());
+  uint64_t next = 0;
+  ASSERT_TRUE(s->Append("k0:next", &next).ok());
+  EXPECT_EQ(next, 31u);
+}
+
+}  // namespace
+}  // namespace mq
