@@ -41,7 +41,14 @@ Status StoreImpl::RebuildIndex() {
   tail_start_ = tail_seq_ = 0;
   pending_bytes_ = consumed_count_ = consumed_bytes_ = 0;
   cache_.Invalidate();
-  MQ_RETURN_IF_ERROR(ScanAndIndex(data_start_, 0, !legacy_, true));
+  Status s = ScanAndIndex(data_start_, 0, !legacy_, true);
+  if (!s.ok()) {
+    // The failed scan left this object's idea of the log (its end, above
+    // all) wherever it stopped: a write now could land on bytes the log
+    // still holds. Take no more writes; a reopen reads the log afresh.
+    broken_ = s.WithContext(path_ + ": rebuilding the index failed; close and reopen the queue");
+    return s;
+  }
   report_.index_action = "rebuilt: asked to";
   return Status::OK();
 }

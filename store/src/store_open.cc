@@ -276,7 +276,9 @@ Status StoreImpl::ScanAndIndex(uint64_t from, uint64_t prev_seq, bool framed_onl
   uint64_t size = 0;
   MQ_RETURN_IF_ERROR(file_->Size(&size));
   report_.scanned_from = from;
-  log::LogScanner sc(file_.get(), size, std::max<uint64_t>(opt_.max_message_size, 1), 1 << 20);
+  // The format's limit, not the queue's: max_message_size bounds appends, and
+  // lowering it must not turn messages already stored into "damage".
+  log::LogScanner sc(file_.get(), size, log::kMaxPayload, 1 << 20);
   sc.Reset(from, prev_seq, framed_only);
   Index::Write w(index_.get());
   MQ_RETURN_IF_ERROR(w.Begin());
