@@ -395,12 +395,4 @@ uint64_t FaultEnv::power_losses() const {
   return power_losses_;
 }
 
-bool FaultEnv::DurableContent(const std::string& path, std::string* content) const {
-  std::lock_guard<std::mutex> g(mu_);
-  auto it = durable_.find(path);
-  if (it == durable_.end()) return false;
-  *content = it->second->synced;
-  return true;
-}
-
 }  // namespace mq::test

@@ -97,7 +97,8 @@ class FaultEnv final : public Env {
   uint64_t NowMicros() override;
 
   // ---- crash points ----
-  // Mutating operations attempted since construction or the last power loss.
+  // Mutating operations attempted since construction, the last power loss or
+  // the last RestartProcess().
   uint64_t operations() const;
   // Operation k (1-based, as counted by operations()) and everything after it
   // fail. 0 disarms.
@@ -133,10 +134,6 @@ class FaultEnv final : public Env {
   // count from 0 again, and BootId() reports a boot never reported before.
   Status SimulatePowerLoss(const PowerLossOptions& opt = {});
   uint64_t power_losses() const;
-
-  // Bytes of the tracked file at `path` as a power loss now would leave them
-  // (no torn write); false if a power loss would leave no file there.
-  bool DurableContent(const std::string& path, std::string* content) const;
 
  private:
   class FaultFile;
