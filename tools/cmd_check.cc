@@ -32,7 +32,7 @@ class CheckCommand final : public Command {
     po::variables_map vm;
     if (!ParseArgs(args, opts, {"queue"}, "check QUEUE",
                    "Verifies a queue's log and index without locking or changing them.\n"
-                   "Exit 0: clean; 1: damage found (each problem on stdout); 3: could not read.",
+                   "Exit: 0 clean, 1 damage found (each problem on stdout), 2 usage error, 3 could not read.",
                    &vm))
       return kExitOk;
     const std::string path = Required(vm, "queue", "QUEUE (the queue file to check)");

@@ -40,7 +40,9 @@ class CompactCommand final : public Command {
     AddWaitOptions(&opts);
     po::variables_map vm;
     if (!ParseArgs(args, opts, {"queue"}, "compact QUEUE [--dry-run] [--wait [--timeout S]]",
-                   "Rewrites a queue's log without its consumed messages and prints bytes before and after.", &vm))
+                   "Rewrites a queue's log without its consumed messages and prints bytes before and after.\n"
+                   "Exit: 0 compacted (or would, with --dry-run), 2 usage error, 3 refused (nothing\n"
+                   "changed) or failed; a queue in use is refused at once unless --wait.", &vm))
       return kExitOk;
     const std::string path = Required(vm, "queue", "QUEUE (the queue file to compact)");
     const WaitOptions wait = GetWaitOptions(vm);

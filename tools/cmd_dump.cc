@@ -55,7 +55,9 @@ class DumpCommand final : public Command {
     po::variables_map vm;
     if (!ParseArgs(args, opts, {"queue"},
                    "dump QUEUE [--all] [--from SEQ] [--until SEQ] [--key K] [--format text|jsonl|raw]",
-                   "Prints a queue's messages in log order without locking or changing it.", &vm))
+                   "Prints a queue's messages in log order without locking or changing it.\n"
+                   "Exit: 0 done (also when the reader stops reading), 1 damaged bytes were skipped\n"
+                   "(each named on stderr), 2 usage error, 3 could not read the queue.", &vm))
       return kExitOk;
     const std::string path = Required(vm, "queue", "QUEUE (the queue file to dump)");
     const Format format = ParseFormat(vm["format"].as<std::string>());

@@ -63,7 +63,9 @@ class RecoverCommand final : public Command {
     AddWaitOptions(&opts);
     po::variables_map vm;
     if (!ParseArgs(args, opts, {"queue"}, "recover QUEUE [--mode tolerate-tail|absolute|salvage] [--wait [--timeout S]]",
-                   "Repairs a queue without deleting any byte and rebuilds its index; prints what it did.", &vm))
+                   "Repairs a queue without deleting any byte and rebuilds its index; prints what it did.\n"
+                   "Exit: 0 repaired (or nothing to repair), 2 usage error, 3 refused (nothing changed)\n"
+                   "or failed; a queue in use is refused at once unless --wait.", &vm))
       return kExitOk;
     const std::string path = Required(vm, "queue", "QUEUE (the queue file to recover)");
     auto mode = mq::ParseRecoveryMode(vm["mode"].as<std::string>());

@@ -187,7 +187,9 @@ class ReplayCommand final : public Command {
     if (!ParseArgs(args, opts, {"queue"},
                    "replay QUEUE --to SOCKET|- [--from SEQ] [--until SEQ] [--key K] [--include-consumed] "
                    "[--rate N] [--confirm]",
-                   "Re-sends a queue's messages in order without locking or changing it.", &vm))
+                   "Re-sends a queue's messages in order without locking or changing it.\n"
+                   "Exit: 0 done, 1 damaged bytes of the queue were skipped, 2 usage error,\n"
+                   "3 could not read the queue or a send failed.", &vm))
       return kExitOk;
     const std::string path = Required(vm, "queue", "QUEUE (the queue file to replay)");
     const std::string to = Required(vm, "to", "--to SOCKET|- (where to send the messages)");

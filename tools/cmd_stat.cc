@@ -42,7 +42,8 @@ class StatCommand final : public Command {
     opts.add_options()("format", po::value<std::string>()->default_value("text")->value_name("FMT"), "text or json");
     po::variables_map vm;
     if (!ParseArgs(args, opts, {"queue"}, "stat QUEUE [--format text|json]",
-                   "Prints a queue's numbers without locking or changing it.", &vm))
+                   "Prints a queue's numbers without locking or changing it.\n"
+                   "Exit: 0 done, 2 usage error, 3 could not read the queue.", &vm))
       return kExitOk;
     const std::string path = Required(vm, "queue", "QUEUE (the queue file to describe)");
     const std::string format = vm["format"].as<std::string>();

@@ -32,14 +32,17 @@ void PrintHelp(std::FILE* out, const std::vector<std::unique_ptr<mqtool::Command
       if (std::string(c->group()) == group) std::fprintf(out, "  %-9s %s\n", c->name(), c->summary());
   }
   std::fprintf(out,
-               "\nexit codes: 0 success, 1 nothing found / damage found, 2 usage error, 3 other error\n");
+               "\nexit codes: 0 success, 1 nothing found / damage found, 2 usage error, 3 other error\n"
+               "(a reader that stops reading, as in `mqtool dump Q | head`, ends the command quietly: exit 0)\n"
+               "manual: docs/mqtool.md\n");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   // A closed pipe (mqtool dump | head) ends the output quietly: writes fail
-  // with EPIPE and commands stop instead of the process dying mid-line.
+  // with EPIPE, Output (common.h) notices, and the command stops with exit 0
+  // instead of the process dying mid-line.
   std::signal(SIGPIPE, SIG_IGN);
   auto cmds = AllCommands();
   if (argc < 2) {
