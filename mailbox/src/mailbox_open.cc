@@ -134,7 +134,11 @@ void Mailbox::Impl::StartThreads() {
 Status Mailbox::Impl::CloseAll() {
   {
     std::unique_lock<std::mutex> g(mu);
-    if (closed || closing) return Status::OK();
+    if (closing) {
+      // Another thread is closing: return once it is done.
+      arrived.wait(g, [&] { return closed; });
+      return Status::OK();
+    }
     closing = true;
   }
   arrived.notify_all();
@@ -164,6 +168,7 @@ Status Mailbox::Impl::CloseAll() {
     std::lock_guard<std::mutex> g(mu);
     closed = true;
   }
+  arrived.notify_all();
   return s;
 }
 
@@ -206,7 +211,7 @@ MailboxStats Mailbox::Stats() {
   st.replies_dropped = impl_->n_replies_dropped.load();
   st.received = impl_->n_received.load();
   std::lock_guard<std::mutex> g(impl_->mu);
-  if (!impl_->closed) st.store = impl_->store->Stats();
+  if (!impl_->closing) st.store = impl_->store->Stats();
   return st;
 }
 
