@@ -166,6 +166,9 @@ TEST_F(StoreRecoveryTest, SalvageKeepsEveryIntactMessageAndMovesEachDamagedRegio
   Status st = Store::Open(path_, Opts(RecoveryMode::kSalvage, &reporter), &s);
   ASSERT_TRUE(st.ok()) << st.ToString();
   const OpenReport& r = s->open_report();
+  uint64_t old_id = 0;
+  for (int i = 7; i >= 0; --i) old_id = (old_id << 8) | static_cast<uint8_t>(good_[24 + static_cast<size_t>(i)]);
+  EXPECT_NE(s->Stats().log_id, old_id) << "a salvaged log is a new file, with a new log id";
   EXPECT_EQ(r.damaged_regions, 2u);
   EXPECT_EQ(r.damaged_bytes, (msgs_[4].start - msgs_[3].start) + (msgs_[10].start - msgs_[8].start));
   const std::vector<std::pair<uint64_t, uint64_t>> regions = {

@@ -43,4 +43,22 @@ bool FileExists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
+FastTempDir::FastTempDir() {
+  const char* env = std::getenv("TMPDIR");
+  std::string base = ::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : env != nullptr ? env : "/tmp";
+  std::string tmpl = base + "/mqtest-XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr) ADD_FAILURE() << "mkdtemp in " << base << " failed";
+  path_ = tmpl;
+}
+
+FastTempDir::~FastTempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+void FastTempDir::Clear() const {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(path_, ec)) std::filesystem::remove_all(e.path(), ec);
+}
+
 }  // namespace mq::test
