@@ -227,10 +227,40 @@ TEST_F(StoreBadInputTest, QueueFileWithoutReadPermissionIsAnIOErrorNamingItAndSt
             0u)
       << text;
   EXPECT_TRUE(Contains(text, path_ + ":")) << text;
-  EXPECT_TRUE(Contains(text, "ermission")) << text;
+  EXPECT_TRUE(Contains(text, "Permission denied")) << text;
+  EXPECT_TRUE(Contains(text, "run as its owner")) << "says what to do: " << text;
   EXPECT_TRUE(Contains(text, "no permission to read it")) << "ScanLog's message: " << text;
   EXPECT_TRUE(test::ReadFileOrDie(path_) == b);
   EXPECT_FALSE(test::FileExists(path_ + ".idx"));
+}
+
+TEST_F(StoreBadInputTest, QueueInADirectoryWithoutWriteAccessNamesTheLockFileAndWhatToDo) {
+  std::string b = Header(1, 0);
+  log::AppendFramed(&b, 1, "m");
+  test::WriteFileOrDie(path_, b);
+  ASSERT_EQ(::chmod(path_.c_str(), 0666), 0);        // the log itself is open to all,
+  ASSERT_EQ(::chmod(dir_.path().c_str(), 0555), 0);  // but no one may create the lock file
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  int rc = AsUnprivileged([&] {
+    ::close(fds[0]);
+    std::unique_ptr<Store> s;
+    Status st = Store::Open(path_, Opts(), &s);
+    std::string text = std::to_string(static_cast<int>(st.code())) + " " + st.message();
+    return ::write(fds[1], text.data(), text.size()) == static_cast<ssize_t>(text.size()) && !st.ok() ? 0 : 1;
+  });
+  ::close(fds[1]);
+  std::string text;
+  char buf[512];
+  ssize_t n = 0;
+  while ((n = ::read(fds[0], buf, sizeof(buf))) > 0) text.append(buf, static_cast<size_t>(n));
+  ::close(fds[0]);
+  ASSERT_EQ(::chmod(dir_.path().c_str(), 0700), 0);
+  ASSERT_EQ(rc, 0) << text;
+  EXPECT_EQ(text.rfind(std::to_string(static_cast<int>(Status::Code::kIOError)) + " ", 0), 0u) << text;
+  EXPECT_TRUE(Contains(text, path_ + ".lock: cannot open the writer lock of queue " + path_)) << text;
+  EXPECT_TRUE(Contains(text, "write access to its directory")) << text;
+  EXPECT_TRUE(test::ReadFileOrDie(path_) == b);
 }
 
 TEST_F(StoreBadInputTest, MessageLargerThanTheQueueMaximumIsTooLargeAndNothingIsWritten) {

@@ -99,6 +99,10 @@ Status StoreImpl::OpenImpl() {
   if (s.IsBusy())
     return Status::Busy(path_ + ": queue in use by pid " + std::to_string(holder) + " (lock " +
                         LockPathFor(path_) + "); stop that process, or wait for it to close the queue");
+  if (s.sys_errno() == EACCES || s.sys_errno() == EPERM)
+    return Status::IOError(LockPathFor(path_) + ": cannot open the writer lock of queue " + path_ +
+                               " (run as the queue's owner, or give this user write access to its directory)",
+                           s.sys_errno());
   if (!s.ok()) return s;
 
   if (!info.exists) {
@@ -109,6 +113,10 @@ Status StoreImpl::OpenImpl() {
   {
     std::unique_ptr<File> f;
     s = env_->OpenFile(path_, OpenMode::kReadWrite, opt_.file_mode, &f);
+    if (s.sys_errno() == EACCES || s.sys_errno() == EPERM)
+      return Status::IOError(path_ + ": cannot open the queue for reading and writing (run as its owner, or "
+                                     "read it with mqtool dump)",
+                             s.sys_errno());
     if (!s.ok()) return s;
     file_ = std::move(f);
   }
