@@ -260,5 +260,37 @@ TEST_F(StoreRecoveryTest, RebuildIndexThatMeetsDamageInTolerateModeRefusesAndLat
   EXPECT_EQ(now.substr(0, damaged.size()), damaged) << "append status: " << a.ToString();
 }
 
+TEST_F(StoreRecoveryTest, SalvageOfAnOriginalFormatFileWithMqAppendsKeepsEverySequenceNumber) {
+  // a0 a1 (bare records, seqs 1 and 2), then framed 3 4 5; 4 gets damaged.
+  std::string legacy;
+  for (const char* p : {"a0", "a1"}) legacy += std::string("\0\0\0\0\x02\0\0\0", 8) + p;
+  const std::string path = dir_.File("legacy");
+  test::WriteFileOrDie(path, legacy);
+  std::unique_ptr<Store> s;
+  ASSERT_TRUE(Store::Open(path, Opts(RecoveryMode::kTolerateTornTail), &s).ok());
+  uint64_t seq = 0;
+  for (const char* p : {"c3", "d4", "e5"}) ASSERT_TRUE(s->Append(p, &seq).ok());
+  Message m;
+  ASSERT_TRUE(s->Get(4, &m).ok());
+  ASSERT_TRUE(s->Close().ok());
+  std::string b = test::ReadFileOrDie(path);
+  b[m.offset + 8] ^= 0x01;
+  test::WriteFileOrDie(path, b);
+  std::filesystem::remove(path + ".idx");
+  ASSERT_TRUE(Store::Open(path, Opts(RecoveryMode::kSalvage), &s).ok());
+  EXPECT_EQ(s->open_report().damaged_regions, 1u);
+  const std::map<uint64_t, std::string> want = {{1, "a0"}, {2, "a1"}, {3, "c3"}, {5, "e5"}};
+  EXPECT_EQ(Pending(s.get()), want);
+  EXPECT_EQ(s->Stats().format_version, 1u) << "the rewritten log has a header";
+  ASSERT_TRUE(s->Append("f6", &seq).ok());
+  EXPECT_EQ(seq, 6u);
+  ASSERT_TRUE(s->Close().ok());
+  std::filesystem::remove(path + ".idx");
+  ASSERT_TRUE(Store::Open(path, Opts(RecoveryMode::kAbsoluteConsistency), &s).ok());
+  auto again = want;
+  again.emplace(6, "f6");
+  EXPECT_EQ(Pending(s.get()), again);
+}
+
 }  // namespace
 }  // namespace mq
