@@ -122,6 +122,8 @@ def fmt_mbs(v):
 def fmt_time(t_ns):
     if t_ns is None:
         return "—"
+    if t_ns >= 1e12:
+        return "%.0f s" % (t_ns / 1e9)
     for div, suf in ((1e9, "s"), (1e6, "ms"), (1e3, "µs")):
         if t_ns >= div:
             return "%.3g %s" % (t_ns / div, suf)
