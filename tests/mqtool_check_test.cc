@@ -55,7 +55,7 @@ TEST_F(MqtoolCheckTest, DamageInTheMiddleAdvisesSalvageMode) {
   WriteFileOrDie(q_, bytes);
   ToolRun r = Check();
   EXPECT_EQ(r.exit_code, 1) << r.err;
-  EXPECT_NE(r.out.find("Q: offset 89: 37 bytes damaged ("), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("Q: offset 89: 37 damaged bytes ("), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("); intact messages follow at offset 126. recover --mode salvage would move these bytes "
                        "to Q.damaged-89 and keep every intact message"),
             std::string::npos)

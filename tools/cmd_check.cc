@@ -67,22 +67,18 @@ class CheckCommand final : public Command {
     const pid_t holder = sum.damage.empty() ? 0 : mq::QueueLockHolder(path);
     bool middle = false;
     for (const auto& d : sum.damage) {
-      const std::string at = path + ": offset " + std::to_string(d.offset) + ": ";
       if (d.tail && holder != 0) {
-        notes.push_back("note: " + at + "the last " + std::to_string(d.bytes) +
-                        " bytes do not form a complete message (" + d.reason + "); pid " +
+        notes.push_back("note: " + path + ": offset " + std::to_string(d.offset) + ": the last " +
+                        std::to_string(d.bytes) + " bytes do not form a complete message (" + d.reason + "); pid " +
                         std::to_string(holder) + " holds the queue, so this is probably a write in progress");
       } else if (d.tail) {
-        problems.push_back(at + "torn tail of " + std::to_string(d.bytes) + " bytes (" + d.reason +
-                           "). recover would cut it into " + path + ".cut-" + std::to_string(d.offset) +
-                           " and keep every message before it");
+        problems.push_back(DescribeDamage(path, d) + ". recover would cut it into " + path + ".cut-" +
+                           std::to_string(d.offset) + " and keep every message before it");
       } else {
         middle = true;
-        problems.push_back(at + std::to_string(d.bytes) + " bytes damaged (" + d.reason +
-                           "); intact messages follow at offset " + std::to_string(d.offset + d.bytes) +
-                           ". recover --mode salvage would move these bytes to " + path + ".damaged-" +
-                           std::to_string(d.offset) + " and keep every intact message (and drop consumed "
-                           "ones); the default mode refuses");
+        problems.push_back(DescribeDamage(path, d) + ". recover --mode salvage would move these bytes to " + path +
+                           ".damaged-" + std::to_string(d.offset) +
+                           " and keep every intact message (and drop consumed ones); the default mode refuses");
       }
     }
 

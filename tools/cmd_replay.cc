@@ -71,7 +71,7 @@ class SocketTarget final : public Target {
   explicit SocketTarget(const std::string& socket) : socket_(socket) {
     mq::SendOptions o;
     o.retry_for = std::chrono::seconds(10);  // while the mailbox's buffer is full
-    ThrowIfError(mq::Sender::Open(socket, o, &sender_), socket, "Is the mailbox running? Check --to");
+    ThrowIfError(mq::Sender::Open(socket, o, &sender_), socket);
   }
   bool Put(const mq::LogRecord& r) override {
     mq::Status s = sender_->Send(r.payload);
@@ -105,7 +105,7 @@ class ConfirmedTarget final : public Target {
   explicit ConfirmedTarget(const std::string& socket) : socket_(socket) {
     mq::ConfirmedSenderOptions o;
     o.window = 64;
-    ThrowIfError(mq::ConfirmedSender::Open(socket, o, &sender_), socket, "Is the mailbox running? Check --to");
+    ThrowIfError(mq::ConfirmedSender::Open(socket, o, &sender_), socket);
   }
   bool Put(const mq::LogRecord& r) override {
     uint64_t ticket = 0;

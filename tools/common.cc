@@ -268,7 +268,7 @@ ToolError StatusError(const mq::Status& s, const std::string& file, std::string_
   if (msg.empty()) msg = mq::Status::CodeName(s.code());
   if (!file.empty() && msg.rfind(file, 0) != 0) msg = file + ": " + msg;
   if (!what_to_do.empty()) {
-    if (!msg.empty() && msg.back() != '.') msg += '.';
+    if (!msg.empty() && msg.back() != '.' && msg.back() != '?' && msg.back() != '!') msg += '.';
     msg += ' ';
     msg += what_to_do;
   }
