@@ -1,6 +1,7 @@
 // mqtool check, run as a real process: exit 0 clean, 1 damage (each problem
 // on stdout with its offset and what recover would do), 3 unreadable.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <memory>
 #include <string>
@@ -98,6 +99,24 @@ TEST_F(MqtoolCheckTest, IndexMissingAPendingMessageIsReported) {
             "Q.idx: pending message 2 at offset 105 is missing from the index. recover would build the index "
             "again from the log\n"
             "Q: 1 problem found; to repair, run: mqtool recover Q\n");
+}
+
+TEST_F(MqtoolCheckTest, TornTailWhileAMailboxHoldsTheQueueIsANoteNotDamage) {
+  std::unique_ptr<Store> s;
+  ASSERT_TRUE(Store::Open(q_, StoreOptions{}, &s).ok());
+  std::string bytes = ReadFileOrDie(q_) + "half";  // as if an append were in progress
+  WriteFileOrDie(q_, bytes);
+  ToolRun r = Check();
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("note: Q: offset 193: the last 4 bytes do not form a complete message ("), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("); pid " + std::to_string(::getpid()) + " holds the queue, so this is probably a write in "
+                       "progress\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("Q: ok: 4 messages"), std::string::npos) << r.out;
+  EXPECT_EQ(ReadFileOrDie(q_), bytes);
+  ASSERT_TRUE(s->Close().ok());
 }
 
 TEST(MqtoolCheckLegacyTest, OriginalFormatQueueIsCleanWithAStructureOnlyNote) {

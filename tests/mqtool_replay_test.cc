@@ -101,6 +101,15 @@ TEST_F(MqtoolReplayTest, ToStdoutWritesDumpsRawAndJsonlForms) {
             "{\"seq\":1,\"offset\":76,\"state\":\"pending\",\"size\":2,\"payload_b64\":\"bTE=\"}\n");
 }
 
+TEST(MqtoolReplayKeyTest, KeySelectsMessagesByTheIndexedExtractor) {
+  TempDir dir;
+  std::string q = dir.File("q");
+  MakeQueue(q, {"red:1", "blue:2", "red:3"}, {}, "until::");
+  ToolRun r = RunTool({"replay", q, "--to", "-", "--key", "red"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "red:1\nred:3\n");
+}
+
 TEST_F(MqtoolReplayTest, MissingSocketFailsNamingItAndSendsNothing) {
   ToolRun r = RunTool({"replay", src_, "--to", dir_.File("nobody.sock")});
   EXPECT_EQ(r.exit_code, 3);
