@@ -68,6 +68,7 @@ ConfirmedSender::~ConfirmedSender() {
 Status ConfirmedSender::Bind() {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
+  sndbuf_ = 0;
   connected_ = false;
   std::random_device rd;
   for (int attempt = 0; attempt < 8; ++attempt) {
@@ -134,6 +135,7 @@ void ConfirmedSender::FailInFlight(const Status& why) {
   // read it. The next send binds and connects a fresh reply socket.
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
+  sndbuf_ = 0;
   connected_ = false;
 }
 
@@ -174,7 +176,7 @@ Status ConfirmedSender::ReadReplies(milliseconds wait) {
 Status ConfirmedSender::SendOne(std::string_view payload) {
   if (fd_ < 0) MQ_RETURN_IF_ERROR(Bind());
   if (!connected_) MQ_RETURN_IF_ERROR(Connect());
-  unix_socket::EnsureSendBuffer(fd_, payload.size());
+  unix_socket::EnsureSendBuffer(fd_, payload.size(), &sndbuf_);
   for (int attempt = 0; attempt < 2; ++attempt) {
     ssize_t n = ::send(fd_, payload.data(), payload.size(), MSG_NOSIGNAL);
     if (n >= 0) return Status::OK();

@@ -37,7 +37,7 @@ Status Sender::Connect() {
 Status Sender::Send(std::string_view payload) {
   using Clock = std::chrono::steady_clock;
   const Clock::time_point deadline = Clock::now() + options_.retry_for;
-  unix_socket::EnsureSendBuffer(fd_, payload.size());
+  unix_socket::EnsureSendBuffer(fd_, payload.size(), &sndbuf_);
   bool reconnected = false;
   while (true) {
     ssize_t n = ::send(fd_, payload.data(), payload.size(), MSG_DONTWAIT | MSG_NOSIGNAL);

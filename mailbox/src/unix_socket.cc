@@ -77,15 +77,21 @@ bool SocketIdentity(const std::string& path, uint64_t* dev, uint64_t* ino) {
   return true;
 }
 
-void EnsureSendBuffer(int fd, size_t bytes) {
+void EnsureSendBuffer(int fd, size_t bytes, size_t* known) {
+  // The kernel needs some room beyond the payload for the skb itself.
+  const size_t want = bytes + 4096;
+  if (*known >= want) return;
   int cur = 0;
   socklen_t len = sizeof(cur);
   if (::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &cur, &len) != 0) return;
-  // The kernel needs some room beyond the payload for the skb itself.
-  const size_t want = bytes + 4096;
-  if (static_cast<size_t>(cur) >= want + 64) return;
-  int v = want > (1u << 30) ? (1 << 30) : static_cast<int>(want);
-  (void)::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+  if (static_cast<size_t>(cur) < want) {
+    int v = want > (1u << 30) ? (1 << 30) : static_cast<int>(want);
+    (void)::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+    len = sizeof(cur);
+    if (::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &cur, &len) != 0) return;
+  }
+  // Linux reports twice what was asked for, of which half is for payload.
+  *known = static_cast<size_t>(cur) / 2;
 }
 
 void Fd::Reset() {

@@ -24,8 +24,10 @@ Status PeerError(const std::string& path, int err);
 // The identity of the socket file at path. False if missing or not a socket.
 bool SocketIdentity(const std::string& path, uint64_t* dev, uint64_t* ino);
 
-// Raises SO_SNDBUF so one datagram of `bytes` fits (best effort).
-void EnsureSendBuffer(int fd, size_t bytes);
+// Raises SO_SNDBUF so one datagram of `bytes` fits (best effort). *known
+// caches the buffer size between calls (0: not known yet), so the common
+// case costs no system call.
+void EnsureSendBuffer(int fd, size_t bytes, size_t* known);
 
 // Closes the descriptor it owns.
 class Fd {

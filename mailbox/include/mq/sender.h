@@ -60,6 +60,7 @@ class Sender {
   std::string path_;
   SendOptions options_;
   int fd_ = -1;
+  size_t sndbuf_ = 0;  // payload room known in the socket's send buffer
 };
 
 struct ConfirmedSenderOptions {
@@ -138,6 +139,7 @@ class ConfirmedSender {
   ConfirmedSenderOptions options_;
   std::string reply_name_;
   int fd_ = -1;
+  size_t sndbuf_ = 0;
   bool connected_ = false;
   uint64_t peer_dev_ = 0, peer_ino_ = 0;  // the socket file we connected to
   uint64_t next_ticket_ = 0;
