@@ -11,6 +11,7 @@
 //                                  seconds: W=0 one SendConfirmed at a time; W>0 SendAsync with W in
 //                                  flight. Rate of confirmations, p50/p99 latency (measured by the senders)
 //   confirmed/fdatasync-per-message      reference: write + fdatasync per message
+//   confirmed/fdatasync-latency          the same, each call timed: p50/p99 of one fdatasync
 //   confirmed/sqlite-full-per-message    reference: SQLite synchronous=FULL, one transaction per message
 //
 // Every sender is a separate process, forked before this process starts any
@@ -281,6 +282,10 @@ void RegisterAll(const Flags& f) {
   }
   const double secs = f.quick ? 1.0 : 3.0;
   reg("confirmed/fdatasync-per-message", [](benchmark::State& st) { DiskFdatasyncSmall(st); })->MinTime(min_time);
+  benchmark::RegisterBenchmark("confirmed/fdatasync-latency", [](benchmark::State& st) { DiskFdatasyncLatency(st); })
+      ->UseManualTime()
+      ->MinTime(min_time)
+      ->Unit(benchmark::kMicrosecond);
   reg("confirmed/sqlite-full-per-message", [](benchmark::State& st) { SqliteAppend(st, 64, 1, 2); })
       ->MinTime(min_time);
   for (int n : {1, 8}) {

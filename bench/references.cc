@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -41,6 +43,34 @@ void DiskFdatasyncSmall(benchmark::State& state) {
   ::close(fd);
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * 64));
+}
+
+void DiskFdatasyncLatency(benchmark::State& state) {
+  ScratchDir dir;
+  int fd = ::open(dir.File("w").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    FailedErrno(state, "open");
+    return;
+  }
+  std::string rec(64 + log::kFramedOverhead, 'x');
+  std::vector<double> lat;
+  for (auto _ : state) {
+    const auto a = std::chrono::steady_clock::now();
+    if (!WriteAll(fd, rec.data(), rec.size()) || ::fdatasync(fd) != 0) {
+      FailedErrno(state, "write+fdatasync");
+      break;
+    }
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
+    state.SetIterationTime(s);
+    lat.push_back(s);
+  }
+  ::close(fd);
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  if (lat.empty()) return;
+  std::sort(lat.begin(), lat.end());
+  auto pct = [&](double p) { return lat[static_cast<size_t>(p * static_cast<double>(lat.size() - 1))] * 1e6; };
+  state.counters["p50_us"] = Value(pct(0.5));
+  state.counters["p99_us"] = Value(pct(0.99));
 }
 
 void SqliteAppend(benchmark::State& state, size_t size, size_t batch, int sync) {

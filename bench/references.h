@@ -12,6 +12,11 @@ namespace mq::bench {
 // one durable append on this disk.
 void DiskFdatasyncSmall(benchmark::State& state);
 
+// The same, timed one call at a time (register with UseManualTime): counters
+// p50_us and p99_us give the distribution, for latency targets stated in
+// fdatasync medians.
+void DiskFdatasyncLatency(benchmark::State& state);
+
 // SQLite as a queue (sqlite_queue.h): one INSERT transaction per call of
 // `batch` messages. sync: 0 synchronous=OFF, 1 NORMAL, 2 FULL.
 void SqliteAppend(benchmark::State& state, size_t size, size_t batch, int sync);

@@ -200,6 +200,19 @@ def section_machine(R, command):
     lines.append("Raw results: `bench/results/*.json` (Google Benchmark's JSON; `erlang.json` has the same shape), "
                  "console output beside them in `*.txt`. The machine is shared with other work; the load "
                  "average above says how quiet it was.\n")
+    try:
+        load = float(m.get("loadavg_start", "0").split()[0])
+        cores = float(m.get("cores", "0"))
+    except ValueError:
+        load, cores = 0, 0
+    if cores and load > cores:
+        lines.append("**This run was taken on a busy machine** (load average %.1f on %d cores: other builds and "
+                     "tests were running). Every figure is wall-clock time, so CPU-bound work was stretched by "
+                     "waiting for a core (Google Benchmark's `cpu_time` in the JSON shows by how much), and "
+                     "fdatasync latencies include other processes' writes. Ratios within one row are fairer than "
+                     "absolute figures, but a scenario that needs more threads than the reference (the mailbox: "
+                     "sender, ingest thread and receiver, against the bare socket's two) is penalised more by a "
+                     "busy machine.\n" % (load, cores))
     return "\n".join(lines)
 
 
@@ -488,8 +501,11 @@ def section_ingest(R, T):
                "transaction per message.\n")
     fs = R.get("confirmed", "fdatasync-per-message")
     sq = R.get("confirmed", "sqlite-full-per-message")
-    out.append("References: fdatasync per message %s (%s each); SQLite FULL %s.\n"
-               % (fmt_rate(rate(fs)), fmt_time(ns(fs)) if fs else "—", fmt_rate(rate(sq))))
+    fl = R.get("confirmed", "fdatasync-latency")
+    out.append("References: fdatasync per message %s (%s each on average%s); SQLite FULL %s.\n"
+               % (fmt_rate(rate(fs)), fmt_time(ns(fs)) if fs else "—",
+                  "; one fdatasync's median %s, p99 %s" % (fmt_time(fl["p50_us"] * 1e3), fmt_time(fl["p99_us"] * 1e3))
+                  if fl and "p50_us" in fl else "", fmt_rate(rate(sq))))
     rows = []
     for n in R.params("confirmed", "mq", "senders"):
         for w in R.params("confirmed", "mq", "window"):
@@ -518,9 +534,14 @@ def section_ingest(R, T):
             T.add("confirmed sends, 8 senders ≥ 20x SQLite FULL, one transaction per message (window=%s)" % w,
                   "%s vs %s: %s" % (fmt_rate(rate(r)), fmt_rate(rate(sq)), fmt_ratio(rate(r), rate(sq))),
                   rate(r) >= 20 * rate(sq), "[Confirmed sends](#confirmed-sends)")
-        T.add("p99 confirmation latency ≤ 3 fdatasyncs (window=%s; fdatasync mean as the median)" % w,
-              "%s vs 3 x %s" % (fmt_time(r["p99_us"] * 1e3), fmt_time(ns(fs))),
-              r["p99_us"] * 1e3 <= 3 * ns(fs), "[Confirmed sends](#confirmed-sends)")
+        fl = R.get("confirmed", "fdatasync-latency")
+        med = fl["p50_us"] * 1e3 if fl and "p50_us" in fl else None
+        for w2 in R.params("confirmed", "mq", "window"):
+            r2 = R.get("confirmed", "mq", senders=8, window=w2, sync="always")
+            if r2 and med:
+                T.add("p99 confirmation latency, 8 senders, window=%s ≤ 3 fdatasync medians (issue 3)" % w2,
+                      "%s vs 3 x %s" % (fmt_time(r2["p99_us"] * 1e3), fmt_time(med)),
+                      r2["p99_us"] * 1e3 <= 3 * med, "[Confirmed sends](#confirmed-sends)")
     return "\n".join(out), series
 
 
