@@ -595,6 +595,15 @@ def main():
            "Every figure here was measured on this machine in one run of `%s`, beside its references, "
            "and every comparison is a ratio between figures of that run. Nothing in the test suite asserts a "
            "time.%s\n" % (a.command, "" if have_plots else " (gnuplot was not available: no plots.)"),
+           "## How to reproduce\n",
+           "`bench/run` (full, 15–30 min: results in `bench/results/`, this file and its plots regenerated) or "
+           "`bench/run --quick` (under 2 minutes once built; its report goes to `bench/results/quick/`, docs/ is "
+           "untouched). `bench/run --report` rebuilds this file from the JSON alone. Each binary runs on its own "
+           "too, e.g. `MQ_BENCH_DIR=/tmp build-bench/bench/mq_bench_receive --benchmark_filter=recv/` "
+           "(`--mq_quick` for the small sizes). The benchmarks: `bench/append_bench.cc`, `receive_bench.cc`, "
+           "`maintenance_bench.cc`, `ingest_bench.cc`; the references: `references.cc`, `sqlite_queue.cc` "
+           "(SQLite as a queue), `original_queue.cc` (the original design's algorithm), "
+           "`erlang_mailbox.escript`. Profiles: `bench/profile.sh` (see the last section).\n",
            section_machine(R, a.command),
            "## Targets\n", T.render(),
            appends, receive, drains, maint, ingest]
