@@ -310,3 +310,25 @@ TEST_F(MailboxSocketTest, OverlongSocketPathIsAnInvalidArgument) {
 
 }  // namespace
 }  // namespace mq
+
+namespace mq {
+namespace {
+
+TEST(MailboxOptionsTest, OutOfRangeOptionsAreInvalidArgumentsAndCreateNothing) {
+  test::TempDir dir;
+  for (int which = 0; which < 4; ++which) {
+    MailboxOptions o = test::OptionsIn(dir);
+    if (which == 0) o.max_message_size = 0;
+    if (which == 1) o.max_message_size = (64u << 20) + 1;
+    if (which == 2) o.ingest_batch = 0;
+    if (which == 3) o.queue_path.clear();
+    std::unique_ptr<Mailbox> mb;
+    Status s = Mailbox::Open(o, &mb);
+    EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << which << ": " << s.ToString();
+    EXPECT_FALSE(test::FileExists(o.socket_path));
+    EXPECT_FALSE(test::FileExists(dir.File("queue")));
+  }
+}
+
+}  // namespace
+}  // namespace mq

@@ -65,7 +65,7 @@ bool Mailbox::Impl::Admitted(bool has_creds, uid_t uid) const {
 
 size_t Mailbox::Impl::IngestBatch(bool block) {
   for (size_t i = 0; i < slots; ++i) {
-    iovs[i] = iovec{bufs[i].data(), bufs[i].size()};
+    iovs[i] = iovec{bufs[i].get(), static_cast<size_t>(opt.max_message_size)};
     msghdr& h = hdrs[i].msg_hdr;
     h = msghdr{};
     h.msg_name = &addrs[i];
@@ -129,7 +129,7 @@ size_t Mailbox::Impl::IngestBatch(bool block) {
       replies_scratch.push_back(PendingReply{addrs[i], h.msg_namelen, reply::Code::kOk, views.size()});
       ok_reply.push_back(replies_scratch.size() - 1);
     }
-    views.emplace_back(bufs[i].data(), len);
+    views.emplace_back(bufs[i].get(), len);
   }
 
   if (!views.empty()) {

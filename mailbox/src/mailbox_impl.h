@@ -68,7 +68,7 @@ class Mailbox::Impl {
 
   // Ingest buffers (owned by the ingest thread; Close uses them after join).
   size_t slots = 0;
-  std::vector<std::string> bufs;
+  std::vector<std::unique_ptr<char[]>> bufs;
   std::vector<sockaddr_un> addrs;
   std::vector<std::vector<char>> ctrls;
   std::vector<iovec> iovs;

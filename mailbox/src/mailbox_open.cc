@@ -13,14 +13,15 @@ namespace {
 
 // Largest receive buffers kept for one batch; fewer slots for large maxima.
 constexpr uint64_t kMaxBatchBufferBytes = 8u << 20;
-// Largest message a mailbox accepts: the log's own limit.
-constexpr uint64_t kMaxMessageSize = 0x7fffffffu - 64;
+// Largest maximum a mailbox accepts. Far above what the kernel lets one Unix
+// datagram be without SO_SNDBUFFORCE (about 2 x wmem_max).
+constexpr uint64_t kMaxMessageSize = 64u << 20;
 
 Status CheckOptions(const MailboxOptions& o) {
   if (o.queue_path.empty()) return Status::InvalidArgument("mailbox: queue_path is empty");
   if (o.max_message_size == 0 || o.max_message_size > kMaxMessageSize)
     return Status::InvalidArgument("mailbox: max_message_size " + std::to_string(o.max_message_size) +
-                                   " is not between 1 and " + std::to_string(kMaxMessageSize));
+                                   " is not between 1 and " + std::to_string(kMaxMessageSize) + " (64 MiB)");
   if (o.ingest_batch == 0 || o.ingest_batch > 1024)
     return Status::InvalidArgument("mailbox: ingest_batch " + std::to_string(o.ingest_batch) +
                                    " is not between 1 and 1024");
@@ -114,8 +115,9 @@ Status Mailbox::Impl::BindSocket() {
   const uint64_t slot_bytes = opt.max_message_size;
   slots = static_cast<size_t>(std::max<uint64_t>(1, std::min<uint64_t>(opt.ingest_batch,
                                                                         kMaxBatchBufferBytes / slot_bytes)));
-  bufs.assign(slots, std::string());
-  for (auto& b : bufs) b.resize(slot_bytes);
+  // Not zero-filled: pages are touched only as large datagrams arrive.
+  bufs.clear();
+  for (size_t i = 0; i < slots; ++i) bufs.emplace_back(new char[slot_bytes]);
   addrs.resize(slots);
   ctrls.assign(slots, std::vector<char>(CMSG_SPACE(sizeof(ucred))));
   iovs.resize(slots);

@@ -64,8 +64,9 @@ struct MailboxOptions {
   std::vector<uid_t> admitted_uids;
   bool admit_any_uid = false;
 
-  // Larger datagrams are rejected (never stored truncated). The kernel's own
-  // limit for a Unix datagram is about twice /proc/sys/net/core/wmem_max.
+  // Larger datagrams are rejected (never stored truncated). At most 64 MiB;
+  // the kernel's own limit for a Unix datagram is about twice
+  // /proc/sys/net/core/wmem_max.
   uint64_t max_message_size = 64 * 1024;
   // Datagrams read with one recvmmsg and appended with one write, at most
   // (fewer when max_message_size is large: the buffers stay under 8 MiB).
