@@ -161,8 +161,10 @@ class StoreCorruptionTest : public ::testing::Test {
 };
 
 TEST_F(StoreCorruptionTest, RandomByteFlipsNeverCrashNeverYieldAWrongPayloadAndSpareUntouchedMessages) {
-  constexpr int kTrials = 300;
-  for (int trial = 0; trial < kTrials; ++trial) {
+  // MQ_FLIP_TRIALS raises the count for a soak run by hand; ctest runs 300.
+  const char* env = std::getenv("MQ_FLIP_TRIALS");
+  const int trials = env != nullptr ? std::atoi(env) : 300;
+  for (int trial = 0; trial < trials; ++trial) {
     std::mt19937_64 rng(static_cast<uint64_t>(trial) * 7919 + 1);
     std::string damaged = good_log_;
     std::vector<uint64_t> flips;
