@@ -3,7 +3,7 @@
 // consumed records. Key patterns are one index lookup; predicates walk the
 // pending messages in order, and while waiting check only messages newer
 // than the ones this call has already seen.
-#include <limits>
+#include <algorithm>
 
 #include "mailbox_impl.h"
 
@@ -27,21 +27,14 @@ Status Mailbox::Impl::FindOnce(const Pattern& p, uint64_t* scanned_to, Message* 
       return store->FirstByKey(p.text(), out);
     case Pattern::Kind::kPrefix:
     case Pattern::Kind::kPredicate: {
-      bool found = false;
-      uint64_t last = *scanned_to;
-      Status s = store->ScanPending(*scanned_to + 1, [&](const MessageView& v) {
-        last = v.seq;
-        if (!p.Matches(v.payload)) return true;
-        out->seq = v.seq;
-        out->offset = v.offset;
-        out->payload.assign(v.payload);
-        found = true;
-        return false;
-      });
-      MQ_RETURN_IF_ERROR(s);
-      if (found) return Status::OK();
-      *scanned_to = last;
-      return Status::NotFound("no pending message matches");
+      // Checks each payload once; only a match has its checksum verified.
+      uint64_t seen = *scanned_to;
+      Status s = store->FindFirst(
+          *scanned_to + 1, [&](std::string_view payload) { return p.Matches(payload); }, out, &seen);
+      // Nothing matched up to `seen`: a later look starts after it. (After a
+      // match, a lost race for it looks again from the same place.)
+      if (s.IsNotFound()) *scanned_to = std::max(*scanned_to, seen);
+      return s;
     }
   }
   return Status::InvalidArgument("unknown pattern kind");
