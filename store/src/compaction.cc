@@ -37,6 +37,7 @@ Status StoreImpl::RebuildIndex() {
   tail_keys_.clear();
   tail_pending_ = 0;
   last_read_seq_ = 0;
+  key_front_.clear();
   hidden_ = taken_;
   tail_start_ = tail_seq_ = 0;
   pending_bytes_ = consumed_count_ = consumed_bytes_ = 0;
@@ -206,12 +207,17 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
   tail_pending_ = 0;
   last_read_seq_ = 0;
   reader_fresh_ = false;
+  key_front_.clear();
   hidden_ = taken_;
   front_seq_ = 0;
   cache_.Invalidate();
   {
+    FileInfo fi;  // the new log's identity (zero if unknown: not checked then)
+    if (!env_->Stat(path_, &fi).ok()) fi = FileInfo{};
     std::lock_guard<std::mutex> g(file_mu_);
     file_ = std::shared_ptr<File>(std::move(out_file));
+    file_dev_ = fi.device;
+    file_ino_ = fi.inode;
   }
   {
     std::lock_guard<std::mutex> g(sync_mu_);

@@ -162,6 +162,7 @@ Index::Write::~Write() { Abort(); }
 void Index::Write::Abort() {
   if (del_cursor_ != nullptr) mdb_cursor_close(del_cursor_);
   del_cursor_ = nullptr;
+  del_positioned_ = false;
   if (txn_ != nullptr) mdb_txn_abort(txn_);
   txn_ = nullptr;
 }
@@ -226,7 +227,19 @@ Status Index::Write::Delete(uint64_t seq, bool* found) {
   }
   uint64_t nk = seq;
   MDB_val kv = Val(&nk, 8), vv;
-  int rc = mdb_cursor_get(del_cursor_, &kv, &vv, MDB_SET_KEY);
+  int rc = MDB_NOTFOUND;
+  if (del_positioned_) {
+    // Deletes come in seq order: the entry is usually the next one.
+    rc = mdb_cursor_get(del_cursor_, &kv, &vv, MDB_NEXT);
+    uint64_t at = 0;
+    if (rc == 0 && kv.mv_size == 8) std::memcpy(&at, kv.mv_data, 8);
+    if (rc != 0 || at != seq) rc = MDB_NOTFOUND;
+  }
+  if (rc == MDB_NOTFOUND) {
+    kv = Val(&nk, 8);
+    rc = mdb_cursor_get(del_cursor_, &kv, &vv, MDB_SET_KEY);
+  }
+  del_positioned_ = false;
   if (rc == MDB_NOTFOUND) return Status::OK();
   if (rc != 0) return Fail(rc, "find seq");
   Loc loc;
@@ -242,6 +255,7 @@ Status Index::Write::Delete(uint64_t seq, bool* found) {
   }
   rc = mdb_cursor_del(del_cursor_, 0);
   if (rc != 0) return Fail(rc, "delete seq");
+  del_positioned_ = true;
   if (has_key) {
     MDB_val kkv = Val(kk.data(), kk.size());
     rc = mdb_del(txn_, idx_->key_, &kkv, nullptr);
@@ -269,6 +283,7 @@ Status Index::Write::Clear() {
 Status Index::Write::Commit() {
   if (del_cursor_ != nullptr) mdb_cursor_close(del_cursor_);
   del_cursor_ = nullptr;
+  del_positioned_ = false;
   int rc = mdb_txn_commit(txn_);
   txn_ = nullptr;
   return LmdbStatus(rc, idx_->path_, "commit");
@@ -374,7 +389,7 @@ Status Index::Read::Next() {
   return Load(mdb_cursor_get(cur_, &kv, &vv, MDB_NEXT), false);
 }
 
-Status Index::Read::SeekKey(std::string_view key) {
+Status Index::Read::SeekKey(std::string_view key, uint64_t from_seq) {
   if (key_cur_ == nullptr) {
     int rc = mdb_cursor_open(txn_, idx_->key_, &key_cur_);
     if (rc != 0) return LmdbStatus(rc, idx_->path_, "cursor open");
@@ -382,7 +397,9 @@ Status Index::Read::SeekKey(std::string_view key) {
   cur_ = key_cur_;
   want_key_ = KeyTableKey(key.substr(0, kMaxIndexKey));
   std::string k = want_key_;
-  k.append(8, '\0');
+  char from[8];
+  EncodeBigEndian64(from, from_seq);
+  k.append(from, 8);
   MDB_val kv = Val(k.data(), k.size()), vv;
   return Load(mdb_cursor_get(cur_, &kv, &vv, MDB_SET_RANGE), true);
 }

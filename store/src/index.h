@@ -91,7 +91,8 @@ class Index::Write {
   // The two halves of Put, so that a batch can add its key entries in key order.
   Status PutSeq(uint64_t seq, const Loc& loc, std::string_view key, bool has_key, bool append_order);
   Status PutKey(uint64_t seq, const Loc& loc, std::string_view key);
-  // Removes seq and its key entry; ok if absent. *loc gets what was there.
+  // Removes seq and its key entry; ok if absent. Fastest when called in
+  // increasing seq order.
   Status Delete(uint64_t seq, bool* found);
   Status PutMeta(const IndexMeta& m);
   Status Clear();  // empties seq and key tables
@@ -103,6 +104,7 @@ class Index::Write {
   Index* idx_;
   MDB_txn* txn_ = nullptr;
   MDB_cursor* del_cursor_ = nullptr;
+  bool del_positioned_ = false;  // del_cursor_ sits just after the last deleted entry
   std::string scratch_;
 };
 
@@ -126,8 +128,9 @@ class Index::Read {
   std::string_view key() const { return cur_key_; }
   Status Next();
 
-  // Key-ordered walk over one key: SeekKey(k) then Valid()/NextKey().
-  Status SeekKey(std::string_view key);
+  // Walk over one key's entries with seq >= from_seq, in seq order:
+  // SeekKey(k, from) then Valid()/NextKey().
+  Status SeekKey(std::string_view key, uint64_t from_seq = 0);
   Status NextKey();
 
  private:

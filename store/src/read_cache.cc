@@ -14,18 +14,25 @@ Status ReadCache::Read(File* file, uint64_t limit, uint64_t off, size_t n, const
     *p = buf_.data() + (off - off_);
     return Status::OK();
   }
-  size_t want = static_cast<size_t>(std::min<uint64_t>(std::max(n, window_), limit - off));
+  // A window that starts at the request serves reads going forward; a miss
+  // below the current window (a walk going backward) gets one that ends at it.
+  const size_t want = static_cast<size_t>(std::min<uint64_t>(std::max(n, window_), limit));
+  uint64_t start = off;
+  if (len_ != 0 && off < off_ && off + n >= want) start = off + n - want;
+  if (start + want > limit) start = limit - want;
+  if (start > off) start = off;
   if (buf_.size() < want) buf_.resize(want);
   size_t got = 0;
   len_ = 0;
-  Status s = file->Read(off, want, buf_.data(), &got);
+  Status s = file->Read(start, want, buf_.data(), &got);
   if (!s.ok()) return s;
-  if (got < n)
+  if (start + got < off + n)
     return Status::Corruption(file->path() + ": offset " + std::to_string(off) + ": log ends early (read " +
-                              std::to_string(got) + " of " + std::to_string(n) + " bytes)");
-  off_ = off;
+                              std::to_string(start + got > off ? start + got - off : 0) + " of " +
+                              std::to_string(n) + " bytes)");
+  off_ = start;
   len_ = got;
-  *p = buf_.data();
+  *p = buf_.data() + (off - start);
   return Status::OK();
 }
 

@@ -78,6 +78,8 @@ class StoreImpl final : public Store {
   Status Locate(uint64_t seq, Loc* loc, TailEntry** tail);
   Status FreshReader();
   Status SyncUpTo(uint64_t gen);
+  // OK if path_ still names the file identified by (dev, ino).
+  Status CheckFileInPlace(uint64_t dev, uint64_t ino);
   void FlusherLoop();
   Status CheckUsable();
 
@@ -88,7 +90,8 @@ class StoreImpl final : public Store {
   // Walks visible messages from `start` in seq order (LMDB, then the tail),
   // calling visit(seq, loc, &stop) until stop is set.
   Status Walk(uint64_t start, const std::function<Status(uint64_t, const Loc&, bool*)>& visit);
-  void Heal(uint64_t seq, const Loc& loc);  // index says pending, log says consumed
+  void Heal(uint64_t seq, const Loc& loc);
+  void RememberKeyFront(const std::string& key, uint64_t seq);  // index says pending, log says consumed
   bool Hidden(uint64_t seq) const { return !hidden_.empty() && hidden_.count(seq) != 0; }
 
   // ---- compaction (compaction.cc) ----
@@ -106,6 +109,7 @@ class StoreImpl final : public Store {
   std::unique_ptr<FileLock> lock_;
   std::mutex file_mu_;             // guards the file_ pointer (not the file)
   std::shared_ptr<File> file_;
+  uint64_t file_dev_ = 0, file_ino_ = 0;  // what path_ named when file_ was opened (file_mu_)
   std::unique_ptr<Index> index_;
   std::unique_ptr<Index::Read> reader_;
   ReadCache cache_;
@@ -137,6 +141,9 @@ class StoreImpl final : public Store {
   std::unordered_set<uint64_t> hidden_;  // unflushed ∪ taken ∪ damaged
   std::unordered_set<uint64_t> taken_;
   uint64_t front_seq_ = 0;               // no visible message has a lower seq
+  // Per key, as front_seq_: no visible message with this key in LMDB has a
+  // lower seq. Forgotten on Release, compaction, rebuild, or when it grows large.
+  std::unordered_map<std::string, uint64_t> key_front_;
   Status broken_;                        // set when the index fell behind at run time
   bool closed_ = false;
   uint64_t compactions_ = 0;

@@ -119,6 +119,10 @@ Status StoreImpl::OpenImpl() {
                              s.sys_errno());
     if (!s.ok()) return s;
     file_ = std::move(f);
+    FileInfo fi;
+    MQ_RETURN_IF_ERROR(env_->Stat(path_, &fi));
+    file_dev_ = fi.device;
+    file_ino_ = fi.inode;
   }
   uint64_t size = 0;
   MQ_RETURN_IF_ERROR(file_->Size(&size));
@@ -236,10 +240,12 @@ Status StoreImpl::OpenIndex() {
   }
   std::string why = "there was no index";
   bool trusted = present && IndexTrusted(meta, size, &why);
-  {
+  if (!(trusted && !meta.clean && meta.boot_id == boot_id_)) {
     // Before any unsynced commit: durably mark the index in use (not clean,
     // this boot), so that a power loss can never leave `clean` on a stale or
     // torn index. A rebuild's first commit says `valid = false` instead.
+    // (An index already marked in use during this boot was marked durably
+    // by the open that did it.)
     IndexMeta in_use = meta;
     in_use.clean = false;
     in_use.boot_id = boot_id_;
@@ -267,16 +273,17 @@ Status StoreImpl::OpenIndex() {
     pending_bytes_ = consumed_count_ = consumed_bytes_ = 0;
     MQ_RETURN_IF_ERROR(ScanAndIndex(data_start_, 0, !legacy_, true));
   }
-  // Everything in the log is made durable once, so durable_seq() starts true
-  // (a previous process may have died with unsynced appends), then the
-  // caught-up index is synced too.
-  MQ_RETURN_IF_ERROR(file_->Sync());
-  Index::Write w(index_.get());
-  MQ_RETURN_IF_ERROR(w.Begin());
-  MQ_RETURN_IF_ERROR(w.PutMeta(CurrentMeta(false)));
-  MQ_RETURN_IF_ERROR(w.Commit());
-  MQ_RETURN_IF_ERROR(index_->SyncToDisk());
-  durable_seq_ = last_seq_.load();
+  // A previous process may have died with appends not yet synced: nothing
+  // in the log counts as durable until this process syncs it (WaitDurable
+  // does so on demand), so generation 1 stands for "unknown".
+  write_gen_.store(1);
+  durable_seq_.store(0);
+  if (report_.index_action != "trusted") {
+    Index::Write w(index_.get());
+    MQ_RETURN_IF_ERROR(w.Begin());
+    MQ_RETURN_IF_ERROR(w.PutMeta(CurrentMeta(false)));
+    MQ_RETURN_IF_ERROR(w.Commit());
+  }
   return Status::OK();
 }
 

@@ -166,6 +166,11 @@ Status StoreImpl::FindFirst(uint64_t from_seq, const std::function<bool(std::str
   return Status::OK();
 }
 
+void StoreImpl::RememberKeyFront(const std::string& key, uint64_t seq) {
+  if (key_front_.size() >= 65536) key_front_.clear();
+  key_front_[key] = seq;
+}
+
 Status StoreImpl::FirstByKey(std::string_view key, Message* m) {
   if (!opt_.key.enabled())
     return Status::InvalidArgument(path_ + ": the queue has no key extractor; open it with one (first:N or until:C) "
@@ -183,21 +188,30 @@ Status StoreImpl::FirstByKey(std::string_view key, Message* m) {
     Fill(v, m);
     return true;
   };
-  // 1. LMDB's key table: every entry there is older than the tail.
+  // 1. LMDB's key table: every entry there is older than the tail. Start at
+  // the key's front, so consumed entries not yet deleted are stepped over once.
   MQ_RETURN_IF_ERROR(FreshReader());
-  MQ_RETURN_IF_ERROR(reader_->SeekKey(key));
+  std::string k(key);
+  auto front = key_front_.find(k);
+  MQ_RETURN_IF_ERROR(reader_->SeekKey(key, front != key_front_.end() ? front->second : 0));
+  uint64_t last_seen = 0;
   while (reader_->Valid()) {
     const uint64_t seq = reader_->seq();
+    last_seen = seq;
     if (!Hidden(seq)) {
       Loc loc = reader_->loc();
       auto r = found(seq, loc, loc.key_truncated);
       if (!r.ok()) return r.status();
-      if (*r) return Status::OK();
+      if (*r) {
+        if (!loc.key_truncated) RememberKeyFront(k, seq);
+        return Status::OK();
+      }
     }
     MQ_RETURN_IF_ERROR(reader_->NextKey());
   }
+  if (last_seen != 0 && key.size() < kMaxIndexKey) RememberKeyFront(k, last_seen + 1);
   // 2. The tail.
-  auto it = tail_keys_.find(std::string(key));
+  auto it = tail_keys_.find(k);
   if (it != tail_keys_.end()) {
     for (uint64_t seq : it->second) {
       const TailEntry* e = FindTail(seq);

@@ -1,5 +1,6 @@
 // Appending, consuming and group commit (docs/design.md, "Append",
 // "Consume", "Group commit").
+#include <algorithm>
 #include <cstring>
 
 #include "coding.h"
@@ -95,6 +96,7 @@ Status StoreImpl::AppendLocked(std::span<const std::string_view> payloads, uint6
 }
 
 Status StoreImpl::FlushIndexDeletes(Index::Write* w) {
+  std::sort(unflushed_.begin(), unflushed_.end());
   for (uint64_t seq : unflushed_) {
     bool found = false;
     MQ_RETURN_IF_ERROR(w->Delete(seq, &found));
@@ -256,6 +258,7 @@ Status StoreImpl::Release(uint64_t seq) {
     return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not taken");
   hidden_.erase(seq);
   front_seq_ = std::min(front_seq_, seq);
+  key_front_.clear();
   return Status::OK();
 }
 
@@ -294,12 +297,24 @@ Status StoreImpl::SyncUpTo(uint64_t gen) {
     syncing_ = true;
     const uint64_t g = write_gen_.load();
     const uint64_t seq = last_seq_.load();
-    std::shared_ptr<File> f = CurrentFile();
+    std::shared_ptr<File> f;
+    uint64_t dev = 0, ino = 0;
+    {
+      std::lock_guard<std::mutex> fg(file_mu_);
+      f = file_;
+      dev = file_dev_;
+      ino = file_ino_;
+    }
     sl.unlock();
     Status s = f ? f->Sync() : Status::OK();
+    // A sync of a file no longer at the queue's path proves nothing.
+    Status moved = s.ok() && f ? CheckFileInPlace(dev, ino) : Status::OK();
     sl.lock();
     syncing_ = false;
-    if (s.ok()) {
+    if (!moved.ok()) {
+      sync_error_ = moved;
+      sync_failed_.store(true);
+    } else if (s.ok()) {
       synced_gen_ = std::max(synced_gen_, g);
       if (seq > durable_seq_.load()) durable_seq_.store(seq);
       ++syncs_;
@@ -313,6 +328,21 @@ Status StoreImpl::SyncUpTo(uint64_t gen) {
     sync_cv_.notify_all();
   }
   return Status::OK();
+}
+
+// Another process may have renamed a file over the queue's path, or removed
+// it: what this store writes then goes to a file nobody will open again, so
+// nothing written since may be called durable (docs/reliability.md).
+Status StoreImpl::CheckFileInPlace(uint64_t dev, uint64_t ino) {
+  if (dev == 0 && ino == 0) return Status::OK();
+  FileInfo info;
+  Status s = env_->Stat(path_, &info);
+  if (s.ok() && info.exists && info.device == dev && info.inode == ino) return Status::OK();
+  return Status::IOError(path_ + ": the queue file was replaced or removed by another process while it was open "
+                                 "here; what was written since is only in the old file, which no longer has this "
+                                 "name. Nothing more is accepted: stop every process writing this queue, look at "
+                                 "what is at the path, and reopen it",
+                         s.ok() ? ESTALE : s.sys_errno());
 }
 
 void StoreImpl::FlusherLoop() {
