@@ -110,6 +110,17 @@ TEST(MqtoolReplayKeyTest, KeySelectsMessagesByTheIndexedExtractor) {
   EXPECT_EQ(r.out, "red:1\nred:3\n");
 }
 
+TEST(MqtoolReplayLegacyTest, OriginalFormatQueueReplaysInFileOrder) {
+  TempDir dir;
+  std::string q = dir.File("old");
+  std::string bytes = LegacyBytes({{false, "a0"}, {true, "a1"}, {false, "b0"}});
+  WriteFileOrDie(q, bytes);
+  ToolRun r = RunTool({"replay", q, "--to", "-", "--include-consumed"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "a0\na1\nb0\n");
+  EXPECT_EQ(ReadFileOrDie(q), bytes);
+}
+
 TEST_F(MqtoolReplayTest, MissingSocketFailsNamingItAndSendsNothing) {
   ToolRun r = RunTool({"replay", src_, "--to", dir_.File("nobody.sock")});
   EXPECT_EQ(r.exit_code, 3);
