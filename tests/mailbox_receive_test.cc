@@ -48,6 +48,12 @@ TEST_F(MailboxReceiveTest, AlternatingPrefixReceivesPickTheOriginalScenarioInPat
   EXPECT_TRUE(mb->Receive(Pattern::Any(), Mailbox::kPoll, &m).IsTimedOut());
 }
 
+TEST_F(MailboxReceiveTest, EmptyDatagramIsAnEmptyMessage) {
+  auto mb = OpenMailboxOrDie(opt_);
+  SendAll({"", "after"});
+  EXPECT_EQ(ReceivePayloads(mb.get(), Pattern::Any(), 2), (std::vector<std::string>{"", "after"}));
+}
+
 TEST_F(MailboxReceiveTest, NonMatchingMessagesStayInArrivalOrder) {
   auto mb = OpenMailboxOrDie(opt_);
   SendAll({"x1", "y1", "x2", "y2", "x3"});
