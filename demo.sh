@@ -134,6 +134,10 @@ fi
 
 # ---------------------------------------------------------------------------
 say "4. The queue file, every message with its state (mqtool dump --all)"
-"$mq" dump "$queue" --all | head -12 | sed 's/^/     /'
+"$mq" dump "$queue" --all >dump.txt
+head -9 dump.txt | sed 's/^/     /'
+note "  ..."
+tail -2 dump.txt | sed 's/^/     /'
+note "(mqtool stat says: $("$mq" stat "$queue" | grep -E 'messages (pending|consumed)' | tr -s ' ' | paste -sd ',' -))"
 note "... $(("$(date +%s)" - start)) seconds in all. The queue keeps the original"
 note "design's record layout, so the 2006 Python reader can still read it."
