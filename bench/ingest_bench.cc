@@ -166,11 +166,17 @@ void MailboxIngest(benchmark::State& state, size_t size, SyncPolicy sync, int ba
 void SenderBody(const std::string& path, const std::string& out, const std::string& payload, double seconds,
                 size_t window) {
   using Clock = std::chrono::steady_clock;
+  auto fail = [&out](const std::string& what, const Status& st) {
+    std::ofstream f(out);
+    f << "ERR " << what << ": " << st.ToString() << "\n";
+    f.close();
+    ::_exit(2);
+  };
   ConfirmedSenderOptions co;
   co.connect_retry = std::chrono::milliseconds(5000);
   if (window > 0) co.window = window;
   std::unique_ptr<ConfirmedSender> cs;
-  if (!ConfirmedSender::Open(path, co, &cs).ok()) ::_exit(1);
+  if (Status st = ConfirmedSender::Open(path, co, &cs); !st.ok()) fail("open", st);
   std::vector<int64_t> lat;
   lat.reserve(1 << 20);
   std::vector<Clock::time_point> sent;
@@ -178,7 +184,7 @@ void SenderBody(const std::string& path, const std::string& out, const std::stri
   std::vector<Confirmation> confs;
   auto record = [&](Clock::time_point now) {
     for (const Confirmation& c : confs) {
-      if (!c.status.ok()) ::_exit(2);
+      if (!c.status.ok()) fail("confirmation " + std::to_string(c.ticket), c.status);
       lat.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(now - sent[c.ticket]).count());
     }
     confs.clear();
@@ -190,12 +196,13 @@ void SenderBody(const std::string& path, const std::string& out, const std::stri
   while (now < end) {
     const auto a = Clock::now();
     if (window == 0) {
-      if (!cs->SendConfirmed(payload, std::chrono::milliseconds(10000), &seq).ok()) ::_exit(2);
+      if (Status st = cs->SendConfirmed(payload, std::chrono::milliseconds(10000), &seq); !st.ok())
+        fail("SendConfirmed", st);
       now = Clock::now();
       lat.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(now - a).count());
     } else {
       uint64_t ticket = 0;
-      if (!cs->SendAsync(payload, &ticket).ok()) ::_exit(2);
+      if (Status st = cs->SendAsync(payload, &ticket); !st.ok()) fail("SendAsync", st);
       if (sent.size() <= ticket) sent.resize(ticket + 1);
       sent[ticket] = a;
       (void)cs->Collect(std::chrono::milliseconds(0), &confs);
@@ -204,7 +211,7 @@ void SenderBody(const std::string& path, const std::string& out, const std::stri
     }
   }
   if (window > 0) {
-    if (!cs->Flush(&confs).ok()) ::_exit(2);
+    if (Status st = cs->Flush(&confs); !st.ok()) fail("Flush", st);
     now = Clock::now();
     record(now);
   }
@@ -233,20 +240,27 @@ void ConfirmedSends(benchmark::State& state, int senders, double seconds, size_t
     if (Failed(state, Mailbox::Open(o, &mb))) break;
     for (auto& k : kids) k->Go();
     for (auto& k : kids) k->Wait();
+    const MailboxStats st = mb->Stats();
+    (void)mb->Close();
     std::vector<int64_t> all;
     double elapsed = 0;
     for (int i = 0; i < senders; ++i) {
       std::ifstream f(dir.File("lat." + std::to_string(i)));
+      std::string first;
       int64_t e = 0, l = 0;
-      if (!(f >> e)) {
-        state.SkipWithError("a sender failed (no confirmations written)");
+      if (!std::getline(f, first) || first.rfind("ERR ", 0) == 0) {
+        const std::string why = "sender " + std::to_string(i) + " failed (mailbox: " +
+                                std::to_string(st.confirmations) + " answers sent, " +
+                                std::to_string(st.replies_dropped) + " dropped): " +
+                                (first.empty() ? "no output" : first);
+        state.SkipWithError(why.c_str());
+        all.clear();
         break;
       }
+      e = std::stoll(first);
       elapsed = std::max(elapsed, static_cast<double>(e) / 1e9);
       while (f >> l) all.push_back(l);
     }
-    MailboxStats st = mb->Stats();
-    (void)mb->Close();
     if (all.empty()) {
       state.SkipWithError("no confirmations");
       break;
@@ -259,6 +273,7 @@ void ConfirmedSends(benchmark::State& state, int senders, double seconds, size_t
     state.counters["p99_us"] = Value(pct(0.99));
     state.counters["max_us"] = Value(static_cast<double>(all.back()) / 1e3);
     state.counters["syncs"] = Value(static_cast<double>(st.store.syncs));
+    state.counters["replies_dropped"] = Value(static_cast<double>(st.replies_dropped));
     state.counters["confirmed"] = Value(static_cast<double>(all.size()));
   }
 }
@@ -289,7 +304,7 @@ void RegisterAll(const Flags& f) {
   reg("confirmed/sqlite-full-per-message", [](benchmark::State& st) { SqliteAppend(st, 64, 1, 2); })
       ->MinTime(min_time);
   for (int n : {1, 8}) {
-    for (size_t window : {size_t{0}, size_t{64}}) {
+    for (size_t window : {size_t{0}, size_t{8}, size_t{64}}) {
       const std::string name = "confirmed/mq/senders=" + std::to_string(n) + "/window=" + std::to_string(window) +
                                "/sync=always";
       benchmark::RegisterBenchmark(name.c_str(),
