@@ -108,7 +108,7 @@ TEST_P(MqtoolBadInputTest, UnreadableFileIsRefusedUnchanged) {
   ASSERT_EQ(::chmod(q.c_str(), 0600), 0);
   RunOptions o;
   o.as_user = 65534;  // nobody
-  ExpectRefused(q, 3, "no permission to read it; run as its owner or root", o);
+  ExpectRefused(q, 3, "cannot read it: Permission denied; run as the queue's owner or root", o);
 }
 
 TEST_P(MqtoolBadInputTest, UnknownOptionIsAUsageErrorAndChangesNothing) {

@@ -229,7 +229,7 @@ TEST_F(StoreBadInputTest, QueueFileWithoutReadPermissionIsAnIOErrorNamingItAndSt
   EXPECT_TRUE(Contains(text, path_ + ":")) << text;
   EXPECT_TRUE(Contains(text, "Permission denied")) << text;
   EXPECT_TRUE(Contains(text, "run as its owner")) << "says what to do: " << text;
-  EXPECT_TRUE(Contains(text, "no permission to read it")) << "ScanLog's message: " << text;
+  EXPECT_TRUE(Contains(text, "cannot read it: Permission denied; run as the queue's owner or root")) << "ScanLog's message: " << text;
   EXPECT_TRUE(test::ReadFileOrDie(path_) == b);
   EXPECT_FALSE(test::FileExists(path_ + ".idx"));
 }

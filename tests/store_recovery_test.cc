@@ -201,6 +201,26 @@ TEST_F(StoreRecoveryTest, SalvageKeepsEveryIntactMessageAndMovesEachDamagedRegio
   EXPECT_EQ(Pending(s.get()), again);
 }
 
+TEST_F(StoreRecoveryTest, ADamagedHeaderIsRefusedUnlessSalvageWhichKeepsItInASideFileAndEveryMessage) {
+  std::string bad = good_;
+  bad[8 + 20] ^= 0x01;  // a byte of the log id: the header's checksum fails
+  test::WriteFileOrDie(path_, bad);
+  ExpectRefused(RecoveryMode::kTolerateTornTail, {path_, "offset 0"});
+  ExpectRefused(RecoveryMode::kAbsoluteConsistency, {path_, "offset 0"});
+  std::unique_ptr<Store> s;
+  ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kSalvage), &s).ok());
+  EXPECT_EQ(Pending(s.get()), PendingExcept({}));
+  EXPECT_EQ(test::ReadFileOrDie(path_ + ".damaged-0"), bad.substr(0, 56));
+  uint64_t seq = 0;
+  ASSERT_TRUE(s->Append("after salvage", &seq).ok());
+  EXPECT_EQ(seq, 13u) << "sequence numbers continue after the damaged header's";
+  ASSERT_TRUE(s->Close().ok());
+  ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kAbsoluteConsistency), &s).ok());
+  auto want = PendingExcept({});
+  want.emplace(13, "after salvage");
+  EXPECT_EQ(Pending(s.get()), want);
+}
+
 TEST_F(StoreRecoveryTest, SequenceNumbersOfSurvivorsAreTheSameAfterSalvageCompactionAndReopen) {
   test::WriteFileOrDie(path_, Damage({2}));
   std::unique_ptr<Store> s;

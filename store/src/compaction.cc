@@ -121,6 +121,14 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
       if (!renamed) (void)env->Remove(path);
     }
   } tmp_guard{env_, tmp_path};
+  std::vector<std::string> side_files;
+  if (salvage && header_damaged_) {
+    std::string side;
+    MQ_RETURN_IF_ERROR(SaveSideFile(env_, path_, "damaged-0", file_.get(), 0, log::kHeaderRecordSize,
+                                    opt_.file_mode, &side));
+    side_files.push_back(side);
+    Note(path_ + ": kept the damaged file header in " + side);
+  }
   log::Header h{log::kFormatVersion, 0, NewLogId(), next_seq_, env_->NowMicros()};
   Output out(out_file.get());
   log::EncodeHeader(h, out.buf());
@@ -132,7 +140,6 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
   CompactionResult r;
   r.bytes_before = limit;
   uint64_t new_tail_start = 0, new_tail_seq = 0, new_pending_bytes = 0;
-  std::vector<std::string> side_files;
   log::LogScanner sc(file_.get(), limit, log::kMaxPayload, 4 << 20);
   sc.Reset(data_start_, 0, !legacy_);
   log::ScannedMessage m;
@@ -193,6 +200,7 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
   }
 
   header_ = h;
+  header_damaged_ = false;
   legacy_ = false;
   framed_only_ = true;
   data_start_ = log::kHeaderRecordSize;

@@ -17,7 +17,7 @@ Status OpenForReading(Env* env, const std::string& path, std::unique_ptr<File>* 
   if (!info->is_regular) return Status::InvalidArgument(path + ": is not a regular file");
   Status s = env->OpenFile(path, OpenMode::kReadOnly, 0, f);
   if (s.sys_errno() == EACCES)
-    return Status::IOError(path + ": no permission to read it; run as its owner or root", EACCES);
+    return Status::IOError(path + ": cannot read it", EACCES, "run as the queue's owner or root");
   return s;
 }
 

@@ -12,6 +12,13 @@ Status Status::IOError(std::string what, int err) {
   return Status(Code::kIOError, std::move(what), err);
 }
 
+Status Status::IOError(std::string what, int err, std::string_view hint) {
+  Status s = IOError(std::move(what), err);
+  s.msg_ += "; ";
+  s.msg_ += hint;
+  return s;
+}
+
 const char* Status::CodeName(Code c) {
   switch (c) {
     case Code::kOk: return "OK";

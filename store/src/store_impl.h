@@ -117,6 +117,7 @@ class StoreImpl final : public Store {
   mutable std::mutex mu_;          // everything below, unless atomic
   log::Header header_;
   bool legacy_ = false;
+  bool header_damaged_ = false;          // salvage: the header failed its checks
   bool framed_only_ = false;
   uint64_t data_start_ = 0;
   uint64_t end_ = 0;               // bytes of valid log

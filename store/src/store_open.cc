@@ -69,7 +69,22 @@ Status StoreImpl::CreateLog() {
 // that an empty file gets a header (it holds no message either way).
 Status StoreImpl::ReadHeader(uint64_t size) {
   log::FileKind kind;
-  MQ_RETURN_IF_ERROR(log::DetectFormat(file_.get(), size, &header_, &kind));
+  Status s = log::DetectFormat(file_.get(), size, &header_, &kind);
+  if (s.IsCorruption() && opt_.recovery == RecoveryMode::kSalvage) {
+    // A damaged header must not cost every message behind it: if a framed
+    // message checks out right after it, salvage rewrites the log with a new
+    // header (keeping the old one in a side file).
+    log::LogScanner sc(file_.get(), size, log::kMaxPayload, 4096);
+    log::ScannedMessage m;
+    if (sc.ValidFramedAt(log::kHeaderRecordSize, 0, &m)) {
+      ReportCorruption(0, log::kHeaderRecordSize, s.message() + "; salvage gives the log a new header");
+      header_ = log::Header{log::kFormatVersion, 0, 0, 1, 0};
+      header_damaged_ = true;
+      kind = log::FileKind::kFramed;
+      s = Status::OK();
+    }
+  }
+  MQ_RETURN_IF_ERROR(s);
   if (kind == log::FileKind::kEmpty) {
     header_ = log::Header{log::kFormatVersion, 0, NewLogId(), 1, env_->NowMicros()};
     std::string h;
@@ -165,6 +180,7 @@ bool StoreImpl::IndexTrusted(const IndexMeta& m, uint64_t size, std::string* why
     *why = std::move(w);
     return false;
   };
+  if (header_damaged_) return no("the log's header is damaged");
   if (m.version != IndexMeta::kVersion) return no("index format version " + std::to_string(m.version));
   if (!m.valid) return no("an earlier rebuild did not finish");
   if (m.extractor != opt_.key.ToString())
@@ -240,6 +256,9 @@ Status StoreImpl::OpenIndex() {
   }
   std::string why = "there was no index";
   bool trusted = present && IndexTrusted(meta, size, &why);
+  // With the header's seq floor lost, the index's memory of the next seq
+  // keeps numbers from being reused.
+  if (header_damaged_ && present) next_seq_ = std::max(next_seq_, meta.next_seq);
   if (!(trusted && !meta.clean && meta.boot_id == boot_id_)) {
     // Before any unsynced commit: durably mark the index in use (not clean,
     // this boot), so that a power loss can never leave `clean` on a stale or
@@ -373,7 +392,7 @@ Status StoreImpl::ScanAndIndex(uint64_t from, uint64_t prev_seq, bool framed_onl
   }
   report_.scanned_bytes = end_ - from;
   reader_fresh_ = false;
-  if (!damaged_middle) {
+  if (!damaged_middle && !header_damaged_) {
     MQ_RETURN_IF_ERROR(w.PutMeta(CurrentMeta(false)));
     MQ_RETURN_IF_ERROR(w.Commit());
   } else {

@@ -56,6 +56,8 @@ class [[nodiscard]] Status {
   static Status Denied(std::string msg) { return Status(Code::kDenied, std::move(msg)); }
   // An I/O error from the OS: `what` names the file and operation; errno is kept.
   static Status IOError(std::string what, int err);
+  // "what: <strerror(err)>; hint" — for errors with an obvious remedy.
+  static Status IOError(std::string what, int err, std::string_view hint);
   // IOError from the current errno.
   static Status FromErrno(std::string what) { return IOError(std::move(what), errno); }
 

@@ -132,7 +132,8 @@ class Store {
   // options.recovery says. Errors: kNotFound (missing, create_if_missing
   // false), kNotALog, kUnsupported (newer format), kCorruption (damage the
   // mode refuses), kBusy (another writer: the message names its pid),
-  // kIOError. A failed open changes nothing on disk.
+  // kIOError. A failed open never changes the log or its side files; it
+  // may leave the (derived) index marked in use or rebuilt.
   static Status Open(const std::string& path, const StoreOptions& options, std::unique_ptr<Store>* out);
 
   virtual ~Store() = default;
