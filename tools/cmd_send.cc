@@ -29,20 +29,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-milliseconds ParseSeconds(const std::string& text, const char* option) {
-  const size_t dot = text.find('.');
-  const uint64_t whole = ParseUnsigned(text.substr(0, dot), option, 86400u * 365);
-  uint64_t ms = whole * 1000;
-  if (dot != std::string::npos) {
-    std::string frac = text.substr(dot + 1);
-    if (frac.empty() || frac.size() > 3 || frac.find_first_not_of("0123456789") != std::string::npos)
-      throw UsageError(std::string(option) + ": '" + text + "' is not a number of seconds (e.g. 5 or 0.25)");
-    while (frac.size() < 3) frac += '0';
-    ms += std::stoul(frac);
-  }
-  return milliseconds(ms);
-}
-
 class SendCommand final : public Command {
  public:
   const char* name() const override { return "send"; }

@@ -204,6 +204,20 @@ uint64_t ParseUnsigned(std::string_view text, std::string_view option, uint64_t 
   return v;
 }
 
+std::chrono::milliseconds ParseSeconds(const std::string& text, const char* option) {
+  const size_t dot = text.find('.');
+  const uint64_t whole = ParseUnsigned(text.substr(0, dot), option, 86400u * 365);
+  uint64_t ms = whole * 1000;
+  if (dot != std::string::npos) {
+    std::string frac = text.substr(dot + 1);
+    if (frac.empty() || frac.size() > 3 || frac.find_first_not_of("0123456789") != std::string::npos)
+      throw UsageError(std::string(option) + ": '" + text + "' is not a number of seconds (e.g. 5 or 0.25)");
+    while (frac.size() < 3) frac += '0';
+    ms += std::stoul(frac);
+  }
+  return std::chrono::milliseconds(ms);
+}
+
 uint64_t ParseSeq(std::string_view text, std::string_view option) {
   try {
     uint64_t v = ParseUnsigned(text, option);

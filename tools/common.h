@@ -54,6 +54,8 @@ std::string JsonString(std::string_view s);
 uint64_t ParseSeq(std::string_view text, std::string_view option);
 // Parses an unsigned decimal strictly, 0..max. Throws UsageError naming `option`.
 uint64_t ParseUnsigned(std::string_view text, std::string_view option, uint64_t max = UINT64_MAX);
+// Parses seconds with up to millisecond precision ("5", "0.25"), at most a year.
+std::chrono::milliseconds ParseSeconds(const std::string& text, const char* option);
 
 // ---- Command line ----------------------------------------------------------
 
