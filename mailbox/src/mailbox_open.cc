@@ -1,5 +1,6 @@
 // Opening and closing a mailbox: the store first (its writer lock decides
 // who owns the queue), then the socket (docs/mailbox.md, "The socket").
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,9 +52,19 @@ Status Mailbox::Impl::ProbeSocketPath(bool* stale) {
   socklen_t len = 0;
   MQ_RETURN_IF_ERROR(unix_socket::MakeAddress(path, &addr, &len));
   if (path[0] == '\0') return Status::InvalidArgument("mailbox: the socket path must be a file path, not abstract");
+  // bind() (and replacing a stale file) needs write and search permission on
+  // the directory: refuse now, before the store creates anything.
+  auto dir_usable = [&]() -> Status {
+    const std::string dir = DirName(path);
+    if (::faccessat(AT_FDCWD, dir.c_str(), W_OK | X_OK, AT_EACCESS) == 0) return Status::OK();
+    const int err = errno;
+    return Status::IOError(path + ": cannot create the mailbox socket in " + dir + ": " + std::strerror(err) +
+                               "; run as a user who may write there, or choose another socket path",
+                           err);
+  };
   struct stat st;
   if (::lstat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT) return Status::OK();
+    if (errno == ENOENT) return dir_usable();
     return Status::FromErrno(path + ": lstat");
   }
   if (!S_ISSOCK(st.st_mode))
@@ -67,7 +78,7 @@ Status Mailbox::Impl::ProbeSocketPath(bool* stale) {
                            EADDRINUSE);
   if (errno != ECONNREFUSED) return Status::FromErrno(path + ": cannot tell whether the socket file there is in use");
   *stale = true;
-  return Status::OK();
+  return dir_usable();
 }
 
 // Binds the socket at opt.socket_path. A stale socket file (nobody bound)

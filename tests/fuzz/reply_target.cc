@@ -1,0 +1,145 @@
+// Fuzz targets: the confirmation datagram (docs/mailbox.md, "Confirmations:
+// the reply datagram") as mailbox/src/reply_format.h parses it, and as a
+// mq::ConfirmedSender matches the answers it reads to its messages.
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include "fuzz_targets.h"
+#include "mq/sender.h"
+#include "reply_format.h"
+
+namespace mq::fuzz {
+namespace {
+
+// What a sender must report for an answer with this code.
+Status::Code StatusCodeFor(reply::Code c) {
+  switch (c) {
+    case reply::Code::kOk: return Status::Code::kOk;
+    case reply::Code::kTooLarge: return Status::Code::kTooLarge;
+    case reply::Code::kNotAdmitted: return Status::Code::kDenied;
+    case reply::Code::kStoreError: return Status::Code::kIOError;
+  }
+  return Status::Code::kIOError;
+}
+
+// A datagram socket standing in for a mailbox, bound once per process.
+struct FakeMailbox {
+  std::string path;
+  int fd = -1;
+  FakeMailbox() {
+    path = ScratchDir() + "/mailbox.sock";
+    fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    FUZZ_CHECK(fd >= 0, "socket()");
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    FUZZ_CHECK(path.size() < sizeof(a.sun_path), "scratch path too long for a socket: " + path);
+    std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
+    ::unlink(path.c_str());
+    FUZZ_CHECK(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0, "bind " + path);
+  }
+  void Drain() {
+    char buf[256];
+    while (::recv(fd, buf, sizeof(buf), MSG_DONTWAIT) >= 0) {
+    }
+  }
+};
+
+}  // namespace
+
+// The input is the whole datagram. Decode accepts exactly 16 bytes with the
+// magic, version 1 and a known code, and Encode gives back those bytes (with
+// the reserved bytes zero).
+int Reply(const uint8_t* data, size_t size) {
+  const std::string_view in(reinterpret_cast<const char*>(data), size);
+  reply::Code code;
+  uint64_t seq = 0;
+  if (!reply::Decode(in, &code, &seq)) return 0;
+  FUZZ_CHECK(size == reply::kSize, "Decode accepted a datagram of " + std::to_string(size) + " bytes");
+  FUZZ_CHECK(std::memcmp(data, reply::kMagic, 4) == 0 && data[4] == reply::kVersion, "Decode: magic or version");
+  FUZZ_CHECK(static_cast<uint8_t>(code) <= static_cast<uint8_t>(reply::Code::kStoreError), "Decode: unknown code");
+  char out[reply::kSize];
+  reply::Encode(code, seq, out);
+  std::string expect(in);
+  expect[6] = expect[7] = 0;
+  FUZZ_CHECK(std::string_view(out, reply::kSize) == expect, "Encode(Decode(x)) differs from x");
+  return 0;
+}
+
+// Input: byte 0 says how many messages the sender sends (1 + b % 8); then
+// answers, each a length byte (b % 81) and that many bytes, which the fake
+// mailbox sends to the sender's reply socket. Whatever the answers, the
+// sender reports confirmations in send order, the i-th decodable answer
+// settles the i-th message with the status its code means, undecodable
+// datagrams are ignored, and the rest stay in flight.
+int ConfirmedReplies(const uint8_t* data, size_t size) {
+  static FakeMailbox mailbox;
+  if (size == 0) return 0;
+  mailbox.Drain();
+  const size_t n = 1 + data[0] % 8;
+
+  ConfirmedSenderOptions o;
+  o.window = 8;
+  o.reply_timeout = std::chrono::seconds(30);  // never reached: nothing here waits
+  std::unique_ptr<ConfirmedSender> cs;
+  Status s = ConfirmedSender::Open(mailbox.path, o, &cs);
+  FUZZ_CHECK(s.ok(), "ConfirmedSender::Open: " + s.ToString());
+  for (size_t i = 0; i < n; ++i) {
+    uint64_t ticket = 0;
+    s = cs->SendAsync("m" + std::to_string(i), &ticket);
+    FUZZ_CHECK(s.ok() && ticket == i, "SendAsync: " + s.ToString());
+  }
+  sockaddr_un from{};
+  socklen_t from_len = 0;
+  for (size_t i = 0; i < n; ++i) {
+    char buf[64];
+    from_len = sizeof(from);
+    ssize_t got = ::recvfrom(mailbox.fd, buf, sizeof(buf), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from),
+                             &from_len);
+    FUZZ_CHECK(got >= 0, "the fake mailbox did not get message " + std::to_string(i));
+  }
+  FUZZ_CHECK(from_len > sizeof(sa_family_t) && from.sun_path[0] == '\0' &&
+                 std::string(from.sun_path + 1, from_len - sizeof(sa_family_t) - 1) == cs->reply_name(),
+             "the sender did not send from its reply address");
+
+  struct Answer {
+    reply::Code code;
+    uint64_t seq;
+  };
+  std::vector<Answer> decodable;
+  size_t pos = 1;
+  for (int k = 0; k < 16 && pos < size; ++k) {
+    const size_t len = std::min<size_t>(data[pos] % 81, size - pos - 1);
+    const char* d = reinterpret_cast<const char*>(data + pos + 1);
+    pos += 1 + len;
+    if (::sendto(mailbox.fd, d, len, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), from_len) !=
+        static_cast<ssize_t>(len))
+      break;
+    Answer a{};
+    // The sender reads into 64 bytes: a longer datagram arrives cut short.
+    if (reply::Decode(std::string_view(d, std::min<size_t>(len, 64)), &a.code, &a.seq)) decodable.push_back(a);
+  }
+
+  std::vector<Confirmation> out;
+  s = cs->Collect(std::chrono::milliseconds(0), &out);
+  const size_t settled = std::min(decodable.size(), n);
+  FUZZ_CHECK(s.ok() || (s.IsTimedOut() && settled == 0), "Collect: " + s.ToString());
+  FUZZ_CHECK(out.size() == settled, "Collect gave " + std::to_string(out.size()) + " confirmations for " +
+                                        std::to_string(settled) + " decodable answers");
+  for (size_t i = 0; i < out.size(); ++i) {
+    FUZZ_CHECK(out[i].ticket == i, "confirmations out of send order");
+    FUZZ_CHECK(out[i].status.code() == StatusCodeFor(decodable[i].code),
+               "answer " + std::to_string(i) + " reported as " + out[i].status.ToString());
+    if (decodable[i].code == reply::Code::kOk)
+      FUZZ_CHECK(out[i].seq == decodable[i].seq, "a confirmation carries another sequence number");
+  }
+  FUZZ_CHECK(cs->in_flight() == n - settled, "messages in flight after the answers");
+  return 0;
+}
+
+}  // namespace mq::fuzz
