@@ -495,8 +495,10 @@ def section_ingest(R, T):
     out.append("## Confirmed sends\n")
     out.append("N sender processes each confirm 64-byte messages through `mq::ConfirmedSender` for a few "
                "seconds against one mailbox with sync=always (an answer means the message is fdatasynced). "
-               "window=0: one `SendConfirmed` at a time; window=64: `SendAsync` with up to 64 in flight, "
-               "latency from `SendAsync` to the confirmation. Latencies are measured by the senders. References "
+               "window=0: one `SendConfirmed` at a time; window=8 or 64: `SendAsync` with up to that many in "
+               "flight per sender, latency from `SendAsync` to the confirmation. Latencies are measured by the "
+               "senders. A **failed** row means a sender got no answer within its reply timeout (10 s) for a "
+               "message it sent; the error text gives the mailbox's count of answers it sent and dropped. References "
                "in the same binary: one `write`+`fdatasync` per message, and SQLite synchronous=FULL with one "
                "transaction per message.\n")
     fs = R.get("confirmed", "fdatasync-per-message")
@@ -513,7 +515,8 @@ def section_ingest(R, T):
             if not r:
                 err = R.error("confirmed", "mq", senders=n, window=w, sync="always")
                 if err:
-                    rows.append([n, w, "error: " + err, "", "", "", "", ""])
+                    err = err.replace("|", "/")
+                    rows.append([n, w, "**failed**: " + (err if len(err) < 260 else err[:260] + "…"), "", "", "", "", ""])
                 continue
             rows.append([n, w, fmt_rate(rate(r)), fmt_time(r.get("p50_us", 0) * 1e3), fmt_time(r.get("p99_us", 0) * 1e3),
                          "%.1f" % (r.get("confirmed", 0) / max(1, r.get("syncs", 1))),
