@@ -196,7 +196,7 @@ bool StoreImpl::IndexTrusted(const IndexMeta& m, uint64_t size, std::string* why
   if (m.applied > size) return no("it covers " + std::to_string(m.applied) + " bytes but the log has " +
                                   std::to_string(size));
   if (m.applied < data_start_) return no("it covers less than the file header");
-  if (m.tail_start == 0) {
+  if (m.tail_seq == 0) {  // no message indexed (a legacy log's first one starts at offset 0)
     if (m.applied != data_start_) return no("its tail record is missing");
     return true;
   }

@@ -8,6 +8,13 @@
 
 namespace mq::fuzz {
 
+namespace {
+void RemoveScratchDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(ScratchDir(), ec);
+}
+}  // namespace
+
 const std::string& ScratchDir() {
   static const std::string dir = [] {
     std::string base;
@@ -17,12 +24,11 @@ const std::string& ScratchDir() {
     else base = "/tmp";
     std::string tmpl = base + "/mqfuzz-XXXXXX";
     if (::mkdtemp(tmpl.data()) == nullptr) FuzzFail(__FILE__, __LINE__, "mkdtemp under " + base);
-    std::atexit([] {
-      std::error_code ec;
-      std::filesystem::remove_all(ScratchDir(), ec);
-    });
     return tmpl;
   }();
+  // Registered once `dir` is made, so it runs before `dir` is destroyed.
+  static const bool removed_at_exit = std::atexit(RemoveScratchDir) == 0;
+  (void)removed_at_exit;
   return dir;
 }
 
