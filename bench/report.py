@@ -582,6 +582,9 @@ def main():
     ap.add_argument("--command", default="bench/run")
     a = ap.parse_args()
     R = Results(a.results)
+    # The command that produced the results (bench/run records it), not the
+    # one that regenerated this report from them.
+    a.command = R.machine.get("command", a.command)
     T = Targets()
     appends = section_appends(R, T)
     receive, recv_series = section_receive(R, T)
