@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
 # Builds mq and runs every test under ctest. This is what CI runs.
-#   ./test.sh            release build (RelWithDebInfo) + all tests
+#   ./test.sh            release build (RelWithDebInfo) + all tests, then the
+#                        reliability stages (docs/reliability.md):
+#     asan   the whole suite again, built with AddressSanitizer + UBSan
+#     tsan   the mailbox's threaded tests (and the kill torture) under ThreadSanitizer
+#     fuzz   each libFuzzer target (clang) for MQ_FUZZ_SECONDS; any crash fails
+# Environment, for local runs:
+#   MQ_STAGES="asan tsan fuzz"   which reliability stages run (default: all three; "" for none)
+#   MQ_FUZZ_SECONDS=45           seconds per fuzz target
 set -euo pipefail
 cd "$(dirname "$0")"
 ./deps.sh
@@ -8,3 +15,73 @@ jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$jobs"
 ctest --test-dir build --output-on-failure -j "$jobs" --timeout 300
+
+# ---- reliability stages (docs/reliability.md) ----
+stages=${MQ_STAGES-asan tsan fuzz}
+fuzz_seconds=${MQ_FUZZ_SECONDS:-45}
+summary=()
+stage_start=0
+begin() { stage_start=$SECONDS; echo "== test.sh: $1" >&2; }
+done_stage() { summary+=("$1: $((SECONDS - stage_start)) s${2:+, $2}"); }
+want() { [[ " $stages " == *" $1 "* ]]; }
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+
+if want asan; then
+  begin "AddressSanitizer + UndefinedBehaviorSanitizer: build, then the whole suite"
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMQ_SANITIZE=address,undefined \
+    -DMQ_BUILD_BENCH=OFF >/dev/null
+  cmake --build build-asan -j "$jobs"
+  ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 600
+  done_stage asan "$(ctest --test-dir build-asan -N | tail -1)"
+fi
+
+if want tsan; then
+  begin "ThreadSanitizer: the mailbox's tests (ingest, confirmer and actor threads) and the kill torture"
+  cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMQ_SANITIZE=thread \
+    -DMQ_BUILD_BENCH=OFF -DMQ_BUILD_TOOLS=OFF >/dev/null
+  # Only the tests that run the mailbox's threads; their binaries are named mailbox_*_test.
+  mapfile -t tsan_targets < <(cmake --build build-tsan --target help | grep -oE '\b(mailbox|faults_mailbox|torture)_[a-z_]*test\b' | sort -u)
+  cmake --build build-tsan -j "$jobs" --target mailbox_helper torture_helper "${tsan_targets[@]}"
+  for t in "${tsan_targets[@]}"; do
+    echo "-- tsan: $t" >&2
+    timeout 900 "build-tsan/tests/$t" --gtest_brief=1
+  done
+  done_stage tsan "${#tsan_targets[@]} test programs"
+fi
+
+if want fuzz; then
+  begin "libFuzzer: each target for ${fuzz_seconds} s"
+  cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
+    -DCMAKE_CXX_COMPILER=clang++ -DMQ_FUZZ=ON -DMQ_BUILD_TESTS=OFF -DMQ_BUILD_BENCH=OFF \
+    -DMQ_BUILD_TOOLS=OFF >/dev/null
+  cmake --build build-fuzz -j "$jobs"
+  execs_total=0
+  fuzz_report=()
+  for dir in tests/fuzz/corpus/*/; do
+    name=$(basename "$dir")
+    work=build-fuzz/corpus/$name
+    mkdir -p "$work" build-fuzz/artifacts
+    echo "-- fuzz: $name" >&2
+    # New inputs go to the work corpus; the committed seeds are only read.
+    if ! "build-fuzz/tests/fuzz/fuzz_$name" -max_total_time="$fuzz_seconds" -timeout=20 -rss_limit_mb=2560 \
+        -max_len=16384 -print_final_stats=1 -artifact_prefix="build-fuzz/artifacts/$name-" \
+        "$work" "$dir" 2> "build-fuzz/fuzz_$name.log"; then
+      tail -50 "build-fuzz/fuzz_$name.log" >&2
+      echo "test.sh: fuzz_$name found a failure; the input is in build-fuzz/artifacts/ (add it to tests/fuzz/regressions/$name/)" >&2
+      exit 1
+    fi
+    execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "build-fuzz/fuzz_$name.log" | grep -oE '[0-9]+$' || echo 0)
+    execs_total=$((execs_total + execs))
+    fuzz_report+=("$name=$execs")
+  done
+  echo "fuzz executions: ${fuzz_report[*]} total=$execs_total" | tee build-fuzz/fuzz-summary.txt >&2
+  done_stage fuzz "$execs_total executions without a failure"
+fi
+
+if [ ${#summary[@]} -gt 0 ]; then
+  echo "== test.sh: reliability stages passed (wall time since start: $SECONDS s)" >&2
+  printf '   %s\n' "${summary[@]}" >&2
+fi
