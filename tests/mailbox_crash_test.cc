@@ -215,7 +215,11 @@ TEST_P(MailboxCrashTest, EveryConfirmedMessageSurvivesSigkillOfTheReceiver) {
     last = at;
     restarts = 0;
   }
-  EXPECT_EQ(starts, kKills + 1);
+  // Each run writes "#start" once it is up; a kill can land before that (it
+  // did under ThreadSanitizer, which slows the child down), so a run may be
+  // unmarked. Fewer marks only make the gap check above stricter.
+  EXPECT_GE(starts, 1);
+  EXPECT_LE(starts, kKills + 1);
   EXPECT_EQ(last, static_cast<int64_t>(pos.size()) - 1) << "the last actor did not deliver everything";
   std::printf("seed %u: %llu confirmed, %zu stored, %d delivered, %d twice, %d lost in a kill window\n", seed,
               static_cast<unsigned long long>(confirmed_total), in_log.size(), deliveries, twice, missing);
