@@ -35,7 +35,7 @@ if want asan; then
     -DMQ_BUILD_BENCH=OFF >/dev/null
   cmake --build build-asan -j "$jobs"
   ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 600
-  done_stage asan "$(ctest --test-dir build-asan -N | tail -1)"
+  done_stage asan "the whole suite"
 fi
 
 if want tsan; then
@@ -80,6 +80,18 @@ if want fuzz; then
   echo "fuzz executions: ${fuzz_report[*]} total=$execs_total" | tee build-fuzz/fuzz-summary.txt >&2
   done_stage fuzz "$execs_total executions without a failure"
 fi
+
+# The figures docs/reliability.md reports ("Figures of the last run"), from this run's test logs.
+echo "== test.sh: figures of this run" >&2
+logs=(build)
+if want asan; then logs+=(build-asan); fi
+for b in "${logs[@]}"; do
+  log=$b/Testing/Temporary/LastTest.log
+  grep -hE '^\[ (torture|crash) +\] ' "$log" | sed "s|^|$b: |" >&2 || true
+  awk -v b="$b" '/^\[ torture +\] .* kills survived/ {k += $5} /^\[ crash +\] explored/ {c += $5}
+       END {print b ": kills survived: " k ", crash states explored: " c}' "$log" >&2
+done
+if want fuzz; then cat build-fuzz/fuzz-summary.txt >&2; fi
 
 if [ ${#summary[@]} -gt 0 ]; then
   echo "== test.sh: reliability stages passed (wall time since start: $SECONDS s)" >&2
