@@ -16,18 +16,13 @@
 
 #include "mq/mailbox.h"
 #include "reply_format.h"
+#include "reply_outbox.h"
 #include "unix_socket.h"
 
 namespace mq {
 
 // One answer waiting to be sent: to `addr`, about the message `seq` (for
 // kOk) once it is durable.
-struct PendingReply {
-  sockaddr_un addr;
-  socklen_t addr_len = 0;
-  reply::Code code = reply::Code::kOk;
-  uint64_t seq = 0;
-};
 
 class Mailbox::Impl {
  public:
@@ -50,7 +45,6 @@ class Mailbox::Impl {
   // ---- confirmations (confirmer.cc) ----
   void QueueReplies(std::vector<PendingReply>* replies);
   void ConfirmerLoop();
-  void SendReplies(std::vector<PendingReply>* replies);
 
   // ---- receive (receive.cc) ----
   Status Find(const Pattern& p, bool take, Timeout timeout, Message* out);

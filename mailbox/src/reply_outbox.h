@@ -1,0 +1,78 @@
+// The confirmer's outbox: sends answers to confirming senders without ever
+// sending one out of order or after a gap (docs/mailbox.md, "When answers go
+// missing").
+//
+// A sender matches answers to its messages by order alone, so an answer may
+// be dropped only if every later answer to the same reply socket is dropped
+// too. When a sender's receive queue is full (EAGAIN: it has not read its
+// answers yet), that answer and every later one for the same address wait in
+// a per-address backlog, retried without blocking the answers of others. A
+// backlog that cannot move for kGiveUp (longer than any sane reply_timeout:
+// the sender has stopped reading) is dropped and its address is closed for
+// good; senders bind a fresh random name after a timeout, so a closed address
+// is never reused by a sender that still expects answers.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "reply_format.h"
+
+namespace mq {
+
+struct PendingReply {
+  sockaddr_un addr;
+  socklen_t addr_len = 0;
+  reply::Code code = reply::Code::kOk;
+  uint64_t seq = 0;
+};
+
+class ReplyOutbox {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr std::chrono::seconds kGiveUp{30};
+  static constexpr size_t kMaxBacklog = 1 << 16;  // answers waiting for one address
+  static constexpr size_t kMaxClosed = 4096;      // addresses remembered as closed
+
+  ReplyOutbox(int fd, std::atomic<uint64_t>* sent, std::atomic<uint64_t>* dropped,
+              Clock::duration give_up = kGiveUp)
+      : fd_(fd), give_up_(give_up), sent_(sent), dropped_(dropped) {}
+
+  // Sends `rs` in order (behind any backlog of the same address).
+  void Send(const std::vector<PendingReply>& rs);
+  // Moves the backlogs on; drops those stuck for give_up (or all, if `final`).
+  void Retry(bool final);
+  bool HasBacklog() const { return !backlog_.empty(); }
+
+ private:
+  struct Backlog {
+    std::deque<PendingReply> replies;
+    Clock::time_point since;  // when its front last moved
+  };
+  static std::string AddrKey(const PendingReply& r) {
+    return std::string(reinterpret_cast<const char*>(&r.addr), r.addr_len);
+  }
+  // Sends one answer now: 1 sent, 0 the queue is full, -1 gone for good.
+  int TrySend(const PendingReply& r);
+  void Park(std::string key, const PendingReply& r);
+  void Close(std::string key, size_t n);  // by value: key may live in backlog_
+
+  int fd_;
+  Clock::duration give_up_;
+  std::atomic<uint64_t>* sent_;
+  std::atomic<uint64_t>* dropped_;
+  std::map<std::string, Backlog> backlog_;
+  std::set<std::string> closed_;
+  std::deque<std::string> closed_order_;
+};
+
+}  // namespace mq
