@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "coding.h"
@@ -160,6 +161,7 @@ Status Index::SyncToDisk() {
 Index::Write::~Write() { Abort(); }
 
 void Index::Write::Abort() {
+  key_dels_.clear();
   if (del_cursor_ != nullptr) mdb_cursor_close(del_cursor_);
   del_cursor_ = nullptr;
   del_positioned_ = false;
@@ -246,22 +248,40 @@ Status Index::Write::Delete(uint64_t seq, bool* found) {
   std::string_view key;
   bool has_key = false;
   if (!DecodeLoc(vv, &loc, &key, &has_key)) return Fail(MDB_CORRUPTED, "decode seq entry");
-  std::string& kk = scratch_;
   if (has_key) {
+    // Its key entry goes at Commit, with the others in key-table order.
     char k[8];
     EncodeBigEndian64(k, seq);
-    kk = KeyTableKey(key);
+    std::string kk = KeyTableKey(key);
     kk.append(k, 8);
+    key_dels_.push_back(std::move(kk));
   }
   rc = mdb_cursor_del(del_cursor_, 0);
   if (rc != 0) return Fail(rc, "delete seq");
   del_positioned_ = true;
-  if (has_key) {
-    MDB_val kkv = Val(kk.data(), kk.size());
-    rc = mdb_del(txn_, idx_->key_, &kkv, nullptr);
-    if (rc != 0 && rc != MDB_NOTFOUND) return Fail(rc, "delete key");
-  }
   *found = true;
+  return Status::OK();
+}
+
+// Deletes the key entries queued by Delete in key-table order, through one
+// cursor: LMDB finds a key on the cursor's current page without descending
+// from the root, so neighbours cost little, and each page is dirtied once.
+Status Index::Write::FlushKeyDeletes() {
+  if (key_dels_.empty()) return Status::OK();
+  std::sort(key_dels_.begin(), key_dels_.end());
+  MDB_cursor* c = nullptr;
+  int rc = mdb_cursor_open(txn_, idx_->key_, &c);
+  if (rc != 0) return Fail(rc, "cursor open");
+  for (const std::string& kk : key_dels_) {
+    MDB_val kv = Val(kk.data(), kk.size()), vv;
+    rc = mdb_cursor_get(c, &kv, &vv, MDB_SET);
+    if (rc == MDB_NOTFOUND) continue;
+    if (rc == 0) rc = mdb_cursor_del(c, 0);
+    if (rc != 0) break;
+  }
+  mdb_cursor_close(c);
+  key_dels_.clear();
+  if (rc != 0 && rc != MDB_NOTFOUND) return Fail(rc, "delete key");
   return Status::OK();
 }
 
@@ -284,6 +304,7 @@ Status Index::Write::Commit() {
   if (del_cursor_ != nullptr) mdb_cursor_close(del_cursor_);
   del_cursor_ = nullptr;
   del_positioned_ = false;
+  MQ_RETURN_IF_ERROR(FlushKeyDeletes());
   int rc = mdb_txn_commit(txn_);
   txn_ = nullptr;
   return LmdbStatus(rc, idx_->path_, "commit");

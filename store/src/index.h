@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "mq/status.h"
 
@@ -91,8 +92,8 @@ class Index::Write {
   // The two halves of Put, so that a batch can add its key entries in key order.
   Status PutSeq(uint64_t seq, const Loc& loc, std::string_view key, bool has_key, bool append_order);
   Status PutKey(uint64_t seq, const Loc& loc, std::string_view key);
-  // Removes seq and its key entry; ok if absent. Fastest when called in
-  // increasing seq order.
+  // Removes seq and its key entry (the latter at Commit); ok if absent.
+  // Fastest when called in increasing seq order.
   Status Delete(uint64_t seq, bool* found);
   Status PutMeta(const IndexMeta& m);
   Status Clear();  // empties seq and key tables
@@ -101,11 +102,13 @@ class Index::Write {
 
  private:
   Status Fail(int rc, std::string_view what);
+  Status FlushKeyDeletes();
   Index* idx_;
   MDB_txn* txn_ = nullptr;
   MDB_cursor* del_cursor_ = nullptr;
   bool del_positioned_ = false;  // del_cursor_ sits just after the last deleted entry
   std::string scratch_;
+  std::vector<std::string> key_dels_;  // key-table keys Delete left for Commit
 };
 
 // A read-only snapshot.

@@ -10,7 +10,7 @@
 namespace mq {
 namespace {
 // Consumed messages whose index entries wait for the next index transaction.
-constexpr size_t kMaxUnflushed = 4096;
+constexpr size_t kMaxUnflushed = 65536;
 // Appended messages that wait in the tail before LMDB gets them as one batch.
 constexpr size_t kTailFlush = 8192;
 }  // namespace
@@ -206,7 +206,7 @@ Status StoreImpl::Consume(uint64_t seq) {
     }
     char flag[4];
     EncodeFixed32(flag, static_cast<uint32_t>(log::kConsumed));
-    Status s = file_->Write(loc.msg_offset, flag, 4);
+    Status s = file_->Overwrite(loc.msg_offset, flag, 4);
     if (!s.ok()) return s.WithContext("consuming message " + std::to_string(seq));
     cache_.Patch(loc.msg_offset, flag, 4);
     taken_.erase(seq);

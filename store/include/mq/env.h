@@ -25,7 +25,13 @@ class File {
   virtual Status Read(uint64_t offset, size_t n, char* dst, size_t* got) = 0;
   // Writes all n bytes at offset (extending the file if needed).
   virtual Status Write(uint64_t offset, const char* src, size_t n) = 0;
-  // Makes every completed Write durable (fdatasync).
+  // Replaces n bytes that the file already holds (it never extends the
+  // file): the store's in-place used-flag writes. The same promise as Write
+  // (in the OS once it returns; durable after Sync), so the default is Write;
+  // the POSIX file stores into a shared mapping instead, which costs a tenth
+  // of a pwrite (docs/design.md, "Consume").
+  virtual Status Overwrite(uint64_t offset, const char* src, size_t n) { return Write(offset, src, n); }
+  // Makes every completed Write and Overwrite durable (fdatasync).
   virtual Status Sync() = 0;
   // Sets the file's size. The store only ever shrinks a file after copying the
   // bytes it cuts into a synced side file.
