@@ -11,6 +11,7 @@
 //   maint/verify-index/size=S           mq::VerifyIndex (the other half of check)
 //   maint/rebuild/size=S                Store::RebuildIndex
 //   maint/reopen-after-kill/size=S      Store::Open after a writer was SIGKILLed, index intact
+//   maint/reopen-after-kill-full-tail/size=S   the same, the writer's 65,535 newest messages not in LMDB
 //   maint/mqtool-dump-raw/size=S        `mqtool dump --format raw QUEUE > /dev/null` (the binary named by
 //                                       $MQ_TOOL; bench/run builds it), pending messages only
 #include <fcntl.h>
@@ -219,7 +220,9 @@ void Rebuild(benchmark::State& state, uint64_t target) {
 
 // A child opens the queue, appends a batch, tells the parent, and is killed
 // with SIGKILL while it holds the queue; the parent then times the reopen.
-void ReopenAfterKill(benchmark::State& state, uint64_t target) {
+// `late` messages of `late_size` bytes are appended by the killed writer
+// and reach LMDB only through the reopen's catch-up scan.
+void ReopenAfterKill(benchmark::State& state, uint64_t target, int late, size_t late_size) {
   Prepared* p = Prepare(target);
   if (!Ready(state, p)) return;
   auto work = std::make_unique<ScratchDir>();
@@ -239,7 +242,7 @@ void ReopenAfterKill(benchmark::State& state, uint64_t target) {
       std::unique_ptr<Store> s;
       if (!Store::Open(log, Options(), &s).ok()) ::_exit(1);
       std::vector<std::string> msgs;
-      for (int i = 0; i < 1000; ++i) msgs.push_back(MakePayload(256, "late", static_cast<uint64_t>(i)));
+      for (int i = 0; i < late; ++i) msgs.push_back(MakePayload(late_size, "late", static_cast<uint64_t>(i)));
       std::vector<std::string_view> views(msgs.begin(), msgs.end());
       uint64_t seq = 0;
       if (!s->AppendBatch(views, &seq).ok()) ::_exit(1);
@@ -317,7 +320,11 @@ void RegisterAll(const Flags& f) {
     reg("maint/scanlog-cold" + s, size, [size](benchmark::State& st) { Scan(st, size, true); });
     reg("maint/verify-index" + s, size, [size](benchmark::State& st) { Verify(st, size); });
     reg("maint/rebuild" + s, size, [size](benchmark::State& st) { Rebuild(st, size); });
-    reg("maint/reopen-after-kill" + s, size, [size](benchmark::State& st) { ReopenAfterKill(st, size); });
+    reg("maint/reopen-after-kill" + s, size, [size](benchmark::State& st) { ReopenAfterKill(st, size, 1000, 256); });
+    // The worst case: the writer dies with a full index tail (65,535 messages
+    // not yet in LMDB; one more would have flushed it).
+    reg("maint/reopen-after-kill-full-tail" + s, size,
+        [size](benchmark::State& st) { ReopenAfterKill(st, size, 65535, 64); });
     reg("maint/mqtool-dump-raw" + s, size, [size](benchmark::State& st) { MqtoolDump(st, size); });
   }
 }

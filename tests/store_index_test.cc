@@ -11,9 +11,12 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <span>
 #include <string>
 #include <tuple>
 #include <vector>
+
+#include <lmdb.h>
 
 #include "index.h"
 #include "mq/inspect.h"
@@ -432,6 +435,108 @@ TEST_F(StoreIndexTest, SequenceNumbersAreStableAcrossReopenRebuildCompactionAndR
   uint64_t next = 0;
   ASSERT_TRUE(s->Append("k0:next", &next).ok());
   EXPECT_EQ(next, 31u);
+}
+
+// Every entry of a closed store's key table, per key, in stored order.
+std::map<std::string, std::vector<uint64_t>> DumpKeyTable(const std::string& log_path,
+                                                          const std::vector<std::string>& keys) {
+  std::map<std::string, std::vector<uint64_t>> out;
+  std::unique_ptr<Index> idx;
+  EXPECT_TRUE(Index::Open(IndexPathFor(log_path), true, 0, &idx).ok());
+  if (idx == nullptr) return out;
+  Index::Read r(idx.get());
+  EXPECT_TRUE(r.Begin().ok());
+  for (const std::string& k : keys) {
+    EXPECT_TRUE(r.SeekKey(k).ok());
+    while (r.Valid()) {
+      out[k].push_back(r.seq());
+      EXPECT_TRUE(r.NextKey().ok());
+    }
+  }
+  return out;
+}
+
+TEST_F(StoreIndexTest, KeyTableHoldsExactlyThePendingMessagesOfEachKeyInSeqOrder) {
+  // More than one index flush (65,536 messages) so that runs of one key are
+  // appended behind entries LMDB already has, then consumes spread over keys.
+  constexpr uint64_t kN = 150000;
+  std::map<std::string, std::vector<uint64_t>> want;
+  {
+    auto s = OpenOrDie(Opts());
+    std::vector<std::string> msgs;
+    for (uint64_t i = 1; i <= kN; ++i) msgs.push_back("k" + std::to_string(i % 7) + ":" + std::to_string(i));
+    std::vector<std::string_view> views(msgs.begin(), msgs.end());
+    uint64_t first = 0;
+    for (size_t i = 0; i < views.size(); i += 1000)
+      ASSERT_TRUE(s->AppendBatch(std::span(views).subspan(i, std::min<size_t>(1000, views.size() - i)), &first).ok());
+    for (uint64_t seq = 1; seq <= kN; ++seq) {
+      if (seq % 3 == 0 || (seq > 70000 && seq < 70100)) {
+        ASSERT_TRUE(s->Consume(seq).ok());
+      } else {
+        want["k" + std::to_string(seq % 7)].push_back(seq);
+      }
+    }
+    ASSERT_TRUE(s->Close().ok());
+  }
+  std::vector<std::string> keys;
+  for (int k = 0; k < 8; ++k) keys.push_back("k" + std::to_string(k));  // k7 has none
+  EXPECT_EQ(DumpKeyTable(path_, keys), want);
+  // And receive by key agrees after a reopen.
+  auto s = OpenOrDie(Opts());
+  EXPECT_EQ(s->open_report().index_action, "trusted");
+  Message m;
+  ASSERT_TRUE(s->FirstByKey("k4", &m).ok());
+  EXPECT_EQ(m.seq, want["k4"].front());
+}
+
+TEST_F(StoreIndexTest, IndexOfFormatVersion1IsRebuiltAndItsOldKeyTableDropped) {
+  Workload(path_, 0, 20);
+  const std::vector<Entry> fresh = DumpIndex(path_);
+  // Turn the index into what version 1 wrote: meta version 1, keys in a
+  // table named "key" (here with one stray entry), no "keys".
+  {
+    MDB_env* env = nullptr;
+    ASSERT_EQ(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 4);
+    mdb_env_set_mapsize(env, size_t{1} << 30);
+    ASSERT_EQ(mdb_env_open(env, IndexPathFor(path_).c_str(), MDB_NOSUBDIR, 0600), 0);
+    MDB_txn* txn = nullptr;
+    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+    MDB_dbi meta, keys, old;
+    ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+    ASSERT_EQ(mdb_dbi_open(txn, "keys", 0, &keys), 0);
+    ASSERT_EQ(mdb_drop(txn, keys, 1), 0);
+    ASSERT_EQ(mdb_dbi_open(txn, "key", MDB_CREATE, &old), 0);
+    MDB_val k{5, const_cast<char*>("stray")}, v{5, const_cast<char*>("entry")};
+    ASSERT_EQ(mdb_put(txn, old, &k, &v, 0), 0);
+    MDB_val mk{10, const_cast<char*>("index-meta")}, mv;
+    ASSERT_EQ(mdb_get(txn, meta, &mk, &mv), 0);
+    std::string m(static_cast<const char*>(mv.mv_data), mv.mv_size);
+    m[0] = 1, m[1] = m[2] = m[3] = 0;  // version, u32 LE
+    mv = MDB_val{m.size(), m.data()};
+    ASSERT_EQ(mdb_put(txn, meta, &mk, &mv, 0), 0);
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+  }
+  {
+    auto s = OpenOrDie(Opts());
+    EXPECT_EQ(s->open_report().index_action, "rebuilt: index format version 1") << s->open_report().index_action;
+    Message m;
+    ASSERT_TRUE(s->FirstByKey("k2", &m).ok());
+    EXPECT_EQ(m.payload, "k2:2");
+    ASSERT_TRUE(s->Close().ok());
+  }
+  EXPECT_EQ(DumpIndex(path_), fresh);
+  MDB_env* env = nullptr;
+  ASSERT_EQ(mdb_env_create(&env), 0);
+  mdb_env_set_maxdbs(env, 4);
+  ASSERT_EQ(mdb_env_open(env, IndexPathFor(path_).c_str(), MDB_NOSUBDIR | MDB_RDONLY, 0600), 0);
+  MDB_txn* txn = nullptr;
+  ASSERT_EQ(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn), 0);
+  MDB_dbi old;
+  EXPECT_EQ(mdb_dbi_open(txn, "key", 0, &old), MDB_NOTFOUND);
+  mdb_txn_abort(txn);
+  mdb_env_close(env);
 }
 
 }  // namespace

@@ -136,7 +136,15 @@ Status Index::Open(const std::string& path, bool read_only, mode_t mode, std::un
   unsigned dflags = read_only ? 0 : MDB_CREATE;
   rc = mdb_dbi_open(txn, "meta", dflags, &idx->meta_);
   if (rc == 0) rc = mdb_dbi_open(txn, "seq", dflags | MDB_INTEGERKEY, &idx->seq_);
-  if (rc == 0) rc = mdb_dbi_open(txn, "key", dflags, &idx->key_);
+  if (rc == 0) {
+    rc = mdb_dbi_open(txn, "keys", dflags | MDB_DUPSORT | MDB_DUPFIXED, &idx->key_);
+    // A read-only look at an index of format version 1 (table "key"): it
+    // has no "keys"; its meta version marks it stale, so nobody reads keys.
+    if (rc == MDB_NOTFOUND && read_only) {
+      idx->key_ = 0;
+      rc = 0;
+    }
+  }
   if (rc != 0) {
     mdb_txn_abort(txn);
     return LmdbStatus(rc, path, "open tables");
@@ -160,10 +168,17 @@ Status Index::SyncToDisk() {
 
 Index::Write::~Write() { Abort(); }
 
+void Index::Write::CloseCursors() {
+  for (MDB_cursor** c : {&del_cursor_, &seq_cursor_, &key_cursor_}) {
+    if (*c != nullptr) mdb_cursor_close(*c);
+    *c = nullptr;
+  }
+  del_positioned_ = false;
+}
+
 void Index::Write::Abort() {
   key_dels_.clear();
-  if (del_cursor_ != nullptr) mdb_cursor_close(del_cursor_);
-  del_cursor_ = nullptr;
+  CloseCursors();
   del_positioned_ = false;
   if (txn_ != nullptr) mdb_txn_abort(txn_);
   txn_ = nullptr;
@@ -198,26 +213,61 @@ Status Index::Write::PutSeq(uint64_t seq, const Loc& loc, std::string_view key, 
   l.key_truncated = has_key && key.size() > kMaxIndexKey;
   EncodeLoc(l, has_key, &v);
   if (has_key) v.append(key.substr(0, kMaxIndexKey));
+  if (seq_cursor_ == nullptr) {
+    int rc = mdb_cursor_open(txn_, idx_->seq_, &seq_cursor_);
+    if (rc != 0) return Fail(rc, "cursor open");
+  }
   MDB_val kv = Val(&nk, 8), vv = Val(v.data(), v.size());
-  int rc = mdb_put(txn_, idx_->seq_, &kv, &vv, append_order ? MDB_APPEND : 0);
-  if (rc == MDB_KEYEXIST && append_order) rc = mdb_put(txn_, idx_->seq_, &kv, &vv, 0);
+  int rc = mdb_cursor_put(seq_cursor_, &kv, &vv, append_order ? MDB_APPEND : 0);
+  if (rc == MDB_KEYEXIST && append_order) rc = mdb_cursor_put(seq_cursor_, &kv, &vv, 0);
   if (rc != 0) return Fail(rc, "put seq");
   return Status::OK();
 }
 
-Status Index::Write::PutKey(uint64_t seq, const Loc& loc, std::string_view key) {
-  char k[8];
-  EncodeBigEndian64(k, seq);
+void EncodeKeyItem(uint64_t seq, const Loc& loc, std::string_view key, char* out) {
+  EncodeBigEndian64(out, seq);
   Loc l = loc;
   l.key_truncated = key.size() > kMaxIndexKey;
-  std::string& v = scratch_;
-  v.clear();
+  std::string v;
   EncodeLoc(l, true, &v);
-  std::string kk = KeyTableKey(key.substr(0, kMaxIndexKey));
-  kk.append(k, 8);
-  MDB_val kkv = Val(kk.data(), kk.size()), lv = Val(v.data(), kLocSize);
-  int rc = mdb_put(txn_, idx_->key_, &kkv, &lv, 0);
-  if (rc != 0) return Fail(rc, "put key");
+  std::memcpy(out + 8, v.data(), kLocSize);
+}
+
+Status Index::Write::PutKey(uint64_t seq, const Loc& loc, std::string_view key) {
+  char item[kKeyItemSize];
+  EncodeKeyItem(seq, loc, key, item);
+  return PutKeyRun(key, item, 1);
+}
+
+Status Index::Write::PutKeyRun(std::string_view key, const char* items, size_t count) {
+  if (count == 0) return Status::OK();
+  std::string& kk = put_key_;
+  kk = KeyTableKey(key.substr(0, kMaxIndexKey));
+  if (key_cursor_ == nullptr) {
+    int rc = mdb_cursor_open(txn_, idx_->key_, &key_cursor_);
+    if (rc != 0) return Fail(rc, "cursor open");
+  }
+  // One call for the whole run (MDB_MULTIPLE), appended after the key's
+  // existing entries (MDB_APPENDDUP: the run's seqs are newer). Should an
+  // entry not be newer (an index being caught up over entries it has), the
+  // rest goes in one by one in the ordinary way.
+  size_t done = 0;
+  unsigned flags = MDB_MULTIPLE | MDB_APPENDDUP;
+  while (done < count) {
+    MDB_val kkv = Val(kk.data(), kk.size());
+    const size_t want = count - done;
+    MDB_val data[2] = {Val(items + done * kKeyItemSize, kKeyItemSize), MDB_val{want, nullptr}};
+    int rc = mdb_cursor_put(key_cursor_, &kkv, data, flags);
+    if (rc == MDB_KEYEXIST && (flags & MDB_APPENDDUP) != 0) {
+      // LMDB leaves data[1] alone when the first item fails, and sets it to
+      // the number stored when a later one does.
+      if (data[1].mv_size < want) done += data[1].mv_size;
+      flags = MDB_MULTIPLE;
+      continue;
+    }
+    if (rc != 0) return Fail(rc, "put key");
+    done += want;
+  }
   return Status::OK();
 }
 
@@ -273,10 +323,14 @@ Status Index::Write::FlushKeyDeletes() {
   int rc = mdb_cursor_open(txn_, idx_->key_, &c);
   if (rc != 0) return Fail(rc, "cursor open");
   for (const std::string& kk : key_dels_) {
-    MDB_val kv = Val(kk.data(), kk.size()), vv;
-    rc = mdb_cursor_get(c, &kv, &vv, MDB_SET);
+    // The first entry of the key with seq >= this one; it is this one if
+    // present (entries compare by their leading big-endian seq).
+    MDB_val kv = Val(kk.data(), kk.size() - 8), vv = Val(kk.data() + kk.size() - 8, 8);
+    rc = mdb_cursor_get(c, &kv, &vv, MDB_GET_BOTH_RANGE);
     if (rc == MDB_NOTFOUND) continue;
-    if (rc == 0) rc = mdb_cursor_del(c, 0);
+    if (rc != 0) break;
+    if (vv.mv_size != kKeyItemSize || std::memcmp(vv.mv_data, kk.data() + kk.size() - 8, 8) != 0) continue;
+    rc = mdb_cursor_del(c, 0);
     if (rc != 0) break;
   }
   mdb_cursor_close(c);
@@ -296,15 +350,19 @@ Status Index::Write::PutMeta(const IndexMeta& m) {
 Status Index::Write::Clear() {
   int rc = mdb_drop(txn_, idx_->seq_, 0);
   if (rc == 0) rc = mdb_drop(txn_, idx_->key_, 0);
+  if (rc == 0) {
+    // Format version 1 kept keys in a table "key": free its pages.
+    MDB_dbi old = 0;
+    int orc = mdb_dbi_open(txn_, "key", 0, &old);
+    if (orc == 0) rc = mdb_drop(txn_, old, 1);
+  }
   if (rc != 0) return Fail(rc, "clear");
   return Status::OK();
 }
 
 Status Index::Write::Commit() {
-  if (del_cursor_ != nullptr) mdb_cursor_close(del_cursor_);
-  del_cursor_ = nullptr;
-  del_positioned_ = false;
   MQ_RETURN_IF_ERROR(FlushKeyDeletes());
+  CloseCursors();
   int rc = mdb_txn_commit(txn_);
   txn_ = nullptr;
   return LmdbStatus(rc, idx_->path_, "commit");
@@ -378,10 +436,13 @@ Status Index::Read::Load(int rc, bool by_key) {
   if (rc != 0) return LmdbStatus(rc, idx_->path_, "cursor");
   const char* k = static_cast<const char*>(kv.mv_data);
   if (by_key) {
-    if (kv.mv_size != want_key_.size() + 8 || std::memcmp(k, want_key_.data(), want_key_.size()) != 0)
+    if (kv.mv_size != want_key_.size() || std::memcmp(k, want_key_.data(), want_key_.size()) != 0)
       return Status::OK();  // past this key
-    cur_seq_ = DecodeBigEndian64(k + want_key_.size());
+    if (vv.mv_size != kKeyItemSize) return Status::Corruption(idx_->path_ + ": malformed key entry in index");
+    const char* item = static_cast<const char*>(vv.mv_data);
+    cur_seq_ = DecodeBigEndian64(item);
     cur_key_ = std::string_view(k + 2, want_key_.size() - 2);
+    vv = Val(item + 8, kLocSize);
   } else {
     if (kv.mv_size != 8) return Status::Corruption(idx_->path_ + ": malformed seq key in index");
     std::memcpy(&cur_seq_, k, 8);
@@ -411,23 +472,25 @@ Status Index::Read::Next() {
 }
 
 Status Index::Read::SeekKey(std::string_view key, uint64_t from_seq) {
+  if (idx_->key_ == 0) {
+    valid_ = false;
+    return Status::OK();  // a version-1 index opened read-only has no "keys"
+  }
   if (key_cur_ == nullptr) {
     int rc = mdb_cursor_open(txn_, idx_->key_, &key_cur_);
     if (rc != 0) return LmdbStatus(rc, idx_->path_, "cursor open");
   }
   cur_ = key_cur_;
   want_key_ = KeyTableKey(key.substr(0, kMaxIndexKey));
-  std::string k = want_key_;
   char from[8];
   EncodeBigEndian64(from, from_seq);
-  k.append(from, 8);
-  MDB_val kv = Val(k.data(), k.size()), vv;
-  return Load(mdb_cursor_get(cur_, &kv, &vv, MDB_SET_RANGE), true);
+  MDB_val kv = Val(want_key_.data(), want_key_.size()), vv = Val(from, 8);
+  return Load(mdb_cursor_get(cur_, &kv, &vv, MDB_GET_BOTH_RANGE), true);
 }
 
 Status Index::Read::NextKey() {
   MDB_val kv, vv;
-  return Load(mdb_cursor_get(cur_, &kv, &vv, MDB_NEXT), true);
+  return Load(mdb_cursor_get(cur_, &kv, &vv, MDB_NEXT_DUP), true);
 }
 
 }  // namespace mq

@@ -2,7 +2,9 @@
 //
 //   meta: small named values: where the index stands relative to its log.
 //   seq:  u64 seq (MDB_INTEGERKEY) -> Loc + key bytes   (every pending message)
-//   key:  u16 BE length + key bytes (<= kMaxIndexKey) + u64 BE seq -> Loc   (if a key extractor is set)
+//   keys: u16 BE length + key bytes (<= kMaxIndexKey) -> sorted duplicates
+//         (MDB_DUPSORT|MDB_DUPFIXED) of u64 BE seq + Loc, 21 bytes each
+//         (if a key extractor is set)
 //
 // The index is derived data: the log is the truth. It runs unsynced
 // (MDB_NOSYNC) and is trusted after a crash only under the rules of
@@ -34,8 +36,13 @@ struct Loc {
 // key against the payload.
 constexpr size_t kMaxIndexKey = 400;
 
+// One entry of the key table: u64 BE seq, then the 13-byte Loc.
+constexpr size_t kKeyItemSize = 21;
+void EncodeKeyItem(uint64_t seq, const Loc& loc, std::string_view key, char* out);
+
 struct IndexMeta {
-  static constexpr uint32_t kVersion = 1;
+  // 2: the key table became "keys" (duplicates per key); 1 had "key".
+  static constexpr uint32_t kVersion = 2;
   uint32_t version = 0;
   bool valid = false;          // false while a rebuild is under way
   uint64_t log_id = 0;         // the header's log id; 0 for a log without header
@@ -92,6 +99,8 @@ class Index::Write {
   // The two halves of Put, so that a batch can add its key entries in key order.
   Status PutSeq(uint64_t seq, const Loc& loc, std::string_view key, bool has_key, bool append_order);
   Status PutKey(uint64_t seq, const Loc& loc, std::string_view key);
+  // `count` key entries (EncodeKeyItem) of one key, in seq order, in one call.
+  Status PutKeyRun(std::string_view key, const char* items, size_t count);
   // Removes seq and its key entry (the latter at Commit); ok if absent.
   // Fastest when called in increasing seq order.
   Status Delete(uint64_t seq, bool* found);
@@ -103,9 +112,13 @@ class Index::Write {
  private:
   Status Fail(int rc, std::string_view what);
   Status FlushKeyDeletes();
+  void CloseCursors();
   Index* idx_;
   MDB_txn* txn_ = nullptr;
   MDB_cursor* del_cursor_ = nullptr;
+  MDB_cursor* seq_cursor_ = nullptr;  // puts
+  MDB_cursor* key_cursor_ = nullptr;
+  std::string put_key_;
   bool del_positioned_ = false;  // del_cursor_ sits just after the last deleted entry
   std::string scratch_;
   std::vector<std::string> key_dels_;  // key-table keys Delete left for Commit

@@ -12,7 +12,7 @@ namespace {
 // Consumed messages whose index entries wait for the next index transaction.
 constexpr size_t kMaxUnflushed = 65536;
 // Appended messages that wait in the tail before LMDB gets them as one batch.
-constexpr size_t kTailFlush = 8192;
+constexpr size_t kTailFlush = 65536;
 }  // namespace
 
 std::shared_ptr<File> StoreImpl::CurrentFile() {
@@ -117,14 +117,28 @@ Status StoreImpl::FlushIndex() {
     if (!e.consumed) s = w.PutSeq(e.seq, e.loc, e.key, keyed, true);
   }
   if (s.ok() && keyed) {
-    // Key entries in key order: neighbours share pages, so the batch dirties
-    // as few LMDB pages as it can.
-    for (const auto& [key, seqs] : tail_keys_) {
-      for (uint64_t seq : seqs) {
+    // Key entries in key-table order (length, then bytes): neighbours share
+    // pages, so the batch dirties as few LMDB pages as it can, and the put
+    // cursor rarely has to descend from the root.
+    std::vector<const std::pair<const std::string, std::vector<uint64_t>>*> order;
+    order.reserve(tail_keys_.size());
+    for (const auto& kv : tail_keys_) order.push_back(&kv);
+    std::sort(order.begin(), order.end(), [](const auto* a, const auto* b) {
+      const size_t la = std::min(a->first.size(), kMaxIndexKey), lb = std::min(b->first.size(), kMaxIndexKey);
+      if (la != lb) return la < lb;
+      return a->first.compare(0, la, b->first, 0, lb) < 0;
+    });
+    // One put per key (MDB_MULTIPLE) for all of its new entries.
+    std::string items;
+    for (const auto* entry : order) {
+      const std::string& key = entry->first;
+      items.resize(entry->second.size() * kKeyItemSize);
+      size_t n = 0;
+      for (uint64_t seq : entry->second) {
         const TailEntry& e = tail_[seq - tail_.front().seq];
-        if (!e.consumed) s = w.PutKey(seq, e.loc, key);
-        if (!s.ok()) break;
+        if (!e.consumed) EncodeKeyItem(seq, e.loc, key, items.data() + kKeyItemSize * n++);
       }
+      s = w.PutKeyRun(key, items.data(), n);
       if (!s.ok()) break;
     }
   }
