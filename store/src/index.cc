@@ -427,12 +427,9 @@ uint64_t Index::Read::Entries() {
   return st.ms_entries;
 }
 
-Status Index::Read::Load(int rc, bool by_key) {
+Status Index::Read::Load(int rc, MDB_val kv, MDB_val vv, bool by_key) {
   valid_ = false;
   if (rc == MDB_NOTFOUND) return Status::OK();
-  if (rc != 0) return LmdbStatus(rc, idx_->path_, "cursor");
-  MDB_val kv, vv;
-  rc = mdb_cursor_get(cur_, &kv, &vv, MDB_GET_CURRENT);
   if (rc != 0) return LmdbStatus(rc, idx_->path_, "cursor");
   const char* k = static_cast<const char*>(kv.mv_data);
   if (by_key) {
@@ -463,12 +460,14 @@ Status Index::Read::Seek(uint64_t from_seq) {
   cur_ = seq_cur_;
   uint64_t nk = from_seq;
   MDB_val kv = Val(&nk, 8), vv;
-  return Load(mdb_cursor_get(cur_, &kv, &vv, MDB_SET_RANGE), false);
+  int rc = mdb_cursor_get(cur_, &kv, &vv, MDB_SET_RANGE);
+  return Load(rc, kv, vv, false);
 }
 
 Status Index::Read::Next() {
   MDB_val kv, vv;
-  return Load(mdb_cursor_get(cur_, &kv, &vv, MDB_NEXT), false);
+  int rc = mdb_cursor_get(cur_, &kv, &vv, MDB_NEXT);
+  return Load(rc, kv, vv, false);
 }
 
 Status Index::Read::SeekKey(std::string_view key, uint64_t from_seq) {
@@ -485,12 +484,14 @@ Status Index::Read::SeekKey(std::string_view key, uint64_t from_seq) {
   char from[8];
   EncodeBigEndian64(from, from_seq);
   MDB_val kv = Val(want_key_.data(), want_key_.size()), vv = Val(from, 8);
-  return Load(mdb_cursor_get(cur_, &kv, &vv, MDB_GET_BOTH_RANGE), true);
+  int rc = mdb_cursor_get(cur_, &kv, &vv, MDB_GET_BOTH_RANGE);
+  return Load(rc, kv, vv, true);
 }
 
 Status Index::Read::NextKey() {
   MDB_val kv, vv;
-  return Load(mdb_cursor_get(cur_, &kv, &vv, MDB_NEXT_DUP), true);
+  int rc = mdb_cursor_get(cur_, &kv, &vv, MDB_NEXT_DUP);
+  return Load(rc, kv, vv, true);
 }
 
 }  // namespace mq

@@ -150,7 +150,7 @@ class Index::Read {
   Status NextKey();
 
  private:
-  Status Load(int rc, bool by_key);
+  Status Load(int rc, MDB_val kv, MDB_val vv, bool by_key);
   Index* idx_;
   MDB_txn* txn_ = nullptr;
   MDB_cursor* seq_cur_ = nullptr;

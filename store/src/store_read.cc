@@ -87,7 +87,8 @@ Status StoreImpl::FirstPending(Message* m) {
   return Status::OK();
 }
 
-Status StoreImpl::Walk(uint64_t start, const std::function<Status(uint64_t, const Loc&, bool*)>& visit) {
+template <typename Visit>
+Status StoreImpl::Walk(uint64_t start, Visit&& visit) {
   bool stop = false;
   // 1. The messages LMDB has, all older than the tail's.
   if (tail_.empty() || start < tail_.front().seq) {
