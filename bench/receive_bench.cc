@@ -6,7 +6,8 @@
 //   lookup/mq-key/backlog=K         Store::FirstByKey of the one wanted key behind K others (no consume)
 //   recv/SYSTEM/backlog=K           receive the oldest wanted message behind K others and consume it
 //   drain-reverse/SYSTEM/n=K        K messages arrive in the reverse of the order they are received in
-//   drain-order/SYSTEM/n=K          K messages received oldest first (receive(any))
+//   drain-order/SYSTEM/n=K          K messages received oldest first (receive(any));
+//                                   mq-nokey: a queue without a key extractor (the mailbox's default)
 //
 // SYSTEM: mq-key (FirstByKey + Consume), mq-pred (FindFirst with a predicate +
 // Consume: the mailbox's predicate receive), mq-scan (the same through
@@ -54,10 +55,10 @@ std::vector<std::string> Reversed(uint64_t k) {
   return v;
 }
 
-Status OpenStore(const std::string& path, std::unique_ptr<Store>* out) {
+Status OpenStore(const std::string& path, std::unique_ptr<Store>* out, bool keyed = true) {
   StoreOptions o;
   o.sync = SyncPolicy::kNone;
-  o.key = KeyExtractor::UntilDelimiter(':');
+  o.key = keyed ? KeyExtractor::UntilDelimiter(':') : KeyExtractor::None();
   o.auto_compact = false;
   return Store::Open(path, o, out);
 }
@@ -186,7 +187,8 @@ void RecvOriginal(benchmark::State& state, uint64_t k) {
 
 enum class Order { kReverse, kArrival };
 
-void DrainMq(benchmark::State& state, uint64_t k, Order order, bool by_key) {
+// keyed: the queue has a key extractor (and so a key table to keep up).
+void DrainMq(benchmark::State& state, uint64_t k, Order order, bool by_key, bool keyed = true) {
   const std::vector<std::string> msgs = order == Order::kReverse ? Reversed(k) : Backlog(k, 0);
   std::vector<std::string> keys;
   for (uint64_t i = 0; i < k; ++i) keys.push_back(RevKey(i));
@@ -194,7 +196,7 @@ void DrainMq(benchmark::State& state, uint64_t k, Order order, bool by_key) {
     state.PauseTiming();
     auto dir = std::make_unique<ScratchDir>();
     std::unique_ptr<Store> s;
-    if (Failed(state, OpenStore(dir->File("q"), &s)) || Failed(state, Fill(s.get(), msgs))) break;
+    if (Failed(state, OpenStore(dir->File("q"), &s, keyed)) || Failed(state, Fill(s.get(), msgs))) break;
     state.ResumeTiming();
     Message m;
     for (uint64_t i = 0; i < k; ++i) {
@@ -342,6 +344,8 @@ void RegisterAll(const Flags& f) {
           ->Iterations(q_iters);
     }
     reg("drain-order/mq" + n, [k](benchmark::State& st) { DrainMq(st, k, Order::kArrival, false); })
+        ->Iterations(iters);
+    reg("drain-order/mq-nokey" + n, [k](benchmark::State& st) { DrainMq(st, k, Order::kArrival, false, false); })
         ->Iterations(iters);
     if (k <= 100000)  // SQLite pops at ~10^4/s here: 10^6 would take minutes
       reg("drain-order/sqlite" + n, [k](benchmark::State& st) { DrainSqlite(st, k, Order::kArrival); })

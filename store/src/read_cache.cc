@@ -36,6 +36,26 @@ Status ReadCache::Read(File* file, uint64_t limit, uint64_t off, size_t n, const
   return Status::OK();
 }
 
+void ReadCache::Append(uint64_t off, const char* src, size_t n) {
+  if (n > window_) return;
+  if (len_ == 0) {
+    off_ = off;
+  } else if (off != off_ + len_) {
+    return;
+  }
+  if (buf_.size() < window_) buf_.resize(window_);
+  if (len_ + n > window_) {
+    // Drop at least half the window, so that the move is paid once per
+    // half window of appends, not on every append.
+    const size_t drop = std::min(len_, std::max(len_ + n - window_, window_ / 2));
+    std::memmove(buf_.data(), buf_.data() + drop, len_ - drop);
+    off_ += drop;
+    len_ -= drop;
+  }
+  std::memcpy(buf_.data() + len_, src, n);
+  len_ += n;
+}
+
 void ReadCache::Patch(uint64_t off, const char* src, size_t n) {
   if (len_ == 0 || off + n <= off_ || off >= off_ + len_) return;
   for (size_t i = 0; i < n; ++i) {

@@ -1,0 +1,108 @@
+// ReadCache (store/src/read_cache.h): the window of log bytes behind reads.
+// What it hands out must always equal the file's bytes; appended bytes fed to
+// it spare a reader that keeps up a pread each; a lagging reader keeps its
+// own window.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+
+#include "mq/env.h"
+#include "read_cache.h"
+
+namespace mq {
+namespace {
+
+// An in-memory file that counts reads.
+class MemFile final : public File {
+ public:
+  Status Read(uint64_t offset, size_t n, char* dst, size_t* got) override {
+    ++reads;
+    *got = offset >= data.size() ? 0 : std::min<size_t>(n, data.size() - offset);
+    std::memcpy(dst, data.data() + offset, *got);
+    return Status::OK();
+  }
+  Status Write(uint64_t offset, const char* src, size_t n) override {
+    if (data.size() < offset + n) data.resize(offset + n);
+    std::memcpy(data.data() + offset, src, n);
+    return Status::OK();
+  }
+  Status Sync() override { return Status::OK(); }
+  Status Truncate(uint64_t size) override {
+    data.resize(size);
+    return Status::OK();
+  }
+  Status Size(uint64_t* size) override {
+    *size = data.size();
+    return Status::OK();
+  }
+  const std::string& path() const override { return name; }
+  std::string data, name = "mem";
+  int reads = 0;
+};
+
+std::string Chunk(int i, size_t n) { return std::string(n, static_cast<char>('a' + i % 26)); }
+
+TEST(ReadCache, AppendedBytesAreServedWithoutReadingTheFile) {
+  MemFile f;
+  ReadCache c(4096);
+  uint64_t end = 0;
+  for (int i = 0; i < 100; ++i) {
+    const std::string s = Chunk(i, 100);
+    ASSERT_TRUE(f.Write(end, s.data(), s.size()).ok());
+    c.Append(end, s.data(), s.size());
+    end += s.size();
+    const char* p = nullptr;
+    ASSERT_TRUE(c.Read(&f, end, end - 100, 100, &p).ok());
+    EXPECT_EQ(std::string(p, 100), s);
+  }
+  EXPECT_EQ(f.reads, 0);
+}
+
+TEST(ReadCache, ALaggingReaderKeepsItsWindowAndSeesTheFileBytes) {
+  MemFile f;
+  ReadCache c(1000);
+  uint64_t end = 0;
+  for (int i = 0; i < 50; ++i) {  // 5,000 bytes: five windows
+    const std::string s = Chunk(i, 100);
+    ASSERT_TRUE(f.Write(end, s.data(), s.size()).ok());
+    c.Append(end, s.data(), s.size());
+    end += s.size();
+  }
+  // The reader is at the start: one read fills a window from there ...
+  const char* p = nullptr;
+  ASSERT_TRUE(c.Read(&f, end, 0, 100, &p).ok());
+  EXPECT_EQ(std::string(p, 100), Chunk(0, 100));
+  const int after_first = f.reads;
+  EXPECT_EQ(after_first, 1);
+  // ... and appends that do not continue that window leave it alone.
+  const std::string more = Chunk(50, 100);
+  ASSERT_TRUE(f.Write(end, more.data(), more.size()).ok());
+  c.Append(end, more.data(), more.size());
+  end += 100;
+  for (int i = 1; i < 10; ++i) {
+    ASSERT_TRUE(c.Read(&f, end, static_cast<uint64_t>(i) * 100, 100, &p).ok());
+    EXPECT_EQ(std::string(p, 100), Chunk(i, 100));
+  }
+  EXPECT_EQ(f.reads, after_first);
+}
+
+TEST(ReadCache, AWindowThatFillsUpDropsItsOldestBytesAndStaysCorrect) {
+  MemFile f;
+  ReadCache c(1000);
+  uint64_t end = 0;
+  for (int i = 0; i < 40; ++i) {
+    const std::string s = Chunk(i, 70);
+    ASSERT_TRUE(f.Write(end, s.data(), s.size()).ok());
+    c.Append(end, s.data(), s.size());
+    end += s.size();
+  }
+  for (int i = 0; i < 40; ++i) {
+    const char* p = nullptr;
+    ASSERT_TRUE(c.Read(&f, end, static_cast<uint64_t>(i) * 70, 70, &p).ok());
+    EXPECT_EQ(std::string(p, 70), Chunk(i, 70)) << i;
+  }
+}
+
+}  // namespace
+}  // namespace mq
