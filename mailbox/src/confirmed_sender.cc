@@ -153,6 +153,11 @@ Status ConfirmedSender::ReadReplies(milliseconds wait) {
   int r = ::poll(&p, 1, static_cast<int>(std::min<milliseconds>(wait, kSlice).count()));
   if (r < 0 && errno != EINTR) return Status::FromErrno("ConfirmedSender: poll");
   if (r <= 0) {
+    // Looking at the socket file is a path lookup: do it at most once per
+    // slice, not on every SendAsync that finds no answer waiting.
+    const Clock::time_point now = Clock::now();
+    if (now - replaced_checked_ < kSlice) return Status::OK();
+    replaced_checked_ = now;
     if (MailboxReplaced())
       FailInFlight(Status::IOError(path_ + ": the mailbox was restarted before it answered; the message may or may "
                                            "not have been stored",

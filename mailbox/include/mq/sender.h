@@ -142,6 +142,7 @@ class ConfirmedSender {
   size_t sndbuf_ = 0;
   bool connected_ = false;
   uint64_t peer_dev_ = 0, peer_ino_ = 0;  // the socket file we connected to
+  std::chrono::steady_clock::time_point replaced_checked_{};  // last MailboxReplaced() look
   uint64_t next_ticket_ = 0;
   std::deque<InFlight> in_flight_;
   std::deque<Confirmation> ready_;
