@@ -3,6 +3,7 @@
 // each sender and size, appends the admitted ones with one write and one
 // index transaction, wakes receivers, and hands the answers for confirming
 // senders to the confirmer thread, so it never waits for an fdatasync.
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -157,12 +158,28 @@ size_t Mailbox::Impl::IngestBatch(bool block) {
   return taken == static_cast<size_t>(n) ? taken : 0;
 }
 
+bool Mailbox::Impl::IngestInline() {
+  if (sock.get() < 0 || !ingest_mu.try_lock()) return false;
+  std::lock_guard<std::mutex> g(ingest_mu, std::adopt_lock);
+  if (inline_ingest_off) return false;
+  return IngestBatch(false) > 0;
+}
+
 void Mailbox::Impl::IngestLoop() {
-  // SO_RCVTIMEO would not be needed: Close wakes the blocked read with
-  // shutdown(SHUT_RD); after that every read returns at once.
+  // Close wakes the wait with shutdown(SHUT_RD); after that every read
+  // returns at once. The wait is a poll, not a blocking read, so that the
+  // lock is not held while nothing arrives (a receiver may read meanwhile).
   while (true) {
     const bool stopping = stop_ingest.load();
-    size_t n = IngestBatch(!stopping);
+    if (!stopping) {
+      pollfd p{sock.get(), POLLIN, 0};
+      if (::poll(&p, 1, -1) < 0 && errno != EINTR) ::usleep(1000);
+    }
+    size_t n = 0;
+    {
+      std::lock_guard<std::mutex> g(ingest_mu);
+      n = IngestBatch(false);
+    }
     if (n == 0) {
       if (stopping) break;
       // An error or an interrupted read: look again (a blocked read returns

@@ -72,6 +72,14 @@ class Mailbox::Impl {
 
   std::thread ingest_thread;
   std::atomic<bool> stop_ingest{false};
+  // Held around each IngestBatch, by the ingest thread or by a receiver that
+  // found nothing and reads the socket itself before it sleeps (so datagrams
+  // are appended in the order they were read). `inline_ingest_off` (under
+  // ingest_mu) is set by Close before the socket goes away.
+  std::mutex ingest_mu;
+  bool inline_ingest_off = false;
+  // A receiver's own read of the socket; true if it stored anything.
+  bool IngestInline();
 
   // Receivers wait on `arrived` for `generation` to move.
   std::mutex mu;

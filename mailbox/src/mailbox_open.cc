@@ -164,6 +164,11 @@ Status Mailbox::Impl::CloseAll() {
     ::shutdown(sock.get(), SHUT_RD);  // wakes the ingest thread; it stores what is queued
     if (ingest_thread.joinable()) ingest_thread.join();
     {
+      // A receiver reading the socket itself finishes first; none starts after.
+      std::lock_guard<std::mutex> g(ingest_mu);
+      inline_ingest_off = true;
+    }
+    {
       std::lock_guard<std::mutex> g(cmu);
       stop_confirmer = true;
     }

@@ -66,6 +66,9 @@ Status Mailbox::Impl::Find(const Pattern& p, bool take, Timeout timeout, Message
     }
     Status s = FindOnce(p, &scanned_to, out);
     if (s.ok()) s = take ? store->Take(out->seq) : store->Consume(out->seq);
+    // Nothing to take: rather than sleep until the ingest thread has run,
+    // read what the socket holds now (if nobody else is reading it).
+    const bool ingested = s.IsNotFound() && IngestInline();
     {
       std::lock_guard<std::mutex> g(mu);
       --active;
@@ -77,6 +80,7 @@ Status Mailbox::Impl::Find(const Pattern& p, bool take, Timeout timeout, Message
     }
     // kNotFound from Take/Consume: another thread got it first; look again.
     if (!s.IsNotFound()) return s;
+    if (ingested) continue;
 
     std::unique_lock<std::mutex> g(mu);
     if (generation != gen) continue;  // something arrived meanwhile
