@@ -551,23 +551,26 @@ def section_ingest(R, T):
         r = R.get("confirmed", "mq", senders=8, window=w, sync="always")
         if r and (best is None or rate(r) > rate(best[1])):
             best = (w, r)
-    if best and fs:
+    fl = R.get("confirmed", "fdatasync-latency")
+    med = fl["p50_us"] * 1e3 if fl and "p50_us" in fl else None
+    if fs and med:
+        # The issue's target is one configuration that does both: 30x the rate
+        # of one fdatasync per message, with a p99 within 3 fdatasync medians.
+        for w in R.params("confirmed", "mq", "window"):
+            r = R.get("confirmed", "mq", senders=8, window=w, sync="always")
+            if not r:
+                continue
+            fast, quick = rate(r) >= 30 * rate(fs), r["p99_us"] * 1e3 <= 3 * med
+            T.add("confirmed sends, 8 senders, window=%s: ≥ 30x one fdatasync per message and p99 ≤ 3 fdatasync "
+                  "medians (issue 3)" % w,
+                  "%s (%s), p99 %s vs 3 x %s" % (fmt_ratio(rate(r), rate(fs)), fmt_rate(rate(r)),
+                                                  fmt_time(r["p99_us"] * 1e3), fmt_time(med)),
+                  fast and quick, "[Confirmed sends](#confirmed-sends)")
+    if best and sq:
         w, r = best
-        T.add("confirmed sends, 8 senders, sync=always ≥ 30x one fdatasync per message (window=%s)" % w,
-              "%s vs %s: %s" % (fmt_rate(rate(r)), fmt_rate(rate(fs)), fmt_ratio(rate(r), rate(fs))),
-              rate(r) >= 30 * rate(fs), "[Confirmed sends](#confirmed-sends)")
-        if sq:
-            T.add("confirmed sends, 8 senders ≥ 20x SQLite FULL, one transaction per message (window=%s)" % w,
-                  "%s vs %s: %s" % (fmt_rate(rate(r)), fmt_rate(rate(sq)), fmt_ratio(rate(r), rate(sq))),
-                  rate(r) >= 20 * rate(sq), "[Confirmed sends](#confirmed-sends)")
-        fl = R.get("confirmed", "fdatasync-latency")
-        med = fl["p50_us"] * 1e3 if fl and "p50_us" in fl else None
-        for w2 in R.params("confirmed", "mq", "window"):
-            r2 = R.get("confirmed", "mq", senders=8, window=w2, sync="always")
-            if r2 and med:
-                T.add("p99 confirmation latency, 8 senders, window=%s ≤ 3 fdatasync medians (issue 3)" % w2,
-                      "%s vs 3 x %s" % (fmt_time(r2["p99_us"] * 1e3), fmt_time(med)),
-                      r2["p99_us"] * 1e3 <= 3 * med, "[Confirmed sends](#confirmed-sends)")
+        T.add("confirmed sends, 8 senders ≥ 20x SQLite FULL, one transaction per message (window=%s)" % w,
+              "%s vs %s: %s" % (fmt_rate(rate(r)), fmt_rate(rate(sq)), fmt_ratio(rate(r), rate(sq))),
+              rate(r) >= 20 * rate(sq), "[Confirmed sends](#confirmed-sends)")
     return "\n".join(out), series
 
 
