@@ -539,5 +539,33 @@ TEST_F(StoreIndexTest, IndexOfFormatVersion1IsRebuiltAndItsOldKeyTableDropped) {
   mdb_env_close(env);
 }
 
+TEST_F(StoreIndexTest, ReceiveByKeyFromTheIndexTailSkipsConsumedAndTakenAndSeesReleasedAgain) {
+  // All of these stay in the in-memory index tail (far fewer than a flush).
+  auto s = OpenOrDie(Opts());
+  uint64_t seq = 0;
+  for (int i = 1; i <= 6; ++i) ASSERT_TRUE(s->Append("k:" + std::to_string(i), &seq).ok());
+  ASSERT_TRUE(s->Append("other:7", &seq).ok());
+  Message m;
+  ASSERT_TRUE(s->FirstByKey("k", &m).ok());
+  EXPECT_EQ(m.seq, 1u);
+  ASSERT_TRUE(s->Take(1).ok());
+  ASSERT_TRUE(s->Consume(2).ok());
+  ASSERT_TRUE(s->Consume(3).ok());
+  ASSERT_TRUE(s->FirstByKey("k", &m).ok());
+  EXPECT_EQ(m.seq, 4u);  // 1 taken, 2 and 3 consumed
+  ASSERT_TRUE(s->Release(1).ok());
+  ASSERT_TRUE(s->FirstByKey("k", &m).ok());
+  EXPECT_EQ(m.seq, 1u);  // released: visible again, though consumed ones lay after it
+  ASSERT_TRUE(s->Consume(1).ok());
+  ASSERT_TRUE(s->Consume(4).ok());
+  ASSERT_TRUE(s->FirstByKey("k", &m).ok());
+  EXPECT_EQ(m.seq, 5u);
+  ASSERT_TRUE(s->Consume(5).ok());
+  ASSERT_TRUE(s->Consume(6).ok());
+  EXPECT_TRUE(s->FirstByKey("k", &m).IsNotFound());
+  ASSERT_TRUE(s->FirstByKey("other", &m).ok());
+  EXPECT_EQ(m.seq, 7u);
+}
+
 }  // namespace
 }  // namespace mq

@@ -136,7 +136,14 @@ class StoreImpl final : public Store {
     bool consumed = false;
   };
   std::vector<TailEntry> tail_;
-  std::unordered_map<std::string, std::vector<uint64_t>> tail_keys_;  // key -> seqs in the tail
+  // Per key, the seqs of its tail entries, and how many of the first ones are
+  // known consumed (so a receive by key does not step over them again: the
+  // tail holds up to 65,536 messages).
+  struct TailKey {
+    std::vector<uint64_t> seqs;
+    size_t front = 0;
+  };
+  std::unordered_map<std::string, TailKey> tail_keys_;
   uint64_t tail_pending_ = 0;
   bool reader_fresh_ = false;            // reader_ has seen the latest LMDB commit
   uint64_t last_read_seq_ = 0;           // the message most recently returned ...

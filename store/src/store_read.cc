@@ -214,9 +214,15 @@ Status StoreImpl::FirstByKey(std::string_view key, Message* m) {
   // 2. The tail.
   auto it = tail_keys_.find(k);
   if (it != tail_keys_.end()) {
-    for (uint64_t seq : it->second) {
+    TailKey& tk = it->second;
+    for (size_t i = tk.front; i < tk.seqs.size(); ++i) {
+      const uint64_t seq = tk.seqs[i];
       const TailEntry* e = FindTail(seq);
-      if (e == nullptr || e->consumed || Hidden(seq)) continue;
+      if (e == nullptr || e->consumed) {
+        if (i == tk.front) ++tk.front;  // consumed for good: never look at it again
+        continue;
+      }
+      if (Hidden(seq)) continue;
       auto r = found(seq, e->loc, false);
       if (!r.ok()) return r.status();
       if (*r) return Status::OK();

@@ -77,7 +77,7 @@ Status StoreImpl::AppendLocked(std::span<const std::string_view> payloads, uint6
                 std::string(), false};
     if (opt_.key.enabled()) {
       e.key.assign(opt_.key.Extract(payloads[i]));
-      tail_keys_[e.key].push_back(e.seq);
+      tail_keys_[e.key].seqs.push_back(e.seq);
     }
     tail_.push_back(std::move(e));
     tail_start_ = pos;
@@ -121,7 +121,7 @@ Status StoreImpl::FlushIndex() {
     // Key entries in key-table order (length, then bytes): neighbours share
     // pages, so the batch dirties as few LMDB pages as it can, and the put
     // cursor rarely has to descend from the root.
-    std::vector<const std::pair<const std::string, std::vector<uint64_t>>*> order;
+    std::vector<const std::pair<const std::string, TailKey>*> order;
     order.reserve(tail_keys_.size());
     for (const auto& kv : tail_keys_) order.push_back(&kv);
     std::sort(order.begin(), order.end(), [](const auto* a, const auto* b) {
@@ -133,9 +133,9 @@ Status StoreImpl::FlushIndex() {
     std::string items;
     for (const auto* entry : order) {
       const std::string& key = entry->first;
-      items.resize(entry->second.size() * kKeyItemSize);
+      items.resize(entry->second.seqs.size() * kKeyItemSize);
       size_t n = 0;
-      for (uint64_t seq : entry->second) {
+      for (uint64_t seq : entry->second.seqs) {
         const TailEntry& e = tail_[seq - tail_.front().seq];
         if (!e.consumed) EncodeKeyItem(seq, e.loc, key, items.data() + kKeyItemSize * n++);
       }
@@ -274,6 +274,7 @@ Status StoreImpl::Release(uint64_t seq) {
   hidden_.erase(seq);
   front_seq_ = std::min(front_seq_, seq);
   key_front_.clear();
+  for (auto& [key, tk] : tail_keys_) tk.front = 0;
   return Status::OK();
 }
 
