@@ -56,11 +56,13 @@ class PosixFile final : public File {
   Status Overwrite(uint64_t offset, const char* src, size_t n) override {
     if (!writable_ || n > 64) return Write(offset, src, n);
     // Touching a mapped page past the end of the file raises SIGBUS, and
-    // another process may have cut the file: look at its size first. An
-    // fstat is still far cheaper than a pwrite into ext4.
-    struct stat st;
-    if (::fstat(fd_, &st) != 0) return Status::FromErrno(path_ + ": fstat");
-    const uint64_t size = static_cast<uint64_t>(st.st_size);
+    // another process may have cut the file: look at its size first.
+    // lseek(SEEK_END) reads just the size, cheaper than an fstat (and both
+    // far cheaper than a pwrite into ext4); the file position it moves is
+    // never used (every read and write is positional).
+    const off_t end = ::lseek(fd_, 0, SEEK_END);
+    if (end < 0) return Write(offset, src, n);
+    const uint64_t size = static_cast<uint64_t>(end);
     if (offset + n > size) return Write(offset, src, n);
     if (offset + n > map_len_) {
       // Map well past the end, so that a growing log is rarely remapped;
