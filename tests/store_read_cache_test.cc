@@ -1,7 +1,7 @@
-// ReadCache (store/src/read_cache.h): the window of log bytes behind reads.
+// ReadCache (store/src/read_cache.h): the windows of log bytes behind reads.
 // What it hands out must always equal the file's bytes; appended bytes fed to
 // it spare a reader that keeps up a pread each; a lagging reader keeps its
-// own window.
+// own window; reads alternating between two places keep a window each.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -102,6 +102,21 @@ TEST(ReadCache, AWindowThatFillsUpDropsItsOldestBytesAndStaysCorrect) {
     ASSERT_TRUE(c.Read(&f, end, static_cast<uint64_t>(i) * 70, 70, &p).ok());
     EXPECT_EQ(std::string(p, 70), Chunk(i, 70)) << i;
   }
+}
+
+TEST(ReadCache, ReadsThatAlternateBetweenTwoPlacesReadEachPlaceOnce) {
+  // A selective receive walks the old, unmatched messages at the front and
+  // then takes a new one far behind them, again and again.
+  MemFile f;
+  const std::string all(100000, 'x');
+  ASSERT_TRUE(f.Write(0, all.data(), all.size()).ok());
+  ReadCache c(4096);
+  const char* p = nullptr;
+  for (int round = 0; round < 50; ++round) {
+    ASSERT_TRUE(c.Read(&f, all.size(), 0, 100, &p).ok());
+    ASSERT_TRUE(c.Read(&f, all.size(), 90000 + static_cast<uint64_t>(round) * 10, 10, &p).ok());
+  }
+  EXPECT_EQ(f.reads, 2);
 }
 
 }  // namespace

@@ -5,62 +5,81 @@
 
 namespace mq {
 
+ReadCache::Window& ReadCache::Victim() {
+  if (w_[0].len == 0) return w_[0];
+  if (w_[1].len == 0) return w_[1];
+  return w_[0].used <= w_[1].used ? w_[0] : w_[1];
+}
+
 Status ReadCache::Read(File* file, uint64_t limit, uint64_t off, size_t n, const char** p) {
   if (off + n > limit)
     return Status::Corruption(file->path() + ": offset " + std::to_string(off) + ": the index points " +
                               std::to_string(n) + " bytes past the end of the log (" + std::to_string(limit) +
                               " bytes); reopen the queue to rebuild its index");
-  if (off >= off_ && off + n <= off_ + len_) {
-    *p = buf_.data() + (off - off_);
-    return Status::OK();
+  for (Window& w : w_) {
+    if (w.len != 0 && off >= w.off && off + n <= w.off + w.len) {
+      w.used = ++clock_;
+      *p = w.buf.data() + (off - w.off);
+      return Status::OK();
+    }
   }
+  Window& w = Victim();
+  const Window& last = &w == &w_[0] ? w_[1] : w_[0];  // the one read most recently
   // A window that starts at the request serves reads going forward; a miss
-  // below the current window (a walk going backward) gets one that ends at it.
+  // just below the window in use (a walk going backward) gets one that ends
+  // at the request.
   const size_t want = static_cast<size_t>(std::min<uint64_t>(std::max(n, window_), limit));
   uint64_t start = off;
-  if (len_ != 0 && off < off_ && off + n >= want) start = off + n - want;
+  if (last.len != 0 && off < last.off && off + n >= want) start = off + n - want;
   if (start + want > limit) start = limit - want;
   if (start > off) start = off;
-  if (buf_.size() < want) buf_.resize(want);
+  if (w.buf.size() < want) w.buf.resize(want);
   size_t got = 0;
-  len_ = 0;
-  Status s = file->Read(start, want, buf_.data(), &got);
+  w.len = 0;
+  Status s = file->Read(start, want, w.buf.data(), &got);
   if (!s.ok()) return s;
   if (start + got < off + n)
     return Status::Corruption(file->path() + ": offset " + std::to_string(off) + ": log ends early (read " +
                               std::to_string(start + got > off ? start + got - off : 0) + " of " +
                               std::to_string(n) + " bytes)");
-  off_ = start;
-  len_ = got;
-  *p = buf_.data() + (off - start);
+  w.off = start;
+  w.len = got;
+  w.used = ++clock_;
+  *p = w.buf.data() + (off - start);
   return Status::OK();
 }
 
 void ReadCache::Append(uint64_t off, const char* src, size_t n) {
   if (n > window_) return;
-  if (len_ == 0) {
-    off_ = off;
-  } else if (off != off_ + len_) {
-    return;
+  Window* w = nullptr;
+  for (Window& c : w_)
+    if (c.len != 0 && off == c.off + c.len) w = &c;
+  if (w == nullptr) {
+    for (Window& c : w_)
+      if (c.len == 0) w = &c;
+    if (w == nullptr) return;
+    w->off = off;
   }
-  if (buf_.size() < window_) buf_.resize(window_);
-  if (len_ + n > window_) {
+  if (w->buf.size() < window_) w->buf.resize(window_);
+  if (w->len + n > window_) {
     // Drop at least half the window, so that the move is paid once per
     // half window of appends, not on every append.
-    const size_t drop = std::min(len_, std::max(len_ + n - window_, window_ / 2));
-    std::memmove(buf_.data(), buf_.data() + drop, len_ - drop);
-    off_ += drop;
-    len_ -= drop;
+    const size_t drop = std::min(w->len, std::max(w->len + n - window_, window_ / 2));
+    std::memmove(w->buf.data(), w->buf.data() + drop, w->len - drop);
+    w->off += drop;
+    w->len -= drop;
   }
-  std::memcpy(buf_.data() + len_, src, n);
-  len_ += n;
+  std::memcpy(w->buf.data() + w->len, src, n);
+  w->len += n;
 }
 
 void ReadCache::Patch(uint64_t off, const char* src, size_t n) {
-  if (len_ == 0 || off + n <= off_ || off >= off_ + len_) return;
-  for (size_t i = 0; i < n; ++i) {
-    uint64_t o = off + i;
-    if (o >= off_ && o < off_ + len_) buf_[o - off_] = src[i];
+  for (Window& w : w_) {
+    if (w.len == 0 || off + n <= w.off || off >= w.off + w.len) continue;
+    for (size_t i = 0; i < n; ++i) {
+      const uint64_t o = off + i;
+      if (o >= w.off && o < w.off + w.len) w.buf[o - w.off] = src[i];
+    }
   }
 }
 

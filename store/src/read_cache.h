@@ -1,8 +1,10 @@
-// ReadCache: one window of log bytes, read with a single pread, that serves
-// many small reads (a drain or a predicate scan walks the log in order).
-// The store patches it when it rewrites a used flag inside the window, and
-// feeds it what it appends, so that a receiver keeping up with the appends
-// reads them from memory, not with a pread each.
+// ReadCache: two windows of log bytes, each read with a single pread, that
+// serve many small reads (a drain or a predicate scan walks the log in order).
+// Two, because a selective receive often alternates between two places: the
+// old messages at the front that do not match, and the new one that does.
+// The store patches them when it rewrites a used flag, and feeds them what it
+// appends, so that a receiver keeping up with the appends reads them from
+// memory, not with a pread each.
 #pragma once
 
 #include <cstdint>
@@ -17,20 +19,30 @@ class ReadCache {
   explicit ReadCache(size_t window = 256 << 10) : window_(window) {}
 
   // Points *p at bytes [off, off+n) of `file`, which is `limit` bytes long.
+  // *p stays valid until the next call of any method.
   Status Read(File* file, uint64_t limit, uint64_t off, size_t n, const char** p);
-  // Keeps the window in step with a write the store made.
+  // Keeps the windows in step with a write the store made.
   void Patch(uint64_t off, const char* src, size_t n);
-  // Offers bytes just appended at `off`. They are kept if they continue the
-  // window (its oldest bytes make room) or if there is no window: a reader
-  // that lags far behind keeps its own window and is not disturbed.
+  // Offers bytes just appended at `off`. They are kept if they continue a
+  // window (its oldest bytes make room), or in a window nobody has used yet:
+  // a reader that lags far behind keeps its own window undisturbed.
   void Append(uint64_t off, const char* src, size_t n);
-  void Invalidate() { len_ = 0; }
+  void Invalidate() {
+    for (Window& w : w_) w.len = 0;
+  }
 
  private:
+  struct Window {
+    std::vector<char> buf;
+    uint64_t off = 0;
+    size_t len = 0;
+    uint64_t used = 0;  // when it last served a read (for choosing a victim)
+  };
+  Window& Victim();
+
   size_t window_;
-  std::vector<char> buf_;
-  uint64_t off_ = 0;
-  size_t len_ = 0;
+  Window w_[2];
+  uint64_t clock_ = 0;
 };
 
 }  // namespace mq

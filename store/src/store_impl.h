@@ -134,7 +134,17 @@ class StoreImpl final : public Store {
     Loc loc;
     std::string key;
     bool consumed = false;
+    // Index (in tail_) of the first entry at or after this one that may not
+    // be consumed; equal to its own index while it is not. Path-compressed by
+    // NextLiveTail, so walks skip runs of consumed entries in one step.
+    size_t next = 0;
   };
+  size_t NextLiveTail(size_t i);
+  // Consumed entries still in LMDB (their deletes wait for the next index
+  // transaction) that the last walk stepped over. Many of them make the
+  // waiting deletes worth flushing now, so later walks don't pay again.
+  uint64_t walk_skipped_ = 0;
+  Status FlushIfWalksPay();
   std::vector<TailEntry> tail_;
   // Per key, the seqs of its tail entries, and how many of the first ones are
   // known consumed (so a receive by key does not step over them again: the

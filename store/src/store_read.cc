@@ -100,6 +100,8 @@ Status StoreImpl::Walk(uint64_t start, Visit&& visit) {
       if (!Hidden(seq)) {
         MQ_RETURN_IF_ERROR(visit(seq, reader_->loc(), &stop));
         if (stop) return Status::OK();
+      } else {
+        ++walk_skipped_;
       }
       MQ_RETURN_IF_ERROR(reader_->Next());
     }
@@ -107,7 +109,7 @@ Status StoreImpl::Walk(uint64_t start, Visit&& visit) {
   // 2. The tail.
   if (!tail_.empty()) {
     size_t i = start > tail_.front().seq ? static_cast<size_t>(start - tail_.front().seq) : 0;
-    for (; i < tail_.size(); ++i) {
+    for (i = NextLiveTail(i); i < tail_.size(); i = NextLiveTail(i + 1)) {
       const TailEntry& e = tail_[i];
       if (e.consumed || Hidden(e.seq)) continue;
       MQ_RETURN_IF_ERROR(visit(e.seq, e.loc, &stop));
@@ -137,7 +139,14 @@ Status StoreImpl::ScanPending(uint64_t from_seq, const std::function<bool(const 
     return Status::OK();
   }));
   if (first && from_front) front_seq_ = std::max(front_seq_, next_seq_);
-  return Status::OK();
+  return FlushIfWalksPay();
+}
+
+Status StoreImpl::FlushIfWalksPay() {
+  constexpr uint64_t kWorthIt = 4096;
+  const bool pay = walk_skipped_ >= kWorthIt && !unflushed_.empty() && !index_->read_only();
+  walk_skipped_ = 0;
+  return pay ? FlushIndex() : Status::OK();
 }
 
 Status StoreImpl::FindFirst(uint64_t from_seq, const std::function<bool(std::string_view)>& match, Message* m,
@@ -163,6 +172,7 @@ Status StoreImpl::FindFirst(uint64_t from_seq, const std::function<bool(std::str
     *stop = true;
     return Status::OK();
   }));
+  MQ_RETURN_IF_ERROR(FlushIfWalksPay());
   if (!found) return Status::NotFound(path_ + ": no pending message matches");
   return Status::OK();
 }

@@ -74,7 +74,7 @@ Status StoreImpl::AppendLocked(std::span<const std::string_view> payloads, uint6
   if (tail_.empty()) tail_.reserve(kTailFlush);
   for (size_t i = 0; i < payloads.size(); ++i) {
     TailEntry e{seq0 + i, Loc{pos + log::kMetaRecordSize, static_cast<uint32_t>(payloads[i].size()), true, false},
-                std::string(), false};
+                std::string(), false, tail_.size()};
     if (opt_.key.enabled()) {
       e.key.assign(opt_.key.Extract(payloads[i]));
       tail_keys_[e.key].seqs.push_back(e.seq);
@@ -160,6 +160,17 @@ Status StoreImpl::FlushIndex() {
   return Status::OK();
 }
 
+size_t StoreImpl::NextLiveTail(size_t i) {
+  size_t r = i;
+  while (r < tail_.size() && tail_[r].next != r) r = tail_[r].next;
+  while (i < r) {  // point every entry passed at the answer
+    const size_t n = tail_[i].next;
+    tail_[i].next = r;
+    i = n;
+  }
+  return r;
+}
+
 StoreImpl::TailEntry* StoreImpl::FindTail(uint64_t seq) {
   if (tail_.empty() || seq < tail_.front().seq || seq > tail_.back().seq) return nullptr;
   return &tail_[seq - tail_.front().seq];
@@ -231,6 +242,7 @@ Status StoreImpl::Consume(uint64_t seq) {
       // Never reached LMDB, and now never will.
       uint64_t framed = loc.size + log::kFramedOverhead;
       tail->consumed = true;
+      tail->next = static_cast<size_t>(tail - tail_.data()) + 1;
       --tail_pending_;
       pending_bytes_ -= std::min(pending_bytes_, framed);
       ++consumed_count_;
