@@ -45,7 +45,10 @@ class Results:
             for line in open(mt):
                 if "=" in line:
                     k, v = line.rstrip("\n").split("=", 1)
-                    self.machine[k] = v
+                    if k == "rerun":
+                        self.machine.setdefault("reruns", []).append(v)
+                    else:
+                        self.machine[k] = v
 
     def get(self, scenario, system, **params):
         want = {k: str(v) for k, v in params.items()}
@@ -191,6 +194,13 @@ def section_machine(R, command):
         ["commit", m.get("commit", "?")],
         ["mode", m.get("mode", "?")],
     ]
+    # `bench/run --only NAME` reruns one binary later, on later code: its
+    # results replace that binary's in the tables, so say when and on what.
+    latest = {}
+    for v in m.get("reruns", []):
+        latest[v.split(" ", 1)[0]] = v
+    for name, v in sorted(latest.items()):
+        rows.append(["rerun: mq_bench_%s" % name if name != "erlang" else "rerun: Erlang", v.split(" ", 1)[1]])
     erl = R.contexts.get("erlang.json")
     if erl:
         rows.append(["Erlang", "OTP %s (erts %s)" % (erl.get("erlang_otp_release"), erl.get("erts_version"))])
