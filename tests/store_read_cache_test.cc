@@ -43,15 +43,21 @@ class MemFile final : public File {
 
 std::string Chunk(int i, size_t n) { return std::string(n, static_cast<char>('a' + i % 26)); }
 
+// What the store does on an append: write the bytes at the end, then offer
+// them to the cache. Returns the new end.
+uint64_t AppendChunk(MemFile* f, ReadCache* c, uint64_t end, const std::string& s) {
+  EXPECT_TRUE(f->Write(end, s.data(), s.size()).ok());
+  c->Append(end, s.data(), s.size());
+  return end + s.size();
+}
+
 TEST(ReadCache, AppendedBytesAreServedWithoutReadingTheFile) {
   MemFile f;
   ReadCache c(4096);
   uint64_t end = 0;
   for (int i = 0; i < 100; ++i) {
     const std::string s = Chunk(i, 100);
-    ASSERT_TRUE(f.Write(end, s.data(), s.size()).ok());
-    c.Append(end, s.data(), s.size());
-    end += s.size();
+    end = AppendChunk(&f, &c, end, s);
     const char* p = nullptr;
     ASSERT_TRUE(c.Read(&f, end, end - 100, 100, &p).ok());
     EXPECT_EQ(std::string(p, 100), s);
@@ -63,12 +69,7 @@ TEST(ReadCache, ALaggingReaderKeepsItsWindowAndSeesTheFileBytes) {
   MemFile f;
   ReadCache c(1000);
   uint64_t end = 0;
-  for (int i = 0; i < 50; ++i) {  // 5,000 bytes: five windows
-    const std::string s = Chunk(i, 100);
-    ASSERT_TRUE(f.Write(end, s.data(), s.size()).ok());
-    c.Append(end, s.data(), s.size());
-    end += s.size();
-  }
+  for (int i = 0; i < 50; ++i) end = AppendChunk(&f, &c, end, Chunk(i, 100));  // 5,000 bytes: five windows
   // The reader is at the start: one read fills a window from there ...
   const char* p = nullptr;
   ASSERT_TRUE(c.Read(&f, end, 0, 100, &p).ok());
@@ -76,10 +77,7 @@ TEST(ReadCache, ALaggingReaderKeepsItsWindowAndSeesTheFileBytes) {
   const int after_first = f.reads;
   EXPECT_EQ(after_first, 1);
   // ... and appends that do not continue that window leave it alone.
-  const std::string more = Chunk(50, 100);
-  ASSERT_TRUE(f.Write(end, more.data(), more.size()).ok());
-  c.Append(end, more.data(), more.size());
-  end += 100;
+  end = AppendChunk(&f, &c, end, Chunk(50, 100));
   for (int i = 1; i < 10; ++i) {
     ASSERT_TRUE(c.Read(&f, end, static_cast<uint64_t>(i) * 100, 100, &p).ok());
     EXPECT_EQ(std::string(p, 100), Chunk(i, 100));
@@ -91,12 +89,7 @@ TEST(ReadCache, AWindowThatFillsUpDropsItsOldestBytesAndStaysCorrect) {
   MemFile f;
   ReadCache c(1000);
   uint64_t end = 0;
-  for (int i = 0; i < 40; ++i) {
-    const std::string s = Chunk(i, 70);
-    ASSERT_TRUE(f.Write(end, s.data(), s.size()).ok());
-    c.Append(end, s.data(), s.size());
-    end += s.size();
-  }
+  for (int i = 0; i < 40; ++i) end = AppendChunk(&f, &c, end, Chunk(i, 70));
   for (int i = 0; i < 40; ++i) {
     const char* p = nullptr;
     ASSERT_TRUE(c.Read(&f, end, static_cast<uint64_t>(i) * 70, 70, &p).ok());
