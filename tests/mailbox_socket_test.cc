@@ -8,9 +8,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <thread>
 
 #include "mailbox_testing.h"
 #include "mq/mailbox.h"
@@ -123,6 +125,35 @@ TEST_F(MailboxSocketTest, DatagramsQueuedInTheSocketAtCloseAreStored) {
   o.socket_path.clear();
   auto mb = OpenMailboxOrDie(o);
   EXPECT_EQ(ReceivePayloads(mb.get(), Pattern::Any(), 5), (std::vector<std::string>{"m0", "m1", "m2", "m3", "m4"}));
+}
+
+TEST_F(MailboxSocketTest, ASenderThatSendsTheInstantThePathAppearsIsAdmitted) {
+  // A sender waiting for a (re)starting mailbox sends as soon as the path
+  // exists. Its datagram must carry credentials, so the socket has to ask for
+  // them before it is bound, not after.
+  for (int round = 0; round < 40; ++round) {
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> sent{0};
+    std::thread sender([&] {
+      int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      sockaddr_un a{};
+      a.sun_family = AF_UNIX;
+      std::strncpy(a.sun_path, opt_.socket_path.c_str(), sizeof(a.sun_path) - 1);
+      while (!stop.load()) {
+        if (::sendto(fd, "x", 1, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 1) sent.fetch_add(1);
+      }
+      ::close(fd);
+    });
+    std::unique_ptr<Mailbox> mb;
+    Status s = Mailbox::Open(opt_, &mb);
+    ASSERT_TRUE(test::WaitUntil([&] { return sent.load() > 0; }));
+    stop.store(true);
+    sender.join();
+    ASSERT_TRUE(s.ok()) << s.ToString();
+    ASSERT_TRUE(mb->Close().ok());
+    EXPECT_EQ(mb->Stats().rejected_not_admitted, 0u) << "round " << round;
+    if (HasFailure()) break;
+  }
 }
 
 class OtherUidTest : public MailboxSocketTest {

@@ -97,6 +97,17 @@ Status Mailbox::Impl::BindSocket() {
 
   unix_socket::Fd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (fd.get() < 0) return Status::FromErrno("mailbox: socket()");
+  // Before bind: a sender waiting for the path (ConfirmedSender's
+  // connect_retry) may send the instant it appears, and a datagram sent
+  // before SO_PASSCRED is on carries no credentials, so it would be refused.
+  int one = 1;
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) != 0)
+    return Status::FromErrno(path + ": SO_PASSCRED");
+  int rcv = opt.receive_buffer_bytes;
+  if (rcv > 0) (void)::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+  // Answers to confirming senders are charged to this socket's send buffer.
+  int snd = 4 << 20;
+  (void)::setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &snd, sizeof(snd));
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0) {
     if (errno == EADDRINUSE)
       return Status::IOError(path + ": another process bound this socket path just now; stop it or choose "
@@ -112,13 +123,6 @@ Status Mailbox::Impl::BindSocket() {
   // The mode is set after bind, so the umask does not decide it.
   if (::chmod(path.c_str(), opt.socket_mode) != 0) return fail("chmod of the socket");
   if (!unix_socket::SocketIdentity(path, &sock_dev, &sock_ino)) return fail("stat of the socket just bound");
-  int one = 1;
-  if (::setsockopt(fd.get(), SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) != 0) return fail("SO_PASSCRED");
-  int rcv = opt.receive_buffer_bytes;
-  if (rcv > 0) (void)::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
-  // Answers to confirming senders are charged to this socket's send buffer.
-  int snd = 4 << 20;
-  (void)::setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &snd, sizeof(snd));
   sock = std::move(fd);
 
   // Receive buffers: each holds a datagram of exactly max_message_size; a
