@@ -27,11 +27,9 @@
 //     a killed process, delivered again first by the next one.
 // Duplicates and unconfirmed messages lost (datagrams still in the killed
 // process's socket buffer) are counted and printed.
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/inotify.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,12 +47,11 @@
 #include <thread>
 #include <vector>
 
+#include "mailbox_testing.h"
 #include "mq/inspect.h"
 #include "mq/mailbox.h"
 #include "test_util.h"
 #include "torture_payload.h"
-
-extern char** environ;
 
 namespace mq {
 namespace {
@@ -74,23 +71,6 @@ int KillsPerRun() {
   const char* e = std::getenv("MQ_TORTURE_KILLS");
   int n = e != nullptr ? std::atoi(e) : 0;
   return n > 0 ? n : 60;
-}
-
-pid_t Spawn(const std::vector<std::string>& argv) {
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc != 0) {
-    ADD_FAILURE() << "spawning " << argv[0] << ": " << std::strerror(rc);
-    return -1;
-  }
-  return pid;
 }
 
 // The wait status of pid, or -1 if it did not end within `limit` (it is then
@@ -225,7 +205,7 @@ TEST_P(TortureKillTest, ConfirmedMessagesSurviveRepeatedSigkillOfTheMailboxProce
   const std::vector<std::string> actor_argv = {MQ_TORTURE_HELPER, "actor", socket, queue, ack ? "ack" : "auto",
                                                delivered, std::to_string(kCompactMinBytes), kCompactRatio};
   CompactionWatch watch(dir.path(), "queue.compact");
-  pid_t actor = Spawn(actor_argv);
+  pid_t actor = test::SpawnProcess(actor_argv);
   Clock::time_point started = Clock::now();
   ASSERT_GT(actor, 0);
   auto socket_up = [&] {
@@ -237,7 +217,7 @@ TEST_P(TortureKillTest, ConfirmedMessagesSurviveRepeatedSigkillOfTheMailboxProce
   std::vector<pid_t> senders;
   for (int k = 0; k < kSenders; ++k)
     senders.push_back(
-        Spawn({MQ_TORTURE_HELPER, "sender", socket, std::to_string(k), dir.File("sender" + std::to_string(k))}));
+        test::SpawnProcess({MQ_TORTURE_HELPER, "sender", socket, std::to_string(k), dir.File("sender" + std::to_string(k))}));
 
   int kills = 0, during_compaction = 0, early = 0;
   const auto loop_deadline = Clock::now() + kLoopLimit;
@@ -265,7 +245,7 @@ TEST_P(TortureKillTest, ConfirmedMessagesSurviveRepeatedSigkillOfTheMailboxProce
     ++kills;
     early += is_early;
     during_compaction += test::FileExists(queue + ".compact");
-    actor = Spawn(actor_argv);
+    actor = test::SpawnProcess(actor_argv);
     started = Clock::now();
     ASSERT_GT(actor, 0);
   }

@@ -14,12 +14,19 @@ constexpr size_t kMapSize = size_t{256} << 30;  // address space only; the file 
 constexpr uint8_t kFlagFramed = 1, kFlagTruncated = 2, kFlagHasKey = 4;
 constexpr size_t kLocSize = 13;
 
-void EncodeLoc(const Loc& loc, bool has_key, std::string* out) {
-  PutFixed64(out, loc.msg_offset);
-  PutFixed32(out, loc.size);
+// Writes kLocSize bytes at out.
+void EncodeLoc(const Loc& loc, bool has_key, char* out) {
+  EncodeFixed64(out, loc.msg_offset);
+  EncodeFixed32(out + 8, loc.size);
   uint8_t f = (loc.framed ? kFlagFramed : 0) | (loc.key_truncated ? kFlagTruncated : 0) |
               (has_key ? kFlagHasKey : 0);
-  out->push_back(static_cast<char>(f));
+  out[12] = static_cast<char>(f);
+}
+
+void EncodeLoc(const Loc& loc, bool has_key, std::string* out) {
+  const size_t at = out->size();
+  out->resize(at + kLocSize);
+  EncodeLoc(loc, has_key, out->data() + at);
 }
 
 bool DecodeLoc(const MDB_val& v, Loc* loc, std::string_view* key, bool* has_key) {
@@ -228,9 +235,7 @@ void EncodeKeyItem(uint64_t seq, const Loc& loc, std::string_view key, char* out
   EncodeBigEndian64(out, seq);
   Loc l = loc;
   l.key_truncated = key.size() > kMaxIndexKey;
-  std::string v;
-  EncodeLoc(l, true, &v);
-  std::memcpy(out + 8, v.data(), kLocSize);
+  EncodeLoc(l, true, out + 8);
 }
 
 Status Index::Write::PutKey(uint64_t seq, const Loc& loc, std::string_view key) {

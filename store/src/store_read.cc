@@ -110,8 +110,8 @@ Status StoreImpl::Walk(uint64_t start, Visit&& visit) {
   if (!tail_.empty()) {
     size_t i = start > tail_.front().seq ? static_cast<size_t>(start - tail_.front().seq) : 0;
     for (i = NextLiveTail(i); i < tail_.size(); i = NextLiveTail(i + 1)) {
-      const TailEntry& e = tail_[i];
-      if (e.consumed || Hidden(e.seq)) continue;
+      const TailEntry& e = tail_[i];  // not consumed: NextLiveTail skipped those
+      if (Hidden(e.seq)) continue;
       MQ_RETURN_IF_ERROR(visit(e.seq, e.loc, &stop));
       if (stop) return Status::OK();
     }
