@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <span>
 #include <string>
 #include <tuple>
@@ -600,6 +601,93 @@ TEST_F(StoreIndexTest, WalksOverTheIndexTailSkipConsumedRunsInAnyOrderOfConsumpt
   EXPECT_EQ(m.seq, 31u);
   ASSERT_TRUE(s->FirstPending(&m).ok());
   EXPECT_EQ(m.seq, 1u);
+}
+
+// Walks through LMDB read runs of back-to-back messages from the log itself
+// and step the B-tree only where a run ends (docs/design.md, "Reading"). What
+// they visit must still be exactly what the index lists as visible: never a
+// consumed message (by this store or behind its back), never a taken one.
+TEST_F(StoreIndexTest, WalksThroughTheIndexInLogRunsVisitExactlyTheVisibleMessagesInOrder) {
+  StoreOptions o = Opts();
+  o.auto_compact = false;
+  constexpr uint64_t kN = 300;
+  {
+    auto s = OpenOrDie(o);
+    std::vector<std::string> msgs;
+    for (uint64_t i = 1; i <= kN; ++i) msgs.push_back((i % 7 == 0 ? "w:" : "k:") + std::to_string(i));
+    std::vector<std::string_view> views(msgs.begin(), msgs.end());
+    uint64_t first = 0;
+    ASSERT_TRUE(s->AppendBatch(views, &first).ok());
+    ASSERT_TRUE(s->Close().ok());  // everything into LMDB, an empty tail
+  }
+  std::set<uint64_t> consumed;
+  {  // consumed behind the index's back: LMDB still lists these
+    StoreOptions elsewhere = o;
+    elsewhere.index_path = dir_.File("elsewhere.idx");
+    auto s = OpenOrDie(elsewhere);
+    for (uint64_t q : {5, 6, 40, 150, 151, 152, 299}) {
+      ASSERT_TRUE(s->Consume(q).ok());
+      consumed.insert(q);
+    }
+    ASSERT_TRUE(s->Close().ok());
+  }
+  auto s = OpenOrDie(o);
+  std::set<uint64_t> taken;
+  auto visible = [&](uint64_t from) {
+    std::vector<uint64_t> v;
+    for (uint64_t q = std::max<uint64_t>(from, 1); q <= kN; ++q)
+      if (consumed.count(q) == 0 && taken.count(q) == 0) v.push_back(q);
+    return v;
+  };
+  auto check = [&](const std::string& when) {
+    for (uint64_t from : {0, 1, 5, 7, 100, 151, 299}) {
+      std::vector<uint64_t> seen;
+      ASSERT_TRUE(s->ScanPending(from, [&](const MessageView& v) {
+        EXPECT_EQ(std::string(v.payload), (v.seq % 7 == 0 ? "w:" : "k:") + std::to_string(v.seq));
+        seen.push_back(v.seq);
+        return true;
+      }).ok());
+      ASSERT_EQ(seen, visible(from)) << when << ", scan from " << from;
+      // FindFirst for the first "w:" message at or after `from`.
+      std::vector<uint64_t> want = visible(from);
+      auto w = std::find_if(want.begin(), want.end(), [](uint64_t q) { return q % 7 == 0; });
+      Message m;
+      uint64_t scanned = 0;
+      Status st = s->FindFirst(from, [](std::string_view p) { return p.rfind("w:", 0) == 0; }, &m, &scanned);
+      if (w == want.end()) {
+        ASSERT_TRUE(st.IsNotFound()) << when << ": " << st.ToString();
+      } else {
+        ASSERT_TRUE(st.ok()) << when << ": " << st.ToString();
+        ASSERT_EQ(m.seq, *w) << when << ", find from " << from;
+      }
+    }
+  };
+  check("after reopen");
+  std::mt19937 rng(11);
+  for (int step = 0; step < 120; ++step) {
+    const uint64_t q = 1 + rng() % kN;
+    if (consumed.count(q) != 0) continue;
+    if (step % 5 == 0 && taken.count(q) == 0) {
+      ASSERT_TRUE(s->Take(q).ok());
+      taken.insert(q);
+    } else if (step % 11 == 0 && taken.count(q) != 0) {
+      ASSERT_TRUE(s->Release(q).ok());
+      taken.erase(q);
+    } else {
+      ASSERT_TRUE(s->Consume(q).ok()) << q;
+      taken.erase(q);
+      consumed.insert(q);
+    }
+    if (step % 10 == 0) check("after step " + std::to_string(step));
+  }
+  check("at the end");
+  ASSERT_TRUE(s->Close().ok());
+  // The key table lost exactly the consumed ones (some adjacent within their
+  // key, some not), and kept the taken ones.
+  std::map<std::string, std::vector<uint64_t>> want;
+  for (uint64_t q = 1; q <= kN; ++q)
+    if (consumed.count(q) == 0) want[q % 7 == 0 ? "w" : "k"].push_back(q);
+  EXPECT_EQ(DumpKeyTable(path_, {"k", "w"}), want);
 }
 
 }  // namespace

@@ -38,7 +38,7 @@ Status StoreImpl::RebuildIndex() {
   tail_pending_ = 0;
   last_read_seq_ = 0;
   key_front_.clear();
-  hidden_ = taken_;
+  hidden_.assign(taken_);
   tail_start_ = tail_seq_ = 0;
   pending_bytes_ = consumed_count_ = consumed_bytes_ = 0;
   cache_.Invalidate();
@@ -216,7 +216,7 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
   last_read_seq_ = 0;
   reader_fresh_ = false;
   key_front_.clear();
-  hidden_ = taken_;
+  hidden_.assign(taken_);
   front_seq_ = 0;
   cache_.Invalidate();
   {

@@ -92,11 +92,14 @@ const char kMetaKey[] = "index-meta";
 
 // Key-table keys: u16 BE key length, key bytes, u64 BE seq. The length comes
 // first so that all entries of one key are adjacent, in seq order.
+void AppendKeyTableKey(std::string_view key, std::string* out) {
+  out->push_back(static_cast<char>((key.size() >> 8) & 0xff));
+  out->push_back(static_cast<char>(key.size() & 0xff));
+  out->append(key);
+}
 std::string KeyTableKey(std::string_view key) {
   std::string k;
-  k.push_back(static_cast<char>((key.size() >> 8) & 0xff));
-  k.push_back(static_cast<char>(key.size() & 0xff));
-  k.append(key);
+  AppendKeyTableKey(key, &k);
   return k;
 }
 
@@ -305,11 +308,11 @@ Status Index::Write::Delete(uint64_t seq, bool* found) {
   if (!DecodeLoc(vv, &loc, &key, &has_key)) return Fail(MDB_CORRUPTED, "decode seq entry");
   if (has_key) {
     // Its key entry goes at Commit, with the others in key-table order.
-    char k[8];
-    EncodeBigEndian64(k, seq);
-    std::string kk = KeyTableKey(key);
-    kk.append(k, 8);
-    key_dels_.push_back(std::move(kk));
+    key_scratch_.clear();
+    AppendKeyTableKey(key, &key_scratch_);
+    auto it = key_dels_.find(key_scratch_);
+    if (it == key_dels_.end()) it = key_dels_.emplace(key_scratch_, std::vector<uint64_t>{}).first;
+    it->second.push_back(seq);
   }
   rc = mdb_cursor_del(del_cursor_, 0);
   if (rc != 0) return Fail(rc, "delete seq");
@@ -321,22 +324,46 @@ Status Index::Write::Delete(uint64_t seq, bool* found) {
 // Deletes the key entries queued by Delete in key-table order, through one
 // cursor: LMDB finds a key on the cursor's current page without descending
 // from the root, so neighbours cost little, and each page is dirtied once.
+// Within a key the entries to delete are usually adjacent (its oldest ones):
+// after a delete the cursor steps to the next duplicate and looks there first.
 Status Index::Write::FlushKeyDeletes() {
   if (key_dels_.empty()) return Status::OK();
-  std::sort(key_dels_.begin(), key_dels_.end());
+  std::vector<std::pair<const std::string*, std::vector<uint64_t>*>> keys;
+  keys.reserve(key_dels_.size());
+  for (auto& [k, seqs] : key_dels_) keys.emplace_back(&k, &seqs);
+  std::sort(keys.begin(), keys.end(), [](const auto& a, const auto& b) { return *a.first < *b.first; });
   MDB_cursor* c = nullptr;
   int rc = mdb_cursor_open(txn_, idx_->key_, &c);
   if (rc != 0) return Fail(rc, "cursor open");
-  for (const std::string& kk : key_dels_) {
-    // The first entry of the key with seq >= this one; it is this one if
-    // present (entries compare by their leading big-endian seq).
-    MDB_val kv = Val(kk.data(), kk.size() - 8), vv = Val(kk.data() + kk.size() - 8, 8);
-    rc = mdb_cursor_get(c, &kv, &vv, MDB_GET_BOTH_RANGE);
-    if (rc == MDB_NOTFOUND) continue;
-    if (rc != 0) break;
-    if (vv.mv_size != kKeyItemSize || std::memcmp(vv.mv_data, kk.data() + kk.size() - 8, 8) != 0) continue;
-    rc = mdb_cursor_del(c, 0);
-    if (rc != 0) break;
+  for (auto& [kk, seqs] : keys) {
+    std::sort(seqs->begin(), seqs->end());
+    bool after_delete = false;
+    for (uint64_t seq : *seqs) {
+      char be[8];
+      EncodeBigEndian64(be, seq);
+      MDB_val kv = Val(kk->data(), kk->size()), vv;
+      rc = MDB_NOTFOUND;
+      if (after_delete) {
+        rc = mdb_cursor_get(c, &kv, &vv, MDB_NEXT_DUP);
+        if (rc == 0 && (vv.mv_size != kKeyItemSize || std::memcmp(vv.mv_data, be, 8) != 0)) rc = MDB_NOTFOUND;
+        if (rc != 0 && rc != MDB_NOTFOUND) break;
+      }
+      after_delete = false;
+      if (rc == MDB_NOTFOUND) {
+        // The first entry of the key with seq >= this one; it is this one if
+        // present (entries compare by their leading big-endian seq).
+        kv = Val(kk->data(), kk->size());
+        vv = Val(be, 8);
+        rc = mdb_cursor_get(c, &kv, &vv, MDB_GET_BOTH_RANGE);
+        if (rc == MDB_NOTFOUND) continue;
+        if (rc != 0) break;
+        if (vv.mv_size != kKeyItemSize || std::memcmp(vv.mv_data, be, 8) != 0) continue;
+      }
+      rc = mdb_cursor_del(c, 0);
+      if (rc != 0) break;
+      after_delete = true;
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) break;
   }
   mdb_cursor_close(c);
   key_dels_.clear();

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <string_view>
 #include <vector>
 
@@ -121,7 +122,10 @@ class Index::Write {
   std::string put_key_;
   bool del_positioned_ = false;  // del_cursor_ sits just after the last deleted entry
   std::string scratch_;
-  std::vector<std::string> key_dels_;  // key-table keys Delete left for Commit
+  // Key-table entries Delete left for Commit: per key-table key, their seqs
+  // (grouped, so Commit sorts the distinct keys, not every entry).
+  std::unordered_map<std::string, std::vector<uint64_t>> key_dels_;
+  std::string key_scratch_;
 };
 
 // A read-only snapshot.

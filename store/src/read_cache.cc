@@ -11,18 +11,11 @@ ReadCache::Window& ReadCache::Victim() {
   return w_[0].used <= w_[1].used ? w_[0] : w_[1];
 }
 
-Status ReadCache::Read(File* file, uint64_t limit, uint64_t off, size_t n, const char** p) {
+Status ReadCache::Miss(File* file, uint64_t limit, uint64_t off, size_t n, const char** p) {
   if (off + n > limit)
     return Status::Corruption(file->path() + ": offset " + std::to_string(off) + ": the index points " +
                               std::to_string(n) + " bytes past the end of the log (" + std::to_string(limit) +
                               " bytes); reopen the queue to rebuild its index");
-  for (Window& w : w_) {
-    if (w.len != 0 && off >= w.off && off + n <= w.off + w.len) {
-      w.used = ++clock_;
-      *p = w.buf.data() + (off - w.off);
-      return Status::OK();
-    }
-  }
   Window& w = Victim();
   const Window& last = &w == &w_[0] ? w_[1] : w_[0];  // the one read most recently
   // A window that starts at the request serves reads going forward; a miss

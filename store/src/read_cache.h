@@ -20,7 +20,24 @@ class ReadCache {
 
   // Points *p at bytes [off, off+n) of `file`, which is `limit` bytes long.
   // *p stays valid until the next call of any method.
-  Status Read(File* file, uint64_t limit, uint64_t off, size_t n, const char** p);
+  Status Read(File* file, uint64_t limit, uint64_t off, size_t n, const char** p) {
+    const char* hit = Find(limit, off, n);
+    if (hit == nullptr) return Miss(file, limit, off, n, p);
+    *p = hit;
+    return Status::OK();
+  }
+  // The bytes [off, off+n) if a window holds them (and they lie below
+  // `limit`), else nullptr. Reads nothing: a scan's fast path.
+  const char* Find(uint64_t limit, uint64_t off, size_t n) {
+    if (off + n > limit) return nullptr;
+    for (Window& w : w_) {
+      if (w.len != 0 && off >= w.off && off + n <= w.off + w.len) {
+        w.used = ++clock_;
+        return w.buf.data() + (off - w.off);
+      }
+    }
+    return nullptr;
+  }
   // Keeps the windows in step with a write the store made.
   void Patch(uint64_t off, const char* src, size_t n);
   // Offers bytes just appended at `off`. They are kept if they continue a
@@ -39,6 +56,7 @@ class ReadCache {
     uint64_t used = 0;  // when it last served a read (for choosing a victim)
   };
   Window& Victim();
+  Status Miss(File* file, uint64_t limit, uint64_t off, size_t n, const char** p);
 
   size_t window_;
   Window w_[2];

@@ -18,6 +18,7 @@
 #include "mq/store.h"
 #include "read_cache.h"
 #include "record.h"
+#include "seq_set.h"
 
 namespace mq {
 
@@ -87,15 +88,23 @@ class StoreImpl final : public Store {
   // Reads and checks the pending message at loc. *state: 0 ok, 1 consumed
   // (stale index entry), 2 damaged (reported).
   Status ReadAt(uint64_t seq, const Loc& loc, MessageView* v, int* state, bool verify = true);
+  // ReadAt's common case, for walks: the record is in a read window, matches
+  // the index and is pending. False for anything else (the caller then
+  // takes ReadAt, which reads, reports and heals).
+  bool PeekPending(uint64_t seq, const Loc& loc, std::string_view* payload);
+  // If the log holds message seq+1, pending, right after message seq at
+  // *loc, moves *loc to it: a walk through LMDB then steps through the log
+  // instead of the B-tree (docs/design.md, "Reading").
+  bool NextInLog(uint64_t seq, Loc* loc);
   // Walks visible messages from `start` in seq order (LMDB, then the tail),
-  // calling visit(seq, loc, &stop) until stop is set.
+  // calling visit(seq, loc) until it returns true (stop).
   // A template, so that the per-message visit is inlined (a predicate scan
   // spends tens of nanoseconds per message in all; an indirect call counts).
   template <typename Visit>
   Status Walk(uint64_t start, Visit&& visit);
   void Heal(uint64_t seq, const Loc& loc);
   void RememberKeyFront(const std::string& key, uint64_t seq);  // index says pending, log says consumed
-  bool Hidden(uint64_t seq) const { return !hidden_.empty() && hidden_.count(seq) != 0; }
+  bool Hidden(uint64_t seq) const { return hidden_.contains(seq); }
 
   // ---- compaction (compaction.cc) ----
   Status CompactLocked(CompactionResult* result, bool salvage);
@@ -159,7 +168,7 @@ class StoreImpl final : public Store {
   uint64_t last_read_seq_ = 0;           // the message most recently returned ...
   Loc last_read_loc_;                    // ... and where it is
   std::vector<uint64_t> unflushed_;      // consumed, index entry not yet deleted
-  std::unordered_set<uint64_t> hidden_;  // unflushed ∪ taken ∪ damaged
+  SeqSet hidden_;                        // unflushed ∪ taken ∪ damaged
   std::unordered_set<uint64_t> taken_;
   uint64_t front_seq_ = 0;               // no visible message has a lower seq
   // Per key, as front_seq_: no visible message with this key in LMDB has a

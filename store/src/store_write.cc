@@ -202,7 +202,7 @@ Status StoreImpl::Locate(uint64_t seq, Loc* loc, TailEntry** tail) {
 
 void StoreImpl::Heal(uint64_t seq, const Loc& loc) {
   uint64_t framed = loc.size + (loc.framed ? log::kFramedOverhead : log::kRecordHeaderSize);
-  if (hidden_.insert(seq).second) {
+  if (hidden_.insert(seq)) {
     unflushed_.push_back(seq);
     pending_bytes_ -= std::min(pending_bytes_, framed);
     ++consumed_count_;
