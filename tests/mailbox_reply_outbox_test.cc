@@ -19,11 +19,12 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// A reply socket bound under the prefix the mailbox answers to.
+// A reply socket bound under the prefix the mailbox answers to; `batched`:
+// under the prefix that takes several answers per datagram.
 struct ReplySocket {
-  explicit ReplySocket(const std::string& tag) {
+  explicit ReplySocket(const std::string& tag, bool batched = false) {
     fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    std::string name(reply::kAddressPrefix);
+    std::string name(batched ? reply::kBatchPrefix : reply::kAddressPrefix);
     name += "test/" + std::to_string(::getpid()) + "/" + tag;
     addr.sun_family = AF_UNIX;
     std::memcpy(addr.sun_path, name.data(), name.size());
@@ -34,15 +35,17 @@ struct ReplySocket {
     if (fd >= 0) ::close(fd);
   }
   PendingReply Answer(uint64_t seq) const { return PendingReply{addr, len, reply::Code::kOk, seq}; }
-  // Every answer waiting now, as sequence numbers.
-  std::vector<uint64_t> Drain() const {
+  // Every answer waiting now, as sequence numbers (a datagram that does not
+  // decode counts as answer 0, so a test sees it). *datagrams: how many.
+  std::vector<uint64_t> Drain(size_t* datagrams = nullptr) const {
     std::vector<uint64_t> got;
-    char b[64];
+    char b[reply::kSize * reply::kMaxBatch + 1];
     ssize_t n;
     while ((n = ::recv(fd, b, sizeof(b), MSG_DONTWAIT)) > 0) {
-      reply::Code c;
-      uint64_t seq = 0;
-      if (reply::Decode(std::string_view(b, static_cast<size_t>(n)), &c, &seq)) got.push_back(seq);
+      if (datagrams != nullptr) ++*datagrams;
+      std::vector<reply::Answer> as;
+      if (!reply::DecodeBatch(std::string_view(b, static_cast<size_t>(n)), &as)) as.push_back(reply::Answer{});
+      for (const reply::Answer& a : as) got.push_back(a.seq);
     }
     return got;
   }
@@ -90,6 +93,56 @@ TEST_F(ReplyOutboxTest, AnswersBeyondAFullQueueWaitAndArriveInOrderWithoutHoldin
   EXPECT_EQ(slow_got, want_slow);
   EXPECT_EQ(fast_got, want_fast);
   EXPECT_EQ(sent_.load(), 200u);
+  EXPECT_EQ(dropped_.load(), 0u);
+}
+
+TEST_F(ReplyOutboxTest, ASocketUnderTheBatchPrefixGetsItsAnswersSixtyFourToADatagramInOrder) {
+  ReplySocket batched("batched", true), plain("plain");
+  ASSERT_TRUE(batched.bound && plain.bound);
+  ReplyOutbox out(fd_, &sent_, &dropped_);
+  std::vector<PendingReply> rs;
+  for (uint64_t s = 1; s <= 260; ++s) rs.push_back(s % 13 == 0 ? plain.Answer(s) : batched.Answer(s));
+  out.Send(rs);
+  size_t batched_grams = 0, plain_grams = 0;
+  std::vector<uint64_t> got_batched = batched.Drain(&batched_grams);
+  std::vector<uint64_t> got_plain = plain.Drain(&plain_grams);
+  std::vector<uint64_t> want_batched, want_plain;
+  for (uint64_t s = 1; s <= 260; ++s) (s % 13 == 0 ? want_plain : want_batched).push_back(s);
+  EXPECT_EQ(got_batched, want_batched);
+  EXPECT_EQ(batched_grams, (want_batched.size() + reply::kMaxBatch - 1) / reply::kMaxBatch);
+  EXPECT_EQ(plain_grams, got_plain.size());  // one answer per datagram; the kernel's queue fills
+  EXPECT_TRUE(out.HasBacklog());
+  for (int round = 0; round < 1000 && out.HasBacklog(); ++round) {
+    std::vector<uint64_t> more = plain.Drain();
+    got_plain.insert(got_plain.end(), more.begin(), more.end());
+    out.Retry(false);
+  }
+  std::vector<uint64_t> more = plain.Drain();
+  got_plain.insert(got_plain.end(), more.begin(), more.end());
+  EXPECT_EQ(got_plain, want_plain);
+  EXPECT_EQ(sent_.load(), 260u);
+}
+
+TEST_F(ReplyOutboxTest, ABatchingSocketWhoseQueueIsFullGetsTheRestInOrderAndInBatches) {
+  ReplySocket slow("slow-batched", true);
+  ASSERT_TRUE(slow.bound);
+  ReplyOutbox out(fd_, &sent_, &dropped_);
+  // One Send per answer: each makes a datagram of its own, so the kernel's
+  // queue (10 datagrams by default) fills and the rest wait in the backlog.
+  for (uint64_t s = 1; s <= 200; ++s) out.Send({slow.Answer(s)});
+  ASSERT_TRUE(out.HasBacklog());
+  size_t grams = 0;
+  std::vector<uint64_t> got = slow.Drain(&grams);
+  const size_t before = grams;
+  for (int round = 0; round < 1000 && out.HasBacklog(); ++round) {
+    std::vector<uint64_t> more = slow.Drain(&grams);
+    got.insert(got.end(), more.begin(), more.end());
+    out.Retry(false);
+  }
+  std::vector<uint64_t> more = slow.Drain(&grams);
+  got.insert(got.end(), more.begin(), more.end());
+  EXPECT_EQ(got, Range(1, 200));
+  EXPECT_LE(grams - before, (200 - before) / reply::kMaxBatch + 2) << "the backlog left one answer per datagram";
   EXPECT_EQ(dropped_.load(), 0u);
 }
 

@@ -77,7 +77,9 @@ Status ConfirmedSender::Bind() {
     uint64_t r = (static_cast<uint64_t>(rd()) << 32) ^ rd();
     char hex[17];
     std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(r));
-    std::string name(reply::kAddressPrefix);
+    // Under the batch prefix: the mailbox may answer several messages in
+    // one datagram.
+    std::string name(reply::kBatchPrefix);
     name += std::to_string(::getpid()) + "/" + hex;
     sockaddr_un addr;
     socklen_t len = 0;
@@ -147,34 +149,53 @@ void ConfirmedSender::ExpireOld() {
                                 " ms; the message may or may not have been stored"));
 }
 
+size_t ConfirmedSender::DrainReplies() {
+  char buf[reply::kSize * reply::kMaxBatch];
+  std::vector<reply::Answer> answers;
+  size_t datagrams = 0;
+  while (!in_flight_.empty()) {
+    // MSG_TRUNC: the datagram's real length, so a longer one is ignored,
+    // never read cut short.
+    ssize_t n = ::recv(fd_, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
+    if (n < 0) break;
+    ++datagrams;
+    answers.clear();
+    if (static_cast<size_t>(n) > sizeof(buf) ||
+        !reply::DecodeBatch(std::string_view(buf, static_cast<size_t>(n)), &answers))
+      continue;
+    for (const reply::Answer& a : answers) {
+      if (in_flight_.empty()) break;  // more answers than messages: not ours to match
+      InFlight f = in_flight_.front();
+      in_flight_.pop_front();
+      ready_.push_back(Confirmation{f.ticket, a.seq, StatusFor(a.code, path_)});
+    }
+  }
+  return datagrams;
+}
+
 Status ConfirmedSender::ReadReplies(milliseconds wait) {
   if (fd_ < 0 || in_flight_.empty()) return Status::OK();
-  pollfd p{fd_, POLLIN, 0};
-  int r = ::poll(&p, 1, static_cast<int>(std::min<milliseconds>(wait, kSlice).count()));
-  if (r < 0 && errno != EINTR) return Status::FromErrno("ConfirmedSender: poll");
-  if (r <= 0) {
-    // Looking at the socket file is a path lookup: do it at most once per
-    // slice, not on every SendAsync that finds no answer waiting.
-    const Clock::time_point now = Clock::now();
-    if (now - replaced_checked_ < kSlice) return Status::OK();
-    replaced_checked_ = now;
-    if (MailboxReplaced())
-      FailInFlight(Status::IOError(path_ + ": the mailbox was restarted before it answered; the message may or may "
-                                           "not have been stored",
-                                   ECONNRESET));
-    return Status::OK();
+  // Read first, poll only if nothing was waiting: answers usually are, and
+  // a pipelining sender calls this once per message.
+  if (DrainReplies() > 0) return Status::OK();
+  if (wait.count() > 0) {
+    pollfd p{fd_, POLLIN, 0};
+    int r = ::poll(&p, 1, static_cast<int>(std::min<milliseconds>(wait, kSlice).count()));
+    if (r < 0 && errno != EINTR) return Status::FromErrno("ConfirmedSender: poll");
+    if (r > 0) {
+      DrainReplies();
+      return Status::OK();
+    }
   }
-  char buf[64];
-  while (!in_flight_.empty()) {
-    ssize_t n = ::recv(fd_, buf, sizeof(buf), MSG_DONTWAIT);
-    if (n < 0) break;
-    reply::Code code;
-    uint64_t seq = 0;
-    if (!reply::Decode(std::string_view(buf, static_cast<size_t>(n)), &code, &seq)) continue;
-    InFlight f = in_flight_.front();
-    in_flight_.pop_front();
-    ready_.push_back(Confirmation{f.ticket, seq, StatusFor(code, path_)});
-  }
+  // Looking at the socket file is a path lookup: do it at most once per
+  // slice, not on every SendAsync that finds no answer waiting.
+  const Clock::time_point now = Clock::now();
+  if (now - replaced_checked_ < kSlice) return Status::OK();
+  replaced_checked_ = now;
+  if (MailboxReplaced())
+    FailInFlight(Status::IOError(path_ + ": the mailbox was restarted before it answered; the message may or may "
+                                         "not have been stored",
+                                 ECONNRESET));
   return Status::OK();
 }
 

@@ -24,4 +24,18 @@ bool Decode(std::string_view data, Code* code, uint64_t* seq) {
   return true;
 }
 
+bool DecodeBatch(std::string_view data, std::vector<Answer>* out) {
+  if (data.empty() || data.size() % kSize != 0 || data.size() / kSize > kMaxBatch) return false;
+  const size_t before = out->size();
+  for (size_t i = 0; i < data.size(); i += kSize) {
+    Answer a;
+    if (!Decode(data.substr(i, kSize), &a.code, &a.seq)) {
+      out->resize(before);
+      return false;
+    }
+    out->push_back(a);
+  }
+  return true;
+}
+
 }  // namespace mq::reply

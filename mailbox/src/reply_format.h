@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 namespace mq::reply {
 
@@ -33,5 +34,21 @@ enum class Code : uint8_t {
 void Encode(Code code, uint64_t seq, char out[kSize]);
 // False if `data` is not a reply of this version.
 bool Decode(std::string_view data, Code* code, uint64_t* seq);
+
+// "Batched answers": a sender bound under this longer prefix takes datagrams
+// of 1 to kMaxBatch answers back to back, each one 16 bytes as above, in the
+// order of its messages. Others get one answer per datagram.
+constexpr std::string_view kBatchPrefix("\0mq-reply/batch/", 16);
+constexpr size_t kMaxBatch = 64;
+// `path` is the address's sun_path bytes (as long as the address says).
+inline bool IsBatchAddress(std::string_view path) { return path.substr(0, kBatchPrefix.size()) == kBatchPrefix; }
+
+struct Answer {
+  Code code = Code::kOk;
+  uint64_t seq = 0;
+};
+// Appends the answers of a batched datagram to *out. False, and nothing
+// appended, unless `data` is 1 to kMaxBatch answers that all decode.
+bool DecodeBatch(std::string_view data, std::vector<Answer>* out);
 
 }  // namespace mq::reply

@@ -1,23 +1,44 @@
 #include "reply_outbox.h"
 
 #include <cerrno>
+#include <cstddef>
+#include <cstring>
 
+#include <algorithm>
 #include <array>
+#include <numeric>
 
 namespace mq {
 namespace {
-constexpr size_t kSendBatch = 64;
+constexpr size_t kSendBatch = 64;  // datagrams per sendmmsg
+
+bool SameAddress(const PendingReply& a, const PendingReply& b) {
+  return a.addr_len == b.addr_len && std::memcmp(&a.addr, &b.addr, a.addr_len) == 0;
+}
+
+// Encodes rs[0..n) back to back into out.
+void EncodeRun(const PendingReply* rs, size_t n, char* out) {
+  for (size_t i = 0; i < n; ++i)
+    reply::Encode(rs[i].code, rs[i].code == reply::Code::kOk ? rs[i].seq : 0, out + i * reply::kSize);
+}
 }  // namespace
 
-int ReplyOutbox::TrySend(const PendingReply& r) {
-  char b[reply::kSize];
-  reply::Encode(r.code, r.code == reply::Code::kOk ? r.seq : 0, b);
+bool ReplyOutbox::Batched(const PendingReply& r) {
+  const size_t head = offsetof(sockaddr_un, sun_path);
+  if (r.addr_len <= head) return false;
+  return reply::IsBatchAddress(std::string_view(r.addr.sun_path, r.addr_len - head));
+}
+
+int ReplyOutbox::TrySend(const PendingReply* rs, size_t n) {
+  std::array<char, reply::kSize * reply::kMaxBatch> b;
+  EncodeRun(rs, n, b.data());
+  const size_t len = n * reply::kSize;
   while (true) {
-    ssize_t n = ::sendto(fd_, b, sizeof(b), MSG_DONTWAIT | MSG_NOSIGNAL,
-                         reinterpret_cast<const sockaddr*>(&r.addr), r.addr_len);
-    if (n == static_cast<ssize_t>(sizeof(b))) return 1;
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == ENOBUFS)) return 0;
+    ssize_t got = ::sendto(fd_, b.data(), len, MSG_DONTWAIT | MSG_NOSIGNAL,
+                           reinterpret_cast<const sockaddr*>(&rs[0].addr), rs[0].addr_len);
+    if (got == static_cast<ssize_t>(len)) return 1;
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0 && (errno == EAGAIN || errno == ENOBUFS)) return 0;
     return -1;  // the reply socket is gone (ECONNREFUSED, ENOENT, ...)
   }
 }
@@ -42,67 +63,82 @@ void ReplyOutbox::Close(std::string key, size_t n) {
 }
 
 void ReplyOutbox::Send(const std::vector<PendingReply>& rs) {
-  std::array<std::array<char, reply::kSize>, kSendBatch> bytes;
+  if (rs.empty()) return;
+  // 1. Each address's answers together, in their order (a stable sort by
+  //    address); the order between addresses does not matter.
+  order_.resize(rs.size());
+  std::iota(order_.begin(), order_.end(), size_t{0});
+  std::stable_sort(order_.begin(), order_.end(), [&](size_t a, size_t b) {
+    const PendingReply &x = rs[a], &y = rs[b];
+    if (x.addr_len != y.addr_len) return x.addr_len < y.addr_len;
+    return std::memcmp(&x.addr, &y.addr, x.addr_len) < 0;
+  });
+  sorted_.clear();
+  for (size_t i : order_) sorted_.push_back(rs[i]);
+
+  // 2. Datagrams: per address, runs of up to kMaxBatch answers if it takes
+  //    batches, else one answer each. An address with a backlog (or closed)
+  //    gets none: its answers go behind the backlog (or are dropped).
+  grams_.clear();
+  for (size_t a = 0; a < sorted_.size();) {
+    size_t b = a + 1;
+    while (b < sorted_.size() && SameAddress(sorted_[a], sorted_[b])) ++b;
+    if (!backlog_.empty() || !closed_.empty()) {
+      std::string key = AddrKey(sorted_[a]);
+      if (closed_.count(key) != 0) {
+        dropped_->fetch_add(b - a, std::memory_order_relaxed);
+        a = b;
+        continue;
+      }
+      if (backlog_.count(key) != 0) {
+        for (size_t i = a; i < b; ++i) Park(key, sorted_[i]);
+        a = b;
+        continue;
+      }
+    }
+    const size_t per = Batched(sorted_[a]) ? reply::kMaxBatch : 1;
+    for (size_t i = a; i < b; i += per) grams_.push_back(Gram{i, std::min(per, b - i), a, b});
+    a = b;
+  }
+
+  // 3. Send them, up to kSendBatch per sendmmsg. When one fails, its answers
+  //    and the rest of its address's are parked (queue full) or dropped with
+  //    the address closed (gone); other addresses go on.
+  std::array<std::array<char, reply::kSize * reply::kMaxBatch>, kSendBatch>& bytes = bytes_;
   std::array<iovec, kSendBatch> iov;
   std::array<mmsghdr, kSendBatch> hdr;
-  std::array<size_t, kSendBatch> which;
-  size_t i = 0;
-  while (i < rs.size()) {
-    // Gather the next run of answers to addresses without a backlog; one to
-    // an address with a backlog (or closed) ends the run, and is handled
-    // alone when it comes first.
-    size_t n = 0;
-    size_t j = i;
-    for (; j < rs.size() && n < kSendBatch; ++j) {
-      const PendingReply& r = rs[j];
-      if (!backlog_.empty() || !closed_.empty()) {
-        std::string key = AddrKey(r);
-        const bool closed = closed_.count(key) != 0;
-        if (closed || backlog_.count(key) != 0) {
-          if (n > 0) break;
-          if (closed) {
-            dropped_->fetch_add(1, std::memory_order_relaxed);
-          } else {
-            Park(std::move(key), r);
-          }
-          ++i;
-          continue;
-        }
-      }
-      reply::Encode(r.code, r.code == reply::Code::kOk ? r.seq : 0, bytes[n].data());
-      iov[n] = iovec{bytes[n].data(), reply::kSize};
-      hdr[n] = mmsghdr{};
-      hdr[n].msg_hdr.msg_name = const_cast<sockaddr_un*>(&r.addr);
-      hdr[n].msg_hdr.msg_namelen = r.addr_len;
-      hdr[n].msg_hdr.msg_iov = &iov[n];
-      hdr[n].msg_hdr.msg_iovlen = 1;
-      which[n++] = j;
-      // Two answers to one address in one sendmmsg are fine: the call stops
-      // at the first failure, and what follows it is gathered again.
+  size_t g = 0;
+  while (g < grams_.size()) {
+    const size_t n = std::min(kSendBatch, grams_.size() - g);
+    for (size_t k = 0; k < n; ++k) {
+      const Gram& d = grams_[g + k];
+      EncodeRun(&sorted_[d.first], d.count, bytes[k].data());
+      iov[k] = iovec{bytes[k].data(), d.count * reply::kSize};
+      hdr[k] = mmsghdr{};
+      hdr[k].msg_hdr.msg_name = const_cast<sockaddr_un*>(&sorted_[d.first].addr);
+      hdr[k].msg_hdr.msg_namelen = sorted_[d.first].addr_len;
+      hdr[k].msg_hdr.msg_iov = &iov[k];
+      hdr[k].msg_hdr.msg_iovlen = 1;
     }
-    if (n == 0) continue;
     int sent = ::sendmmsg(fd_, hdr.data(), static_cast<unsigned>(n), MSG_DONTWAIT | MSG_NOSIGNAL);
     if (sent < 0 && errno == EINTR) continue;
-    if (sent == static_cast<int>(n)) {
-      sent_->fetch_add(n, std::memory_order_relaxed);
-      i = j;
-      continue;
-    }
     if (sent > 0) {
-      // A partial send leaves errno unset: resume at the first unsent answer,
-      // whose own failure the next call reports.
-      sent_->fetch_add(static_cast<uint64_t>(sent), std::memory_order_relaxed);
-      i = which[static_cast<size_t>(sent)];
+      // A partial send leaves errno unset: resume at the first unsent
+      // datagram, whose own failure the next call reports.
+      for (size_t k = 0; k < static_cast<size_t>(sent); ++k)
+        sent_->fetch_add(grams_[g + k].count, std::memory_order_relaxed);
+      g += static_cast<size_t>(sent);
       continue;
     }
     const int err = errno;
-    const PendingReply& failed = rs[which[0]];
+    const Gram failed = grams_[g];
+    std::string key = AddrKey(sorted_[failed.first]);
     if (err == EAGAIN || err == ENOBUFS) {
-      Park(AddrKey(failed), failed);
+      for (size_t i = failed.first; i < failed.group_end; ++i) Park(key, sorted_[i]);
     } else {
-      Close(AddrKey(failed), 1);
+      Close(key, failed.group_end - failed.first);
     }
-    i = which[0] + 1;  // answers after the failed one are gathered again
+    while (g < grams_.size() && grams_[g].group_begin == failed.group_begin) ++g;
   }
 }
 
@@ -111,10 +147,19 @@ void ReplyOutbox::Retry(bool final) {
   for (auto it = backlog_.begin(); it != backlog_.end();) {
     Backlog& b = it->second;
     int r = 1;
-    while (!b.replies.empty() && (r = TrySend(b.replies.front())) == 1) {
-      b.replies.pop_front();
+    while (!b.replies.empty()) {
+      // The front run, as one datagram if the address takes batches.
+      std::array<PendingReply, reply::kMaxBatch> run;
+      size_t n = 0;
+      const size_t max = Batched(b.replies.front()) ? reply::kMaxBatch : 1;
+      while (n < max && n < b.replies.size()) {
+        run[n] = b.replies[n];
+        ++n;
+      }
+      if ((r = TrySend(run.data(), n)) != 1) break;
+      b.replies.erase(b.replies.begin(), b.replies.begin() + static_cast<std::ptrdiff_t>(n));
       b.since = now;
-      sent_->fetch_add(1, std::memory_order_relaxed);
+      sent_->fetch_add(n, std::memory_order_relaxed);
     }
     auto next = std::next(it);
     if (b.replies.empty()) {

@@ -11,11 +11,16 @@
 // the sender has stopped reading) is dropped and its address is closed for
 // good; senders bind a fresh random name after a timeout, so a closed address
 // is never reused by a sender that still expects answers.
+//
+// A sender bound under reply::kBatchPrefix gets its answers of one batch
+// together, up to reply::kMaxBatch per datagram: one datagram, one wakeup and
+// one recv for what would otherwise be as many as it had messages in flight.
 #pragma once
 
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -61,10 +66,18 @@ class ReplyOutbox {
   static std::string AddrKey(const PendingReply& r) {
     return std::string(reinterpret_cast<const char*>(&r.addr), r.addr_len);
   }
-  // Sends one answer now: 1 sent, 0 the queue is full, -1 gone for good.
-  int TrySend(const PendingReply& r);
+  static bool Batched(const PendingReply& r);
+  // Sends rs[0..n) (one address; n > 1 only if it is batched) as one
+  // datagram now: 1 sent, 0 the queue is full, -1 gone for good.
+  int TrySend(const PendingReply* rs, size_t n);
   void Park(std::string key, const PendingReply& r);
   void Close(std::string key, size_t n);  // by value: key may live in backlog_
+
+  // One datagram of Send: answers sorted_[first, first+count), of the address
+  // whose answers are sorted_[group_begin, group_end).
+  struct Gram {
+    size_t first, count, group_begin, group_end;
+  };
 
   int fd_;
   Clock::duration give_up_;
@@ -73,6 +86,11 @@ class ReplyOutbox {
   std::map<std::string, Backlog> backlog_;
   std::set<std::string> closed_;
   std::deque<std::string> closed_order_;
+  // Send's scratch, kept between calls.
+  std::vector<size_t> order_;
+  std::vector<PendingReply> sorted_;
+  std::vector<Gram> grams_;
+  std::array<std::array<char, reply::kSize * reply::kMaxBatch>, 64> bytes_;
 };
 
 }  // namespace mq

@@ -148,6 +148,8 @@ def reply_seeds():
         "reserved_set": reply(0, 7, reserved=b"\x01\x02"),
         "short": reply(0, 1)[:15],
         "long": reply(0, 1) + b"\0",
+        "batch_of_three": reply(0, 5) + reply(1, 0) + reply(0, 6),
+        "batch_with_a_bad_one": reply(0, 5) + reply(0, 6, magic=b"mqCX"),
     }
 
 
@@ -167,6 +169,8 @@ def confirmed_replies_seeds():
         "more_answers": answers(1, reply(0, 5), reply(0, 6), reply(0, 7)),
         "long_datagram": answers(2, reply(0, 1) + b"x" * 60, reply(0, 2)),
         "empty_datagram": answers(2, b"", reply(0, 4)),
+        "batched": answers(4, reply(0, 1) + reply(0, 2), reply(2, 0) + reply(0, 4)),
+        "batch_longer_than_in_flight": answers(2, reply(0, 1) + reply(0, 2) + reply(0, 3)),
         "none": answers(3),
     }
 

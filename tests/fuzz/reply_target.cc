@@ -54,9 +54,26 @@ struct FakeMailbox {
 
 // The input is the whole datagram. Decode accepts exactly 16 bytes with the
 // magic, version 1 and a known code, and Encode gives back those bytes (with
-// the reserved bytes zero).
+// the reserved bytes zero). DecodeBatch accepts what is a run of those.
 int Reply(const uint8_t* data, size_t size) {
   const std::string_view in(reinterpret_cast<const char*>(data), size);
+  // A batched datagram is accepted exactly when it is 1 to kMaxBatch
+  // answers that each decode alone, and then gives those answers.
+  std::vector<reply::Answer> batch;
+  const bool batch_ok = reply::DecodeBatch(in, &batch);
+  bool each_ok = size > 0 && size % reply::kSize == 0 && size / reply::kSize <= reply::kMaxBatch;
+  std::vector<reply::Answer> each;
+  for (size_t i = 0; each_ok && i < size; i += reply::kSize) {
+    reply::Answer a;
+    each_ok = reply::Decode(in.substr(i, reply::kSize), &a.code, &a.seq);
+    each.push_back(a);
+  }
+  FUZZ_CHECK(batch_ok == each_ok, "DecodeBatch disagrees with Decode of each 16-byte answer");
+  FUZZ_CHECK(batch_ok || batch.empty(), "DecodeBatch refused a datagram but kept answers of it");
+  for (size_t i = 0; batch_ok && i < each.size(); ++i)
+    FUZZ_CHECK(batch.size() == each.size() && batch[i].code == each[i].code && batch[i].seq == each[i].seq,
+               "DecodeBatch answer " + std::to_string(i) + " differs from Decode's");
+
   reply::Code code;
   uint64_t seq = 0;
   if (!reply::Decode(in, &code, &seq)) return 0;
@@ -72,11 +89,12 @@ int Reply(const uint8_t* data, size_t size) {
 }
 
 // Input: byte 0 says how many messages the sender sends (1 + b % 8); then
-// answers, each a length byte (b % 81) and that many bytes, which the fake
-// mailbox sends to the sender's reply socket. Whatever the answers, the
-// sender reports confirmations in send order, the i-th decodable answer
-// settles the i-th message with the status its code means, undecodable
-// datagrams are ignored, and the rest stay in flight.
+// datagrams, each a length byte (b % 81) and that many bytes, which the fake
+// mailbox sends to the sender's reply socket. Whatever they are, the sender
+// reports confirmations in send order, the i-th answer of the decodable
+// datagrams (each holding one or more) settles the i-th message with the
+// status its code means, undecodable datagrams are ignored, and the rest stay
+// in flight.
 int ConfirmedReplies(const uint8_t* data, size_t size) {
   static FakeMailbox mailbox;
   if (size == 0) return 0;
@@ -107,11 +125,7 @@ int ConfirmedReplies(const uint8_t* data, size_t size) {
                  std::string(from.sun_path + 1, from_len - sizeof(sa_family_t) - 1) == cs->reply_name(),
              "the sender did not send from its reply address");
 
-  struct Answer {
-    reply::Code code;
-    uint64_t seq;
-  };
-  std::vector<Answer> decodable;
+  std::vector<reply::Answer> decodable;
   size_t pos = 1;
   for (int k = 0; k < 16 && pos < size; ++k) {
     const size_t len = std::min<size_t>(data[pos] % 81, size - pos - 1);
@@ -120,9 +134,9 @@ int ConfirmedReplies(const uint8_t* data, size_t size) {
     if (::sendto(mailbox.fd, d, len, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), from_len) !=
         static_cast<ssize_t>(len))
       break;
-    Answer a{};
-    // The sender reads into 64 bytes: a longer datagram arrives cut short.
-    if (reply::Decode(std::string_view(d, std::min<size_t>(len, 64)), &a.code, &a.seq)) decodable.push_back(a);
+    // The sender's reply socket takes batched answers: each datagram that is
+    // 1 to kMaxBatch valid answers settles that many messages.
+    (void)reply::DecodeBatch(std::string_view(d, len), &decodable);
   }
 
   std::vector<Confirmation> out;

@@ -131,6 +131,7 @@ class ConfirmedSender {
   Status SendOne(std::string_view payload);
   // Reads answers for up to `wait`; returns after the first batch.
   Status ReadReplies(std::chrono::milliseconds wait);
+  size_t DrainReplies();  // reads every answer waiting now; returns datagrams read
   void FailInFlight(const Status& why);
   void ExpireOld();
   bool MailboxReplaced();
