@@ -7,6 +7,7 @@
 //   socket/recv-spin/size=S        the same with a receiver that never sleeps (MSG_DONTWAIT in a loop)
 //   ingest/mq/size=S/sync=P        the same sender -> mailbox socket -> log + index -> Receive(any),
 //                                  auto-consume; counted at the receiver
+//   ingest-pairs/.../rep=K         recv-block and mq at 64 B again, K times in turn (for the ratios)
 //   confirmed/mq/senders=N/window=W/sync=always   N sender processes confirming messages for a few
 //                                  seconds: W=0 one SendConfirmed at a time; W>0 SendAsync with W in
 //                                  flight. Rate of confirmations, p50/p99 latency (measured by the senders)
@@ -294,6 +295,22 @@ void RegisterAll(const Flags& f) {
     reg("ingest/mq" + s + "/sync=batch10ms",
         [size](benchmark::State& st) { MailboxIngest(st, size, SyncPolicy::kBatch, 10); })
         ->MinTime(min_time);
+  }
+  // The ingest targets are ratios to a reference that swings by a third
+  // between runs on this shared machine: so they are also measured as pairs
+  // taken back to back (reference, then mq), several times over, and judged
+  // on the median of the paired ratios (bench/report.py, "ingest-pairs").
+  const int pairs = f.quick ? 3 : 7;
+  for (int rep = 1; rep <= pairs; ++rep) {
+    const std::string r = "/rep=" + std::to_string(rep);
+    reg("ingest-pairs/recv-block/size=64" + r, [](benchmark::State& st) { BareRecv(st, 64, false); })
+        ->MinTime(min_time / 2);
+    reg("ingest-pairs/mq/size=64/sync=none" + r,
+        [](benchmark::State& st) { MailboxIngest(st, 64, SyncPolicy::kNone, 10); })
+        ->MinTime(min_time / 2);
+    reg("ingest-pairs/mq/size=64/sync=batch10ms" + r,
+        [](benchmark::State& st) { MailboxIngest(st, 64, SyncPolicy::kBatch, 10); })
+        ->MinTime(min_time / 2);
   }
   const double secs = f.quick ? 1.0 : 3.0;
   reg("confirmed/fdatasync-per-message", [](benchmark::State& st) { DiskFdatasyncSmall(st); })->MinTime(min_time);

@@ -514,16 +514,46 @@ def section_ingest(R, T):
     out.append(table(["size (B)", "bare, blocking", "bare, spinning", "mq none", "none / blocking",
                       "none / spinning", "mq batch 10 ms", "batch / blocking"], rows))
     out.append("![ingest messages/s vs message size](ingest-vs-size.png)\n")
-    blk, none, batch = (R.get("socket", "recv-block", size=64), R.get("ingest", "mq", size=64, sync="none"),
-                        R.get("ingest", "mq", size=64, sync="batch10ms"))
-    if blk and none:
-        T.add("ingest of 64 B, sync=none ≥ 70% of the bare socket (blocking)",
-              "%s vs %s: %.0f%%" % (fmt_rate(rate(none)), fmt_rate(rate(blk)), 100 * rate(none) / rate(blk)),
-              rate(none) >= 0.7 * rate(blk), "[Ingest](#end-to-end-ingest)")
-    if blk and batch:
-        T.add("ingest of 64 B, sync=batch 10 ms ≥ 60% of the bare socket (blocking)",
-              "%s vs %s: %.0f%%" % (fmt_rate(rate(batch)), fmt_rate(rate(blk)), 100 * rate(batch) / rate(blk)),
-              rate(batch) >= 0.6 * rate(blk), "[Ingest](#end-to-end-ingest)")
+    # The targets: the median of ratios measured in pairs, back to back
+    # (ingest-pairs/.../rep=K), since the reference alone swings by a third
+    # from one minute to the next on this shared machine.
+    reps = sorted({int(v) for v in R.params("ingest-pairs", "recv-block", "rep")})
+    pair_rows, ratios = [], {"none": [], "batch10ms": []}
+    for k in reps:
+        ref = R.get("ingest-pairs", "recv-block", size=64, rep=k)
+        got = {sync: R.get("ingest-pairs", "mq", size=64, sync=sync, rep=k) for sync in ratios}
+        cells = [str(k), fmt_rate(rate(ref))]
+        for sync in ("none", "batch10ms"):
+            r = got[sync]
+            cells.append(fmt_rate(rate(r)))
+            if rate(ref) and rate(r):
+                ratios[sync].append(rate(r) / rate(ref))
+                cells.append("%.0f%%" % (100 * rate(r) / rate(ref)))
+            else:
+                cells.append("-")
+        pair_rows.append(cells)
+    if pair_rows:
+        refs = [rate(R.get("ingest-pairs", "recv-block", size=64, rep=k)) for k in reps]
+        refs = [r for r in refs if r]
+        out.append("The ingest targets are judged on pairs: at 64 B the blocking reference and then mq, measured back "
+                   "to back, %d times in turn (`ingest-pairs/…/rep=K`), and the median of the paired ratios, "
+                   "because the reference alone moves from minute to minute on this shared machine (in this run "
+                   "from %s to %s).\n" % (len(pair_rows), fmt_rate(min(refs)) if refs else "-",
+                                           fmt_rate(max(refs)) if refs else "-"))
+        out.append(table(["pair", "bare, blocking", "mq none", "none / bare", "mq batch 10 ms", "batch / bare"],
+                         pair_rows))
+
+    def median(v):
+        v = sorted(v)
+        return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+    for sync, label, target in (("none", "sync=none", 0.7), ("batch10ms", "sync=batch 10 ms", 0.6)):
+        v = ratios[sync]
+        if v:
+            T.add("ingest of 64 B, %s ≥ %d%% of the bare socket (blocking), median of %d pairs" %
+                  (label, int(target * 100), len(v)),
+                  "%.0f%% (pairs %.0f%%–%.0f%%)" % (100 * median(v), 100 * min(v), 100 * max(v)),
+                  median(v) >= target, "[Ingest](#end-to-end-ingest)")
 
     out.append("## Confirmed sends\n")
     out.append("N sender processes each confirm 64-byte messages through `mq::ConfirmedSender` for a few "
