@@ -148,7 +148,10 @@ class StoreImpl final : public Store {
     // NextLiveTail, so walks skip runs of consumed entries in one step.
     size_t next = 0;
   };
-  size_t NextLiveTail(size_t i);
+  size_t NextLiveTail(size_t i) {  // the common case inline: entry i is live
+    return i >= tail_.size() || tail_[i].next == i ? i : SkipConsumedTail(i);
+  }
+  size_t SkipConsumedTail(size_t i);
   // Consumed entries still in LMDB (their deletes wait for the next index
   // transaction) that the last walk stepped over. Many of them make the
   // waiting deletes worth flushing now, so later walks don't pay again.

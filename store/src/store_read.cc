@@ -157,7 +157,8 @@ Status StoreImpl::Walk(uint64_t start, Visit&& visit) {
   // 2. The tail.
   if (!tail_.empty()) {
     size_t i = start > tail_.front().seq ? static_cast<size_t>(start - tail_.front().seq) : 0;
-    for (i = NextLiveTail(i); i < tail_.size(); i = NextLiveTail(i + 1)) {
+    const size_t n = tail_.size();  // a visit never appends
+    for (i = NextLiveTail(i); i < n; i = NextLiveTail(i + 1)) {
       const TailEntry& e = tail_[i];  // not consumed: NextLiveTail skipped those
       if (Hidden(e.seq)) continue;
       if (visit(e.seq, e.loc)) return Status::OK();

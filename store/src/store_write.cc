@@ -160,7 +160,7 @@ Status StoreImpl::FlushIndex() {
   return Status::OK();
 }
 
-size_t StoreImpl::NextLiveTail(size_t i) {
+size_t StoreImpl::SkipConsumedTail(size_t i) {
   size_t r = i;
   while (r < tail_.size() && tail_[r].next != r) r = tail_[r].next;
   while (i < r) {  // point every entry passed at the answer
