@@ -188,6 +188,7 @@ void Index::Write::CloseCursors() {
 
 void Index::Write::Abort() {
   key_dels_.clear();
+  key_arena_.clear();
   CloseCursors();
   del_positioned_ = false;
   if (txn_ != nullptr) mdb_txn_abort(txn_);
@@ -308,11 +309,9 @@ Status Index::Write::Delete(uint64_t seq, bool* found) {
   if (!DecodeLoc(vv, &loc, &key, &has_key)) return Fail(MDB_CORRUPTED, "decode seq entry");
   if (has_key) {
     // Its key entry goes at Commit, with the others in key-table order.
-    key_scratch_.clear();
-    AppendKeyTableKey(key, &key_scratch_);
-    auto it = key_dels_.find(key_scratch_);
-    if (it == key_dels_.end()) it = key_dels_.emplace(key_scratch_, std::vector<uint64_t>{}).first;
-    it->second.push_back(seq);
+    const size_t off = key_arena_.size();
+    AppendKeyTableKey(key, &key_arena_);
+    key_dels_.push_back(KeyDel{off, static_cast<uint32_t>(key_arena_.size() - off), seq});
   }
   rc = mdb_cursor_del(del_cursor_, 0);
   if (rc != 0) return Fail(rc, "delete seq");
@@ -328,45 +327,47 @@ Status Index::Write::Delete(uint64_t seq, bool* found) {
 // after a delete the cursor steps to the next duplicate and looks there first.
 Status Index::Write::FlushKeyDeletes() {
   if (key_dels_.empty()) return Status::OK();
-  std::vector<std::pair<const std::string*, std::vector<uint64_t>*>> keys;
-  keys.reserve(key_dels_.size());
-  for (auto& [k, seqs] : key_dels_) keys.emplace_back(&k, &seqs);
-  std::sort(keys.begin(), keys.end(), [](const auto& a, const auto& b) { return *a.first < *b.first; });
+  const char* arena = key_arena_.data();
+  auto key_of = [arena](const KeyDel& d) { return std::string_view(arena + d.off, d.len); };
+  std::sort(key_dels_.begin(), key_dels_.end(), [&](const KeyDel& a, const KeyDel& b) {
+    const int c = key_of(a).compare(key_of(b));
+    return c != 0 ? c < 0 : a.seq < b.seq;
+  });
   MDB_cursor* c = nullptr;
   int rc = mdb_cursor_open(txn_, idx_->key_, &c);
   if (rc != 0) return Fail(rc, "cursor open");
-  for (auto& [kk, seqs] : keys) {
-    std::sort(seqs->begin(), seqs->end());
-    bool after_delete = false;
-    for (uint64_t seq : *seqs) {
-      char be[8];
-      EncodeBigEndian64(be, seq);
-      MDB_val kv = Val(kk->data(), kk->size()), vv;
-      rc = MDB_NOTFOUND;
-      if (after_delete) {
-        rc = mdb_cursor_get(c, &kv, &vv, MDB_NEXT_DUP);
-        if (rc == 0 && (vv.mv_size != kKeyItemSize || std::memcmp(vv.mv_data, be, 8) != 0)) rc = MDB_NOTFOUND;
-        if (rc != 0 && rc != MDB_NOTFOUND) break;
-      }
-      after_delete = false;
-      if (rc == MDB_NOTFOUND) {
-        // The first entry of the key with seq >= this one; it is this one if
-        // present (entries compare by their leading big-endian seq).
-        kv = Val(kk->data(), kk->size());
-        vv = Val(be, 8);
-        rc = mdb_cursor_get(c, &kv, &vv, MDB_GET_BOTH_RANGE);
-        if (rc == MDB_NOTFOUND) continue;
-        if (rc != 0) break;
-        if (vv.mv_size != kKeyItemSize || std::memcmp(vv.mv_data, be, 8) != 0) continue;
-      }
-      rc = mdb_cursor_del(c, 0);
-      if (rc != 0) break;
-      after_delete = true;
+  bool after_delete = false;  // the cursor stands just past a deleted entry of the previous KeyDel's key
+  for (size_t i = 0; i < key_dels_.size(); ++i) {
+    const KeyDel& d = key_dels_[i];
+    const std::string_view kk = key_of(d);
+    if (i > 0 && key_of(key_dels_[i - 1]) != kk) after_delete = false;
+    char be[8];
+    EncodeBigEndian64(be, d.seq);
+    MDB_val kv = Val(kk.data(), kk.size()), vv;
+    rc = MDB_NOTFOUND;
+    if (after_delete) {
+      rc = mdb_cursor_get(c, &kv, &vv, MDB_NEXT_DUP);
+      if (rc == 0 && (vv.mv_size != kKeyItemSize || std::memcmp(vv.mv_data, be, 8) != 0)) rc = MDB_NOTFOUND;
+      if (rc != 0 && rc != MDB_NOTFOUND) break;
     }
-    if (rc != 0 && rc != MDB_NOTFOUND) break;
+    after_delete = false;
+    if (rc == MDB_NOTFOUND) {
+      // The first entry of the key with seq >= this one; it is this one if
+      // present (entries compare by their leading big-endian seq).
+      kv = Val(kk.data(), kk.size());
+      vv = Val(be, 8);
+      rc = mdb_cursor_get(c, &kv, &vv, MDB_GET_BOTH_RANGE);
+      if (rc == MDB_NOTFOUND) continue;
+      if (rc != 0) break;
+      if (vv.mv_size != kKeyItemSize || std::memcmp(vv.mv_data, be, 8) != 0) continue;
+    }
+    rc = mdb_cursor_del(c, 0);
+    if (rc != 0) break;
+    after_delete = true;
   }
   mdb_cursor_close(c);
   key_dels_.clear();
+  key_arena_.clear();
   if (rc != 0 && rc != MDB_NOTFOUND) return Fail(rc, "delete key");
   return Status::OK();
 }

@@ -17,7 +17,6 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <string_view>
 #include <vector>
 
@@ -122,10 +121,15 @@ class Index::Write {
   std::string put_key_;
   bool del_positioned_ = false;  // del_cursor_ sits just after the last deleted entry
   std::string scratch_;
-  // Key-table entries Delete left for Commit: per key-table key, their seqs
-  // (grouped, so Commit sorts the distinct keys, not every entry).
-  std::unordered_map<std::string, std::vector<uint64_t>> key_dels_;
-  std::string key_scratch_;
+  // Key-table entries Delete left for Commit: the key-table key's bytes in
+  // key_arena_ and the seq (no allocation per delete).
+  struct KeyDel {
+    size_t off;
+    uint32_t len;
+    uint64_t seq;
+  };
+  std::vector<KeyDel> key_dels_;
+  std::string key_arena_;
 };
 
 // A read-only snapshot.
