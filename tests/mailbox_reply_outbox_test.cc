@@ -61,6 +61,19 @@ std::vector<uint64_t> Range(uint64_t from, uint64_t to) {
   return v;
 }
 
+// Reads `s` and retries the outbox until nothing waits in a backlog, then
+// reads once more; appends what arrived to *got (and counts datagrams).
+void DrainUntilNoBacklog(ReplyOutbox& out, const ReplySocket& s, std::vector<uint64_t>* got,
+                         size_t* datagrams = nullptr) {
+  for (int round = 0; round < 1000 && out.HasBacklog(); ++round) {
+    std::vector<uint64_t> more = s.Drain(datagrams);
+    got->insert(got->end(), more.begin(), more.end());
+    out.Retry(false);
+  }
+  std::vector<uint64_t> more = s.Drain(datagrams);
+  got->insert(got->end(), more.begin(), more.end());
+}
+
 class ReplyOutboxTest : public ::testing::Test {
  protected:
   void SetUp() override { fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0); }
@@ -112,13 +125,7 @@ TEST_F(ReplyOutboxTest, ASocketUnderTheBatchPrefixGetsItsAnswersSixtyFourToAData
   EXPECT_EQ(batched_grams, (want_batched.size() + reply::kMaxBatch - 1) / reply::kMaxBatch);
   EXPECT_EQ(plain_grams, got_plain.size());  // one answer per datagram; the kernel's queue fills
   EXPECT_TRUE(out.HasBacklog());
-  for (int round = 0; round < 1000 && out.HasBacklog(); ++round) {
-    std::vector<uint64_t> more = plain.Drain();
-    got_plain.insert(got_plain.end(), more.begin(), more.end());
-    out.Retry(false);
-  }
-  std::vector<uint64_t> more = plain.Drain();
-  got_plain.insert(got_plain.end(), more.begin(), more.end());
+  DrainUntilNoBacklog(out, plain, &got_plain);
   EXPECT_EQ(got_plain, want_plain);
   EXPECT_EQ(sent_.load(), 260u);
 }
@@ -134,13 +141,7 @@ TEST_F(ReplyOutboxTest, ABatchingSocketWhoseQueueIsFullGetsTheRestInOrderAndInBa
   size_t grams = 0;
   std::vector<uint64_t> got = slow.Drain(&grams);
   const size_t before = grams;
-  for (int round = 0; round < 1000 && out.HasBacklog(); ++round) {
-    std::vector<uint64_t> more = slow.Drain(&grams);
-    got.insert(got.end(), more.begin(), more.end());
-    out.Retry(false);
-  }
-  std::vector<uint64_t> more = slow.Drain(&grams);
-  got.insert(got.end(), more.begin(), more.end());
+  DrainUntilNoBacklog(out, slow, &got, &grams);
   EXPECT_EQ(got, Range(1, 200));
   EXPECT_LE(grams - before, (200 - before) / reply::kMaxBatch + 2) << "the backlog left one answer per datagram";
   EXPECT_EQ(dropped_.load(), 0u);
@@ -156,13 +157,7 @@ TEST_F(ReplyOutboxTest, NewAnswersQueueBehindAnEarlierBacklogOfTheSameSocket) {
   ASSERT_TRUE(out.HasBacklog());
   std::vector<uint64_t> got = slow.Drain();  // room again, but the backlog has not moved yet
   out.Send({slow.Answer(51)});                 // must not overtake 11..50
-  for (int round = 0; round < 1000 && out.HasBacklog(); ++round) {
-    std::vector<uint64_t> more = slow.Drain();
-    got.insert(got.end(), more.begin(), more.end());
-    out.Retry(false);
-  }
-  std::vector<uint64_t> more = slow.Drain();
-  got.insert(got.end(), more.begin(), more.end());
+  DrainUntilNoBacklog(out, slow, &got);
   EXPECT_EQ(got, Range(1, 51));
 }
 
