@@ -311,7 +311,10 @@ Status Index::Write::Delete(uint64_t seq, bool* found) {
     // Its key entry goes at Commit, with the others in key-table order.
     const size_t off = key_arena_.size();
     AppendKeyTableKey(key, &key_arena_);
-    key_dels_.push_back(KeyDel{off, static_cast<uint32_t>(key_arena_.size() - off), seq});
+    const size_t len = key_arena_.size() - off;
+    char head[8] = {};
+    std::memcpy(head, key_arena_.data() + off, std::min<size_t>(len, 8));
+    key_dels_.push_back(KeyDel{DecodeBigEndian64(head), off, static_cast<uint32_t>(len), seq});
   }
   rc = mdb_cursor_del(del_cursor_, 0);
   if (rc != 0) return Fail(rc, "delete seq");
@@ -330,7 +333,8 @@ Status Index::Write::FlushKeyDeletes() {
   const char* arena = key_arena_.data();
   auto key_of = [arena](const KeyDel& d) { return std::string_view(arena + d.off, d.len); };
   std::sort(key_dels_.begin(), key_dels_.end(), [&](const KeyDel& a, const KeyDel& b) {
-    const int c = key_of(a).compare(key_of(b));
+    if (a.head != b.head) return a.head < b.head;  // the same order as the bytes (zero-padded)
+    const int c = (a.len <= 8 && b.len <= 8) ? (a.len < b.len ? -1 : a.len > b.len) : key_of(a).compare(key_of(b));
     return c != 0 ? c < 0 : a.seq < b.seq;
   });
   MDB_cursor* c = nullptr;

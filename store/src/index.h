@@ -124,6 +124,7 @@ class Index::Write {
   // Key-table entries Delete left for Commit: the key-table key's bytes in
   // key_arena_ and the seq (no allocation per delete).
   struct KeyDel {
+    uint64_t head;  // the key-table key's first 8 bytes, big-endian: most compares end here
     size_t off;
     uint32_t len;
     uint64_t seq;
