@@ -211,12 +211,16 @@ Status ConfirmedSender::SendOne(std::string_view payload) {
       --attempt;
       continue;
     }
-    if ((err == ECONNREFUSED || err == EPIPE) && attempt == 0) {
+    if (err == ECONNREFUSED || err == EPIPE || err == ENOTCONN) {
       // The mailbox we were connected to is gone (the kernel also dropped
       // any answers it had queued for us): what was in flight is unknown.
+      // The socket is done with either way: after a refused send the kernel
+      // disconnects it, and every later send on it would fail at once
+      // (ENOTCONN), so a retry or the next send binds and connects anew.
       FailInFlight(Status::IOError(path_ + ": the mailbox stopped before it answered; the message may or may not "
                                            "have been stored",
                                    err));
+      if (attempt > 0) return unix_socket::PeerError(path_, err);
       MQ_RETURN_IF_ERROR(Bind());
       MQ_RETURN_IF_ERROR(Connect());
       continue;
