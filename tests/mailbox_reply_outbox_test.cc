@@ -181,6 +181,32 @@ TEST_F(ReplyOutboxTest, ASocketThatStopsReadingLosesEveryLaterAnswerNotJustOne) 
   EXPECT_EQ(dropped_.load(), 51u - delivered);
 }
 
+TEST_F(ReplyOutboxTest, ABacklogThatOverflowsClosesItsSocketAndEveryLaterAnswerIsDropped) {
+  for (bool batched : {false, true}) {
+    SCOPED_TRACE(batched ? "batched" : "plain");
+    ReplySocket never(batched ? "never-reads-b" : "never-reads", batched);
+    ASSERT_TRUE(never.bound);
+    sent_ = 0;
+    dropped_ = 0;
+    ReplyOutbox out(fd_, &sent_, &dropped_);
+    // One Send: the kernel's queue takes a few, the backlog the next
+    // kMaxBacklog, and then the socket is closed for the rest of this call
+    // too, so no answer is parked (and later sent) after the gap.
+    const uint64_t n = ReplyOutbox::kMaxBacklog + 5000;
+    std::vector<PendingReply> rs;
+    for (uint64_t s = 1; s <= n; ++s) rs.push_back(never.Answer(s));
+    out.Send(rs);
+    EXPECT_FALSE(out.HasBacklog());
+    EXPECT_EQ(sent_.load() + dropped_.load(), n);
+    std::vector<uint64_t> got = never.Drain();
+    EXPECT_EQ(got, Range(1, got.size()));
+    out.Send({never.Answer(n + 1)});
+    out.Retry(false);
+    EXPECT_TRUE(never.Drain().empty());
+    EXPECT_EQ(sent_.load() + dropped_.load(), n + 1);
+  }
+}
+
 TEST_F(ReplyOutboxTest, AnswersToAClosedReplySocketAreDroppedAndCounted) {
   ReplyOutbox out(fd_, &sent_, &dropped_);
   PendingReply gone;

@@ -44,6 +44,10 @@ int ReplyOutbox::TrySend(const PendingReply* rs, size_t n) {
 }
 
 void ReplyOutbox::Park(std::string key, const PendingReply& r) {
+  if (closed_.count(key) != 0) {  // its backlog overflowed (maybe earlier in this very Send)
+    dropped_->fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   auto [it, fresh] = backlog_.try_emplace(std::move(key));
   if (fresh) it->second.since = Clock::now();
   it->second.replies.push_back(r);
