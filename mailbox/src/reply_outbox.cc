@@ -6,11 +6,9 @@
 
 #include <algorithm>
 #include <array>
-#include <numeric>
 
 namespace mq {
 namespace {
-constexpr size_t kSendBatch = 64;  // datagrams per sendmmsg
 
 bool SameAddress(const PendingReply& a, const PendingReply& b) {
   return a.addr_len == b.addr_len && std::memcmp(&a.addr, &b.addr, a.addr_len) == 0;
@@ -70,15 +68,11 @@ void ReplyOutbox::Send(const std::vector<PendingReply>& rs) {
   if (rs.empty()) return;
   // 1. Each address's answers together, in their order (a stable sort by
   //    address); the order between addresses does not matter.
-  order_.resize(rs.size());
-  std::iota(order_.begin(), order_.end(), size_t{0});
-  std::stable_sort(order_.begin(), order_.end(), [&](size_t a, size_t b) {
-    const PendingReply &x = rs[a], &y = rs[b];
+  sorted_.assign(rs.begin(), rs.end());
+  std::stable_sort(sorted_.begin(), sorted_.end(), [](const PendingReply& x, const PendingReply& y) {
     if (x.addr_len != y.addr_len) return x.addr_len < y.addr_len;
     return std::memcmp(&x.addr, &y.addr, x.addr_len) < 0;
   });
-  sorted_.clear();
-  for (size_t i : order_) sorted_.push_back(rs[i]);
 
   // 2. Datagrams: per address, runs of up to kMaxBatch answers if it takes
   //    batches, else one answer each. An address with a backlog (or closed)
@@ -108,7 +102,7 @@ void ReplyOutbox::Send(const std::vector<PendingReply>& rs) {
   // 3. Send them, up to kSendBatch per sendmmsg. When one fails, its answers
   //    and the rest of its address's are parked (queue full) or dropped with
   //    the address closed (gone); other addresses go on.
-  std::array<std::array<char, reply::kSize * reply::kMaxBatch>, kSendBatch>& bytes = bytes_;
+  auto& bytes = bytes_;
   std::array<iovec, kSendBatch> iov;
   std::array<mmsghdr, kSendBatch> hdr;
   size_t g = 0;

@@ -47,6 +47,7 @@ class ReplyOutbox {
   static constexpr std::chrono::seconds kGiveUp{30};
   static constexpr size_t kMaxBacklog = 1 << 16;  // answers waiting for one address
   static constexpr size_t kMaxClosed = 4096;      // addresses remembered as closed
+  static constexpr size_t kSendBatch = 64;        // datagrams per sendmmsg
 
   ReplyOutbox(int fd, std::atomic<uint64_t>* sent, std::atomic<uint64_t>* dropped,
               Clock::duration give_up = kGiveUp)
@@ -87,10 +88,9 @@ class ReplyOutbox {
   std::set<std::string> closed_;
   std::deque<std::string> closed_order_;
   // Send's scratch, kept between calls.
-  std::vector<size_t> order_;
-  std::vector<PendingReply> sorted_;
+  std::vector<PendingReply> sorted_;  // Send's answers, grouped by address
   std::vector<Gram> grams_;
-  std::array<std::array<char, reply::kSize * reply::kMaxBatch>, 64> bytes_;
+  std::array<std::array<char, reply::kSize * reply::kMaxBatch>, kSendBatch> bytes_;
 };
 
 }  // namespace mq
