@@ -112,5 +112,45 @@ TEST(ReadCache, ReadsThatAlternateBetweenTwoPlacesReadEachPlaceOnce) {
   EXPECT_EQ(f.reads, 2);
 }
 
+// A walk keeps a Span of the window it reads from and reads record after
+// record through it without asking the cache. That is safe only while the
+// window's bytes stay where they are: once the cache replaces, moves or grows
+// a window, every span taken before must stop serving (its epoch is stale).
+TEST(ReadCache, ASpanServesItsWindowUntilTheCacheMovesThatWindow) {
+  MemFile f;
+  ReadCache c(1000);
+  uint64_t end = 0;
+  for (int i = 0; i < 30; ++i) end = AppendChunk(&f, &c, end, Chunk(i, 100));  // 3,000 bytes
+  ReadCache::Span span;
+  const char* p = nullptr;
+  ASSERT_TRUE(c.ReadSpan(&f, end, 0, 100, &span, &p).ok());
+  EXPECT_EQ(span.off, 0u);
+  ASSERT_GE(span.len, 100u);
+  // Every chunk the span covers is served by it, equal to the file's bytes.
+  for (uint64_t off = 0; off + 100 <= span.off + span.len; off += 100) {
+    const char* q = span.At(off, 100, c.epoch());
+    ASSERT_NE(q, nullptr) << off;
+    EXPECT_EQ(std::string(q, 100), f.data.substr(off, 100));
+  }
+  // Nothing past its end, and nothing before its start.
+  EXPECT_EQ(span.At(span.off + span.len - 50, 100, c.epoch()), nullptr);
+  // A read elsewhere replaces a window; then the next reads a third place,
+  // evicting the window the span was taken from: the span must stop serving.
+  ASSERT_TRUE(c.Read(&f, end, 2000, 100, &p).ok());
+  ASSERT_TRUE(c.Read(&f, end, 1000, 100, &p).ok());
+  EXPECT_EQ(span.At(0, 100, c.epoch()), nullptr);
+  // A fresh span; then appends that fill its window make the cache move the
+  // window's bytes: the span is stale again.
+  ASSERT_TRUE(c.ReadSpan(&f, end, 2000, 100, &span, &p).ok());
+  ASSERT_NE(span.At(2000, 100, c.epoch()), nullptr);
+  for (int i = 30; i < 45; ++i) end = AppendChunk(&f, &c, end, Chunk(i, 100));
+  EXPECT_EQ(span.At(2000, 100, c.epoch()), nullptr);
+  // Whatever the cache hands out afterwards still equals the file.
+  for (uint64_t off = 0; off + 100 <= end; off += 100) {
+    ASSERT_TRUE(c.ReadSpan(&f, end, off, 100, &span, &p).ok());
+    EXPECT_EQ(std::string(p, 100), f.data.substr(off, 100)) << off;
+  }
+}
+
 }  // namespace
 }  // namespace mq

@@ -26,6 +26,7 @@ Status ReadCache::Miss(File* file, uint64_t limit, uint64_t off, size_t n, const
   if (last.len != 0 && off < last.off && off + n >= want) start = off + n - want;
   if (start + want > limit) start = limit - want;
   if (start > off) start = off;
+  ++epoch_;
   if (w.buf.size() < want) w.buf.resize(want);
   size_t got = 0;
   w.len = 0;
@@ -53,11 +54,15 @@ void ReadCache::Append(uint64_t off, const char* src, size_t n) {
     if (w == nullptr) return;
     w->off = off;
   }
-  if (w->buf.size() < window_) w->buf.resize(window_);
+  if (w->buf.size() < window_) {
+    ++epoch_;  // the buffer may move
+    w->buf.resize(window_);
+  }
   if (w->len + n > window_) {
     // Drop at least half the window, so that the move is paid once per
     // half window of appends, not on every append.
     const size_t drop = std::min(w->len, std::max(w->len + n - window_, window_ / 2));
+    ++epoch_;
     std::memmove(w->buf.data(), w->buf.data() + drop, w->len - drop);
     w->off += drop;
     w->len -= drop;
@@ -67,6 +72,7 @@ void ReadCache::Append(uint64_t off, const char* src, size_t n) {
 }
 
 void ReadCache::Patch(uint64_t off, const char* src, size_t n) {
+  ++epoch_;
   for (Window& w : w_) {
     if (w.len == 0 || off + n <= w.off || off >= w.off + w.len) continue;
     for (size_t i = 0; i < n; ++i) {

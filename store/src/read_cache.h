@@ -7,6 +7,7 @@
 // memory, not with a pread each.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -17,6 +18,19 @@ namespace mq {
 class ReadCache {
  public:
   explicit ReadCache(size_t window = 256 << 10) : window_(window) {}
+
+  // A window's bytes as a walk holds on to them between records: finding
+  // the next record is then a few compares, not a search of the windows.
+  // Valid while the cache's epoch() is the one it was taken at.
+  struct Span {
+    const char* base = nullptr;
+    uint64_t off = 0;  // the file offset of base[0]
+    size_t len = 0;    // bytes from base on, all below the limit it was taken with
+    uint64_t epoch = UINT64_MAX;
+    const char* At(uint64_t o, size_t n, uint64_t now) const {
+      return now == epoch && o >= off && o + n <= off + len ? base + (o - off) : nullptr;
+    }
+  };
 
   // Points *p at bytes [off, off+n) of `file`, which is `limit` bytes long.
   // *p stays valid until the next call of any method.
@@ -38,6 +52,28 @@ class ReadCache {
     }
     return nullptr;
   }
+  // Find, and if found, *span becomes the window holding the bytes.
+  const char* FindSpan(uint64_t limit, uint64_t off, size_t n, Span* span) {
+    if (off + n > limit) return nullptr;
+    for (Window& w : w_) {
+      if (w.len != 0 && off >= w.off && off + n <= w.off + w.len) {
+        w.used = ++clock_;
+        *span = Span{w.buf.data(), w.off, static_cast<size_t>(std::min<uint64_t>(w.len, limit - w.off)), epoch_};
+        return w.buf.data() + (off - w.off);
+      }
+    }
+    return nullptr;
+  }
+  // Read, and *span becomes the window holding the bytes.
+  Status ReadSpan(File* file, uint64_t limit, uint64_t off, size_t n, Span* span, const char** p) {
+    *p = FindSpan(limit, off, n, span);
+    if (*p != nullptr) return Status::OK();
+    MQ_RETURN_IF_ERROR(Miss(file, limit, off, n, p));
+    return FindSpan(limit, off, n, span) == *p ? Status::OK()
+                                                : Status::Corruption(file->path() + ": read window lost");
+  }
+  // Changes whenever bytes a window held may have moved or changed.
+  uint64_t epoch() const { return epoch_; }
   // Keeps the windows in step with a write the store made.
   void Patch(uint64_t off, const char* src, size_t n);
   // Offers bytes just appended at `off`. They are kept if they continue a
@@ -45,6 +81,7 @@ class ReadCache {
   // a reader that lags far behind keeps its own window undisturbed.
   void Append(uint64_t off, const char* src, size_t n);
   void Invalidate() {
+    ++epoch_;
     for (Window& w : w_) w.len = 0;
   }
 
@@ -61,6 +98,7 @@ class ReadCache {
   size_t window_;
   Window w_[2];
   uint64_t clock_ = 0;
+  uint64_t epoch_ = 0;
 };
 
 }  // namespace mq

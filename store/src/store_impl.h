@@ -88,16 +88,19 @@ class StoreImpl final : public Store {
   // Reads and checks the pending message at loc. *state: 0 ok, 1 consumed
   // (stale index entry), 2 damaged (reported).
   Status ReadAt(uint64_t seq, const Loc& loc, MessageView* v, int* state, bool verify = true);
-  // ReadAt's common case, for walks: the record is in a read window, matches
-  // the index and is pending. False for anything else (the caller then
-  // takes ReadAt, which reads, reports and heals).
-  bool PeekPending(uint64_t seq, const Loc& loc, std::string_view* payload);
+  // ReadAt's common case, for walks: the record is in a read window (*span
+  // first), matches the index and is pending. Returns its message record,
+  // or nullptr for anything else (the caller then takes ReadAt, which
+  // reads, reports and heals).
+  const char* PeekPending(uint64_t seq, const Loc& loc, ReadCache::Span* span);
   // If the log holds message seq+1, pending, right after message seq at
-  // *loc, moves *loc to it: a walk through LMDB then steps through the log
+  // *loc, moves *loc to it and returns its message record, checked as
+  // PeekPending checks: a walk through LMDB then steps through the log
   // instead of the B-tree (docs/design.md, "Reading").
-  bool NextInLog(uint64_t seq, Loc* loc);
+  const char* NextInLog(uint64_t seq, Loc* loc, ReadCache::Span* span);
   // Walks visible messages from `start` in seq order (LMDB, then the tail),
-  // calling visit(seq, loc) until it returns true (stop).
+  // calling visit(seq, loc, rec) until it returns true (stop); rec is the
+  // message record if PeekPending or a log run found it, else nullptr.
   // A template, so that the per-message visit is inlined (a predicate scan
   // spends tens of nanoseconds per message in all; an indirect call counts).
   template <typename Visit>

@@ -87,35 +87,46 @@ Status StoreImpl::FirstPending(Message* m) {
   return Status::OK();
 }
 
-inline bool StoreImpl::PeekPending(uint64_t seq, const Loc& loc, std::string_view* payload) {
+inline const char* StoreImpl::PeekPending(uint64_t seq, const Loc& loc, ReadCache::Span* span) {
   const size_t head = loc.framed ? log::kMetaRecordSize : 0;
-  const char* p = cache_.Find(end_, loc.msg_offset - head, head + log::kRecordHeaderSize + loc.size);
-  if (p == nullptr) return false;
+  const uint64_t start = loc.msg_offset - head;
+  const size_t n = head + log::kRecordHeaderSize + loc.size;
+  const char* p = span->At(start, n, cache_.epoch());
+  if (p == nullptr && (p = cache_.FindSpan(end_, start, n, span)) == nullptr) return nullptr;
   const char* msg = p + head;
-  if (DecodeInt32(msg) != log::kPending || DecodeFixed32(msg + 4) != loc.size) return false;
+  if (DecodeInt32(msg) != log::kPending || DecodeFixed32(msg + 4) != loc.size) return nullptr;
   if (loc.framed && (DecodeInt32(p) != log::kMetaKind || DecodeFixed64(p + log::kMetaSeqOffset) != seq))
-    return false;
-  *payload = std::string_view(msg + log::kRecordHeaderSize, loc.size);
-  return true;
+    return nullptr;
+  return msg;
 }
 
-inline bool StoreImpl::NextInLog(uint64_t seq, Loc* loc) {
-  if (!loc->framed) return false;
+inline const char* StoreImpl::NextInLog(uint64_t seq, Loc* loc, ReadCache::Span* span) {
+  if (!loc->framed) return nullptr;
   const uint64_t at = loc->msg_offset + log::kRecordHeaderSize + loc->size;  // just past message seq
   constexpr size_t kHeads = log::kMetaRecordSize + log::kRecordHeaderSize;
-  if (at + kHeads > end_) return false;
-  const char* p = nullptr;
-  if (!cache_.Read(file_.get(), end_, at, kHeads, &p).ok()) return false;
+  const char* p = span->At(at, kHeads, cache_.epoch());
+  if (p == nullptr) {
+    if (at + kHeads > end_ || !cache_.ReadSpan(file_.get(), end_, at, kHeads, span, &p).ok()) return nullptr;
+  }
   const char* msg = p + log::kMetaRecordSize;
   if (DecodeInt32(p) != log::kMetaKind || DecodeFixed32(p + 4) != log::kMetaPayloadSize ||
       DecodeFixed64(p + log::kMetaSeqOffset) != seq + 1 || DecodeInt32(msg) != log::kPending)
-    return false;
+    return nullptr;
   const uint32_t size = DecodeFixed32(msg + 4);
-  if (size > log::kMaxPayload || at + kHeads + size > end_) return false;
+  if (size > log::kMaxPayload || at + kHeads + size > end_) return nullptr;
+  if (span->At(at, kHeads + size, cache_.epoch()) == nullptr) {
+    // The record runs past the window: read it whole, and check again what
+    // was checked in the bytes read before.
+    if (!cache_.ReadSpan(file_.get(), end_, at, kHeads + size, span, &p).ok()) return nullptr;
+    msg = p + log::kMetaRecordSize;
+    if (DecodeInt32(p) != log::kMetaKind || DecodeFixed64(p + log::kMetaSeqOffset) != seq + 1 ||
+        DecodeInt32(msg) != log::kPending || DecodeFixed32(msg + 4) != size)
+      return nullptr;
+  }
   loc->msg_offset = at + log::kMetaRecordSize;  // field by field: a copy of a whole
   loc->size = size;                              // Loc just written stalled the walk
   loc->key_truncated = false;
-  return true;
+  return msg;
 }
 
 template <typename Visit>
@@ -129,6 +140,7 @@ Status StoreImpl::Walk(uint64_t start, Visit&& visit) {
     constexpr uint64_t kStepRatherThanSeek = 16;
     MQ_RETURN_IF_ERROR(FreshReader());
     MQ_RETURN_IF_ERROR(reader_->Seek(start));
+    ReadCache::Span span;
     while (reader_->Valid()) {
       uint64_t seq = reader_->seq();
       if (seq >= tail_front) break;
@@ -138,12 +150,13 @@ Status StoreImpl::Walk(uint64_t start, Visit&& visit) {
         continue;
       }
       Loc loc = reader_->loc();
-      if (visit(seq, loc)) return Status::OK();
+      if (visit(seq, loc, PeekPending(seq, loc, &span))) return Status::OK();
       uint64_t ran = 0;
-      while (seq + 1 < tail_front && !Hidden(seq + 1) && NextInLog(seq, &loc)) {
+      const char* rec = nullptr;
+      while (seq + 1 < tail_front && !Hidden(seq + 1) && (rec = NextInLog(seq, &loc, &span)) != nullptr) {
         ++seq;
         ++ran;
-        if (visit(seq, loc)) return Status::OK();
+        if (visit(seq, loc, rec)) return Status::OK();
       }
       if (ran >= kStepRatherThanSeek) {
         MQ_RETURN_IF_ERROR(reader_->Seek(seq + 1));
@@ -158,10 +171,11 @@ Status StoreImpl::Walk(uint64_t start, Visit&& visit) {
   if (!tail_.empty()) {
     size_t i = start > tail_.front().seq ? static_cast<size_t>(start - tail_.front().seq) : 0;
     const size_t n = tail_.size();  // a visit never appends
+    ReadCache::Span span;
     for (i = NextLiveTail(i); i < n; i = NextLiveTail(i + 1)) {
       const TailEntry& e = tail_[i];  // not consumed: NextLiveTail skipped those
       if (Hidden(e.seq)) continue;
-      if (visit(e.seq, e.loc)) return Status::OK();
+      if (visit(e.seq, e.loc, PeekPending(e.seq, e.loc, &span))) return Status::OK();
     }
   }
   return Status::OK();
@@ -175,7 +189,7 @@ Status StoreImpl::ScanPending(uint64_t from_seq, const std::function<bool(const 
   const bool from_front = from_seq <= front_seq_;
   bool first = true;
   Status err;
-  MQ_RETURN_IF_ERROR(Walk(std::max(from_seq, front_seq_), [&](uint64_t seq, const Loc& loc) {
+  MQ_RETURN_IF_ERROR(Walk(std::max(from_seq, front_seq_), [&](uint64_t seq, const Loc& loc, const char*) {
     MessageView v;
     int state = 0;
     err = ReadAt(seq, loc, &v, &state);
@@ -208,12 +222,14 @@ Status StoreImpl::FindFirst(uint64_t from_seq, const std::function<bool(std::str
   Status err;
   // always_inline: the visit runs once per message scanned; as a call it cost
   // a third of a predicate scan (bench/analysis.md).
-  MQ_RETURN_IF_ERROR(Walk(std::max(from_seq, front_seq_), [&](uint64_t seq, const Loc& loc)
+  MQ_RETURN_IF_ERROR(Walk(std::max(from_seq, front_seq_), [&](uint64_t seq, const Loc& loc, const char* rec)
                                                               __attribute__((always_inline)) {
     // The checksum is checked only for a match: a predicate may look at
     // damaged bytes, but never gets them delivered.
     std::string_view payload;
-    if (!PeekPending(seq, loc, &payload)) {
+    if (rec != nullptr) {
+      payload = std::string_view(rec + log::kRecordHeaderSize, loc.size);
+    } else {
       MessageView v;
       int state = 0;
       err = ReadAt(seq, loc, &v, &state, false);
