@@ -5,6 +5,9 @@
 //
 //   lookup/mq-key/backlog=K         Store::FirstByKey of the one wanted key behind K others (no consume)
 //   recv/SYSTEM/backlog=K           receive the oldest wanted message behind K others and consume it
+//   recv/pread-floor/backlog=K      reference: pread the K messages' bytes of the same log in 256 KiB
+//                                   reads (the read window's size), parsing nothing: the copy any
+//                                   scan that reads the log with pread pays
 //   drain-reverse/SYSTEM/n=K        K messages arrive in the reverse of the order they are received in
 //   drain-order/SYSTEM/n=K          K messages received oldest first (receive(any));
 //                                   mq-nokey: a queue without a key extractor (the mailbox's default)
@@ -15,6 +18,9 @@
 // seq LIMIT 1 + UPDATE, one transaction), original (its receive: rescan the
 // file from the start). Every message is 64 bytes. Sync: mq none, SQLite
 // synchronous=OFF (WAL): these measure the receive path, not durability.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -109,6 +115,35 @@ void LookupMqKey(benchmark::State& state, uint64_t k) {
     if (Failed(state, s->FirstByKey(kWanted, &m))) break;
   state.counters["backlog"] = Value(static_cast<double>(k));
   (void)s->Close();
+}
+
+// The copy under mq's predicate scan: the same log as recv/mq-pred, its first
+// K messages' bytes read with pread into one 256 KiB buffer, again and again.
+void PreadFloor(benchmark::State& state, uint64_t k) {
+  ScratchDir dir;
+  std::unique_ptr<Store> s;
+  if (Failed(state, OpenStore(dir.File("q"), &s)) || Failed(state, Fill(s.get(), Backlog(k, 1))) ||
+      Failed(state, s->Close()))
+    return;
+  const int fd = ::open(dir.File("q").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    state.SkipWithError("open the log");
+    return;
+  }
+  const off_t end = ::lseek(fd, 0, SEEK_END);
+  const size_t bytes = static_cast<size_t>(std::min<off_t>(end, static_cast<off_t>(k * (kSize + 28))));
+  std::vector<char> buf(256 << 10);
+  for (auto _ : state) {
+    for (size_t off = 0; off < bytes;) {
+      const ssize_t n = ::pread(fd, buf.data(), std::min(buf.size(), bytes - off), static_cast<off_t>(off));
+      if (n <= 0) break;
+      off += static_cast<size_t>(n);
+    }
+    benchmark::DoNotOptimize(buf.data());
+    benchmark::ClobberMemory();
+  }
+  ::close(fd);
+  state.counters["backlog"] = Value(static_cast<double>(k));
 }
 
 enum class How { kKey, kFindFirst, kScan };
@@ -315,6 +350,9 @@ void RegisterAll(const Flags& f) {
     reg("recv/sqlite-key" + b, [k](benchmark::State& st) { RecvSqlite(st, k); })
         ->Iterations(f.quick ? 2000 : 10000);
     reg("recv/mq-pred" + b, [k](benchmark::State& st) { RecvMq(st, k, How::kFindFirst); })
+        ->Iterations(clamp((f.quick ? 2e6 : 2e7) / kd, 3, 20000))
+        ->Repetitions(reps);
+    reg("recv/pread-floor" + b, [k](benchmark::State& st) { PreadFloor(st, k); })
         ->Iterations(clamp((f.quick ? 2e6 : 2e7) / kd, 3, 20000))
         ->Repetitions(reps);
     reg("recv/mq-scan" + b, [k](benchmark::State& st) { RecvMq(st, k, How::kScan); })

@@ -690,6 +690,75 @@ TEST_F(StoreIndexTest, WalksThroughTheIndexInLogRunsVisitExactlyTheVisibleMessag
   EXPECT_EQ(DumpKeyTable(path_, {"k", "w"}), want);
 }
 
+// The same for messages still in the index's tail (appended since the last
+// index flush): a walk runs through the log there too, and must still skip
+// every taken and consumed one and visit the rest in order.
+TEST_F(StoreIndexTest, WalksThroughTheIndexTailInLogRunsVisitExactlyTheVisibleMessagesInOrder) {
+  StoreOptions o = Opts();
+  o.auto_compact = false;
+  constexpr uint64_t kN = 400;
+  auto s = OpenOrDie(o);
+  std::vector<std::string> msgs;
+  for (uint64_t i = 1; i <= kN; ++i) msgs.push_back((i % 7 == 0 ? "w:" : "k:") + std::to_string(i));
+  for (size_t i = 0; i < msgs.size(); i += 100) {  // four batches, back to back in the log
+    std::vector<std::string_view> views(msgs.begin() + static_cast<long>(i), msgs.begin() + static_cast<long>(i + 100));
+    uint64_t first = 0;
+    ASSERT_TRUE(s->AppendBatch(views, &first).ok());
+  }
+  ASSERT_EQ(s->Stats().pending, kN);
+  std::set<uint64_t> gone, taken;
+  auto check = [&](const std::string& when) {
+    for (uint64_t from : {0, 1, 7, 99, 100, 101, 250, 399, 400}) {
+      std::vector<uint64_t> want, seen;
+      for (uint64_t q = std::max<uint64_t>(from, 1); q <= kN; ++q)
+        if (gone.count(q) == 0 && taken.count(q) == 0) want.push_back(q);
+      ASSERT_TRUE(s->ScanPending(from, [&](const MessageView& v) {
+        EXPECT_EQ(std::string(v.payload), msgs[v.seq - 1]);
+        seen.push_back(v.seq);
+        return true;
+      }).ok());
+      ASSERT_EQ(seen, want) << when << ", scan from " << from;
+      seen.clear();
+      Message m;
+      uint64_t scanned = 0;
+      Status st = s->FindFirst(from, [&](std::string_view p) {
+        seen.push_back(std::stoull(std::string(p.substr(2))));
+        return false;
+      }, &m, &scanned);
+      ASSERT_TRUE(st.IsNotFound()) << st.ToString();
+      ASSERT_EQ(seen, want) << when << ", predicate from " << from;
+      auto w = std::find_if(want.begin(), want.end(), [](uint64_t q) { return q % 7 == 0; });
+      st = s->FindFirst(from, [](std::string_view p) { return p.rfind("w:", 0) == 0; }, &m, &scanned);
+      if (w == want.end()) {
+        ASSERT_TRUE(st.IsNotFound()) << when;
+      } else {
+        ASSERT_TRUE(st.ok()) << when << ": " << st.ToString();
+        ASSERT_EQ(m.seq, *w) << when << ", find from " << from;
+      }
+    }
+  };
+  check("as appended");
+  std::mt19937 rng(7);
+  for (int step = 0; step < 150; ++step) {
+    const uint64_t q = 1 + rng() % kN;
+    if (gone.count(q) != 0) continue;
+    if (step % 4 == 0 && taken.count(q) == 0) {
+      ASSERT_TRUE(s->Take(q).ok());
+      taken.insert(q);
+    } else if (step % 9 == 0 && taken.count(q) != 0) {
+      ASSERT_TRUE(s->Release(q).ok());
+      taken.erase(q);
+    } else {
+      ASSERT_TRUE(s->Consume(q).ok()) << q;
+      taken.erase(q);
+      gone.insert(q);
+    }
+    if (step % 10 == 0) check("after step " + std::to_string(step));
+  }
+  check("at the end");
+  ASSERT_TRUE(s->Close().ok());
+}
+
 // A log run keeps its place in one read window and moves to the next where
 // a window ends; a record larger than a window is read whole. The walk must
 // visit every message across those seams, and a predicate must see each
