@@ -11,6 +11,9 @@
 //   confirmed/mq/senders=N/window=W/sync=always   N sender processes confirming messages for a few
 //                                  seconds: W=0 one SendConfirmed at a time; W>0 SendAsync with W in
 //                                  flight. Rate of confirmations, p50/p99 latency (measured by the senders)
+//   confirmed/echo/senders=N/window=W    ceiling: the same senders against a receiver that answers each
+//                                  datagram at once (batched per sender as the mailbox does) and stores
+//                                  nothing: what these sockets and cores allow any confirmed-send design
 //   confirmed/fdatasync-per-message      reference: write + fdatasync per message
 //   confirmed/fdatasync-latency          the same, each call timed: p50/p99 of one fdatasync
 //   confirmed/sqlite-full-per-message    reference: SQLite synchronous=FULL, one transaction per message
@@ -24,13 +27,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "reply_format.h"  // mailbox/src: the answer datagram, for the echo ceiling
 #include "bench_util.h"
 #include "mq/mailbox.h"
 #include "mq/sender.h"
@@ -223,7 +229,69 @@ void SenderBody(const std::string& path, const std::string& out, const std::stri
   ::_exit(f ? 0 : 3);
 }
 
-void ConfirmedSends(benchmark::State& state, int senders, double seconds, size_t window) {
+// The echo ceiling's receiver: reads up to 64 datagrams per recvmmsg, like the
+// mailbox's ingest, and answers each at once with kOk and a counter for seq,
+// in one datagram per sender per read (up to kMaxBatch answers) as the
+// mailbox's outbox does. No log, index, sync or admission check.
+void EchoAnswers(int fd, const std::atomic<bool>* stop) {
+  constexpr size_t kRead = 64;
+  std::vector<char> bufs(kRead * 512);
+  sockaddr_un from[kRead];
+  iovec iov[kRead];
+  mmsghdr msgs[kRead];
+  std::vector<size_t> order;
+  std::vector<char> out(reply::kSize * reply::kMaxBatch);
+  uint64_t seq = 0;
+  while (!stop->load(std::memory_order_relaxed)) {
+    for (size_t i = 0; i < kRead; ++i) {
+      iov[i] = iovec{bufs.data() + i * 512, 512};
+      msgs[i] = mmsghdr{};
+      msgs[i].msg_hdr.msg_name = &from[i];
+      msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    const int n = ::recvmmsg(fd, msgs, kRead, MSG_WAITFORONE, nullptr);
+    if (n <= 0) continue;  // SO_RCVTIMEO: look at `stop` again
+    order.resize(static_cast<size_t>(n));
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    auto addr = [&](size_t i) {
+      const socklen_t len = msgs[i].msg_hdr.msg_namelen;
+      return std::string_view(from[i].sun_path, len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0);
+    };
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return addr(a) < addr(b); });
+    for (size_t i = 0; i < order.size();) {
+      size_t j = i, k = 0;
+      while (j < order.size() && addr(order[j]) == addr(order[i]) && k < reply::kMaxBatch) {
+        reply::Encode(reply::Code::kOk, ++seq, out.data() + reply::kSize * k++);
+        ++j;
+      }
+      const size_t at = order[i];
+      (void)::sendto(fd, out.data(), reply::kSize * k, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from[at]),
+                     msgs[at].msg_hdr.msg_namelen);
+      i = j;
+    }
+  }
+}
+
+// Binds the echo receiver's socket at `path`.
+int BindEcho(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_un a = Address(path);
+  const int buf = 4 << 20;
+  timeval tv{0, 50000};
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf)) != 0 ||
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// echo: the senders talk to EchoAnswers instead of a mailbox (the ceiling).
+void ConfirmedSends(benchmark::State& state, int senders, double seconds, size_t window, bool echo = false) {
   for (auto _ : state) {
     ScratchDir dir;
     const std::string path = dir.File("s");
@@ -233,16 +301,32 @@ void ConfirmedSends(benchmark::State& state, int senders, double seconds, size_t
       const std::string payload = MakePayload(64, TagKey(static_cast<uint64_t>(i), 1000), static_cast<uint64_t>(i));
       kids.push_back(std::make_unique<Child>([=] { SenderBody(path, out, payload, seconds, window); }));
     }
-    MailboxOptions o;
-    o.socket_path = path;
-    o.queue_path = dir.File("q");
-    o.sync = SyncPolicy::kAlways;
-    std::unique_ptr<Mailbox> mb;
-    if (Failed(state, Mailbox::Open(o, &mb))) break;
-    for (auto& k : kids) k->Go();
-    for (auto& k : kids) k->Wait();
-    const MailboxStats st = mb->Stats();
-    (void)mb->Close();
+    MailboxStats st;
+    if (echo) {  // the senders are forked: now a thread may start
+      const int fd = BindEcho(path);
+      if (fd < 0) {
+        state.SkipWithError(("bind " + path + ": " + std::strerror(errno)).c_str());
+        break;
+      }
+      std::atomic<bool> stop{false};
+      std::thread echoer(EchoAnswers, fd, &stop);
+      for (auto& k : kids) k->Go();
+      for (auto& k : kids) k->Wait();
+      stop = true;
+      echoer.join();
+      ::close(fd);
+    } else {
+      MailboxOptions o;
+      o.socket_path = path;
+      o.queue_path = dir.File("q");
+      o.sync = SyncPolicy::kAlways;
+      std::unique_ptr<Mailbox> mb;
+      if (Failed(state, Mailbox::Open(o, &mb))) break;
+      for (auto& k : kids) k->Go();
+      for (auto& k : kids) k->Wait();
+      st = mb->Stats();
+      (void)mb->Close();
+    }
     std::vector<int64_t> all;
     double elapsed = 0;
     for (int i = 0; i < senders; ++i) {
@@ -330,6 +414,14 @@ void RegisterAll(const Flags& f) {
           ->Iterations(1)
           ->Unit(benchmark::kMillisecond);
     }
+  }
+  for (size_t window : {size_t{2}, size_t{4}, size_t{8}, size_t{64}}) {
+    const std::string name = "confirmed/echo/senders=8/window=" + std::to_string(window);
+    benchmark::RegisterBenchmark(name.c_str(),
+                                 [secs, window](benchmark::State& st) { ConfirmedSends(st, 8, secs, window, true); })
+        ->UseManualTime()
+        ->Iterations(1)
+        ->Unit(benchmark::kMillisecond);
   }
 }
 
