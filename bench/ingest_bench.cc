@@ -256,8 +256,8 @@ void EchoAnswers(int fd, const std::atomic<bool>* stop) {
     order.resize(static_cast<size_t>(n));
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
     auto addr = [&](size_t i) {
-      const socklen_t len = msgs[i].msg_hdr.msg_namelen;
-      return std::string_view(from[i].sun_path, len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0);
+      const size_t len = msgs[i].msg_hdr.msg_namelen, head = offsetof(sockaddr_un, sun_path);
+      return std::string_view(from[i].sun_path, len > head ? len - head : 0);
     };
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return addr(a) < addr(b); });
     for (size_t i = 0; i < order.size();) {

@@ -636,7 +636,7 @@ def section_ingest(R, T):
         both = bool(fs and med and rate(r) >= 30 * rate(fs) and r["p99_us"] * 1e3 <= 3 * med)
         if both:
             echo_meets.append(w)
-        echo_rows.append([8, w, fmt_rate(rate(r)), fmt_time(r.get("p50_us", 0) * 1e3),
+        echo_rows.append(["8", w, fmt_rate(rate(r)), fmt_time(r.get("p50_us", 0) * 1e3),
                           fmt_time(r.get("p99_us", 0) * 1e3), fmt_ratio(rate(r), rate(fs)),
                           "yes" if both else "no"])
     if echo_rows:

@@ -769,9 +769,10 @@ TEST_F(StoreIndexTest, WalksAcrossReadWindowsAndPastMessagesLargerThanAWindowSee
   o.auto_compact = false;
   std::map<uint64_t, std::string> want;
   auto payload = [](uint64_t i) {
-    if (i % 5000 == 1234) return "big:" + std::to_string(i) + ":" + std::string(300 << 10, static_cast<char>('a' + i % 26));
-    if (i % 5000 == 4321) return "big:" + std::to_string(i) + ":" + std::string(600 << 10, static_cast<char>('A' + i % 26));
-    return "k:" + std::to_string(i) + ":" + std::string(80 + i % 90, 'x');
+    const std::string head = std::to_string(i) + ":";
+    if (i % 5000 == 1234) return "big:" + head + std::string(300 << 10, static_cast<char>('a' + i % 26));
+    if (i % 5000 == 4321) return "big:" + head + std::string(600 << 10, static_cast<char>('A' + i % 26));
+    return "k:" + head + std::string(80 + i % 90, 'x');
   };
   {
     auto s = OpenOrDie(o);

@@ -152,5 +152,30 @@ TEST(ReadCache, ASpanServesItsWindowUntilTheCacheMovesThatWindow) {
   }
 }
 
+// A walk that runs off the end of its window reads on into that same window,
+// so the other window keeps what it holds (say, the newest messages a
+// receiver will want next) and costs no second read.
+TEST(ReadCache, AWalkRunningOffItsWindowReadsOnIntoItAndKeepsTheOtherWindow) {
+  MemFile f;
+  std::string all;
+  for (int i = 0; i < 100; ++i) all += Chunk(i, 100);  // 10,000 bytes
+  ASSERT_TRUE(f.Write(0, all.data(), all.size()).ok());
+  ReadCache c(1000);
+  const char* p = nullptr;
+  ASSERT_TRUE(c.Read(&f, all.size(), 9000, 100, &p).ok());  // the other place
+  ReadCache::Span span;
+  for (uint64_t off = 0; off + 100 <= 5000; off += 100) {  // a walk over five windows' worth
+    const char* q = span.At(off, 100, c.epoch());
+    if (q == nullptr) {
+      ASSERT_TRUE(c.ReadSpan(&f, all.size(), off, 100, &span, &q).ok());
+    }
+    ASSERT_EQ(std::string(q, 100), all.substr(off, 100)) << off;
+  }
+  EXPECT_EQ(f.reads, 6);  // the other place once, the walk once per window
+  ASSERT_TRUE(c.Read(&f, all.size(), 9500, 100, &p).ok());
+  EXPECT_EQ(std::string(p, 100), all.substr(9500, 100));
+  EXPECT_EQ(f.reads, 6) << "the walk evicted the other window";
+}
+
 }  // namespace
 }  // namespace mq

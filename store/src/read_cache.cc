@@ -11,19 +11,19 @@ ReadCache::Window& ReadCache::Victim() {
   return w_[0].used <= w_[1].used ? w_[0] : w_[1];
 }
 
-Status ReadCache::Miss(File* file, uint64_t limit, uint64_t off, size_t n, const char** p) {
+Status ReadCache::Miss(File* file, uint64_t limit, uint64_t off, size_t n, const char** p, Window* into) {
   if (off + n > limit)
     return Status::Corruption(file->path() + ": offset " + std::to_string(off) + ": the index points " +
                               std::to_string(n) + " bytes past the end of the log (" + std::to_string(limit) +
                               " bytes); reopen the queue to rebuild its index");
-  Window& w = Victim();
+  Window& w = into != nullptr ? *into : Victim();
   const Window& last = &w == &w_[0] ? w_[1] : w_[0];  // the one read most recently
   // A window that starts at the request serves reads going forward; a miss
   // just below the window in use (a walk going backward) gets one that ends
-  // at the request.
+  // at the request. A walk that ran off its window (`into`) goes forward.
   const size_t want = static_cast<size_t>(std::min<uint64_t>(std::max(n, window_), limit));
   uint64_t start = off;
-  if (last.len != 0 && off < last.off && off + n >= want) start = off + n - want;
+  if (into == nullptr && last.len != 0 && off < last.off && off + n >= want) start = off + n - want;
   if (start + want > limit) start = limit - want;
   if (start > off) start = off;
   ++epoch_;

@@ -87,7 +87,9 @@ Status StoreImpl::FirstPending(Message* m) {
   return Status::OK();
 }
 
-__attribute__((always_inline)) inline const char* StoreImpl::PeekPending(uint64_t seq, const Loc& loc, ReadCache::Span* span) {
+// Forced inline (as is NextInLog): each runs once per message a walk passes.
+__attribute__((always_inline)) inline const char* StoreImpl::PeekPending(uint64_t seq, const Loc& loc,
+                                                                        ReadCache::Span* span) {
   const size_t head = loc.framed ? log::kMetaRecordSize : 0;
   const uint64_t start = loc.msg_offset - head;
   const size_t n = head + log::kRecordHeaderSize + loc.size;
@@ -100,7 +102,8 @@ __attribute__((always_inline)) inline const char* StoreImpl::PeekPending(uint64_
   return msg;
 }
 
-__attribute__((always_inline)) inline const char* StoreImpl::NextInLog(uint64_t seq, Loc* loc, ReadCache::Span* span) {
+__attribute__((always_inline)) inline const char* StoreImpl::NextInLog(uint64_t seq, Loc* loc,
+                                                                      ReadCache::Span* span) {
   if (!loc->framed) return nullptr;
   const uint64_t at = loc->msg_offset + log::kRecordHeaderSize + loc->size;  // just past message seq
   constexpr size_t kHeads = log::kMetaRecordSize + log::kRecordHeaderSize;
