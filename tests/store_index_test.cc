@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -603,6 +604,35 @@ TEST_F(StoreIndexTest, WalksOverTheIndexTailSkipConsumedRunsInAnyOrderOfConsumpt
   EXPECT_EQ(m.seq, 1u);
 }
 
+// Random takes, releases and consumes among messages [1, n] of a store,
+// recorded in *taken and *consumed, with check(when) after every tenth step.
+struct ChurnPlan {
+  unsigned seed;
+  int steps;
+  int take_every;     // a step divisible by this takes (if not taken yet)
+  int release_every;  // else one divisible by this releases (if taken); else consume
+};
+void Churn(Store* s, uint64_t n, const ChurnPlan& plan, std::set<uint64_t>* taken, std::set<uint64_t>* consumed,
+           const std::function<void(const std::string&)>& check) {
+  std::mt19937 rng(plan.seed);
+  for (int step = 0; step < plan.steps; ++step) {
+    const uint64_t q = 1 + rng() % n;
+    if (consumed->count(q) != 0) continue;
+    if (step % plan.take_every == 0 && taken->count(q) == 0) {
+      ASSERT_TRUE(s->Take(q).ok());
+      taken->insert(q);
+    } else if (step % plan.release_every == 0 && taken->count(q) != 0) {
+      ASSERT_TRUE(s->Release(q).ok());
+      taken->erase(q);
+    } else {
+      ASSERT_TRUE(s->Consume(q).ok()) << q;
+      taken->erase(q);
+      consumed->insert(q);
+    }
+    if (step % 10 == 0) check("after step " + std::to_string(step));
+  }
+}
+
 // Walks through LMDB read runs of back-to-back messages from the log itself
 // and step the B-tree only where a run ends (docs/design.md, "Reading"). What
 // they visit must still be exactly what the index lists as visible: never a
@@ -663,23 +693,8 @@ TEST_F(StoreIndexTest, WalksThroughTheIndexInLogRunsVisitExactlyTheVisibleMessag
     }
   };
   check("after reopen");
-  std::mt19937 rng(11);
-  for (int step = 0; step < 120; ++step) {
-    const uint64_t q = 1 + rng() % kN;
-    if (consumed.count(q) != 0) continue;
-    if (step % 5 == 0 && taken.count(q) == 0) {
-      ASSERT_TRUE(s->Take(q).ok());
-      taken.insert(q);
-    } else if (step % 11 == 0 && taken.count(q) != 0) {
-      ASSERT_TRUE(s->Release(q).ok());
-      taken.erase(q);
-    } else {
-      ASSERT_TRUE(s->Consume(q).ok()) << q;
-      taken.erase(q);
-      consumed.insert(q);
-    }
-    if (step % 10 == 0) check("after step " + std::to_string(step));
-  }
+  Churn(s.get(), kN, {11, 120, 5, 11}, &taken, &consumed, check);
+  ASSERT_FALSE(HasFatalFailure());
   check("at the end");
   ASSERT_TRUE(s->Close().ok());
   // The key table lost exactly the consumed ones (some adjacent within their
@@ -738,23 +753,8 @@ TEST_F(StoreIndexTest, WalksThroughTheIndexTailInLogRunsVisitExactlyTheVisibleMe
     }
   };
   check("as appended");
-  std::mt19937 rng(7);
-  for (int step = 0; step < 150; ++step) {
-    const uint64_t q = 1 + rng() % kN;
-    if (gone.count(q) != 0) continue;
-    if (step % 4 == 0 && taken.count(q) == 0) {
-      ASSERT_TRUE(s->Take(q).ok());
-      taken.insert(q);
-    } else if (step % 9 == 0 && taken.count(q) != 0) {
-      ASSERT_TRUE(s->Release(q).ok());
-      taken.erase(q);
-    } else {
-      ASSERT_TRUE(s->Consume(q).ok()) << q;
-      taken.erase(q);
-      gone.insert(q);
-    }
-    if (step % 10 == 0) check("after step " + std::to_string(step));
-  }
+  Churn(s.get(), kN, {7, 150, 4, 9}, &taken, &gone, check);
+  ASSERT_FALSE(HasFatalFailure());
   check("at the end");
   ASSERT_TRUE(s->Close().ok());
 }

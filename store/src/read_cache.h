@@ -43,14 +43,8 @@ class ReadCache {
   // The bytes [off, off+n) if a window holds them (and they lie below
   // `limit`), else nullptr. Reads nothing: a scan's fast path.
   const char* Find(uint64_t limit, uint64_t off, size_t n) {
-    if (off + n > limit) return nullptr;
-    for (Window& w : w_) {
-      if (w.len != 0 && off >= w.off && off + n <= w.off + w.len) {
-        w.used = ++clock_;
-        return w.buf.data() + (off - w.off);
-      }
-    }
-    return nullptr;
+    Span unused;
+    return FindSpan(limit, off, n, &unused);
   }
   // Find, and if found, *span becomes the window holding the bytes.
   const char* FindSpan(uint64_t limit, uint64_t off, size_t n, Span* span) {
