@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "log_format.h"
 #include "mq/store.h"
 #include "original_queue.h"
 #include "sqlite_queue.h"
@@ -131,7 +132,7 @@ void PreadFloor(benchmark::State& state, uint64_t k) {
     return;
   }
   const off_t end = ::lseek(fd, 0, SEEK_END);
-  const size_t bytes = static_cast<size_t>(std::min<off_t>(end, static_cast<off_t>(k * (kSize + 28))));
+  const size_t bytes = static_cast<size_t>(std::min<off_t>(end, static_cast<off_t>(k * (kSize + log::kFramedOverhead))));
   std::vector<char> buf(256 << 10);
   for (auto _ : state) {
     for (size_t off = 0; off < bytes;) {
@@ -349,14 +350,14 @@ void RegisterAll(const Flags& f) {
         ->Iterations(f.quick ? 5000 : 20000);
     reg("recv/sqlite-key" + b, [k](benchmark::State& st) { RecvSqlite(st, k); })
         ->Iterations(f.quick ? 2000 : 10000);
+    const int64_t scan_iters = clamp((f.quick ? 2e6 : 2e7) / kd, 3, 20000);  // each scans K messages
     reg("recv/mq-pred" + b, [k](benchmark::State& st) { RecvMq(st, k, How::kFindFirst); })
-        ->Iterations(clamp((f.quick ? 2e6 : 2e7) / kd, 3, 20000))
+        ->Iterations(scan_iters)
         ->Repetitions(reps);
     reg("recv/pread-floor" + b, [k](benchmark::State& st) { PreadFloor(st, k); })
-        ->Iterations(clamp((f.quick ? 2e6 : 2e7) / kd, 3, 20000))
+        ->Iterations(scan_iters)
         ->Repetitions(reps);
-    reg("recv/mq-scan" + b, [k](benchmark::State& st) { RecvMq(st, k, How::kScan); })
-        ->Iterations(clamp((f.quick ? 2e6 : 2e7) / kd, 3, 20000));
+    reg("recv/mq-scan" + b, [k](benchmark::State& st) { RecvMq(st, k, How::kScan); })->Iterations(scan_iters);
     reg("recv/original" + b, [k](benchmark::State& st) { RecvOriginal(st, k); })
         // Each receive leaves a consumed record that later ones skip over:
         // keep them to a tenth of the backlog so the figure is "behind K".

@@ -87,6 +87,15 @@ Status StoreImpl::FirstPending(Message* m) {
   return Status::OK();
 }
 
+namespace {
+// The meta record for `seq` at p, followed by a pending message record: the
+// checks PeekPending and NextInLog both make before they trust the bytes.
+__attribute__((always_inline)) inline bool MetaThenPending(const char* p, uint64_t seq) {
+  return DecodeInt32(p) == log::kMetaKind && DecodeFixed32(p + 4) == log::kMetaPayloadSize &&
+         DecodeFixed64(p + log::kMetaSeqOffset) == seq && DecodeInt32(p + log::kMetaRecordSize) == log::kPending;
+}
+}  // namespace
+
 // Forced inline (as is NextInLog): each runs once per message a walk passes.
 __attribute__((always_inline)) inline const char* StoreImpl::PeekPending(uint64_t seq, const Loc& loc,
                                                                         ReadCache::Span* span) {
@@ -95,11 +104,9 @@ __attribute__((always_inline)) inline const char* StoreImpl::PeekPending(uint64_
   const size_t n = head + log::kRecordHeaderSize + loc.size;
   const char* p = span->At(start, n, cache_.epoch());
   if (p == nullptr && (p = cache_.FindSpan(end_, start, n, span)) == nullptr) return nullptr;
+  if (loc.framed ? !MetaThenPending(p, seq) : DecodeInt32(p) != log::kPending) return nullptr;
   const char* msg = p + head;
-  if (DecodeInt32(msg) != log::kPending || DecodeFixed32(msg + 4) != loc.size) return nullptr;
-  if (loc.framed && (DecodeInt32(p) != log::kMetaKind || DecodeFixed64(p + log::kMetaSeqOffset) != seq))
-    return nullptr;
-  return msg;
+  return DecodeFixed32(msg + 4) == loc.size ? msg : nullptr;
 }
 
 __attribute__((always_inline)) inline const char* StoreImpl::NextInLog(uint64_t seq, Loc* loc,
@@ -111,10 +118,8 @@ __attribute__((always_inline)) inline const char* StoreImpl::NextInLog(uint64_t 
   if (p == nullptr) {
     if (at + kHeads > end_ || !cache_.ReadSpan(file_.get(), end_, at, kHeads, span, &p).ok()) return nullptr;
   }
+  if (!MetaThenPending(p, seq + 1)) return nullptr;
   const char* msg = p + log::kMetaRecordSize;
-  if (DecodeInt32(p) != log::kMetaKind || DecodeFixed32(p + 4) != log::kMetaPayloadSize ||
-      DecodeFixed64(p + log::kMetaSeqOffset) != seq + 1 || DecodeInt32(msg) != log::kPending)
-    return nullptr;
   const uint32_t size = DecodeFixed32(msg + 4);
   if (size > log::kMaxPayload || at + kHeads + size > end_) return nullptr;
   if (span->At(at, kHeads + size, cache_.epoch()) == nullptr) {
@@ -122,9 +127,7 @@ __attribute__((always_inline)) inline const char* StoreImpl::NextInLog(uint64_t 
     // was checked in the bytes read before.
     if (!cache_.ReadSpan(file_.get(), end_, at, kHeads + size, span, &p).ok()) return nullptr;
     msg = p + log::kMetaRecordSize;
-    if (DecodeInt32(p) != log::kMetaKind || DecodeFixed64(p + log::kMetaSeqOffset) != seq + 1 ||
-        DecodeInt32(msg) != log::kPending || DecodeFixed32(msg + 4) != size)
-      return nullptr;
+    if (!MetaThenPending(p, seq + 1) || DecodeFixed32(msg + 4) != size) return nullptr;
   }
   loc->msg_offset = at + log::kMetaRecordSize;  // field by field: a copy of a whole
   loc->size = size;                              // Loc just written stalled the walk
