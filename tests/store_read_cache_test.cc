@@ -177,5 +177,105 @@ TEST(ReadCache, AWalkRunningOffItsWindowReadsOnIntoItAndKeepsTheOtherWindow) {
   EXPECT_EQ(f.reads, 6) << "the walk evicted the other window";
 }
 
+// Reads [from, to) in 100-byte records the way a walk does: through one span,
+// asking the cache only when the span does not hold the next record. Checks
+// every record against the file.
+void WalkRange(MemFile* f, ReadCache* c, uint64_t from, uint64_t to) {
+  ReadCache::Span span;
+  for (uint64_t off = from; off + 100 <= to; off += 100) {
+    const char* q = span.At(off, 100, c->epoch());
+    if (q == nullptr) {
+      ASSERT_TRUE(c->ReadSpan(f, f->data.size(), off, 100, &span, &q).ok()) << off;
+    }
+    ASSERT_EQ(std::string(q, 100), f->data.substr(off, 100)) << off;
+  }
+}
+
+MemFile FileOfChunks(int chunks) {
+  MemFile f;
+  std::string all;
+  for (int i = 0; i < chunks; ++i) all += Chunk(i, 100);
+  EXPECT_TRUE(f.Write(0, all.data(), all.size()).ok());
+  return f;
+}
+
+// A selective receive walks the same backlog from its front again and again.
+// The walk that began at the start of its window and ran off its end grows
+// that window (up to its bound), so every later walk reads nothing.
+TEST(ReadCache, AWalkFromItsWindowsStartGrowsItAndTheSameWalkAgainReadsNothing) {
+  MemFile f = FileOfChunks(60);  // 6,000 bytes: six windows of 1,000
+  ReadCache c(1000, 8000);
+  WalkRange(&f, &c, 0, 6000);
+  const int first = f.reads;
+  EXPECT_LE(first, 4) << "growing doubles the window: 1,000, 2,000, 4,000, then the rest";
+  for (int round = 0; round < 5; ++round) WalkRange(&f, &c, 0, 6000);
+  EXPECT_EQ(f.reads, first);
+  // Without room to grow, the same walk reads the file again (all but the
+  // last window, which the other window still holds).
+  MemFile g = FileOfChunks(60);
+  ReadCache fixed(1000);
+  WalkRange(&g, &fixed, 0, 6000);
+  const int once = g.reads;
+  WalkRange(&g, &fixed, 0, 6000);
+  EXPECT_EQ(g.reads - once, once - 1);
+}
+
+// Past its bound the grown window keeps what it holds, and the walk slides
+// through the other window; the two never hold more than bound + window.
+TEST(ReadCache, AGrownWindowStopsAtItsBoundAndTheWalkGoesOnInTheOtherWindow) {
+  MemFile f = FileOfChunks(200);  // 20,000 bytes
+  ReadCache c(1000, 8000);
+  WalkRange(&f, &c, 0, 20000);
+  EXPECT_LE(c.bytes_held(), 8000u + 1000u);
+  const int first = f.reads;
+  WalkRange(&f, &c, 0, 20000);
+  EXPECT_EQ(f.reads - first, 12) << "only the 12,000 bytes past the bound are read again, a window at a time";
+  EXPECT_LE(c.bytes_held(), 8000u + 1000u);
+}
+
+// Each window may grow in turn; when one grows, the other gives back what it
+// grew, so together they never hold more than the bound plus a window.
+TEST(ReadCache, TheWindowsNeverHoldMoreThanTheBoundPlusOneWindow) {
+  MemFile f = FileOfChunks(200);
+  ReadCache c(1000, 8000);
+  const char* p = nullptr;
+  WalkRange(&f, &c, 0, 8000);                           // window A grows to 8,000
+  ASSERT_TRUE(c.Read(&f, 20000, 15000, 100, &p).ok());  // B at 15,000
+  ASSERT_TRUE(c.Read(&f, 20000, 9000, 100, &p).ok());   // A, least recently used, moves to 9,000
+  WalkRange(&f, &c, 15000, 20000);                      // B grows
+  EXPECT_LE(c.bytes_held(), 8000u + 1000u);
+  WalkRange(&f, &c, 15000, 20000);
+  EXPECT_EQ(f.reads, 4 + 1 + 1 + 3) << "B grew to hold the walk: 1,000, 2,000, 4,000, then 5,000 (the file's end)";
+}
+
+// A walk that began deep inside its window (a drain in order: each receive
+// starts where the last one ended) slides the window on: growing it would
+// only keep bytes no walk reads again.
+TEST(ReadCache, AWalkThatBeganDeepInItsWindowSlidesItInsteadOfGrowingIt) {
+  MemFile f = FileOfChunks(100);
+  ReadCache c(1000, 8000);
+  WalkRange(&f, &c, 0, 100);  // a window at 0
+  // Each walk starts 700 bytes into the window the last one slid to.
+  for (uint64_t from = 700; from + 1000 <= 10000; from += 1000) WalkRange(&f, &c, from, from + 1000);
+  EXPECT_LE(c.bytes_held(), 2000u);
+  EXPECT_EQ(f.reads, 10) << "one read at 0, then one slide per walk";
+}
+
+// Appends that continue a grown window do not push its oldest bytes out (as
+// they do a window of ordinary size): the next walk from the front still
+// reads nothing it has read before, and every byte served equals the file.
+TEST(ReadCache, AppendsLeaveAGrownWindowWhole) {
+  MemFile f = FileOfChunks(40);
+  ReadCache c(1000, 8000);
+  WalkRange(&f, &c, 0, 4000);
+  WalkRange(&f, &c, 0, 4000);
+  const int grown = f.reads;
+  uint64_t end = f.data.size();
+  for (int i = 40; i < 60; ++i) end = AppendChunk(&f, &c, end, Chunk(i, 100));
+  WalkRange(&f, &c, 0, 4000);
+  EXPECT_EQ(f.reads, grown);
+  WalkRange(&f, &c, 0, end);  // on through the appended bytes
+}
+
 }  // namespace
 }  // namespace mq

@@ -17,7 +17,7 @@ Status ReadCache::Miss(File* file, uint64_t limit, uint64_t off, size_t n, const
                               std::to_string(n) + " bytes past the end of the log (" + std::to_string(limit) +
                               " bytes); reopen the queue to rebuild its index");
   Window& w = into != nullptr ? *into : Victim();
-  const Window& last = &w == &w_[0] ? w_[1] : w_[0];  // the one read most recently
+  const Window& last = Other(w);  // the one read most recently
   // A window that starts at the request serves reads going forward; a miss
   // just below the window in use (a walk going backward) gets one that ends
   // at the request. A walk that ran off its window (`into`) goes forward.
@@ -43,11 +43,57 @@ Status ReadCache::Miss(File* file, uint64_t limit, uint64_t off, size_t n, const
   return Status::OK();
 }
 
+bool ReadCache::MayGrow(const Window& w, uint64_t from, uint64_t off, size_t n) {
+  return max_window_ > window_ &&
+         // The walk began in the first quarter of w: it has read (nearly) all
+         // of w, and a walk beginning there again would read it all again.
+         from >= w.off && from - w.off <= w.len / 4 &&
+         // It wants bytes near w's end, and w would stay within its bound.
+         off <= w.off + w.len + window_ && off + n <= w.off + max_window_ &&
+         // Only one window grows: the other holds no more than a window.
+         Other(w).len <= window_;
+}
+
+Status ReadCache::Grow(File* file, uint64_t limit, uint64_t off, size_t n, Window* w, const char** p) {
+  if (off + n > limit) return Miss(file, limit, off, n, p, w);  // Miss says what is wrong
+  // Double the window (by at least one window's worth), within its bound
+  // and the file.
+  const uint64_t have = w->off + w->len;
+  const uint64_t end = std::min({limit, w->off + max_window_,
+                                 std::max<uint64_t>(off + n, have + std::max(w->len, window_))});
+  Window& other = Other(*w);
+  ++epoch_;  // the buffer may move
+  if (other.buf.capacity() > window_) {
+    // The other window grew once; it holds at most a window now: give back
+    // its memory, so that the two hold at most max_window + window bytes.
+    std::vector<char> small(other.buf.begin(), other.buf.begin() + static_cast<long>(other.len));
+    small.resize(window_);
+    other.buf.swap(small);
+  }
+  if (w->buf.capacity() < end - w->off) w->buf.reserve(static_cast<size_t>(end - w->off));  // exactly
+  w->buf.resize(static_cast<size_t>(end - w->off));
+  size_t got = 0;
+  Status s = file->Read(have, static_cast<size_t>(end - have), w->buf.data() + w->len, &got);
+  if (!s.ok()) {
+    w->len = 0;
+    return s;
+  }
+  w->len += got;
+  if (w->off + w->len < off + n)
+    return Status::Corruption(file->path() + ": offset " + std::to_string(off) + ": log ends early (read " +
+                              std::to_string(w->off + w->len > off ? w->off + w->len - off : 0) + " of " +
+                              std::to_string(n) + " bytes)");
+  w->used = ++clock_;
+  *p = w->buf.data() + (off - w->off);
+  return Status::OK();
+}
+
 void ReadCache::Append(uint64_t off, const char* src, size_t n) {
   if (n > window_) return;
   Window* w = nullptr;
   for (Window& c : w_)
-    if (c.len != 0 && off == c.off + c.len) w = &c;
+    // A grown window is a walk's: appends would push its oldest bytes out.
+    if (c.len != 0 && c.len <= window_ && off == c.off + c.len) w = &c;
   if (w == nullptr) {
     for (Window& c : w_)
       if (c.len == 0) w = &c;

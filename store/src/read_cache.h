@@ -5,6 +5,12 @@
 // The store patches them when it rewrites a used flag, and feeds them what it
 // appends, so that a receiver keeping up with the appends reads them from
 // memory, not with a pread each.
+//
+// One window may grow past `window` bytes, up to `max_window`: a walk that
+// began at the start of its window and runs off its end extends that window
+// rather than sliding it on. A selective receive that walks the same backlog
+// again and again then reads it from memory after the first walk instead of
+// copying it with pread every time (docs/design.md, "Reading").
 #pragma once
 
 #include <algorithm>
@@ -17,7 +23,8 @@ namespace mq {
 
 class ReadCache {
  public:
-  explicit ReadCache(size_t window = 256 << 10) : window_(window) {}
+  explicit ReadCache(size_t window = 256 << 10, size_t max_window = 0)
+      : window_(window), max_window_(std::max(window, max_window)) {}
 
   // A window's bytes as a walk holds on to them between records: finding
   // the next record is then a few compares, not a search of the windows.
@@ -27,6 +34,7 @@ class ReadCache {
     uint64_t off = 0;  // the file offset of base[0]
     size_t len = 0;    // bytes from base on, all below the limit it was taken with
     uint64_t epoch = UINT64_MAX;
+    uint64_t from = UINT64_MAX;  // where the walk holding it first read
     const char* At(uint64_t o, size_t n, uint64_t now) const {
       return now == epoch && o >= off && o + n <= off + len ? base + (o - off) : nullptr;
     }
@@ -52,27 +60,35 @@ class ReadCache {
     for (Window& w : w_) {
       if (w.len != 0 && off >= w.off && off + n <= w.off + w.len) {
         w.used = ++clock_;
-        *span = Span{w.buf.data(), w.off, static_cast<size_t>(std::min<uint64_t>(w.len, limit - w.off)), epoch_};
+        *span = Span{w.buf.data(), w.off, static_cast<size_t>(std::min<uint64_t>(w.len, limit - w.off)), epoch_,
+                     span->from == UINT64_MAX ? off : span->from};
         return w.buf.data() + (off - w.off);
       }
     }
     return nullptr;
   }
   // Read, and *span becomes the window holding the bytes. A walk that runs
-  // off the end of its span's window reads the next bytes into that same
-  // window: the other one keeps what it holds, and the walk's bytes stay in
-  // one buffer (a smaller footprint in the CPU's cache).
+  // off the end of its span's window extends that window if it may grow
+  // (above), and otherwise reads the next bytes into that same window: the
+  // other one keeps what it holds, and the walk's bytes stay in one buffer (a
+  // smaller footprint in the CPU's cache).
   Status ReadSpan(File* file, uint64_t limit, uint64_t off, size_t n, Span* span, const char** p) {
     *p = FindSpan(limit, off, n, span);
     if (*p != nullptr) return Status::OK();
+    if (span->from == UINT64_MAX) span->from = off;
     Window* reuse = nullptr;
     if (span->epoch == epoch_ && off >= span->off)
       for (Window& w : w_)
         if (w.len != 0 && w.buf.data() == span->base) reuse = &w;
-    MQ_RETURN_IF_ERROR(Miss(file, limit, off, n, p, reuse));
+    if (reuse != nullptr && MayGrow(*reuse, span->from, off, n))
+      MQ_RETURN_IF_ERROR(Grow(file, limit, off, n, reuse, p));
+    else  // a grown window that may grow no further keeps its bytes for the next walk
+      MQ_RETURN_IF_ERROR(Miss(file, limit, off, n, p, reuse == nullptr || reuse->len <= window_ ? reuse : &Other(*reuse)));
     return FindSpan(limit, off, n, span) == *p ? Status::OK()
                                                 : Status::Corruption(file->path() + ": read window lost");
   }
+  // Memory the windows hold: at most max_window + window.
+  size_t bytes_held() const { return w_[0].buf.capacity() + w_[1].buf.capacity(); }
   // Changes whenever bytes a window held may have moved or changed.
   uint64_t epoch() const { return epoch_; }
   // Keeps the windows in step with a write the store made.
@@ -94,11 +110,17 @@ class ReadCache {
     uint64_t used = 0;  // when it last served a read (for choosing a victim)
   };
   Window& Victim();
+  Window& Other(const Window& w) { return &w == &w_[0] ? w_[1] : w_[0]; }
+  // A walk that began at `from` ran off the end of w wanting [off, off+n).
+  bool MayGrow(const Window& w, uint64_t from, uint64_t off, size_t n);
+  // Extends w to cover [off, off+n), reading only the bytes it lacks.
+  Status Grow(File* file, uint64_t limit, uint64_t off, size_t n, Window* w, const char** p);
   // Reads a window's worth at `off` into `into`, or else into the least
   // recently used window.
   Status Miss(File* file, uint64_t limit, uint64_t off, size_t n, const char** p, Window* into = nullptr);
 
   size_t window_;
+  size_t max_window_;
   Window w_[2];
   uint64_t clock_ = 0;
   uint64_t epoch_ = 0;

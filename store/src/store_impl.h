@@ -98,6 +98,12 @@ class StoreImpl final : public Store {
   // PeekPending checks: a walk through LMDB then steps through the log
   // instead of the B-tree (docs/design.md, "Reading").
   const char* NextInLog(uint64_t seq, Loc* loc, ReadCache::Span* span);
+  // Visits the messages after message *seq (at *loc) that the log holds
+  // back to back, pending and not hidden, with seqs below `stop`, as
+  // NextInLog would one at a time. *seq and *loc end at the last visited.
+  // True if the visit asked to stop.
+  template <typename Visit>
+  bool RunThroughLog(uint64_t* seq, Loc* loc, ReadCache::Span* span, uint64_t stop, Visit& visit);
   // Walks visible messages from `start` in seq order (LMDB, then the tail),
   // calling visit(seq, loc, rec) until it returns true (stop); rec is the
   // message record if PeekPending or a log run found it, else nullptr.

@@ -21,7 +21,7 @@ std::string IndexPathFor(const std::string& log_path) { return log_path + ".idx"
 std::string LockPathFor(const std::string& log_path) { return log_path + ".lock"; }
 
 StoreImpl::StoreImpl(std::string path, StoreOptions opt)
-    : path_(std::move(path)), dir_(DirName(path_)), opt_(std::move(opt)) {
+    : path_(std::move(path)), dir_(DirName(path_)), opt_(std::move(opt)), cache_(256 << 10, opt_.read_cache_bytes) {
   env_ = opt_.env != nullptr ? opt_.env : Env::Default();
   if (opt_.index_path.empty()) opt_.index_path = IndexPathFor(path_);
 }

@@ -136,17 +136,64 @@ __attribute__((always_inline)) inline const char* StoreImpl::NextInLog(uint64_t 
 }
 
 template <typename Visit>
+__attribute__((always_inline)) inline bool StoreImpl::RunThroughLog(uint64_t* seq_io, Loc* loc, ReadCache::Span* span,
+                                                                    uint64_t stop, Visit& visit) {
+  if (!loc->framed) return false;
+  constexpr size_t kHeads = log::kMetaRecordSize + log::kRecordHeaderSize;
+  uint64_t seq = *seq_io;
+  bool stopped = false;
+  for (;;) {
+    // The records within the span's bytes, every bound in a register: most
+    // of a scan's messages pass here.
+    const uint64_t epoch = span->epoch, off0 = span->off;
+    const uint64_t at = loc->msg_offset + log::kRecordHeaderSize + loc->size;  // just past message seq
+    if (epoch == cache_.epoch() && at >= off0) {
+      const char* const base = span->base;
+      const size_t len = span->len;
+      size_t pos = static_cast<size_t>(at - off0);
+      while (seq + 1 < stop && !Hidden(seq + 1) && pos + kHeads <= len && MetaThenPending(base + pos, seq + 1)) {
+        const char* msg = base + pos + log::kMetaRecordSize;
+        const uint32_t size = DecodeFixed32(msg + 4);
+        if (size > len - pos - kHeads) break;  // runs past the span: the step below reads it
+        ++seq;
+        loc->msg_offset = off0 + pos + log::kMetaRecordSize;
+        loc->size = size;
+        loc->key_truncated = false;
+        if (visit(seq, *loc, msg)) {
+          stopped = true;
+          break;
+        }
+        if (cache_.epoch() != epoch) break;  // the visit read elsewhere
+        pos += kHeads + size;
+      }
+      if (stopped) break;
+    }
+    // One step that may read past the span (or finds the run's end).
+    const char* rec = nullptr;
+    if (seq + 1 >= stop || Hidden(seq + 1) || (rec = NextInLog(seq, loc, span)) == nullptr) break;
+    ++seq;
+    if (visit(seq, *loc, rec)) {
+      stopped = true;
+      break;
+    }
+  }
+  *seq_io = seq;
+  return stopped;
+}
+
+template <typename Visit>
 Status StoreImpl::Walk(uint64_t start, Visit&& visit) {
   // 1. The messages LMDB has, all older than the tail's. Where the log holds
   // them back to back (the common case: appended in a batch, none consumed
   // in between), the walk reads them from the log and steps the cursor only
   // where that run ends; what is then visited is what LMDB lists, in order.
+  // One span for the whole walk: the read cache knows where the walk began.
+  ReadCache::Span span;
   const uint64_t tail_front = tail_.empty() ? UINT64_MAX : tail_.front().seq;
   if (start < tail_front) {
     constexpr uint64_t kStepRatherThanSeek = 16;
     MQ_RETURN_IF_ERROR(FreshReader());
     MQ_RETURN_IF_ERROR(reader_->Seek(start));
-    ReadCache::Span span;
     while (reader_->Valid()) {
       uint64_t seq = reader_->seq();
       if (seq >= tail_front) break;
@@ -157,14 +204,9 @@ Status StoreImpl::Walk(uint64_t start, Visit&& visit) {
       }
       Loc loc = reader_->loc();
       if (visit(seq, loc, PeekPending(seq, loc, &span))) return Status::OK();
-      uint64_t ran = 0;
-      const char* rec = nullptr;
-      while (seq + 1 < tail_front && !Hidden(seq + 1) && (rec = NextInLog(seq, &loc, &span)) != nullptr) {
-        ++seq;
-        ++ran;
-        if (visit(seq, loc, rec)) return Status::OK();
-      }
-      if (ran >= kStepRatherThanSeek) {
+      const uint64_t first = seq;
+      if (RunThroughLog(&seq, &loc, &span, tail_front, visit)) return Status::OK();
+      if (seq - first >= kStepRatherThanSeek) {
         MQ_RETURN_IF_ERROR(reader_->Seek(seq + 1));
       } else {
         do {
@@ -177,7 +219,6 @@ Status StoreImpl::Walk(uint64_t start, Visit&& visit) {
   if (!tail_.empty()) {
     size_t i = start > tail_.front().seq ? static_cast<size_t>(start - tail_.front().seq) : 0;
     const size_t n = tail_.size();  // a visit never appends
-    ReadCache::Span span;
     for (i = NextLiveTail(i); i < n; i = NextLiveTail(i + 1)) {
       const TailEntry& e = tail_[i];  // not consumed: NextLiveTail skipped those
       if (Hidden(e.seq)) continue;
@@ -187,12 +228,8 @@ Status StoreImpl::Walk(uint64_t start, Visit&& visit) {
       // A run through the log, as above: tail_[i] is message tail front + i,
       // and the log's used flag says what the entry's `consumed` says (a
       // consume writes the flag first).
-      const char* rec = nullptr;
-      while (i + 1 < n && !Hidden(seq + 1) && (rec = NextInLog(seq, &loc, &span)) != nullptr) {
-        ++i;
-        ++seq;
-        if (visit(seq, loc, rec)) return Status::OK();
-      }
+      if (RunThroughLog(&seq, &loc, &span, tail_.front().seq + n, visit)) return Status::OK();
+      i = static_cast<size_t>(seq - tail_.front().seq);
     }
   }
   return Status::OK();

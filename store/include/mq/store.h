@@ -71,6 +71,11 @@ struct StoreOptions {
   double compact_ratio = 0.5;      // consumed bytes / log bytes that trigger it
   uint64_t compact_min_bytes = 64u << 20;  // ... once this many bytes are reclaimable
   std::string index_path;          // default: <log>.idx
+  // Log bytes a walk may keep in memory: a selective receive that walks the
+  // same backlog again and again reads up to this much of it from memory
+  // rather than with pread (docs/design.md, "Reading"). The store holds at
+  // most this plus 256 KiB of read windows; 0 keeps it to two 256 KiB windows.
+  size_t read_cache_bytes = size_t{16} << 20;
   Env* env = nullptr;              // default: Env::Default()
   Reporter* reporter = nullptr;    // default: none (reports are also in OpenReport)
 };
