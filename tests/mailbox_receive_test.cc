@@ -89,6 +89,15 @@ TEST_F(MailboxReceiveTest, PredicatePatternSeesEachPayload) {
   EXPECT_EQ(ReceivePayloads(mb.get(), Pattern::Any(), 2), (std::vector<std::string>{"1", "333"}));
 }
 
+TEST_F(MailboxReceiveTest, APredicatePatternWithoutACallableMatchesNothingAndDoesNotCrash) {
+  auto mb = OpenMailboxOrDie(opt_);
+  SendAll({"a", "b"});
+  WaitStored(mb.get(), 2);
+  Message m;
+  EXPECT_TRUE(mb->Receive(Pattern::Predicate(nullptr), Mailbox::kPoll, &m).IsTimedOut());
+  EXPECT_EQ(ReceivePayloads(mb.get(), Pattern::Any(), 2), (std::vector<std::string>{"a", "b"}));
+}
+
 TEST_F(MailboxReceiveTest, WaitingPredicateReceiveChecksOnlyMessagesNewerThanItHasSeen) {
   auto mb = OpenMailboxOrDie(opt_);
   SendAll({"n1", "n2", "n3"});

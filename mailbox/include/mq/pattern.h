@@ -39,6 +39,8 @@ class Pattern {
   Kind kind() const { return kind_; }
   // The key of kKey, the prefix of kPrefix; empty otherwise.
   const std::string& text() const { return text_; }
+  // The callable of kPredicate (nullptr otherwise, or if none was given).
+  const Fn* predicate() const { return fn_ != nullptr && *fn_ ? fn_.get() : nullptr; }
   // Whether `payload` matches. For kKey it needs the queue's key of the
   // payload, so the mailbox never calls it for kKey.
   bool Matches(std::string_view payload) const;
