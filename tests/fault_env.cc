@@ -49,6 +49,10 @@ class FaultEnv::FaultFile final : public File {
   Status Read(uint64_t offset, size_t n, char* dst, size_t* got) override {
     *got = 0;
     MQ_RETURN_IF_ERROR(CheckAlive("read " + path() + " at offset " + std::to_string(offset)));
+    {
+      std::lock_guard<std::mutex> g(env_->mu_);
+      ++env_->reads_;
+    }
     return inner_->Read(offset, n, dst, got);
   }
 
@@ -129,6 +133,11 @@ FaultEnv::~FaultEnv() = default;
 uint64_t FaultEnv::operations() const {
   std::lock_guard<std::mutex> g(mu_);
   return ops_;
+}
+
+uint64_t FaultEnv::reads() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return reads_;
 }
 
 void FaultEnv::CrashAtOperation(uint64_t k) {

@@ -100,6 +100,8 @@ class FaultEnv final : public Env {
   // Mutating operations attempted since construction, the last power loss or
   // the last RestartProcess().
   uint64_t operations() const;
+  // File::Read calls that reached the files (not counted as operations).
+  uint64_t reads() const;
   // Operation k (1-based, as counted by operations()) and everything after it
   // fail. 0 disarms.
   void CrashAtOperation(uint64_t k);
@@ -158,6 +160,7 @@ class FaultEnv final : public Env {
   mutable std::mutex mu_;
   std::function<void(uint64_t, const std::string&)> observer_;
   uint64_t ops_ = 0;
+  uint64_t reads_ = 0;
   uint64_t crash_at_ = 0;
   bool crashed_ = false;
   std::string crash_point_;

@@ -25,6 +25,7 @@
 #include "mq/inspect.h"
 #include "mq/store.h"
 #include "record.h"
+#include "fault_env.h"
 #include "test_util.h"
 
 namespace mq {
@@ -764,6 +765,47 @@ TEST_F(StoreIndexTest, WalksThroughTheIndexTailInLogRunsVisitExactlyTheVisibleMe
 // visit every message across those seams, and a predicate must see each
 // payload whole: a few megabytes of small messages with messages of 300 KB
 // and 600 KB (larger than the 256 KB window) among them.
+// A selective receive behind a backlog walks the same unmatched messages
+// every time. After the first walk the store serves them from memory (its
+// read window grows up to read_cache_bytes): later receives read nothing from
+// the log. With read_cache_bytes = 0 every receive reads the backlog again.
+TEST_F(StoreIndexTest, RepeatedPredicateReceivesBehindABacklogReadTheLogOnlyOnTheFirstWalk) {
+  for (size_t cache : {size_t{16} << 20, size_t{0}}) {
+    SCOPED_TRACE("read_cache_bytes " + std::to_string(cache));
+    test::FaultEnv env(Env::Default());
+    StoreOptions o = Opts();
+    o.env = &env;
+    o.read_cache_bytes = cache;
+    const std::string path = dir_.File("grow-" + std::to_string(cache));
+    std::unique_ptr<Store> s;
+    ASSERT_TRUE(Store::Open(path, o, &s).ok());
+    std::vector<std::string> msgs;
+    for (int i = 0; i < 40000; ++i) msgs.push_back("other:" + std::to_string(i) + std::string(60, 'x'));
+    for (int i = 0; i < 8; ++i) msgs.push_back("wanted:" + std::to_string(i));
+    std::vector<std::string_view> views(msgs.begin(), msgs.end());
+    uint64_t first = 0;
+    ASSERT_TRUE(s->AppendBatch(views, &first).ok());  // ~3.9 MB, larger than two windows
+    auto wanted = [](std::string_view p) { return p.starts_with("wanted:"); };
+    std::vector<uint64_t> reads;
+    for (int i = 0; i < 8; ++i) {
+      const uint64_t before = env.reads();
+      Message m;
+      uint64_t scanned = 0;
+      ASSERT_TRUE(s->FindFirst(0, wanted, &m, &scanned).ok());
+      EXPECT_EQ(m.payload, "wanted:" + std::to_string(i));
+      ASSERT_TRUE(s->Consume(m.seq).ok());
+      reads.push_back(env.reads() - before);
+    }
+    ASSERT_TRUE(s->Close().ok());
+    if (cache != 0) {
+      EXPECT_GT(reads[0], 0u) << "the appends outran the window: the first walk reads";
+      for (size_t i = 1; i < reads.size(); ++i) EXPECT_EQ(reads[i], 0u) << "receive " << i;
+    } else {
+      for (size_t i = 1; i < reads.size(); ++i) EXPECT_GE(reads[i], 10u) << "receive " << i;
+    }
+  }
+}
+
 TEST_F(StoreIndexTest, WalksAcrossReadWindowsAndPastMessagesLargerThanAWindowSeeEveryPayloadWhole) {
   StoreOptions o = Opts();
   o.auto_compact = false;
