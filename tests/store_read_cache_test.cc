@@ -1,7 +1,8 @@
 // ReadCache (store/src/read_cache.h): the windows of log bytes behind reads.
 // What it hands out must always equal the file's bytes; appended bytes fed to
 // it spare a reader that keeps up a pread each; a lagging reader keeps its
-// own window; reads alternating between two places keep a window each.
+// own window; reads alternating between two places keep a window each; a
+// window grows for a walk repeated from its start, never past its bound.
 #include <gtest/gtest.h>
 
 #include <cstring>
