@@ -249,6 +249,18 @@ TEST(ReadCache, TheWindowsNeverHoldMoreThanTheBoundPlusOneWindow) {
   EXPECT_EQ(f.reads, 4 + 1 + 1 + 3) << "B grew to hold the walk: 1,000, 2,000, 4,000, then 5,000 (the file's end)";
 }
 
+// However large the bound a caller gives, a window grows only as far as the
+// file, and its offsets never overflow.
+TEST(ReadCache, AnUnboundedWindowGrowsOnlyAsFarAsTheFile) {
+  MemFile f = FileOfChunks(60);
+  ReadCache c(1000, SIZE_MAX);
+  WalkRange(&f, &c, 100, 6000);  // a window that does not start at 0
+  const int first = f.reads;
+  WalkRange(&f, &c, 100, 6000);
+  EXPECT_EQ(f.reads, first);
+  EXPECT_LE(c.bytes_held(), 6000u + 1000u);
+}
+
 // A walk that began deep inside its window (a drain in order: each receive
 // starts where the last one ended) slides the window on: growing it would
 // only keep bytes no walk reads again.

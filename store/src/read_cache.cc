@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 
 namespace mq {
 
@@ -70,8 +71,12 @@ Status ReadCache::Grow(File* file, uint64_t limit, uint64_t off, size_t n, Windo
     small.resize(window_);
     other.buf.swap(small);
   }
-  if (w->buf.capacity() < end - w->off) w->buf.reserve(static_cast<size_t>(end - w->off));  // exactly
-  w->buf.resize(static_cast<size_t>(end - w->off));
+  try {
+    if (w->buf.capacity() < end - w->off) w->buf.reserve(static_cast<size_t>(end - w->off));  // exactly
+    w->buf.resize(static_cast<size_t>(end - w->off));
+  } catch (const std::bad_alloc&) {
+    return Miss(file, limit, off, n, p, w);  // no memory to grow: slide the window instead
+  }
   size_t got = 0;
   Status s = file->Read(have, static_cast<size_t>(end - have), w->buf.data() + w->len, &got);
   if (!s.ok()) {

@@ -24,7 +24,7 @@ namespace mq {
 class ReadCache {
  public:
   explicit ReadCache(size_t window = 256 << 10, size_t max_window = 0)
-      : window_(window), max_window_(std::max(window, max_window)) {}
+      : window_(window), max_window_(std::clamp(max_window, window, kMaxWindow)) {}
 
   // A window's bytes as a walk holds on to them between records: finding
   // the next record is then a few compares, not a search of the windows.
@@ -119,6 +119,9 @@ class ReadCache {
   // recently used window.
   Status Miss(File* file, uint64_t limit, uint64_t off, size_t n, const char** p, Window* into = nullptr);
 
+  // A bound on any window, so that offset arithmetic cannot overflow
+  // whatever a caller asks for (a window never grows past the file anyway).
+  static constexpr size_t kMaxWindow = size_t{1} << 40;
   size_t window_;
   size_t max_window_;
   Window w_[2];

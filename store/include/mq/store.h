@@ -74,7 +74,9 @@ struct StoreOptions {
   // Log bytes a walk may keep in memory: a selective receive that walks the
   // same backlog again and again reads up to this much of it from memory
   // rather than with pread (docs/design.md, "Reading"). The store holds at
-  // most this plus 256 KiB of read windows; 0 keeps it to two 256 KiB windows.
+  // most this plus 256 KiB of read windows (never more than the log itself;
+  // no window is grown where memory runs out); 0 keeps it to two 256 KiB
+  // windows.
   size_t read_cache_bytes = size_t{16} << 20;
   Env* env = nullptr;              // default: Env::Default()
   Reporter* reporter = nullptr;    // default: none (reports are also in OpenReport)
