@@ -30,13 +30,16 @@ Status Mailbox::Impl::FindOnce(const Pattern& p, uint64_t* scanned_to, Message* 
       // Checks each payload once; only a match has its checksum verified.
       // The store calls the test once per message scanned: a predicate goes
       // to it as it is, a prefix as one compare (not through Matches).
+      const Pattern::Fn* fn = p.predicate();
+      if (p.kind() == Pattern::Kind::kPredicate && fn == nullptr)
+        return Status::NotFound(opt.queue_path + ": a predicate pattern without a callable matches nothing");
       uint64_t seen = *scanned_to;
       const std::string& prefix = p.text();
-      const Pattern::Fn* fn = p.predicate();
-      const Pattern::Fn by_prefix = [&prefix](std::string_view payload) { return payload.starts_with(prefix); };
-      const Pattern::Fn none = [](std::string_view) { return false; };
-      const Pattern::Fn& test = p.kind() == Pattern::Kind::kPrefix ? by_prefix : fn != nullptr ? *fn : none;
-      Status s = store->FindFirst(*scanned_to + 1, test, out, &seen);
+      Status s = fn != nullptr ? store->FindFirst(*scanned_to + 1, *fn, out, &seen)
+                               : store->FindFirst(
+                                     *scanned_to + 1,
+                                     [&prefix](std::string_view payload) { return payload.starts_with(prefix); },
+                                     out, &seen);
       // Nothing matched up to `seen`: a later look starts after it. (After a
       // match, a lost race for it looks again from the same place.)
       if (s.IsNotFound()) *scanned_to = std::max(*scanned_to, seen);

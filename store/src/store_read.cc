@@ -96,7 +96,7 @@ __attribute__((always_inline)) inline bool MetaThenPending(const char* p, uint64
 }
 }  // namespace
 
-// Forced inline (as is NextInLog): each runs once per message a walk passes.
+// Forced inline: it runs for every LMDB entry and tail entry a walk visits.
 __attribute__((always_inline)) inline const char* StoreImpl::PeekPending(uint64_t seq, const Loc& loc,
                                                                         ReadCache::Span* span) {
   const size_t head = loc.framed ? log::kMetaRecordSize : 0;
@@ -109,8 +109,9 @@ __attribute__((always_inline)) inline const char* StoreImpl::PeekPending(uint64_
   return DecodeFixed32(msg + 4) == loc.size ? msg : nullptr;
 }
 
-__attribute__((always_inline)) inline const char* StoreImpl::NextInLog(uint64_t seq, Loc* loc,
-                                                                      ReadCache::Span* span) {
+// Not inlined: RunThroughLog takes this step only where a run leaves its
+// span or ends, not once per message.
+const char* StoreImpl::NextInLog(uint64_t seq, Loc* loc, ReadCache::Span* span) {
   if (!loc->framed) return nullptr;
   const uint64_t at = loc->msg_offset + log::kRecordHeaderSize + loc->size;  // just past message seq
   constexpr size_t kHeads = log::kMetaRecordSize + log::kRecordHeaderSize;
@@ -154,7 +155,9 @@ __attribute__((always_inline)) inline bool StoreImpl::RunThroughLog(uint64_t* se
       while (seq + 1 < stop && !Hidden(seq + 1) && pos + kHeads <= len && MetaThenPending(base + pos, seq + 1)) {
         const char* msg = base + pos + log::kMetaRecordSize;
         const uint32_t size = DecodeFixed32(msg + 4);
-        if (size > len - pos - kHeads) break;  // runs past the span: the step below reads it
+        // Runs past the span (the step below reads it), or a size no record
+        // has (the step below refuses it, as it refuses it anywhere).
+        if (size > len - pos - kHeads || size > log::kMaxPayload) break;
         ++seq;
         loc->msg_offset = off0 + pos + log::kMetaRecordSize;
         loc->size = size;
