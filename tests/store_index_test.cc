@@ -21,11 +21,11 @@
 
 #include <lmdb.h>
 
+#include "fault_env.h"
 #include "index.h"
 #include "mq/inspect.h"
 #include "mq/store.h"
 #include "record.h"
-#include "fault_env.h"
 #include "test_util.h"
 
 namespace mq {
@@ -760,11 +760,6 @@ TEST_F(StoreIndexTest, WalksThroughTheIndexTailInLogRunsVisitExactlyTheVisibleMe
   ASSERT_TRUE(s->Close().ok());
 }
 
-// A log run keeps its place in one read window and moves to the next where
-// a window ends; a record larger than a window is read whole. The walk must
-// visit every message across those seams, and a predicate must see each
-// payload whole: a few megabytes of small messages with messages of 300 KB
-// and 600 KB (larger than the 256 KB window) among them.
 // A selective receive behind a backlog walks the same unmatched messages
 // every time. After the first walk the store serves them from memory (its
 // read window grows up to read_cache_bytes): later receives read nothing from
@@ -806,6 +801,11 @@ TEST_F(StoreIndexTest, RepeatedPredicateReceivesBehindABacklogReadTheLogOnlyOnTh
   }
 }
 
+// A log run keeps its place in one read window and moves to the next where
+// a window ends; a record larger than a window is read whole. The walk must
+// visit every message across those seams, and a predicate must see each
+// payload whole: a few megabytes of small messages with messages of 300 KB
+// and 600 KB (larger than the 256 KB window) among them.
 TEST_F(StoreIndexTest, WalksAcrossReadWindowsAndPastMessagesLargerThanAWindowSeeEveryPayloadWhole) {
   StoreOptions o = Opts();
   o.auto_compact = false;
