@@ -59,7 +59,9 @@ TEST(StoreFlagWrite, FlagsAreWrittenAcrossALogThatGrowsPastTheFirstMapping) {
     uint64_t seq = 0;
     for (uint64_t i = 0; i < kN; ++i) {
       ASSERT_TRUE(s->Append(big, &seq).ok());
-      if (i == 0 || i == 40) ASSERT_TRUE(s->Consume(seq).ok());  // before and after a remap
+      if (i == 0 || i == 40) {
+        ASSERT_TRUE(s->Consume(seq).ok());  // before and after a remap
+      }
     }
     ASSERT_TRUE(s->Consume(kN).ok());
     ASSERT_TRUE(s->Consume(2).ok());  // an old one, after the log grew

@@ -32,6 +32,7 @@ Status StoreImpl::MaybeCompact(bool* compacted) {
 Status StoreImpl::RebuildIndex() {
   std::lock_guard<std::mutex> g(mu_);
   MQ_RETURN_IF_ERROR(CheckUsable());
+  MQ_RETURN_IF_ERROR(WaitIndexWrite());  // its transaction first; the rebuild replaces what it wrote
   unflushed_.clear();
   tail_.clear();
   tail_keys_.clear();
@@ -101,6 +102,8 @@ class Output {
 }  // namespace
 
 Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
+  // The index write in flight commits first: compaction replaces the index.
+  MQ_RETURN_IF_ERROR(WaitIndexWrite());
   SyncFence fence(&sync_mu_, &sync_cv_, &syncing_);
   const std::string tmp_path = path_ + ".compact";
   FileInfo old_info;

@@ -69,12 +69,38 @@ class StoreImpl final : public Store {
 
   // ---- writing (store_write.cc) ----
   Status AppendLocked(std::span<const std::string_view> payloads, uint64_t* first_seq);
-  Status FlushIndexDeletes(Index::Write* w);  // within an open write txn
-  // Writes the tail and the waiting deletes to LMDB in one transaction.
+  // Writes the tail and the waiting deletes to LMDB in one transaction, on
+  // this thread, after the index write in flight (if any) has finished.
   Status FlushIndex();
-  // The tail entry for seq, or nullptr if seq is not in the tail.
+
+  // ---- the index writer (index_writer.cc; docs/design.md, "The index tail") ----
+  // Hands the tail and the waiting deletes to the index writer thread, which
+  // writes them to LMDB while appends go on. Waits first for the write in
+  // flight: at most one is, so the tail holds at most two flushes' worth.
+  Status StartIndexWrite();
+  // Waits for the index write in flight, if any, and finishes it.
+  Status WaitIndexWrite();
+  // Finishes the write in flight if it is done, without waiting.
+  Status ReapIndexWrite() { return write_done_.load(std::memory_order_acquire) ? WaitIndexWrite() : Status::OK(); }
+  // Moves the tail into frozen_ and the waiting deletes into frozen_deletes_.
+  void FreezeTail();
+  // Writes frozen_, frozen_deletes_ and frozen_meta_ to LMDB in one
+  // transaction. Runs without mu_: it reads only what nobody changes while
+  // the tail is frozen (an entry's seq, loc, key and to_lmdb; the key map's
+  // shape and seq lists).
+  Status WriteFrozen();
+  // Under mu_, after WriteFrozen returned s: LMDB now has what frozen_ had.
+  Status FinishFrozen(const Status& s);
+  void IndexWriterLoop();
+
+  // The tail entry for seq (in frozen_ or tail_), or nullptr.
   struct TailEntry;
   TailEntry* FindTail(uint64_t seq);
+  bool InFrozen(uint64_t seq) const { return !frozen_.empty() && seq <= frozen_.back().seq; }
+  // The first seq LMDB may not have: frozen_'s front, else tail_'s.
+  uint64_t TailFront() const {
+    return !frozen_.empty() ? frozen_.front().seq : tail_.empty() ? UINT64_MAX : tail_.front().seq;
+  }
   // Where a pending message is, from the tail, the last read, or the index.
   Status Locate(uint64_t seq, Loc* loc, TailEntry** tail);
   Status FreshReader();
@@ -152,21 +178,26 @@ class StoreImpl final : public Store {
     Loc loc;
     std::string key;
     bool consumed = false;
-    // Index (in tail_) of the first entry at or after this one that may not
-    // be consumed; equal to its own index while it is not. Path-compressed by
-    // NextLiveTail, so walks skip runs of consumed entries in one step.
+    // Index (in its vector) of the first entry at or after this one that may
+    // not be consumed; equal to its own index while it is not. Path-compressed
+    // by NextLiveTail, so walks skip runs of consumed entries in one step.
     size_t next = 0;
+    // Set when the tail is frozen: the index writer puts this entry in LMDB
+    // (it was not consumed then). Read by the writer thread; never changed
+    // while frozen.
+    bool to_lmdb = false;
   };
-  size_t NextLiveTail(size_t i) {  // the common case inline: entry i is live
-    return i >= tail_.size() || tail_[i].next == i ? i : SkipConsumedTail(i);
+  using TailVec = std::vector<TailEntry>;
+  static size_t NextLiveTail(TailVec& v, size_t i) {  // the common case inline: entry i is live
+    return i >= v.size() || v[i].next == i ? i : SkipConsumedTail(v, i);
   }
-  size_t SkipConsumedTail(size_t i);
+  static size_t SkipConsumedTail(TailVec& v, size_t i);
   // Consumed entries still in LMDB (their deletes wait for the next index
   // transaction) that the last walk stepped over. Many of them make the
   // waiting deletes worth flushing now, so later walks don't pay again.
   uint64_t walk_skipped_ = 0;
   Status FlushIfWalksPay();
-  std::vector<TailEntry> tail_;
+  TailVec tail_;
   // Per key, the seqs of its tail entries, and how many of the first ones are
   // known consumed (so a receive by key does not step over them again: the
   // tail holds up to 65,536 messages).
@@ -174,8 +205,17 @@ class StoreImpl final : public Store {
     std::vector<uint64_t> seqs;
     size_t front = 0;
   };
-  std::unordered_map<std::string, TailKey> tail_keys_;
+  using TailKeys = std::unordered_map<std::string, TailKey>;
+  TailKeys tail_keys_;
   uint64_t tail_pending_ = 0;
+  // The frozen tail: older than tail_, being written to LMDB by the index
+  // writer (empty when no write is in flight). Reads walk it as they walk
+  // tail_; a consume marks its entry and queues an LMDB delete as well.
+  TailVec frozen_;
+  TailKeys frozen_keys_;
+  uint64_t frozen_pending_ = 0;
+  std::vector<uint64_t> frozen_deletes_;  // hidden until FinishFrozen
+  IndexMeta frozen_meta_;
   bool reader_fresh_ = false;            // reader_ has seen the latest LMDB commit
   uint64_t last_read_seq_ = 0;           // the message most recently returned ...
   Loc last_read_loc_;                    // ... and where it is
@@ -208,6 +248,17 @@ class StoreImpl final : public Store {
   bool stop_flusher_ = false;
   std::condition_variable flusher_cv_;
   std::thread flusher_;
+
+  // The index writer. Lock order: mu_, then write_mu_; the writer thread
+  // takes only write_mu_.
+  enum class WriteState { kIdle, kQueued, kDone };
+  std::mutex write_mu_;
+  std::condition_variable write_cv_;
+  WriteState write_state_ = WriteState::kIdle;  // write_mu_
+  Status write_status_;                           // write_mu_
+  bool stop_writer_ = false;                      // write_mu_
+  std::atomic<bool> write_done_{false};           // write_state_ == kDone
+  std::thread writer_;
 };
 
 // Writes bytes [offset, offset+len) of `src` into a new side file beside the

@@ -192,7 +192,7 @@ Status StoreImpl::Walk(uint64_t start, Visit&& visit) {
   // where that run ends; what is then visited is what LMDB lists, in order.
   // One span for the whole walk: the read cache knows where the walk began.
   ReadCache::Span span;
-  const uint64_t tail_front = tail_.empty() ? UINT64_MAX : tail_.front().seq;
+  const uint64_t tail_front = TailFront();  // LMDB may hold more (a write in flight): not visited there
   if (start < tail_front) {
     constexpr uint64_t kStepRatherThanSeek = 16;
     MQ_RETURN_IF_ERROR(FreshReader());
@@ -218,21 +218,23 @@ Status StoreImpl::Walk(uint64_t start, Visit&& visit) {
       }
     }
   }
-  // 2. The tail.
-  if (!tail_.empty()) {
-    size_t i = start > tail_.front().seq ? static_cast<size_t>(start - tail_.front().seq) : 0;
-    const size_t n = tail_.size();  // a visit never appends
-    for (i = NextLiveTail(i); i < n; i = NextLiveTail(i + 1)) {
-      const TailEntry& e = tail_[i];  // not consumed: NextLiveTail skipped those
+  // 2. The tail: the frozen part (being written to LMDB), then the rest.
+  for (TailVec* tail : {&frozen_, &tail_}) {
+    if (tail->empty()) continue;
+    const uint64_t front = tail->front().seq;
+    const size_t n = tail->size();  // a visit never appends
+    size_t i = start > front ? static_cast<size_t>(std::min<uint64_t>(start - front, n)) : 0;
+    for (i = NextLiveTail(*tail, i); i < n; i = NextLiveTail(*tail, i + 1)) {
+      const TailEntry& e = (*tail)[i];  // not consumed: NextLiveTail skipped those
       if (Hidden(e.seq)) continue;
       uint64_t seq = e.seq;
       Loc loc = e.loc;
       if (visit(seq, loc, PeekPending(seq, loc, &span))) return Status::OK();
-      // A run through the log, as above: tail_[i] is message tail front + i,
+      // A run through the log, as above: (*tail)[i] is message front + i,
       // and the log's used flag says what the entry's `consumed` says (a
       // consume writes the flag first).
-      if (RunThroughLog(&seq, &loc, &span, tail_.front().seq + n, visit)) return Status::OK();
-      i = static_cast<size_t>(seq - tail_.front().seq);
+      if (RunThroughLog(&seq, &loc, &span, front + n, visit)) return Status::OK();
+      i = static_cast<size_t>(seq - front);
     }
   }
   return Status::OK();
@@ -346,8 +348,10 @@ Status StoreImpl::FirstByKey(std::string_view key, Message* m) {
   auto front = key_front_.find(k);
   MQ_RETURN_IF_ERROR(reader_->SeekKey(key, front != key_front_.end() ? front->second : 0));
   uint64_t last_seen = 0;
+  const uint64_t tail_front = TailFront();  // LMDB may hold more (a write in flight): found below
   while (reader_->Valid()) {
     const uint64_t seq = reader_->seq();
+    if (seq >= tail_front) break;
     last_seen = seq;
     if (!Hidden(seq)) {
       Loc loc = reader_->loc();
@@ -361,9 +365,10 @@ Status StoreImpl::FirstByKey(std::string_view key, Message* m) {
     MQ_RETURN_IF_ERROR(reader_->NextKey());
   }
   if (last_seen != 0 && key.size() < kMaxIndexKey) RememberKeyFront(k, last_seen + 1);
-  // 2. The tail.
-  auto it = tail_keys_.find(k);
-  if (it != tail_keys_.end()) {
+  // 2. The tail: the frozen part, then the rest.
+  for (TailKeys* keys : {&frozen_keys_, &tail_keys_}) {
+    auto it = keys->find(k);
+    if (it == keys->end()) continue;
     TailKey& tk = it->second;
     for (size_t i = tk.front; i < tk.seqs.size(); ++i) {
       const uint64_t seq = tk.seqs[i];
@@ -385,16 +390,20 @@ StoreStats StoreImpl::Stats() {
   std::lock_guard<std::mutex> g(mu_);
   StoreStats st;
   if (closed_) return st;
+  // The counts below need LMDB and the tails not to overlap. A failure is in
+  // broken_; frozen_ then stays out of LMDB and is counted as a tail.
+  (void)WaitIndexWrite();
   if (FreshReader().ok()) {
     uint64_t entries = reader_->Entries();
-    st.pending = entries - std::min<uint64_t>(entries, unflushed_.size()) + tail_pending_;
+    st.pending = entries - std::min<uint64_t>(entries, unflushed_.size()) + frozen_pending_ + tail_pending_;
     if (reader_->Seek(0).ok()) {
       while (reader_->Valid() && Hidden(reader_->seq()) && taken_.count(reader_->seq()) == 0)
         if (!reader_->Next().ok()) break;
       if (reader_->Valid()) st.first_pending_seq = reader_->seq();
     }
-    for (size_t i = 0; st.first_pending_seq == 0 && i < tail_.size(); ++i)
-      if (!tail_[i].consumed) st.first_pending_seq = tail_[i].seq;
+    for (const TailVec* tail : {&frozen_, &tail_})
+      for (size_t i = 0; st.first_pending_seq == 0 && i < tail->size(); ++i)
+        if (!(*tail)[i].consumed) st.first_pending_seq = (*tail)[i].seq;
   }
   st.taken = taken_.size();
   st.consumed = consumed_count_;

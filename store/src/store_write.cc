@@ -92,88 +92,26 @@ Status StoreImpl::AppendLocked(std::span<const std::string_view> payloads, uint6
   last_seq_.store(next_seq_ - 1);
   write_gen_.fetch_add(1);
   *first_seq = seq0;
-  if (tail_.size() >= kTailFlush || unflushed_.size() >= kMaxUnflushed) return FlushIndex();
+  MQ_RETURN_IF_ERROR(ReapIndexWrite());
+  if (tail_.size() >= kTailFlush || unflushed_.size() >= kMaxUnflushed) return StartIndexWrite();
   return Status::OK();
 }
 
-Status StoreImpl::FlushIndexDeletes(Index::Write* w) {
-  std::sort(unflushed_.begin(), unflushed_.end());
-  for (uint64_t seq : unflushed_) {
-    bool found = false;
-    MQ_RETURN_IF_ERROR(w->Delete(seq, &found));
-    hidden_.erase(seq);
-  }
-  unflushed_.clear();
-  return Status::OK();
-}
-
-Status StoreImpl::FlushIndex() {
-  if (tail_.empty() && unflushed_.empty()) return Status::OK();
-  Index::Write w(index_.get());
-  Status s = w.Begin();
-  if (s.ok()) s = FlushIndexDeletes(&w);
-  const bool keyed = opt_.key.enabled();
-  for (size_t i = 0; s.ok() && i < tail_.size(); ++i) {
-    const TailEntry& e = tail_[i];
-    if (!e.consumed) s = w.PutSeq(e.seq, e.loc, e.key, keyed, true);
-  }
-  if (s.ok() && keyed) {
-    // Key entries in key-table order (length, then bytes): neighbours share
-    // pages, so the batch dirties as few LMDB pages as it can, and the put
-    // cursor rarely has to descend from the root.
-    std::vector<const std::pair<const std::string, TailKey>*> order;
-    order.reserve(tail_keys_.size());
-    for (const auto& kv : tail_keys_) order.push_back(&kv);
-    std::sort(order.begin(), order.end(), [](const auto* a, const auto* b) {
-      const size_t la = std::min(a->first.size(), kMaxIndexKey), lb = std::min(b->first.size(), kMaxIndexKey);
-      if (la != lb) return la < lb;
-      return a->first.compare(0, la, b->first, 0, lb) < 0;
-    });
-    // One put per key (MDB_MULTIPLE) for all of its new entries.
-    std::string items;
-    for (const auto* entry : order) {
-      const std::string& key = entry->first;
-      items.resize(entry->second.seqs.size() * kKeyItemSize);
-      size_t n = 0;
-      for (uint64_t seq : entry->second.seqs) {
-        const TailEntry& e = tail_[seq - tail_.front().seq];
-        if (!e.consumed) EncodeKeyItem(seq, e.loc, key, items.data() + kKeyItemSize * n++);
-      }
-      s = w.PutKeyRun(key, items.data(), n);
-      if (!s.ok()) break;
-    }
-  }
-  if (s.ok()) s = w.PutMeta(CurrentMeta(false));
-  if (s.ok()) s = w.Commit();
-  reader_fresh_ = false;
-  if (!s.ok()) {
-    // The messages are in the log; the index could not take them. Stop
-    // rather than serve an index that lies; a reopen catches up from the log.
-    broken_ = Status::IOError(path_ + ": the index update failed (" + s.ToString() +
-                                  "); the log is intact. Close and reopen the queue to rebuild the index",
-                              s.sys_errno());
-    return broken_;
-  }
-  tail_.clear();
-  tail_keys_.clear();
-  tail_pending_ = 0;
-  return Status::OK();
-}
-
-size_t StoreImpl::SkipConsumedTail(size_t i) {
+size_t StoreImpl::SkipConsumedTail(TailVec& v, size_t i) {
   size_t r = i;
-  while (r < tail_.size() && tail_[r].next != r) r = tail_[r].next;
+  while (r < v.size() && v[r].next != r) r = v[r].next;
   while (i < r) {  // point every entry passed at the answer
-    const size_t n = tail_[i].next;
-    tail_[i].next = r;
+    const size_t n = v[i].next;
+    v[i].next = r;
     i = n;
   }
   return r;
 }
 
 StoreImpl::TailEntry* StoreImpl::FindTail(uint64_t seq) {
-  if (tail_.empty() || seq < tail_.front().seq || seq > tail_.back().seq) return nullptr;
-  return &tail_[seq - tail_.front().seq];
+  for (TailVec* v : {&frozen_, &tail_})
+    if (!v->empty() && seq >= v->front().seq && seq <= v->back().seq) return &(*v)[seq - v->front().seq];
+  return nullptr;
 }
 
 Status StoreImpl::FreshReader() {
@@ -239,11 +177,19 @@ Status StoreImpl::Consume(uint64_t seq) {
     hidden_.erase(seq);
     if (seq == last_read_seq_) last_read_seq_ = 0;
     if (tail != nullptr) {
-      // Never reached LMDB, and now never will.
       uint64_t framed = loc.size + log::kFramedOverhead;
       tail->consumed = true;
-      tail->next = static_cast<size_t>(tail - tail_.data()) + 1;
-      --tail_pending_;
+      if (InFrozen(seq)) {
+        tail->next = static_cast<size_t>(tail - frozen_.data()) + 1;
+        --frozen_pending_;
+        // The index writer may be putting it in LMDB right now: the next
+        // index write deletes it, and until then it stays hidden.
+        if (tail->to_lmdb && hidden_.insert(seq)) unflushed_.push_back(seq);
+      } else {
+        // Never reached LMDB, and now never will.
+        tail->next = static_cast<size_t>(tail - tail_.data()) + 1;
+        --tail_pending_;
+      }
       pending_bytes_ -= std::min(pending_bytes_, framed);
       ++consumed_count_;
       consumed_bytes_ += framed;
@@ -251,7 +197,8 @@ Status StoreImpl::Consume(uint64_t seq) {
       Heal(seq, loc);  // counts it consumed and queues its index delete
     }
     gen = write_gen_.fetch_add(1) + 1;
-    if (unflushed_.size() >= kMaxUnflushed) MQ_RETURN_IF_ERROR(FlushIndex());
+    MQ_RETURN_IF_ERROR(ReapIndexWrite());
+    if (unflushed_.size() >= kMaxUnflushed) MQ_RETURN_IF_ERROR(StartIndexWrite());
     if (opt_.auto_compact && !auto_compact_failed_ && CompactionDue()) {
       // The consume is done; a failed compaction only stops further tries.
       CompactionResult r;
@@ -286,7 +233,8 @@ Status StoreImpl::Release(uint64_t seq) {
   hidden_.erase(seq);
   front_seq_ = std::min(front_seq_, seq);
   key_front_.clear();
-  for (auto& [key, tk] : tail_keys_) tk.front = 0;
+  for (TailKeys* keys : {&frozen_keys_, &tail_keys_})
+    for (auto& [key, tk] : *keys) tk.front = 0;
   return Status::OK();
 }
 
@@ -401,8 +349,17 @@ Status StoreImpl::Close() {
   bool healthy = false;
   {
     std::lock_guard<std::mutex> g(mu_);
+    (void)WaitIndexWrite();  // a failure is in broken_
     healthy = broken_.ok() && !sync_failed_.load() && index_ != nullptr;
     if (healthy) s = FlushIndex();
+  }
+  if (writer_.joinable()) {
+    {
+      std::lock_guard<std::mutex> wl(write_mu_);
+      stop_writer_ = true;
+    }
+    write_cv_.notify_all();
+    writer_.join();
   }
   if (s.ok() && file_ != nullptr) s = SyncUpTo(write_gen_.load());
   if (s.ok() && healthy) {

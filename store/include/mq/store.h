@@ -198,6 +198,8 @@ class Store {
   // Drops the index and builds it again from the log.
   virtual Status RebuildIndex() = 0;
 
+  // Waits for an index write in flight (the index writer thread's) to end
+  // first, so that the counts add up.
   virtual StoreStats Stats() = 0;
   virtual const OpenReport& open_report() const = 0;
   virtual const std::string& path() const = 0;

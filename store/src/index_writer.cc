@@ -1,0 +1,138 @@
+// The index tail's way into LMDB (docs/design.md, "The index tail"): the
+// tail is frozen under the store's lock and written by the index writer
+// thread, while appends fill a new tail. At most one write is in flight.
+#include <algorithm>
+
+#include "store_impl.h"
+
+namespace mq {
+
+void StoreImpl::FreezeTail() {
+  // frozen_ is empty here (its write finished), so the swap hands tail_ the
+  // frozen vector's storage back for the next tail.
+  std::swap(frozen_, tail_);
+  frozen_keys_.swap(tail_keys_);
+  frozen_pending_ = tail_pending_;
+  tail_pending_ = 0;
+  for (TailEntry& e : frozen_) e.to_lmdb = !e.consumed;
+  frozen_deletes_.swap(unflushed_);
+  // LMDB will hold [0, end_): the meta says so in the same transaction.
+  frozen_meta_ = CurrentMeta(false);
+}
+
+Status StoreImpl::WriteFrozen() {
+  Index::Write w(index_.get());
+  Status s = w.Begin();
+  std::sort(frozen_deletes_.begin(), frozen_deletes_.end());  // Delete is fastest in seq order
+  for (size_t i = 0; s.ok() && i < frozen_deletes_.size(); ++i) {
+    bool found = false;
+    s = w.Delete(frozen_deletes_[i], &found);
+  }
+  const bool keyed = opt_.key.enabled();
+  for (size_t i = 0; s.ok() && i < frozen_.size(); ++i) {
+    const TailEntry& e = frozen_[i];
+    if (e.to_lmdb) s = w.PutSeq(e.seq, e.loc, e.key, keyed, true);
+  }
+  if (s.ok() && keyed && !frozen_.empty()) {
+    // Key entries in key-table order (length, then bytes): neighbours share
+    // pages, so the batch dirties as few LMDB pages as it can, and the put
+    // cursor rarely has to descend from the root.
+    std::vector<const TailKeys::value_type*> order;
+    order.reserve(frozen_keys_.size());
+    for (const auto& kv : frozen_keys_) order.push_back(&kv);
+    std::sort(order.begin(), order.end(), [](const auto* a, const auto* b) {
+      const size_t la = std::min(a->first.size(), kMaxIndexKey), lb = std::min(b->first.size(), kMaxIndexKey);
+      if (la != lb) return la < lb;
+      return a->first.compare(0, la, b->first, 0, lb) < 0;
+    });
+    // One put per key (MDB_MULTIPLE) for all of its new entries.
+    const uint64_t front = frozen_.front().seq;
+    std::string items;
+    for (const auto* entry : order) {
+      const std::string& key = entry->first;
+      items.resize(entry->second.seqs.size() * kKeyItemSize);
+      size_t n = 0;
+      for (uint64_t seq : entry->second.seqs) {
+        const TailEntry& e = frozen_[seq - front];
+        if (e.to_lmdb) EncodeKeyItem(seq, e.loc, key, items.data() + kKeyItemSize * n++);
+      }
+      s = w.PutKeyRun(key, items.data(), n);
+      if (!s.ok()) break;
+    }
+  }
+  if (s.ok()) s = w.PutMeta(frozen_meta_);
+  if (s.ok()) s = w.Commit();
+  return s;
+}
+
+Status StoreImpl::FinishFrozen(const Status& s) {
+  reader_fresh_ = false;
+  if (!s.ok()) {
+    // The messages are in the log; the index could not take them. Stop
+    // rather than serve an index that lies; a reopen catches up from the log.
+    // frozen_ stays, so reads still find its messages.
+    broken_ = Status::IOError(path_ + ": the index update failed (" + s.ToString() +
+                                  "); the log is intact. Close and reopen the queue to rebuild the index",
+                              s.sys_errno());
+    return broken_;
+  }
+  for (uint64_t seq : frozen_deletes_) hidden_.erase(seq);
+  frozen_deletes_.clear();
+  frozen_.clear();
+  frozen_keys_.clear();
+  frozen_pending_ = 0;
+  return Status::OK();
+}
+
+Status StoreImpl::FlushIndex() {
+  MQ_RETURN_IF_ERROR(WaitIndexWrite());
+  if (!broken_.ok()) return broken_;
+  if (tail_.empty() && unflushed_.empty()) return Status::OK();
+  FreezeTail();
+  return FinishFrozen(WriteFrozen());
+}
+
+Status StoreImpl::StartIndexWrite() {
+  MQ_RETURN_IF_ERROR(WaitIndexWrite());
+  if (!broken_.ok()) return broken_;
+  if (tail_.empty() && unflushed_.empty()) return Status::OK();
+  FreezeTail();
+  if (!writer_.joinable()) writer_ = std::thread([this] { IndexWriterLoop(); });
+  {
+    std::lock_guard<std::mutex> wl(write_mu_);
+    write_state_ = WriteState::kQueued;
+  }
+  write_cv_.notify_all();
+  return Status::OK();
+}
+
+Status StoreImpl::WaitIndexWrite() {
+  Status s;
+  {
+    std::unique_lock<std::mutex> wl(write_mu_);
+    if (write_state_ == WriteState::kIdle) return Status::OK();
+    write_cv_.wait(wl, [&] { return write_state_ == WriteState::kDone; });
+    write_state_ = WriteState::kIdle;
+    write_done_.store(false, std::memory_order_relaxed);
+    s = std::move(write_status_);
+    write_status_ = Status::OK();
+  }
+  return FinishFrozen(s);
+}
+
+void StoreImpl::IndexWriterLoop() {
+  std::unique_lock<std::mutex> wl(write_mu_);
+  for (;;) {
+    write_cv_.wait(wl, [&] { return write_state_ == WriteState::kQueued || stop_writer_; });
+    if (write_state_ != WriteState::kQueued) return;  // stopping, nothing queued
+    wl.unlock();
+    Status s = WriteFrozen();
+    wl.lock();
+    write_status_ = std::move(s);
+    write_state_ = WriteState::kDone;
+    write_done_.store(true, std::memory_order_release);
+    write_cv_.notify_all();
+  }
+}
+
+}  // namespace mq
