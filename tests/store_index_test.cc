@@ -493,54 +493,75 @@ TEST_F(StoreIndexTest, KeyTableHoldsExactlyThePendingMessagesOfEachKeyInSeqOrder
   EXPECT_EQ(m.seq, want["k4"].front());
 }
 
-TEST_F(StoreIndexTest, IndexOfFormatVersion1IsRebuiltAndItsOldKeyTableDropped) {
-  Workload(path_, 0, 20);
-  const std::vector<Entry> fresh = DumpIndex(path_);
-  // Turn the index into what version 1 wrote: meta version 1, keys in a
-  // table named "key" (here with one stray entry), no "keys".
-  {
-    MDB_env* env = nullptr;
-    ASSERT_EQ(mdb_env_create(&env), 0);
-    mdb_env_set_maxdbs(env, 4);
-    mdb_env_set_mapsize(env, size_t{1} << 30);
-    ASSERT_EQ(mdb_env_open(env, IndexPathFor(path_).c_str(), MDB_NOSUBDIR, 0600), 0);
-    MDB_txn* txn = nullptr;
-    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
-    MDB_dbi meta, keys, old;
-    ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &meta), 0);
-    ASSERT_EQ(mdb_dbi_open(txn, "keys", 0, &keys), 0);
-    ASSERT_EQ(mdb_drop(txn, keys, 1), 0);
-    ASSERT_EQ(mdb_dbi_open(txn, "key", MDB_CREATE, &old), 0);
-    MDB_val k{5, const_cast<char*>("stray")}, v{5, const_cast<char*>("entry")};
-    ASSERT_EQ(mdb_put(txn, old, &k, &v, 0), 0);
-    MDB_val mk{10, const_cast<char*>("index-meta")}, mv;
-    ASSERT_EQ(mdb_get(txn, meta, &mk, &mv), 0);
-    std::string m(static_cast<const char*>(mv.mv_data), mv.mv_size);
-    m[0] = 1, m[1] = m[2] = m[3] = 0;  // version, u32 LE
-    mv = MDB_val{m.size(), m.data()};
-    ASSERT_EQ(mdb_put(txn, meta, &mk, &mv, 0), 0);
-    ASSERT_EQ(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
-  }
-  {
-    auto s = OpenOrDie(Opts());
-    EXPECT_EQ(s->open_report().index_action, "rebuilt: index format version 1") << s->open_report().index_action;
-    Message m;
-    ASSERT_TRUE(s->FirstByKey("k2", &m).ok());
-    EXPECT_EQ(m.payload, "k2:2");
-    ASSERT_TRUE(s->Close().ok());
-  }
-  EXPECT_EQ(DumpIndex(path_), fresh);
+// Turns a closed store's index into what an older format wrote: meta version
+// `version`, keys in a table `table` (LMDB flags `flags`, one stray entry),
+// no "kblocks".
+void MakeOlderIndex(const std::string& log_path, uint32_t version, const char* table, unsigned flags) {
   MDB_env* env = nullptr;
   ASSERT_EQ(mdb_env_create(&env), 0);
-  mdb_env_set_maxdbs(env, 4);
-  ASSERT_EQ(mdb_env_open(env, IndexPathFor(path_).c_str(), MDB_NOSUBDIR | MDB_RDONLY, 0600), 0);
+  mdb_env_set_maxdbs(env, 8);
+  mdb_env_set_mapsize(env, size_t{1} << 30);
+  ASSERT_EQ(mdb_env_open(env, IndexPathFor(log_path).c_str(), MDB_NOSUBDIR, 0600), 0);
   MDB_txn* txn = nullptr;
-  ASSERT_EQ(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn), 0);
-  MDB_dbi old;
-  EXPECT_EQ(mdb_dbi_open(txn, "key", 0, &old), MDB_NOTFOUND);
+  ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+  MDB_dbi meta, blocks, old;
+  ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+  ASSERT_EQ(mdb_dbi_open(txn, "kblocks", 0, &blocks), 0);
+  ASSERT_EQ(mdb_drop(txn, blocks, 1), 0);
+  ASSERT_EQ(mdb_dbi_open(txn, table, MDB_CREATE | flags, &old), 0);
+  MDB_val k{5, const_cast<char*>("stray")}, v{5, const_cast<char*>("entry")};
+  ASSERT_EQ(mdb_put(txn, old, &k, &v, 0), 0);
+  MDB_val mk{10, const_cast<char*>("index-meta")}, mv;
+  ASSERT_EQ(mdb_get(txn, meta, &mk, &mv), 0);
+  std::string m(static_cast<const char*>(mv.mv_data), mv.mv_size);
+  m[0] = static_cast<char>(version), m[1] = m[2] = m[3] = 0;  // version, u32 LE
+  mv = MDB_val{m.size(), m.data()};
+  ASSERT_EQ(mdb_put(txn, meta, &mk, &mv, 0), 0);
+  ASSERT_EQ(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+}
+
+// True if the index file has a table of that name.
+bool IndexHasTable(const std::string& log_path, const char* table) {
+  MDB_env* env = nullptr;
+  EXPECT_EQ(mdb_env_create(&env), 0);
+  mdb_env_set_maxdbs(env, 8);
+  EXPECT_EQ(mdb_env_open(env, IndexPathFor(log_path).c_str(), MDB_NOSUBDIR | MDB_RDONLY, 0600), 0);
+  MDB_txn* txn = nullptr;
+  EXPECT_EQ(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn), 0);
+  MDB_dbi dbi;
+  const bool has = mdb_dbi_open(txn, table, 0, &dbi) == 0;
   mdb_txn_abort(txn);
   mdb_env_close(env);
+  return has;
+}
+
+TEST_F(StoreIndexTest, IndexesOfFormatVersions1And2AreRebuiltAndTheirOldKeyTablesDropped) {
+  struct Older {
+    uint32_t version;
+    const char* table;
+    unsigned flags;
+  };
+  for (const Older& o : {Older{1, "key", 0u}, Older{2, "keys", unsigned{MDB_DUPSORT | MDB_DUPFIXED}}}) {
+    SCOPED_TRACE("format version " + std::to_string(o.version));
+    RemoveIndex();
+    std::filesystem::remove(path_);
+    Workload(path_, 0, 20);
+    const std::vector<Entry> fresh = DumpIndex(path_);
+    MakeOlderIndex(path_, o.version, o.table, o.flags);
+    ASSERT_TRUE(IndexHasTable(path_, o.table));
+    {
+      auto s = OpenOrDie(Opts());
+      EXPECT_EQ(s->open_report().index_action, "rebuilt: index format version " + std::to_string(o.version));
+      Message m;
+      ASSERT_TRUE(s->FirstByKey("k2", &m).ok());
+      EXPECT_EQ(m.payload, "k2:2");
+      ASSERT_TRUE(s->Close().ok());
+    }
+    EXPECT_EQ(DumpIndex(path_), fresh);
+    EXPECT_FALSE(IndexHasTable(path_, o.table));
+    EXPECT_TRUE(IndexHasTable(path_, "kblocks"));
+  }
 }
 
 TEST_F(StoreIndexTest, ReceiveByKeyFromTheIndexTailSkipsConsumedAndTakenAndSeesReleasedAgain) {

@@ -6,24 +6,15 @@
 #include <cstring>
 
 #include "coding.h"
+#include "index_coding.h"
 
 namespace mq {
+using namespace index_coding;
 namespace {
 
 constexpr size_t kMapSize = size_t{256} << 30;  // address space only; the file grows as needed
-constexpr uint8_t kFlagFramed = 1, kFlagTruncated = 2, kFlagHasKey = 4;
-constexpr size_t kLocSize = 13;
 
-// Writes kLocSize bytes at out.
-void EncodeLoc(const Loc& loc, bool has_key, char* out) {
-  EncodeFixed64(out, loc.msg_offset);
-  EncodeFixed32(out + 8, loc.size);
-  uint8_t f = (loc.framed ? kFlagFramed : 0) | (loc.key_truncated ? kFlagTruncated : 0) |
-              (has_key ? kFlagHasKey : 0);
-  out[12] = static_cast<char>(f);
-}
-
-void EncodeLoc(const Loc& loc, bool has_key, std::string* out) {
+void AppendLoc(const Loc& loc, bool has_key, std::string* out) {
   const size_t at = out->size();
   out->resize(at + kLocSize);
   EncodeLoc(loc, has_key, out->data() + at);
@@ -32,17 +23,10 @@ void EncodeLoc(const Loc& loc, bool has_key, std::string* out) {
 bool DecodeLoc(const MDB_val& v, Loc* loc, std::string_view* key, bool* has_key) {
   if (v.mv_size < kLocSize) return false;
   const char* p = static_cast<const char*>(v.mv_data);
-  loc->msg_offset = DecodeFixed64(p);
-  loc->size = DecodeFixed32(p + 8);
-  uint8_t f = static_cast<uint8_t>(p[12]);
-  loc->framed = f & kFlagFramed;
-  loc->key_truncated = f & kFlagTruncated;
-  if (has_key) *has_key = f & kFlagHasKey;
+  DecodeLocBytes(p, loc, has_key);
   if (key) *key = std::string_view(p + kLocSize, v.mv_size - kLocSize);
   return true;
 }
-
-MDB_val Val(const void* p, size_t n) { return MDB_val{n, const_cast<void*>(p)}; }
 
 std::string EncodeMeta(const IndexMeta& m) {
   std::string s;
@@ -89,19 +73,7 @@ bool DecodeMeta(std::string_view s, IndexMeta* m) {
 }
 
 const char kMetaKey[] = "index-meta";
-
-// Key-table keys: u16 BE key length, key bytes, u64 BE seq. The length comes
-// first so that all entries of one key are adjacent, in seq order.
-void AppendKeyTableKey(std::string_view key, std::string* out) {
-  out->push_back(static_cast<char>((key.size() >> 8) & 0xff));
-  out->push_back(static_cast<char>(key.size() & 0xff));
-  out->append(key);
-}
-std::string KeyTableKey(std::string_view key) {
-  std::string k;
-  AppendKeyTableKey(key, &k);
-  return k;
-}
+const char kKeyTable[] = "kblocks";
 
 }  // namespace
 
@@ -128,7 +100,7 @@ Status Index::Open(const std::string& path, bool read_only, mode_t mode, std::un
   idx->read_only_ = read_only;
   int rc = mdb_env_create(&idx->env_);
   if (rc != 0) return LmdbStatus(rc, path, "create environment");
-  mdb_env_set_maxdbs(idx->env_, 4);
+  mdb_env_set_maxdbs(idx->env_, 8);
   mdb_env_set_mapsize(idx->env_, kMapSize);
   mdb_env_set_maxreaders(idx->env_, 126);
   unsigned flags = MDB_NOSUBDIR | MDB_NOTLS | MDB_NORDAHEAD;
@@ -147,9 +119,9 @@ Status Index::Open(const std::string& path, bool read_only, mode_t mode, std::un
   rc = mdb_dbi_open(txn, "meta", dflags, &idx->meta_);
   if (rc == 0) rc = mdb_dbi_open(txn, "seq", dflags | MDB_INTEGERKEY, &idx->seq_);
   if (rc == 0) {
-    rc = mdb_dbi_open(txn, "keys", dflags | MDB_DUPSORT | MDB_DUPFIXED, &idx->key_);
-    // A read-only look at an index of format version 1 (table "key"): it
-    // has no "keys"; its meta version marks it stale, so nobody reads keys.
+    rc = mdb_dbi_open(txn, kKeyTable, dflags, &idx->key_);
+    // A read-only look at an index of an older format (keys in a table
+    // "key" or "keys"): its meta version marks it stale, so nobody reads keys.
     if (rc == MDB_NOTFOUND && read_only) {
       idx->key_ = 0;
       rc = 0;
@@ -189,6 +161,8 @@ void Index::Write::CloseCursors() {
 void Index::Write::Abort() {
   key_dels_.clear();
   key_arena_.clear();
+  key_puts_.clear();
+  key_put_bytes_ = 0;
   CloseCursors();
   del_positioned_ = false;
   if (txn_ != nullptr) mdb_txn_abort(txn_);
@@ -222,7 +196,7 @@ Status Index::Write::PutSeq(uint64_t seq, const Loc& loc, std::string_view key, 
   v.clear();
   Loc l = loc;
   l.key_truncated = has_key && key.size() > kMaxIndexKey;
-  EncodeLoc(l, has_key, &v);
+  AppendLoc(l, has_key, &v);
   if (has_key) v.append(key.substr(0, kMaxIndexKey));
   if (seq_cursor_ == nullptr) {
     int rc = mdb_cursor_open(txn_, idx_->seq_, &seq_cursor_);
@@ -232,51 +206,6 @@ Status Index::Write::PutSeq(uint64_t seq, const Loc& loc, std::string_view key, 
   int rc = mdb_cursor_put(seq_cursor_, &kv, &vv, append_order ? MDB_APPEND : 0);
   if (rc == MDB_KEYEXIST && append_order) rc = mdb_cursor_put(seq_cursor_, &kv, &vv, 0);
   if (rc != 0) return Fail(rc, "put seq");
-  return Status::OK();
-}
-
-void EncodeKeyItem(uint64_t seq, const Loc& loc, std::string_view key, char* out) {
-  EncodeBigEndian64(out, seq);
-  Loc l = loc;
-  l.key_truncated = key.size() > kMaxIndexKey;
-  EncodeLoc(l, true, out + 8);
-}
-
-Status Index::Write::PutKey(uint64_t seq, const Loc& loc, std::string_view key) {
-  char item[kKeyItemSize];
-  EncodeKeyItem(seq, loc, key, item);
-  return PutKeyRun(key, item, 1);
-}
-
-Status Index::Write::PutKeyRun(std::string_view key, const char* items, size_t count) {
-  if (count == 0) return Status::OK();
-  std::string& kk = put_key_;
-  kk = KeyTableKey(key.substr(0, kMaxIndexKey));
-  if (key_cursor_ == nullptr) {
-    int rc = mdb_cursor_open(txn_, idx_->key_, &key_cursor_);
-    if (rc != 0) return Fail(rc, "cursor open");
-  }
-  // One call for the whole run (MDB_MULTIPLE), appended after the key's
-  // existing entries (MDB_APPENDDUP: the run's seqs are newer). Should an
-  // entry not be newer (an index being caught up over entries it has), the
-  // rest goes in one by one in the ordinary way.
-  size_t done = 0;
-  unsigned flags = MDB_MULTIPLE | MDB_APPENDDUP;
-  while (done < count) {
-    MDB_val kkv = Val(kk.data(), kk.size());
-    const size_t want = count - done;
-    MDB_val data[2] = {Val(items + done * kKeyItemSize, kKeyItemSize), MDB_val{want, nullptr}};
-    int rc = mdb_cursor_put(key_cursor_, &kkv, data, flags);
-    if (rc == MDB_KEYEXIST && (flags & MDB_APPENDDUP) != 0) {
-      // LMDB leaves data[1] alone when the first item fails, and sets it to
-      // the number stored when a later one does.
-      if (data[1].mv_size < want) done += data[1].mv_size;
-      flags = MDB_MULTIPLE;
-      continue;
-    }
-    if (rc != 0) return Fail(rc, "put key");
-    done += want;
-  }
   return Status::OK();
 }
 
@@ -323,59 +252,6 @@ Status Index::Write::Delete(uint64_t seq, bool* found) {
   return Status::OK();
 }
 
-// Deletes the key entries queued by Delete in key-table order, through one
-// cursor: LMDB finds a key on the cursor's current page without descending
-// from the root, so neighbours cost little, and each page is dirtied once.
-// Within a key the entries to delete are usually adjacent (its oldest ones):
-// after a delete the cursor steps to the next duplicate and looks there first.
-Status Index::Write::FlushKeyDeletes() {
-  if (key_dels_.empty()) return Status::OK();
-  const char* arena = key_arena_.data();
-  auto key_of = [arena](const KeyDel& d) { return std::string_view(arena + d.off, d.len); };
-  std::sort(key_dels_.begin(), key_dels_.end(), [&](const KeyDel& a, const KeyDel& b) {
-    if (a.head != b.head) return a.head < b.head;  // the same order as the bytes (zero-padded)
-    const int c = (a.len <= 8 && b.len <= 8) ? (a.len < b.len ? -1 : a.len > b.len) : key_of(a).compare(key_of(b));
-    return c != 0 ? c < 0 : a.seq < b.seq;
-  });
-  MDB_cursor* c = nullptr;
-  int rc = mdb_cursor_open(txn_, idx_->key_, &c);
-  if (rc != 0) return Fail(rc, "cursor open");
-  bool after_delete = false;  // the cursor stands just past a deleted entry of the previous KeyDel's key
-  for (size_t i = 0; i < key_dels_.size(); ++i) {
-    const KeyDel& d = key_dels_[i];
-    const std::string_view kk = key_of(d);
-    if (i > 0 && key_of(key_dels_[i - 1]) != kk) after_delete = false;
-    char be[8];
-    EncodeBigEndian64(be, d.seq);
-    MDB_val kv = Val(kk.data(), kk.size()), vv;
-    rc = MDB_NOTFOUND;
-    if (after_delete) {
-      rc = mdb_cursor_get(c, &kv, &vv, MDB_NEXT_DUP);
-      if (rc == 0 && (vv.mv_size != kKeyItemSize || std::memcmp(vv.mv_data, be, 8) != 0)) rc = MDB_NOTFOUND;
-      if (rc != 0 && rc != MDB_NOTFOUND) break;
-    }
-    after_delete = false;
-    if (rc == MDB_NOTFOUND) {
-      // The first entry of the key with seq >= this one; it is this one if
-      // present (entries compare by their leading big-endian seq).
-      kv = Val(kk.data(), kk.size());
-      vv = Val(be, 8);
-      rc = mdb_cursor_get(c, &kv, &vv, MDB_GET_BOTH_RANGE);
-      if (rc == MDB_NOTFOUND) continue;
-      if (rc != 0) break;
-      if (vv.mv_size != kKeyItemSize || std::memcmp(vv.mv_data, be, 8) != 0) continue;
-    }
-    rc = mdb_cursor_del(c, 0);
-    if (rc != 0) break;
-    after_delete = true;
-  }
-  mdb_cursor_close(c);
-  key_dels_.clear();
-  key_arena_.clear();
-  if (rc != 0 && rc != MDB_NOTFOUND) return Fail(rc, "delete key");
-  return Status::OK();
-}
-
 Status Index::Write::PutMeta(const IndexMeta& m) {
   std::string v = EncodeMeta(m);
   MDB_val kv = Val(kMetaKey, sizeof(kMetaKey) - 1), vv = Val(v.data(), v.size());
@@ -387,17 +263,18 @@ Status Index::Write::PutMeta(const IndexMeta& m) {
 Status Index::Write::Clear() {
   int rc = mdb_drop(txn_, idx_->seq_, 0);
   if (rc == 0) rc = mdb_drop(txn_, idx_->key_, 0);
-  if (rc == 0) {
-    // Format version 1 kept keys in a table "key": free its pages.
+  // Older formats kept keys in a table "key" (version 1: an entry per
+  // message) or "keys" (version 2: sorted duplicates): free their pages.
+  for (const char* name : {"key", "keys"}) {
     MDB_dbi old = 0;
-    int orc = mdb_dbi_open(txn_, "key", 0, &old);
-    if (orc == 0) rc = mdb_drop(txn_, old, 1);
+    if (rc == 0 && mdb_dbi_open(txn_, name, 0, &old) == 0) rc = mdb_drop(txn_, old, 1);
   }
   if (rc != 0) return Fail(rc, "clear");
   return Status::OK();
 }
 
 Status Index::Write::Commit() {
+  MQ_RETURN_IF_ERROR(FlushKeyPuts());
   MQ_RETURN_IF_ERROR(FlushKeyDeletes());
   CloseCursors();
   int rc = mdb_txn_commit(txn_);
@@ -464,27 +341,13 @@ uint64_t Index::Read::Entries() {
   return st.ms_entries;
 }
 
-Status Index::Read::Load(int rc, MDB_val kv, MDB_val vv, bool by_key) {
+Status Index::Read::Load(int rc, MDB_val kv, MDB_val vv) {
   valid_ = false;
   if (rc == MDB_NOTFOUND) return Status::OK();
   if (rc != 0) return LmdbStatus(rc, idx_->path_, "cursor");
-  const char* k = static_cast<const char*>(kv.mv_data);
-  if (by_key) {
-    if (kv.mv_size != want_key_.size() || std::memcmp(k, want_key_.data(), want_key_.size()) != 0)
-      return Status::OK();  // past this key
-    if (vv.mv_size != kKeyItemSize) return Status::Corruption(idx_->path_ + ": malformed key entry in index");
-    const char* item = static_cast<const char*>(vv.mv_data);
-    cur_seq_ = DecodeBigEndian64(item);
-    cur_key_ = std::string_view(k + 2, want_key_.size() - 2);
-    vv = Val(item + 8, kLocSize);
-  } else {
-    if (kv.mv_size != 8) return Status::Corruption(idx_->path_ + ": malformed seq key in index");
-    std::memcpy(&cur_seq_, k, 8);
-  }
-  std::string_view key;
-  if (!DecodeLoc(vv, &cur_loc_, by_key ? nullptr : &key, nullptr))
-    return Status::Corruption(idx_->path_ + ": malformed index entry");
-  if (!by_key) cur_key_ = key;
+  if (kv.mv_size != 8) return Status::Corruption(idx_->path_ + ": malformed seq key in index");
+  std::memcpy(&cur_seq_, kv.mv_data, 8);
+  if (!DecodeLoc(vv, &cur_loc_, &cur_key_, nullptr)) return Status::Corruption(idx_->path_ + ": malformed index entry");
   valid_ = true;
   return Status::OK();
 }
@@ -498,37 +361,13 @@ Status Index::Read::Seek(uint64_t from_seq) {
   uint64_t nk = from_seq;
   MDB_val kv = Val(&nk, 8), vv;
   int rc = mdb_cursor_get(cur_, &kv, &vv, MDB_SET_RANGE);
-  return Load(rc, kv, vv, false);
+  return Load(rc, kv, vv);
 }
 
 Status Index::Read::Next() {
   MDB_val kv, vv;
   int rc = mdb_cursor_get(cur_, &kv, &vv, MDB_NEXT);
-  return Load(rc, kv, vv, false);
-}
-
-Status Index::Read::SeekKey(std::string_view key, uint64_t from_seq) {
-  if (idx_->key_ == 0) {
-    valid_ = false;
-    return Status::OK();  // a version-1 index opened read-only has no "keys"
-  }
-  if (key_cur_ == nullptr) {
-    int rc = mdb_cursor_open(txn_, idx_->key_, &key_cur_);
-    if (rc != 0) return LmdbStatus(rc, idx_->path_, "cursor open");
-  }
-  cur_ = key_cur_;
-  want_key_ = KeyTableKey(key.substr(0, kMaxIndexKey));
-  char from[8];
-  EncodeBigEndian64(from, from_seq);
-  MDB_val kv = Val(want_key_.data(), want_key_.size()), vv = Val(from, 8);
-  int rc = mdb_cursor_get(cur_, &kv, &vv, MDB_GET_BOTH_RANGE);
-  return Load(rc, kv, vv, true);
-}
-
-Status Index::Read::NextKey() {
-  MDB_val kv, vv;
-  int rc = mdb_cursor_get(cur_, &kv, &vv, MDB_NEXT_DUP);
-  return Load(rc, kv, vv, true);
+  return Load(rc, kv, vv);
 }
 
 }  // namespace mq

@@ -1,10 +1,12 @@
 // The LMDB index beside a log (docs/design.md, "The index").
 //
-//   meta: small named values: where the index stands relative to its log.
-//   seq:  u64 seq (MDB_INTEGERKEY) -> Loc + key bytes   (every pending message)
-//   keys: u16 BE length + key bytes (<= kMaxIndexKey) -> sorted duplicates
-//         (MDB_DUPSORT|MDB_DUPFIXED) of u64 BE seq + Loc, 21 bytes each
-//         (if a key extractor is set)
+//   meta:    small named values: where the index stands relative to its log.
+//   seq:     u64 seq (MDB_INTEGERKEY) -> Loc + key bytes   (every pending message)
+//   kblocks: u16 BE length + key bytes (<= kMaxIndexKey) + u64 BE block seq ->
+//            a block of 1..kKeyBlockItems items (u64 BE seq + Loc, 21 bytes
+//            each) of that key, in seq order (if a key extractor is set).
+//            A block's seq is at most its first item's; every item of a block
+//            is older than the next block's seq (index_keys.cc).
 //
 // The index is derived data: the log is the truth. It runs unsynced
 // (MDB_NOSYNC) and is trusted after a crash only under the rules of
@@ -18,6 +20,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "mq/status.h"
@@ -36,13 +39,17 @@ struct Loc {
 // key against the payload.
 constexpr size_t kMaxIndexKey = 400;
 
-// One entry of the key table: u64 BE seq, then the 13-byte Loc.
+// One item of the key table: u64 BE seq, then the 13-byte Loc.
 constexpr size_t kKeyItemSize = 21;
+// Items per key-table block: 1,344 bytes, so that a block and a 400-byte key
+// always fit one LMDB node (no overflow pages).
+constexpr size_t kKeyBlockItems = 64;
 void EncodeKeyItem(uint64_t seq, const Loc& loc, std::string_view key, char* out);
 
 struct IndexMeta {
-  // 2: the key table became "keys" (duplicates per key); 1 had "key".
-  static constexpr uint32_t kVersion = 2;
+  // 3: the key table became "kblocks" (blocks of items per key); 2 had
+  // "keys" (a sorted duplicate per message), 1 had "key" (an entry per message).
+  static constexpr uint32_t kVersion = 3;
   uint32_t version = 0;
   bool valid = false;          // false while a rebuild is under way
   uint64_t log_id = 0;         // the header's log id; 0 for a log without header
@@ -98,8 +105,11 @@ class Index::Write {
   Status Put(uint64_t seq, const Loc& loc, std::string_view key, bool has_key, bool append_order);
   // The two halves of Put, so that a batch can add its key entries in key order.
   Status PutSeq(uint64_t seq, const Loc& loc, std::string_view key, bool has_key, bool append_order);
+  // Buffers the key item; buffered items go to the key table by key, as
+  // runs, when the buffer fills and at Commit.
   Status PutKey(uint64_t seq, const Loc& loc, std::string_view key);
-  // `count` key entries (EncodeKeyItem) of one key, in seq order, in one call.
+  // `count` key items (EncodeKeyItem) of one key, in seq order, in one call:
+  // appended to the key's last block while it has room, then in new blocks.
   Status PutKeyRun(std::string_view key, const char* items, size_t count);
   // Removes seq and its key entry (the latter at Commit); ok if absent.
   // Fastest when called in increasing seq order.
@@ -111,7 +121,12 @@ class Index::Write {
 
  private:
   Status Fail(int rc, std::string_view what);
+  Status FlushKeyPuts();
   Status FlushKeyDeletes();
+  // Puts one item into its key's blocks wherever it belongs (the slow way,
+  // for items not newer than the key's last one). kk: the key-table prefix.
+  Status InsertKeyItem(std::string_view kk, const char* item);
+  MDB_cursor* KeyCursor(int* rc);
   void CloseCursors();
   Index* idx_;
   MDB_txn* txn_ = nullptr;
@@ -131,6 +146,10 @@ class Index::Write {
   };
   std::vector<KeyDel> key_dels_;
   std::string key_arena_;
+  // PutKey's buffer: message key (cut to kMaxIndexKey) -> its items.
+  std::unordered_map<std::string, std::string> key_puts_;
+  size_t key_put_bytes_ = 0;
+  std::string block_, block_key_;  // a block being rewritten, and its key-table key
 };
 
 // A read-only snapshot.
@@ -159,7 +178,12 @@ class Index::Read {
   Status NextKey();
 
  private:
-  Status Load(int rc, MDB_val kv, MDB_val vv, bool by_key);
+  Status Load(int rc, MDB_val kv, MDB_val vv);
+  // Enters the key-table block v at its first item with seq >= from_seq, or
+  // goes on to the key's next block if it has none.
+  Status EnterBlock(MDB_val v, uint64_t from_seq);
+  Status NextBlock();
+  void LoadItem();
   Index* idx_;
   MDB_txn* txn_ = nullptr;
   MDB_cursor* seq_cur_ = nullptr;
@@ -169,7 +193,9 @@ class Index::Read {
   uint64_t cur_seq_ = 0;
   Loc cur_loc_;
   std::string_view cur_key_;
-  std::string want_key_;
+  std::string want_key_;           // key-table prefix of the key being walked
+  const char* blk_ = nullptr;      // the current key-table block (LMDB's memory)
+  size_t blk_n_ = 0, blk_i_ = 0;   // its items, and the current one
 };
 
 }  // namespace mq
