@@ -2,6 +2,7 @@
 // tail is frozen under the store's lock and written by the index writer
 // thread, while appends fill a new tail. At most one write is in flight.
 #include <algorithm>
+#include <cstring>
 
 #include "store_impl.h"
 
@@ -13,8 +14,10 @@ void StoreImpl::FreezeTail() {
   std::swap(frozen_, tail_);
   frozen_keys_.swap(tail_keys_);
   frozen_pending_ = tail_pending_;
+  frozen_all_live_ = frozen_pending_ == frozen_.size();
   tail_pending_ = 0;
-  for (TailEntry& e : frozen_) e.to_lmdb = !e.consumed;
+  if (!frozen_all_live_)
+    for (TailEntry& e : frozen_) e.to_lmdb = !e.consumed;
   frozen_deletes_.swap(unflushed_);
   // LMDB will hold [0, end_): the meta says so in the same transaction.
   frozen_meta_ = CurrentMeta(false);
@@ -31,7 +34,7 @@ Status StoreImpl::WriteFrozen() {
   const bool keyed = opt_.key.enabled();
   for (size_t i = 0; s.ok() && i < frozen_.size(); ++i) {
     const TailEntry& e = frozen_[i];
-    if (e.to_lmdb) s = w.PutSeq(e.seq, e.loc, e.key, keyed, true);
+    if (frozen_all_live_ || e.to_lmdb) s = w.PutSeq(e.seq, e.loc, keyed ? *e.key : std::string_view(), keyed, true);
   }
   if (s.ok() && keyed && !frozen_.empty()) {
     // Key entries in key-table order (length, then bytes): neighbours share
@@ -39,24 +42,31 @@ Status StoreImpl::WriteFrozen() {
     // cursor rarely has to descend from the root.
     std::vector<const TailKeys::value_type*> order;
     order.reserve(frozen_keys_.size());
-    for (const auto& kv : frozen_keys_) order.push_back(&kv);
+    for (const auto& kv : frozen_keys_)
+      if (!kv.second.items.empty()) order.push_back(&kv);
     std::sort(order.begin(), order.end(), [](const auto* a, const auto* b) {
       const size_t la = std::min(a->first.size(), kMaxIndexKey), lb = std::min(b->first.size(), kMaxIndexKey);
       if (la != lb) return la < lb;
       return a->first.compare(0, la, b->first, 0, lb) < 0;
     });
-    // One put per key (MDB_MULTIPLE) for all of its new entries.
+    // One run per key: its items as the appends encoded them, less those
+    // consumed before the freeze.
     const uint64_t front = frozen_.front().seq;
-    std::string items;
+    std::string live;
     for (const auto* entry : order) {
-      const std::string& key = entry->first;
-      items.resize(entry->second.seqs.size() * kKeyItemSize);
-      size_t n = 0;
-      for (uint64_t seq : entry->second.seqs) {
-        const TailEntry& e = frozen_[seq - front];
-        if (e.to_lmdb) EncodeKeyItem(seq, e.loc, key, items.data() + kKeyItemSize * n++);
+      const TailKey& tk = entry->second;
+      const char* items = tk.items.data();
+      size_t n = tk.size();
+      if (!frozen_all_live_) {
+        live.resize(tk.items.size());
+        size_t kept = 0;
+        for (size_t i = 0; i < n; ++i)
+          if (frozen_[tk.seq(i) - front].to_lmdb)
+            std::memcpy(live.data() + kKeyItemSize * kept++, items + kKeyItemSize * i, kKeyItemSize);
+        items = live.data();
+        n = kept;
       }
-      s = w.PutKeyRun(key, items.data(), n);
+      s = w.PutKeyRun(entry->first, items, n);
       if (!s.ok()) break;
     }
   }
@@ -79,7 +89,17 @@ Status StoreImpl::FinishFrozen(const Status& s) {
   for (uint64_t seq : frozen_deletes_) hidden_.erase(seq);
   frozen_deletes_.clear();
   frozen_.clear();
-  frozen_keys_.clear();
+  // Keep the key nodes (and their items' memory) for the tail after next,
+  // unless keys come and go.
+  constexpr size_t kKeysKept = 4096;
+  if (frozen_keys_.size() > kKeysKept) {
+    frozen_keys_.clear();
+  } else {
+    for (auto& [key, tk] : frozen_keys_) {
+      tk.items.clear();
+      tk.front = 0;
+    }
+  }
   frozen_pending_ = 0;
   return Status::OK();
 }

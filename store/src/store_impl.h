@@ -13,6 +13,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "coding.h"
 #include "index.h"
 #include "log_scanner.h"
 #include "mq/store.h"
@@ -176,15 +177,18 @@ class StoreImpl final : public Store {
   struct TailEntry {
     uint64_t seq;
     Loc loc;
-    std::string key;
+    // Its key: the name of its node in the tail's key map (nodes stay put
+    // when the map is swapped into frozen_keys_); nullptr without a key
+    // extractor.
+    const std::string* key;
     bool consumed = false;
     // Index (in its vector) of the first entry at or after this one that may
     // not be consumed; equal to its own index while it is not. Path-compressed
     // by NextLiveTail, so walks skip runs of consumed entries in one step.
     size_t next = 0;
-    // Set when the tail is frozen: the index writer puts this entry in LMDB
-    // (it was not consumed then). Read by the writer thread; never changed
-    // while frozen.
+    // Set when the tail is frozen with consumed entries in it (else all go):
+    // the index writer puts this entry in LMDB (it was not consumed then).
+    // Read by the writer thread; never changed while frozen.
     bool to_lmdb = false;
   };
   using TailVec = std::vector<TailEntry>;
@@ -198,14 +202,23 @@ class StoreImpl final : public Store {
   uint64_t walk_skipped_ = 0;
   Status FlushIfWalksPay();
   TailVec tail_;
-  // Per key, the seqs of its tail entries, and how many of the first ones are
-  // known consumed (so a receive by key does not step over them again: the
-  // tail holds up to 65,536 messages).
+  // Per key, its tail entries as key-table items (EncodeKeyItem: the index
+  // writer hands them to LMDB as they are), and how many of the first ones
+  // are known consumed (so a receive by key does not step over them again:
+  // the tail holds up to 65,536 messages). A key's node outlives its items
+  // (FinishFrozen empties it), so the next tail reuses it.
   struct TailKey {
-    std::vector<uint64_t> seqs;
+    std::string items;
     size_t front = 0;
+    size_t size() const { return items.size() / kKeyItemSize; }
+    uint64_t seq(size_t i) const { return DecodeBigEndian64(items.data() + i * kKeyItemSize); }
   };
-  using TailKeys = std::unordered_map<std::string, TailKey>;
+  // Looked up by string_view (no string built per append).
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view k) const { return std::hash<std::string_view>{}(k); }
+  };
+  using TailKeys = std::unordered_map<std::string, TailKey, KeyHash, std::equal_to<>>;
   TailKeys tail_keys_;
   uint64_t tail_pending_ = 0;
   // The frozen tail: older than tail_, being written to LMDB by the index
@@ -214,6 +227,7 @@ class StoreImpl final : public Store {
   TailVec frozen_;
   TailKeys frozen_keys_;
   uint64_t frozen_pending_ = 0;
+  bool frozen_all_live_ = false;  // no entry was consumed before the freeze
   std::vector<uint64_t> frozen_deletes_;  // hidden until FinishFrozen
   IndexMeta frozen_meta_;
   bool reader_fresh_ = false;            // reader_ has seen the latest LMDB commit

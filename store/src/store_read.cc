@@ -370,8 +370,8 @@ Status StoreImpl::FirstByKey(std::string_view key, Message* m) {
     auto it = keys->find(k);
     if (it == keys->end()) continue;
     TailKey& tk = it->second;
-    for (size_t i = tk.front; i < tk.seqs.size(); ++i) {
-      const uint64_t seq = tk.seqs[i];
+    for (size_t i = tk.front; i < tk.size(); ++i) {
+      const uint64_t seq = tk.seq(i);
       const TailEntry* e = FindTail(seq);
       if (e == nullptr || e->consumed) {
         if (i == tk.front) ++tk.front;  // consumed for good: never look at it again

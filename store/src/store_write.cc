@@ -74,12 +74,18 @@ Status StoreImpl::AppendLocked(std::span<const std::string_view> payloads, uint6
   if (tail_.empty()) tail_.reserve(kTailFlush);
   for (size_t i = 0; i < payloads.size(); ++i) {
     TailEntry e{seq0 + i, Loc{pos + log::kMetaRecordSize, static_cast<uint32_t>(payloads[i].size()), true, false},
-                std::string(), false, tail_.size()};
+                nullptr, false, tail_.size()};
     if (opt_.key.enabled()) {
-      e.key.assign(opt_.key.Extract(payloads[i]));
-      tail_keys_[e.key].seqs.push_back(e.seq);
+      const std::string_view key = opt_.key.Extract(payloads[i]);
+      auto it = tail_keys_.find(key);
+      if (it == tail_keys_.end()) it = tail_keys_.emplace(std::string(key), TailKey{}).first;
+      e.key = &it->first;
+      std::string& items = it->second.items;
+      const size_t at = items.size();
+      items.resize(at + kKeyItemSize);
+      EncodeKeyItem(e.seq, e.loc, key, items.data() + at);
     }
-    tail_.push_back(std::move(e));
+    tail_.push_back(e);
     tail_start_ = pos;
     pos += log::kFramedOverhead + payloads[i].size();
   }
@@ -182,9 +188,10 @@ Status StoreImpl::Consume(uint64_t seq) {
       if (InFrozen(seq)) {
         tail->next = static_cast<size_t>(tail - frozen_.data()) + 1;
         --frozen_pending_;
-        // The index writer may be putting it in LMDB right now: the next
-        // index write deletes it, and until then it stays hidden.
-        if (tail->to_lmdb && hidden_.insert(seq)) unflushed_.push_back(seq);
+        // Pending when frozen, so the index writer puts it in LMDB (maybe
+        // right now): the next index write deletes it; until then it stays
+        // hidden.
+        if (hidden_.insert(seq)) unflushed_.push_back(seq);
       } else {
         // Never reached LMDB, and now never will.
         tail->next = static_cast<size_t>(tail - tail_.data()) + 1;
