@@ -48,15 +48,17 @@ class IndexKeyTableTest : public ::testing::Test {
     (*m)[key][seq] = LocFor(seq).msg_offset;
   }
 
-  // A run of new items of one key through PutKeyRun, as the index writer does.
-  static void PutRun(Index::Write* w, Model* m, const std::string& key, const std::vector<uint64_t>& seqs) {
+  // A run of new items of one key through PutKeyRun, as the index writer does
+  // (which knows its runs newer than the table: `newer`).
+  static void PutRun(Index::Write* w, Model* m, const std::string& key, const std::vector<uint64_t>& seqs,
+                     bool newer = false) {
     std::string items(seqs.size() * kKeyItemSize, '\0');
     for (size_t i = 0; i < seqs.size(); ++i) {
       ASSERT_TRUE(w->PutSeq(seqs[i], LocFor(seqs[i]), key, true, true).ok());
       EncodeKeyItem(seqs[i], LocFor(seqs[i]), key, items.data() + i * kKeyItemSize);
       (*m)[key][seqs[i]] = LocFor(seqs[i]).msg_offset;
     }
-    ASSERT_TRUE(w->PutKeyRun(key, items.data(), seqs.size()).ok());
+    ASSERT_TRUE(w->PutKeyRun(key, items.data(), seqs.size(), newer).ok());
   }
 
   static void Delete(Index::Write* w, Model* m, uint64_t seq) {
@@ -158,17 +160,19 @@ class IndexKeyTableTest : public ::testing::Test {
 TEST_F(IndexKeyTableTest, RunsOfOneKeyFillItsLastBlockThenNewOnesAndWalkFromAnySeq) {
   Model m;
   uint64_t seq = 0;
-  // Runs of 1, 5, 63, 64, 65, 200 items per key, over several transactions,
-  // for keys that are prefixes of one another (a key's blocks must not mix
-  // with its neighbours').
-  for (size_t run : {1, 5, 63, 64, 65, 200}) {
-    InTxn([&](Index::Write* w) {
-      for (const std::string key : {"a", "ab", "b", ""}) {
-        std::vector<uint64_t> seqs;
-        for (size_t i = 0; i < run; ++i) seqs.push_back(++seq);
-        PutRun(w, &m, key, seqs);
-      }
-    });
+  // Runs of 1, 5, 40, 63, 64, 65, 200 items per key, over several
+  // transactions, for keys that are prefixes of one another (a key's blocks
+  // must not mix with its neighbours'), said to be newer or not.
+  for (bool newer : {false, true}) {
+    for (size_t run : {1, 5, 40, 63, 64, 65, 200}) {
+      InTxn([&](Index::Write* w) {
+        for (const std::string key : {"a", "ab", "b", ""}) {
+          std::vector<uint64_t> seqs;
+          for (size_t i = 0; i < run; ++i) seqs.push_back(++seq);
+          PutRun(w, &m, key, seqs, newer);
+        }
+      });
+    }
   }
   ExpectWalksMatch(m, seq, 7);
   const auto blocks = Blocks();

@@ -14,12 +14,6 @@ namespace {
 
 constexpr size_t kMapSize = size_t{256} << 30;  // address space only; the file grows as needed
 
-void AppendLoc(const Loc& loc, bool has_key, std::string* out) {
-  const size_t at = out->size();
-  out->resize(at + kLocSize);
-  EncodeLoc(loc, has_key, out->data() + at);
-}
-
 bool DecodeLoc(const MDB_val& v, Loc* loc, std::string_view* key, bool* has_key) {
   if (v.mv_size < kLocSize) return false;
   const char* p = static_cast<const char*>(v.mv_data);
@@ -192,20 +186,24 @@ Status Index::Write::Put(uint64_t seq, const Loc& loc, std::string_view key, boo
 Status Index::Write::PutSeq(uint64_t seq, const Loc& loc, std::string_view key, bool has_key,
                             bool append_order) {
   uint64_t nk = seq;  // the seq table uses MDB_INTEGERKEY: native order
-  std::string& v = scratch_;
-  v.clear();
   Loc l = loc;
   l.key_truncated = has_key && key.size() > kMaxIndexKey;
-  AppendLoc(l, has_key, &v);
-  if (has_key) v.append(key.substr(0, kMaxIndexKey));
+  const std::string_view kept = has_key ? key.substr(0, kMaxIndexKey) : std::string_view();
   if (seq_cursor_ == nullptr) {
     int rc = mdb_cursor_open(txn_, idx_->seq_, &seq_cursor_);
     if (rc != 0) return Fail(rc, "cursor open");
   }
-  MDB_val kv = Val(&nk, 8), vv = Val(v.data(), v.size());
-  int rc = mdb_cursor_put(seq_cursor_, &kv, &vv, append_order ? MDB_APPEND : 0);
-  if (rc == MDB_KEYEXIST && append_order) rc = mdb_cursor_put(seq_cursor_, &kv, &vv, 0);
+  // MDB_RESERVE: LMDB makes room and the value is encoded in place.
+  MDB_val kv = Val(&nk, 8), vv = MDB_val{kLocSize + kept.size(), nullptr};
+  int rc = mdb_cursor_put(seq_cursor_, &kv, &vv, MDB_RESERVE | (append_order ? MDB_APPEND : 0));
+  if (rc == MDB_KEYEXIST && append_order) {
+    vv = MDB_val{kLocSize + kept.size(), nullptr};
+    rc = mdb_cursor_put(seq_cursor_, &kv, &vv, MDB_RESERVE);
+  }
   if (rc != 0) return Fail(rc, "put seq");
+  char* p = static_cast<char*>(vv.mv_data);
+  EncodeLoc(l, has_key, p);
+  if (!kept.empty()) std::memcpy(p + kLocSize, kept.data(), kept.size());
   return Status::OK();
 }
 

@@ -110,7 +110,10 @@ class Index::Write {
   Status PutKey(uint64_t seq, const Loc& loc, std::string_view key);
   // `count` key items (EncodeKeyItem) of one key, in seq order, in one call:
   // appended to the key's last block while it has room, then in new blocks.
-  Status PutKeyRun(std::string_view key, const char* items, size_t count);
+  // `newer`: the caller knows them all newer than any item the table has
+  // (the index tail's); a run of half a block or more then skips the look
+  // at the key's last block and starts a new one.
+  Status PutKeyRun(std::string_view key, const char* items, size_t count, bool newer = false);
   // Removes seq and its key entry (the latter at Commit); ok if absent.
   // Fastest when called in increasing seq order.
   Status Delete(uint64_t seq, bool* found);
@@ -135,7 +138,6 @@ class Index::Write {
   MDB_cursor* key_cursor_ = nullptr;
   std::string put_key_;
   bool del_positioned_ = false;  // del_cursor_ sits just after the last deleted entry
-  std::string scratch_;
   // Key-table entries Delete left for Commit: the key-table key's bytes in
   // key_arena_ and the seq (no allocation per delete).
   struct KeyDel {

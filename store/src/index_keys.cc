@@ -98,7 +98,7 @@ Status Index::Write::FlushKeyPuts() {
   return s;
 }
 
-Status Index::Write::PutKeyRun(std::string_view key, const char* items, size_t count) {
+Status Index::Write::PutKeyRun(std::string_view key, const char* items, size_t count, bool newer) {
   if (count == 0) return Status::OK();
   const std::string kk = KeyTableKey(key.substr(0, kMaxIndexKey));
   int rc = 0;
@@ -106,7 +106,7 @@ Status Index::Write::PutKeyRun(std::string_view key, const char* items, size_t c
   if (rc != 0) return Fail(rc, "cursor open");
   size_t done = 0;
   MDB_val k, v;
-  rc = FindBlock(c, kk, UINT64_MAX, &k, &v);  // the key's last block
+  rc = newer && count >= kKeyBlockItems / 2 ? MDB_NOTFOUND : FindBlock(c, kk, UINT64_MAX, &k, &v);  // the last block
   if (rc != 0 && rc != MDB_NOTFOUND) return Fail(rc, "find key block");
   if (rc == 0) {
     if (!WellFormed(v)) return Fail(MDB_CORRUPTED, "read key block");

@@ -66,7 +66,7 @@ Status StoreImpl::WriteFrozen() {
         items = live.data();
         n = kept;
       }
-      s = w.PutKeyRun(entry->first, items, n);
+      s = w.PutKeyRun(entry->first, items, n, true);  // the tail is newer than LMDB
       if (!s.ok()) break;
     }
   }
