@@ -460,6 +460,40 @@ std::map<std::string, std::vector<uint64_t>> DumpKeyTable(const std::string& log
   return out;
 }
 
+TEST_F(StoreIndexTest, KeysThatShareTheirFirst400BytesShareKeyBlocksInSeqOrderAndAreToldApartOnReceive) {
+  // The key table keeps 400 bytes of a key (kMaxIndexKey): two longer keys
+  // with the same first 400 land on the same blocks. An index write gets
+  // their items as two runs, interleaved in seq order.
+  const std::string a = std::string(400, 'x') + std::string(50, 'A');
+  const std::string b = std::string(400, 'x') + std::string(50, 'B');
+  std::vector<std::string> msgs;
+  for (int i = 0; i < 200; ++i) msgs.push_back((i % 2 == 0 ? a : b) + ":" + std::to_string(i + 1));
+  std::vector<std::string_view> views(msgs.begin(), msgs.end());
+  {
+    auto s = OpenOrDie(Opts());
+    uint64_t first = 0;
+    ASSERT_TRUE(s->AppendBatch(views, &first).ok());
+    ASSERT_TRUE(s->Close().ok());  // writes the tail: both keys' runs
+  }
+  std::vector<uint64_t> all;
+  for (uint64_t seq = 1; seq <= 200; ++seq) all.push_back(seq);
+  EXPECT_EQ(DumpKeyTable(path_, {a}).at(a), all);
+  auto s = OpenOrDie(Opts());
+  EXPECT_EQ(s->open_report().index_action, "trusted");
+  for (uint64_t want = 1; want <= 200; want += 2) {
+    Message m;
+    ASSERT_TRUE(s->FirstByKey(b, &m).ok());
+    EXPECT_EQ(m.seq, 2u);  // b's oldest, while a's are consumed one by one
+    ASSERT_TRUE(s->FirstByKey(a, &m).ok());
+    EXPECT_EQ(m.seq, want);
+    ASSERT_TRUE(s->Consume(want).ok());
+  }
+  Message m;
+  EXPECT_TRUE(s->FirstByKey(a, &m).IsNotFound());
+  ASSERT_TRUE(s->FirstByKey(b, &m).ok());
+  EXPECT_EQ(m.seq, 2u);
+}
+
 TEST_F(StoreIndexTest, KeyTableHoldsExactlyThePendingMessagesOfEachKeyInSeqOrder) {
   // More than one index flush (65,536 messages) so that runs of one key are
   // appended behind entries LMDB already has, then consumes spread over keys.

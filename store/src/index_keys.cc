@@ -255,27 +255,40 @@ Status Index::Read::SeekKey(std::string_view key, uint64_t from_seq) {
   }
   cur_ = key_cur_;
   want_key_ = KeyTableKey(key.substr(0, kMaxIndexKey));
-  MDB_val k, v;
-  int rc = FindBlock(cur_, want_key_, from_seq, &k, &v);
-  if (rc == MDB_NOTFOUND) {
-    // No block at or below from_seq: the key's first block, if it has one,
-    // lies above it.
-    const std::string bk = BlockKey(want_key_, from_seq);
-    k = Val(bk.data(), bk.size());
-    rc = mdb_cursor_get(cur_, &k, &v, MDB_SET_RANGE);
-    if (rc == 0 && !IsBlockOf(k, want_key_)) return Status::OK();
-  }
-  if (rc == MDB_NOTFOUND) return Status::OK();
-  if (rc != 0) return LmdbStatus(rc, idx_->path_, "cursor");
-  return EnterBlock(v, from_seq);
+  // The first block at or above from_seq, then a step back to the block that
+  // may hold from_seq (the greatest block seq below it), if it is the key's.
+  const std::string bk = BlockKey(want_key_, from_seq);
+  MDB_val k = Val(bk.data(), bk.size()), v;
+  int rc = mdb_cursor_get(cur_, &k, &v, MDB_SET_RANGE);
+  if (rc != 0 && rc != MDB_NOTFOUND) return LmdbStatus(rc, idx_->path_, "cursor");
+  const bool at_or_above = rc == 0 && IsBlockOf(k, want_key_);
+  if (at_or_above && k.mv_size == bk.size() && std::memcmp(k.mv_data, bk.data(), bk.size()) == 0)
+    return EnterBlock(v, from_seq);  // a block starts at from_seq exactly
+  MDB_val pk, pv;
+  int prc = mdb_cursor_get(cur_, &pk, &pv, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
+  if (prc == 0 && IsBlockOf(pk, want_key_)) return EnterBlock(pv, from_seq);
+  if (prc != 0 && prc != MDB_NOTFOUND) return LmdbStatus(prc, idx_->path_, "cursor");
+  if (!at_or_above) return Status::OK();  // the key has no block
+  prc = mdb_cursor_get(cur_, &pk, &pv, prc == 0 ? MDB_NEXT : MDB_FIRST);  // back to the one found
+  if (prc != 0) return LmdbStatus(prc, idx_->path_, "cursor");
+  return EnterBlock(pv, from_seq);
 }
 
 Status Index::Read::EnterBlock(MDB_val v, uint64_t from_seq) {
   if (!WellFormed(v)) return Status::Corruption(idx_->path_ + ": malformed key block in index");
   blk_ = static_cast<const char*>(v.mv_data);
   blk_n_ = v.mv_size / kKeyItemSize;
-  blk_i_ = 0;
-  while (blk_i_ < blk_n_ && ItemSeq(blk_ + blk_i_ * kKeyItemSize) < from_seq) ++blk_i_;
+  // The first item with seq >= from_seq (binary search: items are in seq order).
+  size_t lo = 0, hi = blk_n_;
+  while (lo < hi) {
+    const size_t mid = (lo + hi) / 2;
+    if (ItemSeq(blk_ + mid * kKeyItemSize) < from_seq) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  blk_i_ = lo;
   if (blk_i_ == blk_n_) return NextBlock();
   LoadItem();
   return Status::OK();

@@ -66,7 +66,9 @@ Status StoreImpl::WriteFrozen() {
         items = live.data();
         n = kept;
       }
-      s = w.PutKeyRun(entry->first, items, n, true);  // the tail is newer than LMDB
+      // The tail is newer than LMDB, but keys cut to the same kMaxIndexKey
+      // bytes share blocks and their runs interleave: those go the careful way.
+      s = w.PutKeyRun(entry->first, items, n, entry->first.size() <= kMaxIndexKey);
       if (!s.ok()) break;
     }
   }

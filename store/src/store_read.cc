@@ -342,14 +342,19 @@ Status StoreImpl::FirstByKey(std::string_view key, Message* m) {
     return true;
   };
   // 1. LMDB's key table: every entry there is older than the tail. Start at
-  // the key's front, so consumed entries not yet deleted are stepped over once.
-  MQ_RETURN_IF_ERROR(FreshReader());
+  // the key's front, so consumed entries not yet deleted are stepped over once;
+  // a front at the tail means LMDB has none of the key's (no seek at all).
   std::string k(key);
   auto front = key_front_.find(k);
-  MQ_RETURN_IF_ERROR(reader_->SeekKey(key, front != key_front_.end() ? front->second : 0));
+  // LMDB may hold more (a write in flight): those are found in the tail below.
+  const uint64_t tail_front = std::min(TailFront(), next_seq_);
+  const bool in_lmdb = front == key_front_.end() || front->second < tail_front;
+  if (in_lmdb) {
+    MQ_RETURN_IF_ERROR(FreshReader());
+    MQ_RETURN_IF_ERROR(reader_->SeekKey(key, front != key_front_.end() ? front->second : 0));
+  }
   uint64_t last_seen = 0;
-  const uint64_t tail_front = TailFront();  // LMDB may hold more (a write in flight): found below
-  while (reader_->Valid()) {
+  while (in_lmdb && reader_->Valid()) {
     const uint64_t seq = reader_->seq();
     if (seq >= tail_front) break;
     last_seen = seq;
@@ -364,7 +369,7 @@ Status StoreImpl::FirstByKey(std::string_view key, Message* m) {
     }
     MQ_RETURN_IF_ERROR(reader_->NextKey());
   }
-  if (last_seen != 0 && key.size() < kMaxIndexKey) RememberKeyFront(k, last_seen + 1);
+  if (in_lmdb && key.size() < kMaxIndexKey) RememberKeyFront(k, last_seen != 0 ? last_seen + 1 : tail_front);
   // 2. The tail: the frozen part, then the rest.
   for (TailKeys* keys : {&frozen_keys_, &tail_keys_}) {
     auto it = keys->find(k);
