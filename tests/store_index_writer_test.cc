@@ -18,6 +18,7 @@
 
 #include "mq/inspect.h"
 #include "mq/store.h"
+#include "store_testing.h"
 #include "test_util.h"
 
 namespace mq {
@@ -111,14 +112,18 @@ class StoreIndexWriterTest : public ::testing::Test {
     }
   }
 
-  // Every pending message, by seq.
-  static std::map<uint64_t, std::string> Pending(Store* s) {
-    std::map<uint64_t, std::string> out;
-    EXPECT_TRUE(s->ScanPending(0, [&](const MessageView& v) {
-                   out.emplace(v.seq, std::string(v.payload));
-                   return true;
-                 }).ok());
-    return out;
+  static std::map<uint64_t, std::string> Pending(Store* s) { return test::PendingMessages(s); }
+
+  // After the store is closed: the index has no problem, a reopen trusts it
+  // and finds exactly `want` pending.
+  void ExpectSoundAfterReopen(const std::map<uint64_t, std::string>& want) {
+    std::vector<std::string> problems;
+    ASSERT_TRUE(VerifyIndex(path_, InspectOptions{}, &problems).ok());
+    EXPECT_TRUE(problems.empty()) << problems.front();
+    std::unique_ptr<Store> s;
+    ASSERT_TRUE(Store::Open(path_, Opts(), &s).ok());
+    EXPECT_EQ(s->open_report().index_action, "trusted");
+    EXPECT_EQ(Pending(s.get()), want);
   }
 
   test::TempDir dir_;
@@ -167,13 +172,7 @@ TEST_F(StoreIndexWriterTest, MessagesOfAnIndexWriteInFlightAreReadConsumedAndRec
   EXPECT_EQ(Pending(s.get()), want);
   EXPECT_TRUE(s->Get(2, &m).IsNotFound());
   ASSERT_TRUE(s->Close().ok());
-
-  std::vector<std::string> problems;
-  ASSERT_TRUE(VerifyIndex(path_, InspectOptions{}, &problems).ok());
-  EXPECT_TRUE(problems.empty()) << problems.front();
-  ASSERT_TRUE(Store::Open(path_, Opts(), &s).ok());
-  EXPECT_EQ(s->open_report().index_action, "trusted");
-  EXPECT_EQ(Pending(s.get()), want);
+  ExpectSoundAfterReopen(want);
 }
 
 TEST_F(StoreIndexWriterTest, ACompactionDuringAnIndexWriteInFlightKeepsEveryPendingMessage) {
@@ -205,11 +204,7 @@ TEST_F(StoreIndexWriterTest, ACompactionDuringAnIndexWriteInFlightKeepsEveryPend
   ASSERT_TRUE(s->FirstByKey("k4", &m).ok());
   EXPECT_EQ(m.seq, 9u);
   ASSERT_TRUE(s->Close().ok());
-  std::vector<std::string> problems;
-  ASSERT_TRUE(VerifyIndex(path_, InspectOptions{}, &problems).ok());
-  EXPECT_TRUE(problems.empty()) << problems.front();
-  ASSERT_TRUE(Store::Open(path_, Opts(), &s).ok());
-  EXPECT_EQ(Pending(s.get()), want);
+  ExpectSoundAfterReopen(want);
 }
 
 TEST_F(StoreIndexWriterTest, RandomAppendsConsumesAndReceivesAcrossManyIndexWritesAgreeWithAModel) {
@@ -270,12 +265,7 @@ TEST_F(StoreIndexWriterTest, RandomAppendsConsumesAndReceivesAcrossManyIndexWrit
   EXPECT_EQ(Pending(s.get()), want);
   EXPECT_EQ(s->Stats().pending, want.size());
   ASSERT_TRUE(s->Close().ok());
-  std::vector<std::string> problems;
-  ASSERT_TRUE(VerifyIndex(path_, InspectOptions{}, &problems).ok());
-  EXPECT_TRUE(problems.empty()) << problems.front();
-  ASSERT_TRUE(Store::Open(path_, Opts(), &s).ok());
-  EXPECT_EQ(s->open_report().index_action, "trusted");
-  EXPECT_EQ(Pending(s.get()), want);
+  ExpectSoundAfterReopen(want);
 }
 
 }  // namespace

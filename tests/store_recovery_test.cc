@@ -16,6 +16,7 @@
 
 #include "mq/inspect.h"
 #include "mq/store.h"
+#include "store_testing.h"
 #include "test_util.h"
 
 namespace mq {
@@ -69,14 +70,7 @@ class StoreRecoveryTest : public ::testing::Test {
     return b;
   }
 
-  std::map<uint64_t, std::string> Pending(Store* s) {
-    std::map<uint64_t, std::string> out;
-    EXPECT_TRUE(s->ScanPending(0, [&](const MessageView& v) {
-      out.emplace(v.seq, std::string(v.payload));
-      return true;
-    }).ok());
-    return out;
-  }
+  std::map<uint64_t, std::string> Pending(Store* s) { return test::PendingMessages(s); }
 
   std::map<uint64_t, std::string> PendingExcept(std::set<uint64_t> gone) {
     std::map<uint64_t, std::string> out;

@@ -217,7 +217,7 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
   tail_keys_.clear();
   tail_pending_ = 0;
   last_read_seq_ = 0;
-  reader_fresh_ = false;
+  StaleReader();
   key_front_.clear();
   hidden_.assign(taken_);
   front_seq_ = 0;

@@ -293,6 +293,11 @@ void Index::Read::Close() {
   valid_ = false;
 }
 
+void Index::Read::Release() {
+  if (txn_ != nullptr) mdb_txn_reset(txn_);
+  valid_ = false;
+}
+
 Status Index::Read::Begin() {
   valid_ = false;
   if (txn_ != nullptr) {

@@ -161,6 +161,9 @@ class Index::Read {
   ~Read();
   // Starts (or renews) the snapshot; cursors are kept across renewals.
   Status Begin();
+  // Lets go of the snapshot (until the next Begin), so that LMDB may reuse
+  // the pages later transactions free.
+  void Release();
   void Close();
   Status GetMeta(IndexMeta* m, bool* present);
   Status Get(uint64_t seq, Loc* loc);  // kNotFound if absent

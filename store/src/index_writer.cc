@@ -78,7 +78,7 @@ Status StoreImpl::WriteFrozen() {
 }
 
 Status StoreImpl::FinishFrozen(const Status& s) {
-  reader_fresh_ = false;
+  StaleReader();
   if (!s.ok()) {
     // The messages are in the log; the index could not take them. Stop
     // rather than serve an index that lies; a reopen catches up from the log.

@@ -105,6 +105,13 @@ class StoreImpl final : public Store {
   // Where a pending message is, from the tail, the last read, or the index.
   Status Locate(uint64_t seq, Loc* loc, TailEntry** tail);
   Status FreshReader();
+  // After an index write: the read snapshot is stale. It is let go at once:
+  // held, it would keep LMDB from reusing the pages later writes free, and
+  // the index file would only grow.
+  void StaleReader() {
+    reader_fresh_ = false;
+    if (reader_ != nullptr) reader_->Release();
+  }
   Status SyncUpTo(uint64_t gen);
   // OK if path_ still names the file identified by (dev, ino).
   Status CheckFileInPlace(uint64_t dev, uint64_t ino);

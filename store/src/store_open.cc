@@ -391,7 +391,7 @@ Status StoreImpl::ScanAndIndex(uint64_t from, uint64_t prev_seq, bool framed_onl
     sc.Reset(resume, sc.prev_seq(), true);
   }
   report_.scanned_bytes = end_ - from;
-  reader_fresh_ = false;
+  StaleReader();
   if (!damaged_middle && !header_damaged_) {
     MQ_RETURN_IF_ERROR(w.PutMeta(CurrentMeta(false)));
     MQ_RETURN_IF_ERROR(w.Commit());
