@@ -46,6 +46,8 @@ Status StoreImpl::AppendBatchNoWait(std::span<const std::string_view> payloads, 
 }
 
 Status StoreImpl::AppendLocked(std::span<const std::string_view> payloads, uint64_t* first_seq) {
+  // A failed index write is reported here, before anything is written.
+  MQ_RETURN_IF_ERROR(ReapIndexWrite());
   MQ_RETURN_IF_ERROR(CheckUsable());
   if (payloads.empty()) return Status::InvalidArgument(path_ + ": append of no messages");
   size_t total = 0;
@@ -98,8 +100,9 @@ Status StoreImpl::AppendLocked(std::span<const std::string_view> payloads, uint6
   last_seq_.store(next_seq_ - 1);
   write_gen_.fetch_add(1);
   *first_seq = seq0;
-  MQ_RETURN_IF_ERROR(ReapIndexWrite());
-  if (tail_.size() >= kTailFlush || unflushed_.size() >= kMaxUnflushed) return StartIndexWrite();
+  // The messages are appended: a failure of the index write (this one's or
+  // the one it waits for) is in broken_, and the next call reports it.
+  if (tail_.size() >= kTailFlush || unflushed_.size() >= kMaxUnflushed) (void)StartIndexWrite();
   return Status::OK();
 }
 
@@ -158,6 +161,7 @@ Status StoreImpl::Consume(uint64_t seq) {
   uint64_t gen = 0;
   {
     std::lock_guard<std::mutex> g(mu_);
+    MQ_RETURN_IF_ERROR(ReapIndexWrite());  // a failed index write is reported before the flag is written
     MQ_RETURN_IF_ERROR(CheckUsable());
     if (Hidden(seq) && taken_.count(seq) == 0)
       return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not pending");
@@ -204,8 +208,8 @@ Status StoreImpl::Consume(uint64_t seq) {
       Heal(seq, loc);  // counts it consumed and queues its index delete
     }
     gen = write_gen_.fetch_add(1) + 1;
-    MQ_RETURN_IF_ERROR(ReapIndexWrite());
-    if (unflushed_.size() >= kMaxUnflushed) MQ_RETURN_IF_ERROR(StartIndexWrite());
+    // The consume is done: an index write's failure is in broken_ for the next call.
+    if (unflushed_.size() >= kMaxUnflushed) (void)StartIndexWrite();
     if (opt_.auto_compact && !auto_compact_failed_ && CompactionDue()) {
       // The consume is done; a failed compaction only stops further tries.
       CompactionResult r;
