@@ -26,6 +26,7 @@
 #include "mq/inspect.h"
 #include "mq/store.h"
 #include "record.h"
+#include "store_testing.h"
 #include "test_util.h"
 
 namespace mq {
@@ -400,14 +401,7 @@ TEST_F(StoreIndexTest, SequenceNumbersAreStableAcrossReopenRebuildCompactionAndR
     }
     ASSERT_TRUE(s->Close().ok());
   }
-  auto pending = [&](Store* s) {
-    std::map<uint64_t, std::string> got;
-    EXPECT_TRUE(s->ScanPending(0, [&](const MessageView& v) {
-      got.emplace(v.seq, std::string(v.payload));
-      return true;
-    }).ok());
-    return got;
-  };
+  auto pending = [](Store* s) { return test::PendingMessages(s); };
   auto s = OpenOrDie(Opts());
   EXPECT_EQ(pending(s.get()), want) << "reopen";
   ASSERT_TRUE(s->RebuildIndex().ok());
