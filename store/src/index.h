@@ -45,6 +45,14 @@ constexpr size_t kKeyItemSize = 21;
 // always fit one LMDB node (no overflow pages).
 constexpr size_t kKeyBlockItems = 64;
 void EncodeKeyItem(uint64_t seq, const Loc& loc, std::string_view key, char* out);
+// True if key a's entries come before key b's in the key table (keys cut to
+// kMaxIndexKey; shorter first, then by bytes). Batches put keys in this
+// order, so that neighbours share pages.
+inline bool KeyTableBefore(std::string_view a, std::string_view b) {
+  a = a.substr(0, kMaxIndexKey);
+  b = b.substr(0, kMaxIndexKey);
+  return a.size() != b.size() ? a.size() < b.size() : a < b;
+}
 
 struct IndexMeta {
   // 3: the key table became "kblocks" (blocks of items per key); 2 had
@@ -136,7 +144,6 @@ class Index::Write {
   MDB_cursor* del_cursor_ = nullptr;
   MDB_cursor* seq_cursor_ = nullptr;  // puts
   MDB_cursor* key_cursor_ = nullptr;
-  std::string put_key_;
   bool del_positioned_ = false;  // del_cursor_ sits just after the last deleted entry
   // Key-table entries Delete left for Commit: the key-table key's bytes in
   // key_arena_ and the seq (no allocation per delete).

@@ -83,10 +83,7 @@ Status Index::Write::FlushKeyPuts() {
   std::vector<const std::pair<const std::string, std::string>*> order;
   order.reserve(key_puts_.size());
   for (const auto& kv : key_puts_) order.push_back(&kv);
-  std::sort(order.begin(), order.end(), [](const auto* a, const auto* b) {
-    if (a->first.size() != b->first.size()) return a->first.size() < b->first.size();
-    return a->first < b->first;
-  });
+  std::sort(order.begin(), order.end(), [](const auto* a, const auto* b) { return KeyTableBefore(a->first, b->first); });
   Status s;
   for (const auto* e : order) {
     // A truncated key's items carry the flag; the key's bytes are cut alike.

@@ -44,11 +44,7 @@ Status StoreImpl::WriteFrozen() {
     order.reserve(frozen_keys_.size());
     for (const auto& kv : frozen_keys_)
       if (!kv.second.items.empty()) order.push_back(&kv);
-    std::sort(order.begin(), order.end(), [](const auto* a, const auto* b) {
-      const size_t la = std::min(a->first.size(), kMaxIndexKey), lb = std::min(b->first.size(), kMaxIndexKey);
-      if (la != lb) return la < lb;
-      return a->first.compare(0, la, b->first, 0, lb) < 0;
-    });
+    std::sort(order.begin(), order.end(), [](const auto* a, const auto* b) { return KeyTableBefore(a->first, b->first); });
     // One run per key: its items as the appends encoded them, less those
     // consumed before the freeze.
     const uint64_t front = frozen_.front().seq;
@@ -106,19 +102,26 @@ Status StoreImpl::FinishFrozen(const Status& s) {
   return Status::OK();
 }
 
-Status StoreImpl::FlushIndex() {
+Status StoreImpl::FreezeForWrite(bool* frozen) {
+  *frozen = false;
   MQ_RETURN_IF_ERROR(WaitIndexWrite());
   if (!broken_.ok()) return broken_;
   if (tail_.empty() && unflushed_.empty()) return Status::OK();
   FreezeTail();
-  return FinishFrozen(WriteFrozen());
+  *frozen = true;
+  return Status::OK();
+}
+
+Status StoreImpl::FlushIndex() {
+  bool frozen = false;
+  MQ_RETURN_IF_ERROR(FreezeForWrite(&frozen));
+  return frozen ? FinishFrozen(WriteFrozen()) : Status::OK();
 }
 
 Status StoreImpl::StartIndexWrite() {
-  MQ_RETURN_IF_ERROR(WaitIndexWrite());
-  if (!broken_.ok()) return broken_;
-  if (tail_.empty() && unflushed_.empty()) return Status::OK();
-  FreezeTail();
+  bool frozen = false;
+  MQ_RETURN_IF_ERROR(FreezeForWrite(&frozen));
+  if (!frozen) return Status::OK();
   if (!writer_.joinable()) writer_ = std::thread([this] { IndexWriterLoop(); });
   {
     std::lock_guard<std::mutex> wl(write_mu_);

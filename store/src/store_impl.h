@@ -85,6 +85,9 @@ class StoreImpl final : public Store {
   Status ReapIndexWrite() { return write_done_.load(std::memory_order_acquire) ? WaitIndexWrite() : Status::OK(); }
   // Moves the tail into frozen_ and the waiting deletes into frozen_deletes_.
   void FreezeTail();
+  // Waits for the write in flight, then freezes the tail if there is
+  // anything to write (*frozen says whether it did).
+  Status FreezeForWrite(bool* frozen);
   // Writes frozen_, frozen_deletes_ and frozen_meta_ to LMDB in one
   // transaction. Runs without mu_: it reads only what nobody changes while
   // the tail is frozen (an entry's seq, loc, key and to_lmdb; the key map's
