@@ -26,12 +26,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <poll.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -130,6 +135,89 @@ void BareRecv(benchmark::State& state, size_t size, bool spin) {
       break;
     }
   }
+  ::close(fd);
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * size));
+}
+
+// The hand-off ceiling: what any design with an eager drain thread and a
+// separate actor gets from these sockets and cores, storing nothing. A drain
+// thread reads the socket as the mailbox's ingest thread does (poll, then
+// recvmmsg of up to 64 datagrams with SO_PASSCRED and MSG_TRUNC) and appends
+// copies to an in-memory queue; the actor (this thread) takes one message at
+// a time, sleeping on a condition variable when the queue is empty.
+void HandoffCeiling(benchmark::State& state, size_t size) {
+  ScratchDir dir;
+  const std::string path = dir.File("s");
+  const std::string payload = MakePayload(size, "k0001", 1);
+  Child sender([&] { SendForever(path, payload); });
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a = Address(path);
+  int one = 1, rcvbuf = 4 << 20;
+  (void)::setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
+  (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || !sender.ok()) {
+    FailedErrno(state, "socket/bind/fork");
+    return;
+  }
+  std::mutex mu;
+  std::condition_variable ready;
+  std::deque<std::string> queue;
+  bool waiting = false;
+  std::atomic<bool> stop{false};
+  std::thread drain([&] {
+    constexpr size_t kSlots = 64, kSlotBytes = 64 * 1024;
+    std::vector<std::unique_ptr<char[]>> bufs;
+    std::vector<sockaddr_un> addrs(kSlots);
+    std::vector<std::vector<char>> ctrls(kSlots, std::vector<char>(CMSG_SPACE(sizeof(ucred))));
+    std::vector<iovec> iovs(kSlots);
+    std::vector<mmsghdr> hdrs(kSlots);
+    for (size_t i = 0; i < kSlots; ++i) bufs.emplace_back(new char[kSlotBytes]);
+    while (!stop.load()) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      for (size_t i = 0; i < kSlots; ++i) {
+        iovs[i] = iovec{bufs[i].get(), kSlotBytes};
+        msghdr& h = hdrs[i].msg_hdr;
+        h = msghdr{};
+        h.msg_name = &addrs[i];
+        h.msg_namelen = sizeof(sockaddr_un);
+        h.msg_iov = &iovs[i];
+        h.msg_iovlen = 1;
+        h.msg_control = ctrls[i].data();
+        h.msg_controllen = ctrls[i].size();
+      }
+      const int n = ::recvmmsg(fd, hdrs.data(), kSlots, MSG_TRUNC | MSG_CMSG_CLOEXEC | MSG_DONTWAIT, nullptr);
+      if (n <= 0) continue;
+      bool wake = false;
+      {
+        std::lock_guard<std::mutex> g(mu);
+        for (int i = 0; i < n; ++i) queue.emplace_back(bufs[i].get(), hdrs[i].msg_len);
+        wake = waiting;
+      }
+      if (wake) ready.notify_one();
+    }
+  });
+  sender.Go();
+  std::string m;
+  for (auto _ : state) {
+    {
+      std::unique_lock<std::mutex> g(mu);
+      while (queue.empty()) {
+        waiting = true;
+        ready.wait(g);
+        waiting = false;
+      }
+      m = std::move(queue.front());
+      queue.pop_front();
+    }
+    if (m.size() != size) {
+      state.SkipWithError("received a message of the wrong size");
+      break;
+    }
+  }
+  stop = true;
+  drain.join();
   ::close(fd);
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * size));
@@ -388,6 +476,8 @@ void RegisterAll(const Flags& f) {
   for (int rep = 1; rep <= pairs; ++rep) {
     const std::string r = "/rep=" + std::to_string(rep);
     reg("ingest-pairs/recv-block/size=64" + r, [](benchmark::State& st) { BareRecv(st, 64, false); })
+        ->MinTime(min_time / 2);
+    reg("ingest-pairs/handoff/size=64" + r, [](benchmark::State& st) { HandoffCeiling(st, 64); })
         ->MinTime(min_time / 2);
     reg("ingest-pairs/mq/size=64/sync=none" + r,
         [](benchmark::State& st) { MailboxIngest(st, 64, SyncPolicy::kNone, 10); })

@@ -95,6 +95,11 @@ TEST(StoreFlagWrite, ConsumingAMessageCutAwayByAnotherProcessDoesNotCrashTheStor
   // flag past the cut, as a pwrite would) is the documented "not noticed at
   // run time" of docs/reliability.md; this test is about not dying.
   (void)s->Consume(100);
+  // The flag was written where a pwrite would have put it, past the cut
+  // (the file grows again, with a hole), not into a page that left the file.
+  std::string bytes = test::ReadFileOrDie(p);
+  ASSERT_GE(bytes.size(), last.offset + 4);
+  EXPECT_EQ(FlagAt(bytes, last.offset), 1u);
   (void)s->Consume(99);
   EXPECT_TRUE(s->Consume(2).ok());
   (void)s->Close();

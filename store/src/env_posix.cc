@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "bus_guard.h"
 #include "mq/env.h"
 
 namespace mq {
@@ -20,7 +21,7 @@ class PosixFile final : public File {
  public:
   PosixFile(std::string path, int fd, bool writable) : path_(std::move(path)), fd_(fd), writable_(writable) {}
   ~PosixFile() override {
-    if (map_ != nullptr) ::munmap(map_, map_len_);
+    Unmap();
     ::close(fd_);
   }
 
@@ -55,26 +56,23 @@ class PosixFile final : public File {
 
   Status Overwrite(uint64_t offset, const char* src, size_t n) override {
     if (!writable_ || n > 64) return Write(offset, src, n);
-    // Touching a mapped page past the end of the file raises SIGBUS, and
-    // another process may have cut the file: look at its size first.
-    // lseek(SEEK_END) reads just the size, cheaper than an fstat (and both
-    // far cheaper than a pwrite into ext4); the file position it moves is
-    // never used (every read and write is positional).
-    const off_t end = ::lseek(fd_, 0, SEEK_END);
-    if (end < 0) return Write(offset, src, n);
-    const uint64_t size = static_cast<uint64_t>(end);
-    if (offset + n > size) return Write(offset, src, n);
-    if (offset + n > map_len_) {
-      // Map well past the end, so that a growing log is rarely remapped;
-      // only bytes below the file's size are ever touched.
-      size_t len = std::max<size_t>(size_t{1} << 26, static_cast<size_t>(size) * 2);
-      void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
-      if (p == MAP_FAILED) return Write(offset, src, n);
-      if (map_ != nullptr) ::munmap(map_, map_len_);
-      map_ = static_cast<char*>(p);
-      map_len_ = len;
+    // Touching a mapped page wholly past the end of the file raises SIGBUS,
+    // and another process may have cut the file. A guarded mapping
+    // (bus_guard.h) survives that touch and says so afterwards; an unguarded
+    // one is used only after lseek(SEEK_END) has confirmed the file's size
+    // (it reads just the size; the file position it moves is never used).
+    if (offset + n > map_len_ && !Remap(offset + n)) return Write(offset, src, n);
+    if (guard_ < 0) {
+      const off_t end = ::lseek(fd_, 0, SEEK_END);
+      if (end < 0 || offset + n > static_cast<uint64_t>(end)) return Write(offset, src, n);
     }
     std::memcpy(map_ + offset, src, n);
+    if (guard_ >= 0 && bus_guard::TakeFault(guard_)) {
+      // The file was cut below this page: what was stored went to a private
+      // page. Drop the mapping and write as if there had been none.
+      Unmap();
+      return Write(offset, src, n);
+    }
     return Status::OK();
   }
 
@@ -99,11 +97,34 @@ class PosixFile final : public File {
   const std::string& path() const override { return path_; }
 
  private:
+  // Maps the file well past `need`, so that a growing log is rarely
+  // remapped (only bytes the log has written are ever touched).
+  bool Remap(uint64_t need) {
+    const size_t len = std::max<size_t>(size_t{1} << 26, static_cast<size_t>(need) * 2);
+    void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
+    if (p == MAP_FAILED) return false;
+    Unmap();
+    map_ = static_cast<char*>(p);
+    map_len_ = len;
+    guard_ = bus_guard::Register(map_, map_len_);
+    return true;
+  }
+
+  void Unmap() {
+    if (map_ == nullptr) return;
+    bus_guard::Unregister(guard_);
+    ::munmap(map_, map_len_);
+    map_ = nullptr;
+    map_len_ = 0;
+    guard_ = -1;
+  }
+
   std::string path_;
   int fd_;
   bool writable_;
   char* map_ = nullptr;  // MAP_SHARED from offset 0, for Overwrite
   size_t map_len_ = 0;
+  int guard_ = -1;  // bus_guard slot of the mapping; -1: unguarded
 };
 
 class PosixLock final : public FileLock {
