@@ -70,10 +70,30 @@ class PosixFile final : public File {
     if (guard_ >= 0 && bus_guard::TakeFault(guard_)) {
       // The file was cut below this page: what was stored went to a private
       // page. Drop the mapping and write as if there had been none.
-      Unmap();
+      Cut();
       return Write(offset, src, n);
     }
     return Status::OK();
+  }
+
+  const char* MapForRead(uint64_t size) override {
+    // Only a guarded mapping: an unguarded one would need a size check
+    // before every touch.
+    if (cut_ || size == 0) return nullptr;
+    if (size > map_len_ && !Remap(size)) return nullptr;
+    return guard_ >= 0 ? map_ : nullptr;
+  }
+
+  bool TakeMapFault() override {
+    if (cut_) {
+      const bool first = !cut_reported_;
+      cut_reported_ = true;
+      return first;
+    }
+    if (guard_ < 0 || !bus_guard::TakeFault(guard_)) return false;
+    Cut();
+    cut_reported_ = true;
+    return true;
   }
 
   Status Sync() override {
@@ -101,13 +121,21 @@ class PosixFile final : public File {
   // remapped (only bytes the log has written are ever touched).
   bool Remap(uint64_t need) {
     const size_t len = std::max<size_t>(size_t{1} << 26, static_cast<size_t>(need) * 2);
-    void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
+    void* p = ::mmap(nullptr, len, writable_ ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd_, 0);
     if (p == MAP_FAILED) return false;
     Unmap();
     map_ = static_cast<char*>(p);
     map_len_ = len;
     guard_ = bus_guard::Register(map_, map_len_);
     return true;
+  }
+
+  // A touch found a page cut from the file: no more mapped reads (pages
+  // between the cut and what the store wrote may still be missing). Flag
+  // writes map the file again when they next need it.
+  void Cut() {
+    Unmap();
+    cut_ = true;
   }
 
   void Unmap() {
@@ -125,6 +153,8 @@ class PosixFile final : public File {
   char* map_ = nullptr;  // MAP_SHARED from offset 0, for Overwrite
   size_t map_len_ = 0;
   int guard_ = -1;  // bus_guard slot of the mapping; -1: unguarded
+  bool cut_ = false;           // a touch found the file cut: no mapped reads
+  bool cut_reported_ = false;  // TakeMapFault has said so
 };
 
 class PosixLock final : public FileLock {

@@ -6,6 +6,9 @@
 // appends, so that a receiver keeping up with the appends reads them from
 // memory, not with a pread each.
 //
+// When the store has the file mapped (UseMapping), reads are served from the
+// mapping instead and nothing is copied.
+//
 // One window may grow past `window` bytes, up to `max_window`: a walk that
 // began at the start of its window and runs off its end extends that window
 // rather than sliding it on. A selective receive that walks the same backlog
@@ -57,6 +60,11 @@ class ReadCache {
   // Find, and if found, *span becomes the window holding the bytes.
   const char* FindSpan(uint64_t limit, uint64_t off, size_t n, Span* span) {
     if (off + n > limit) return nullptr;
+    if (map_ != nullptr && off + n <= map_len_) {
+      *span = Span{map_, 0, static_cast<size_t>(std::min<uint64_t>(limit, map_len_)), epoch_,
+                   span->from == UINT64_MAX ? off : span->from};
+      return map_ + off;
+    }
     for (Window& w : w_) {
       if (w.len != 0 && off >= w.off && off + n <= w.off + w.len) {
         w.used = ++clock_;
@@ -97,8 +105,18 @@ class ReadCache {
   // window (its oldest bytes make room), or in a window nobody has used yet:
   // a reader that lags far behind keeps its own window undisturbed.
   void Append(uint64_t off, const char* src, size_t n);
+  // Serves every read below `len` from `base`, the file mapped in place
+  // (File::MapForRead), until called again; nullptr goes back to the
+  // windows. The windows stay as they are meanwhile.
+  void UseMapping(const char* base, uint64_t len) {
+    if (base != map_) ++epoch_;
+    map_ = base;
+    map_len_ = base != nullptr ? len : 0;
+  }
   void Invalidate() {
     ++epoch_;
+    map_ = nullptr;
+    map_len_ = 0;
     for (Window& w : w_) w.len = 0;
   }
 
@@ -125,6 +143,8 @@ class ReadCache {
   size_t window_;
   size_t max_window_;
   Window w_[2];
+  const char* map_ = nullptr;  // UseMapping
+  uint64_t map_len_ = 0;
   uint64_t clock_ = 0;
   uint64_t epoch_ = 0;
 };

@@ -149,6 +149,25 @@ class StoreImpl final : public Store {
   template <typename Visit>
   Status Walk(uint64_t start, Visit&& visit);
   void Heal(uint64_t seq, const Loc& loc);
+  // For one operation under mu_: its reads of the log go through the file's
+  // mapping where the file offers one (File::MapForRead), after a mapping
+  // that met a page cut by another process has been dropped (reads then
+  // take pread, which says where the log ends). The cache never keeps the
+  // mapping between operations, since a flag write may map the file anew.
+  class MappedReads {
+   public:
+    explicit MappedReads(StoreImpl* s) : s_(s) {
+      if (s->file_ == nullptr) return;
+      if (s->file_->TakeMapFault()) s->cache_.Invalidate();
+      s->cache_.UseMapping(s->file_->MapForRead(s->end_), s->end_);
+    }
+    ~MappedReads() { s_->cache_.UseMapping(nullptr, 0); }
+    MappedReads(const MappedReads&) = delete;
+    MappedReads& operator=(const MappedReads&) = delete;
+
+   private:
+    StoreImpl* s_;
+  };
   void RememberKeyFront(const std::string& key, uint64_t seq);  // index says pending, log says consumed
   bool Hidden(uint64_t seq) const { return hidden_.contains(seq); }
 

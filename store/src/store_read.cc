@@ -275,6 +275,7 @@ Status StoreImpl::FlushIfWalksPay() {
 Status StoreImpl::FindFirst(uint64_t from_seq, const std::function<bool(std::string_view)>& match, Message* m,
                             uint64_t* scanned_to) {
   std::lock_guard<std::mutex> g(mu_);
+  MappedReads view(this);
   if (closed_) return CheckUsable();
   bool found = false;
   // Kept in a local (a register) during the walk, stored once at the end.

@@ -31,6 +31,17 @@ class File {
   // the POSIX file stores into a shared mapping instead, which costs a tenth
   // of a pwrite (docs/design.md, "Consume").
   virtual Status Overwrite(uint64_t offset, const char* src, size_t n) { return Write(offset, src, n); }
+  // The file's first `size` bytes to read in place, or nullptr (then the
+  // store reads with Read). Valid until the next call of MapForRead,
+  // Overwrite or TakeMapFault. The POSIX file maps the file shared and
+  // guards the mapping (store/src/bus_guard.h): a page that another process
+  // cut from the file reads as zeros instead of killing the process.
+  virtual const char* MapForRead(uint64_t /*size*/) { return nullptr; }
+  // Whether a touch of the mapping found a page cut from the file since the
+  // last call. If so the mapping is gone and MapForRead returns nullptr from
+  // then on; what was read through it since the last call must be read
+  // again with Read.
+  virtual bool TakeMapFault() { return false; }
   // Makes every completed Write and Overwrite durable (fdatasync).
   virtual Status Sync() = 0;
   // Sets the file's size. The store only ever shrinks a file after copying the
