@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "reply_format.h"  // mailbox/src: the answer datagram, for the echo ceiling
+#include "unix_socket.h"   // mailbox/src: the ingest thread's receive buffers, for the hand-off ceiling
 #include "bench_util.h"
 #include "mq/mailbox.h"
 #include "mq/sender.h"
@@ -111,19 +112,30 @@ void SendForever(const std::string& path, const std::string& payload) {
   }
 }
 
+// The receiving socket of a reference, bound at `path` with the receive
+// buffer the mailbox asks for (and its credentials option if `passcred`).
+// -1 after reporting the error (or a sender that could not be forked).
+int BindReceiver(benchmark::State& state, const std::string& path, bool passcred, const Child& sender) {
+  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a = Address(path);
+  int one = 1, rcvbuf = 4 << 20;
+  if (passcred) (void)::setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
+  (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || !sender.ok()) {
+    FailedErrno(state, "socket/bind/fork");
+    if (fd >= 0) ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 void BareRecv(benchmark::State& state, size_t size, bool spin) {
   ScratchDir dir;
   const std::string path = dir.File("s");
   const std::string payload = MakePayload(size, "k0001", 1);
   Child sender([&] { SendForever(path, payload); });
-  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  sockaddr_un a = Address(path);
-  int rcvbuf = 4 << 20;  // what the mailbox asks for
-  (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || !sender.ok()) {
-    FailedErrno(state, "socket/bind/fork");
-    return;
-  }
+  const int fd = BindReceiver(state, path, false, sender);
+  if (fd < 0) return;
   std::vector<char> buf(size + 1);
   sender.Go();
   for (auto _ : state) {
@@ -151,15 +163,8 @@ void HandoffCeiling(benchmark::State& state, size_t size) {
   const std::string path = dir.File("s");
   const std::string payload = MakePayload(size, "k0001", 1);
   Child sender([&] { SendForever(path, payload); });
-  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  sockaddr_un a = Address(path);
-  int one = 1, rcvbuf = 4 << 20;
-  (void)::setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one));
-  (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || !sender.ok()) {
-    FailedErrno(state, "socket/bind/fork");
-    return;
-  }
+  const int fd = BindReceiver(state, path, true, sender);
+  if (fd < 0) return;
   std::mutex mu;
   std::condition_variable ready;
   std::deque<std::string> queue;
@@ -176,17 +181,8 @@ void HandoffCeiling(benchmark::State& state, size_t size) {
     while (!stop.load()) {
       pollfd p{fd, POLLIN, 0};
       if (::poll(&p, 1, 100) <= 0) continue;
-      for (size_t i = 0; i < kSlots; ++i) {
-        iovs[i] = iovec{bufs[i].get(), kSlotBytes};
-        msghdr& h = hdrs[i].msg_hdr;
-        h = msghdr{};
-        h.msg_name = &addrs[i];
-        h.msg_namelen = sizeof(sockaddr_un);
-        h.msg_iov = &iovs[i];
-        h.msg_iovlen = 1;
-        h.msg_control = ctrls[i].data();
-        h.msg_controllen = ctrls[i].size();
-      }
+      for (size_t i = 0; i < kSlots; ++i)
+        unix_socket::PrepareReceive(&hdrs[i], &iovs[i], bufs[i].get(), kSlotBytes, &addrs[i], &ctrls[i]);
       const int n = ::recvmmsg(fd, hdrs.data(), kSlots, MSG_TRUNC | MSG_CMSG_CLOEXEC | MSG_DONTWAIT, nullptr);
       if (n <= 0) continue;
       bool wake = false;

@@ -46,6 +46,16 @@ struct MappedFile {
 
 void ExitOnSigbus(int) { ::_exit(42); }
 
+// In a death test's child: guards one mapping, then touches a page cut from
+// another, unguarded one. Returns only if that touch did not end the process.
+void TouchACutPageOutsideEveryGuardedRange(const test::TempDir& dir) {
+  MappedFile guarded(dir.File("guarded"), 1);
+  MappedFile other(dir.File("other"), 2);
+  if (bus_guard::Register(guarded.map, guarded.len) < 0) ::_exit(3);
+  if (::ftruncate(other.fd, 0) != 0) ::_exit(4);
+  other.map[kPage] = 'y';
+}
+
 TEST(BusGuard, ATouchOfAGuardedPageCutFromTheFileCompletesAndIsReportedWithoutReachingTheFile) {
   test::TempDir dir;
   MappedFile f(dir.File("log"), 3);
@@ -81,11 +91,7 @@ TEST(BusGuardDeathTest, ASigbusOutsideEveryGuardedRangeStillKillsTheProcess) {
   EXPECT_EXIT(
       {
         ::signal(SIGBUS, SIG_DFL);
-        MappedFile guarded(dir.File("guarded"), 1);
-        MappedFile other(dir.File("other"), 2);
-        if (bus_guard::Register(guarded.map, guarded.len) < 0) ::_exit(3);
-        if (::ftruncate(other.fd, 0) != 0) ::_exit(4);
-        other.map[kPage] = 'y';
+        TouchACutPageOutsideEveryGuardedRange(dir);
         ::_exit(0);
       },
       testing::KilledBySignal(SIGBUS), "");
@@ -114,11 +120,7 @@ TEST(BusGuardDeathTest, TheProgramsOwnEarlierHandlerStillGetsEverySigbusOutsideG
   EXPECT_EXIT(
       {
         ::signal(SIGBUS, ExitOnSigbus);
-        MappedFile guarded(dir.File("guarded"), 1);
-        MappedFile other(dir.File("other"), 2);
-        if (bus_guard::Register(guarded.map, guarded.len) < 0) ::_exit(3);
-        if (::ftruncate(other.fd, 0) != 0) ::_exit(4);
-        other.map[kPage] = 'y';
+        TouchACutPageOutsideEveryGuardedRange(dir);
         ::_exit(0);
       },
       testing::ExitedWithCode(42), "");

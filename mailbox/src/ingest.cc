@@ -65,18 +65,9 @@ bool Mailbox::Impl::Admitted(bool has_creds, uid_t uid) const {
 }
 
 size_t Mailbox::Impl::IngestBatch(bool block) {
-  for (size_t i = 0; i < slots; ++i) {
-    iovs[i] = iovec{bufs[i].get(), static_cast<size_t>(opt.max_message_size)};
-    msghdr& h = hdrs[i].msg_hdr;
-    h = msghdr{};
-    h.msg_name = &addrs[i];
-    h.msg_namelen = sizeof(sockaddr_un);
-    h.msg_iov = &iovs[i];
-    h.msg_iovlen = 1;
-    h.msg_control = ctrls[i].data();
-    h.msg_controllen = ctrls[i].size();
-    hdrs[i].msg_len = 0;
-  }
+  for (size_t i = 0; i < slots; ++i)
+    unix_socket::PrepareReceive(&hdrs[i], &iovs[i], bufs[i].get(), static_cast<size_t>(opt.max_message_size),
+                                &addrs[i], &ctrls[i]);
   // MSG_TRUNC: msg_len is a datagram's real length even when it did not fit.
   int flags = MSG_TRUNC | MSG_CMSG_CLOEXEC | (block ? MSG_WAITFORONE : MSG_DONTWAIT);
   int n = ::recvmmsg(sock.get(), hdrs.data(), static_cast<unsigned>(slots), flags, nullptr);

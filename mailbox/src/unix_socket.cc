@@ -77,6 +77,19 @@ bool SocketIdentity(const std::string& path, uint64_t* dev, uint64_t* ino) {
   return true;
 }
 
+void PrepareReceive(mmsghdr* m, iovec* iov, char* buf, size_t len, sockaddr_un* from, std::vector<char>* control) {
+  *iov = iovec{buf, len};
+  msghdr& h = m->msg_hdr;
+  h = msghdr{};
+  h.msg_name = from;
+  h.msg_namelen = sizeof(sockaddr_un);
+  h.msg_iov = iov;
+  h.msg_iovlen = 1;
+  h.msg_control = control->data();
+  h.msg_controllen = control->size();
+  m->msg_len = 0;
+}
+
 void EnsureSendBuffer(int fd, size_t bytes, size_t* known) {
   // The kernel needs some room beyond the payload for the skb itself.
   const size_t want = bytes + 4096;

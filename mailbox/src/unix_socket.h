@@ -1,5 +1,6 @@
 // Small helpers around AF_UNIX datagram sockets shared by the mailbox and
-// the senders: addresses, errno -> Status for a peer, an owning fd.
+// the senders: addresses, errno -> Status for a peer, receive buffers, an
+// owning fd.
 #pragma once
 
 #include <sys/socket.h>
@@ -8,6 +9,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "mq/status.h"
 
@@ -28,6 +30,10 @@ bool SocketIdentity(const std::string& path, uint64_t* dev, uint64_t* ino);
 // caches the buffer size between calls (0: not known yet), so the common
 // case costs no system call.
 void EnsureSendBuffer(int fd, size_t bytes, size_t* known);
+
+// Points one recvmmsg entry at `buf` (`len` bytes), `*from` for the
+// sender's address and `*control` for its ancillary data, ready to read.
+void PrepareReceive(mmsghdr* m, iovec* iov, char* buf, size_t len, sockaddr_un* from, std::vector<char>* control);
 
 // Closes the descriptor it owns.
 class Fd {

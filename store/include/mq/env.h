@@ -39,8 +39,8 @@ class File {
   virtual const char* MapForRead(uint64_t /*size*/) { return nullptr; }
   // Whether a touch of the mapping found a page cut from the file since the
   // last call. If so the mapping is gone and MapForRead returns nullptr from
-  // then on; what was read through it since the last call must be read
-  // again with Read.
+  // then on; what was read through it since the last call may have been
+  // zeros where the cut was (the store's record checks refuse them).
   virtual bool TakeMapFault() { return false; }
   // Makes every completed Write and Overwrite durable (fdatasync).
   virtual Status Sync() = 0;
