@@ -536,7 +536,7 @@ def section_ingest(R, T):
            "(blocking when the receiver's queue is full); the figure is messages/s at the receiver "
            "(`mq_bench_ingest`). The bare socket: `recv()` with no persistence, blocking (`recv-block`) or "
            "never sleeping (`recv-spin`, `MSG_DONTWAIT` in a loop). mq: the mailbox's ingest thread "
-           "(`recvmmsg`, blocking) appends each batch to the log and the index, and the actor's "
+           "(`poll`, then `recvmmsg`) appends each batch to the log and the index, and the actor's "
            "`Mailbox::Receive(Pattern::Any(), kForever)` returns and consumes each message. The mailbox blocks, "
            "so its target is against the blocking reference. Both sockets ask for SO_RCVBUF 4 MiB; the kernel "
            "also caps a Unix datagram queue at net.unix.max_dgram_qlen datagrams.\n"]
