@@ -31,7 +31,8 @@ namespace mq::bus_guard {
 void Unregister(int slot);
 
 // Whether a touch of the slot's range faulted since the last call; clears it.
-// Call after the touch, on the thread that made it.
+// Call after the touch: on the thread that made it, or on one ordered after
+// it (the store calls it under the mutex its touches ran under).
 [[nodiscard]] bool TakeFault(int slot);
 
 }  // namespace mq::bus_guard

@@ -60,16 +60,16 @@ class ReadCache {
   // Find, and if found, *span becomes the window holding the bytes.
   const char* FindSpan(uint64_t limit, uint64_t off, size_t n, Span* span) {
     if (off + n > limit) return nullptr;
+    const uint64_t from = span->from == UINT64_MAX ? off : span->from;
     if (map_ != nullptr && off + n <= map_len_) {
-      *span = Span{map_, 0, static_cast<size_t>(std::min<uint64_t>(limit, map_len_)), epoch_,
-                   span->from == UINT64_MAX ? off : span->from};
+      *span = Span{map_, 0, static_cast<size_t>(std::min<uint64_t>(limit, map_len_)), epoch_, from};
       return map_ + off;
     }
     for (Window& w : w_) {
       if (w.len != 0 && off >= w.off && off + n <= w.off + w.len) {
         w.used = ++clock_;
         *span = Span{w.buf.data(), w.off, static_cast<size_t>(std::min<uint64_t>(w.len, limit - w.off)), epoch_,
-                     span->from == UINT64_MAX ? off : span->from};
+                     from};
         return w.buf.data() + (off - w.off);
       }
     }
