@@ -468,7 +468,7 @@ void RegisterAll(const Flags& f) {
   // between runs on this shared machine: so they are also measured as pairs
   // taken back to back (reference, then mq), several times over, and judged
   // on the median of the paired ratios (bench/report.py, "ingest-pairs").
-  const int pairs = f.quick ? 3 : 7;
+  const int pairs = f.quick ? 3 : 15;
   for (int rep = 1; rep <= pairs; ++rep) {
     const std::string r = "/rep=" + std::to_string(rep);
     reg("ingest-pairs/recv-block/size=64" + r, [](benchmark::State& st) { BareRecv(st, 64, false); })

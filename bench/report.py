@@ -531,6 +531,14 @@ def section_ingest(R, T):
         v = sorted(v)
         return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
 
+    def quartile(v, q):
+        """The q-th quartile (1 or 3), interpolated between the sorted values."""
+        v = sorted(v)
+        x = (len(v) - 1) * q / 4
+        lo = int(math.floor(x))
+        hi = min(lo + 1, len(v) - 1)
+        return v[lo] + (v[hi] - v[lo]) * (x - lo)
+
     out = ["## End-to-end ingest\n",
            "A separate sender process `send()`s datagrams as fast as it can on a connected Unix datagram socket "
            "(blocking when the receiver's queue is full); the figure is messages/s at the receiver "
@@ -605,7 +613,8 @@ def section_ingest(R, T):
         if v:
             T.add("ingest of 64 B, %s ≥ %d%% of the bare socket (blocking), median of %d pairs" %
                   (label, int(target * 100), len(v)),
-                  "%.0f%% (pairs %.0f%%–%.0f%%)" % (100 * median(v), 100 * min(v), 100 * max(v)),
+                  "%.1f%% (middle half %.0f%%–%.0f%%, pairs %.0f%%–%.0f%%)" %
+                  (100 * median(v), 100 * quartile(v, 1), 100 * quartile(v, 3), 100 * min(v), 100 * max(v)),
                   median(v) >= target, "[Ingest](#end-to-end-ingest)")
 
     out.append("## Confirmed sends\n")
