@@ -375,7 +375,7 @@ def section_receive(R, T):
             k, ratio, per_mq, per_erl = worst
             T.add("receive by predicate ≤ 2x Erlang's per-message cost behind 10^3 to %s (issue 3; the worst "
                   "backlog shown)" % label,
-                  "behind %s: %.1f ns vs %.1f ns per message: %.1fx" % (human_count(k), per_mq, per_erl, ratio),
+                  "behind %s: %.1f ns vs %.1f ns per message: %.2fx" % (human_count(k), per_mq, per_erl, ratio),
                   ratio <= 2, "[Selective receive](#selective-receive-behind-a-backlog)")
     return "\n".join(out), series
 
