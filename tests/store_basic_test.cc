@@ -64,6 +64,35 @@ TEST_F(StoreBasicTest, ConsumedMessagesStayConsumedAcrossReopen) {
   EXPECT_EQ(seq, 4u);
 }
 
+TEST_F(StoreBasicTest, ConsumeFirstReturnsTheOldestVisibleMessageAndConsumesItForGood) {
+  {
+    auto s = OpenOrDie();
+    uint64_t seq;
+    std::vector<std::string_view> batch = {"a0", "a1", "a2", "a3"};
+    ASSERT_TRUE(s->AppendBatch(batch, &seq).ok());
+    ASSERT_TRUE(s->Take(1).ok());  // taken: not visible, so not consumed
+    Message m;
+    ASSERT_TRUE(s->ConsumeFirst(&m).ok());
+    EXPECT_EQ(m.seq, 2u);
+    EXPECT_EQ(m.payload, "a1");
+    EXPECT_TRUE(s->Consume(2).IsNotFound()) << "already consumed";
+    ASSERT_TRUE(s->ConsumeFirst(&m).ok());
+    EXPECT_EQ(m.payload, "a2");
+    ASSERT_TRUE(s->Release(1).ok());
+    ASSERT_TRUE(s->ConsumeFirst(&m).ok());
+    EXPECT_EQ(m.payload, "a0") << "a released message is the oldest again";
+    ASSERT_TRUE(s->Close().ok());
+  }
+  auto s = OpenOrDie();
+  EXPECT_EQ(Pending(s.get()), (std::vector<std::string>{"a3"}));
+  Message m;
+  ASSERT_TRUE(s->ConsumeFirst(&m).ok());
+  EXPECT_EQ(m.payload, "a3");
+  const Status none = s->ConsumeFirst(&m);
+  EXPECT_TRUE(none.IsNotFound()) << none.ToString();
+  EXPECT_TRUE(Pending(s.get()).empty());
+}
+
 TEST_F(StoreBasicTest, KeyLookupFindsOldestPendingWithThatKey) {
   StoreOptions opt;
   opt.key = KeyExtractor::UntilDelimiter(':');

@@ -374,6 +374,26 @@ TEST_P(StoreFaultTest, AFailedConsumeWriteLeavesTheMessagePendingAndTheStoreUsab
   EXPECT_EQ(PendingAfterPowerLoss(), acked_);
 }
 
+TEST_P(StoreFaultTest, AConsumeFirstWhoseWriteFailsLeavesTheMessagePendingAndOneThatReturnsSurvivesPowerLoss) {
+  const int err = GetParam();
+  auto s = OpenOrDie();
+  ASSERT_NE(s, nullptr);
+  AppendOrDie(s.get(), "a:1");
+  AppendOrDie(s.get(), "a:2");
+  env_.InjectWriteFault(Fault::Nth(err));
+  Message m;
+  ExpectFault(s->ConsumeFirst(&m), err, path_);
+  EXPECT_EQ(PendingOf(s.get()), acked_);
+  ASSERT_TRUE(s->ConsumeFirst(&m).ok()) << "a write error is not final: the next one works";
+  EXPECT_EQ(m.seq, 1u);
+  acked_.erase(acked_.begin());
+  // The process dies here: under kAlways the consume was durable when it
+  // returned, so nothing the store would do at close may be needed.
+  env_.CrashNow();
+  s.reset();
+  EXPECT_EQ(PendingAfterPowerLoss(), acked_);
+}
+
 TEST_P(StoreFaultTest, ACompactionThatFailsToWriteChangesNothingAndRemovesItsTemporaryFile) {
   const int err = GetParam();
   auto s = OpenOrDie();

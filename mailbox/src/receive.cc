@@ -73,8 +73,13 @@ Status Mailbox::Impl::Find(const Pattern& p, bool take, Timeout timeout, Message
       gen = generation;
       ++active;
     }
-    Status s = FindOnce(p, &scanned_to, out);
-    if (s.ok()) s = take ? store->Take(out->seq) : store->Consume(out->seq);
+    Status s;
+    if (p.kind() == Pattern::Kind::kAny && !take) {
+      s = store->ConsumeFirst(out);  // one store call: nothing can come between the find and the consume
+    } else {
+      s = FindOnce(p, &scanned_to, out);
+      if (s.ok()) s = take ? store->Take(out->seq) : store->Consume(out->seq);
+    }
     // Nothing to take: rather than sleep until the ingest thread has run,
     // read what the socket holds now (if nobody else is reading it).
     const bool ingested = s.IsNotFound() && IngestInline();

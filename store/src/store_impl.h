@@ -39,8 +39,14 @@ class StoreImpl final : public Store {
   Status Release(uint64_t seq) override;
   Status Get(uint64_t seq, Message* m) override;
   Status FirstPending(Message* m) override;
+  Status ConsumeFirst(Message* m) override;
   Status FirstByKey(std::string_view key, Message* m) override;
   Status ScanPending(uint64_t from_seq, const std::function<bool(const MessageView&)>& fn) override;
+  Status ScanPendingLocked(uint64_t from_seq, const std::function<bool(const MessageView&)>& fn);
+  Status FirstPendingLocked(Message* m);
+  // Consume's work under mu_; *gen is the write generation a kAlways
+  // consume must sync up to (0: nothing to sync).
+  Status ConsumeLocked(uint64_t seq, uint64_t* gen);
   Status FindFirst(uint64_t from_seq, const std::function<bool(std::string_view)>& match, Message* m,
                    uint64_t* scanned_to) override;
   Status Sync() override;

@@ -77,8 +77,13 @@ Status StoreImpl::Get(uint64_t seq, Message* m) {
 }
 
 Status StoreImpl::FirstPending(Message* m) {
+  std::lock_guard<std::mutex> g(mu_);
+  return FirstPendingLocked(m);
+}
+
+Status StoreImpl::FirstPendingLocked(Message* m) {
   bool found = false;
-  MQ_RETURN_IF_ERROR(ScanPending(0, [&](const MessageView& v) {
+  MQ_RETURN_IF_ERROR(ScanPendingLocked(0, [&](const MessageView& v) {
     Fill(v, m);
     found = true;
     return false;
@@ -242,6 +247,10 @@ Status StoreImpl::Walk(uint64_t start, Visit&& visit) {
 
 Status StoreImpl::ScanPending(uint64_t from_seq, const std::function<bool(const MessageView&)>& fn) {
   std::lock_guard<std::mutex> g(mu_);
+  return ScanPendingLocked(from_seq, fn);
+}
+
+Status StoreImpl::ScanPendingLocked(uint64_t from_seq, const std::function<bool(const MessageView&)>& fn) {
   if (closed_) return CheckUsable();
   // Every visible message below the first one a scan from the front meets is
   // gone: remember that, so a drain in order never walks consumed entries again.

@@ -161,68 +161,85 @@ Status StoreImpl::Consume(uint64_t seq) {
   uint64_t gen = 0;
   {
     std::lock_guard<std::mutex> g(mu_);
-    MQ_RETURN_IF_ERROR(ReapIndexWrite());  // a failed index write is reported before the flag is written
-    MQ_RETURN_IF_ERROR(CheckUsable());
-    if (Hidden(seq) && taken_.count(seq) == 0)
-      return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not pending");
-    Loc loc;
-    TailEntry* tail = nullptr;
-    MQ_RETURN_IF_ERROR(Locate(seq, &loc, &tail));
-    if (tail == nullptr && seq != last_read_seq_) {
-      // An index entry that no read has checked: the log may already say
-      // consumed (an entry left behind by a crash).
-      const char* p = nullptr;
-      MQ_RETURN_IF_ERROR(cache_.Read(file_.get(), end_, loc.msg_offset, 4, &p));
-      if (DecodeInt32(p) == log::kConsumed) {
-        Heal(seq, loc);
-        return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not pending");
-      }
-    }
-    char flag[4];
-    EncodeFixed32(flag, static_cast<uint32_t>(log::kConsumed));
-    Status s = file_->Overwrite(loc.msg_offset, flag, 4);
-    if (!s.ok()) return s.WithContext("consuming message " + std::to_string(seq));
-    cache_.Patch(loc.msg_offset, flag, 4);
-    taken_.erase(seq);
-    hidden_.erase(seq);
-    if (seq == last_read_seq_) last_read_seq_ = 0;
-    if (tail != nullptr) {
-      uint64_t framed = loc.size + log::kFramedOverhead;
-      tail->consumed = true;
-      if (InFrozen(seq)) {
-        tail->next = static_cast<size_t>(tail - frozen_.data()) + 1;
-        --frozen_pending_;
-        // Pending when frozen, so the index writer puts it in LMDB (maybe
-        // right now): the next index write deletes it; until then it stays
-        // hidden.
-        if (hidden_.insert(seq)) unflushed_.push_back(seq);
-      } else {
-        // Never reached LMDB, and now never will.
-        tail->next = static_cast<size_t>(tail - tail_.data()) + 1;
-        --tail_pending_;
-      }
-      pending_bytes_ -= std::min(pending_bytes_, framed);
-      ++consumed_count_;
-      consumed_bytes_ += framed;
-    } else {
-      Heal(seq, loc);  // counts it consumed and queues its index delete
-    }
-    gen = write_gen_.fetch_add(1) + 1;
-    // The consume is done: an index write's failure is in broken_ for the next call.
-    if (unflushed_.size() >= kMaxUnflushed) (void)StartIndexWrite();
-    if (opt_.auto_compact && !auto_compact_failed_ && CompactionDue()) {
-      // The consume is done; a failed compaction only stops further tries.
-      CompactionResult r;
-      Status cs = CompactLocked(&r, false);
-      if (cs.ok()) {
-        gen = 0;  // compaction synced the whole new log
-      } else {
-        auto_compact_failed_ = true;
-        Note(path_ + ": automatic compaction failed and is off until reopen: " + cs.ToString());
-      }
-    }
+    MQ_RETURN_IF_ERROR(ConsumeLocked(seq, &gen));
   }
   if (opt_.sync == SyncPolicy::kAlways && gen != 0) return SyncUpTo(gen);
+  return Status::OK();
+}
+
+Status StoreImpl::ConsumeFirst(Message* m) {
+  uint64_t gen = 0;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    MQ_RETURN_IF_ERROR(FirstPendingLocked(m));
+    MQ_RETURN_IF_ERROR(ConsumeLocked(m->seq, &gen));
+  }
+  if (opt_.sync == SyncPolicy::kAlways && gen != 0) return SyncUpTo(gen);
+  return Status::OK();
+}
+
+Status StoreImpl::ConsumeLocked(uint64_t seq, uint64_t* gen_out) {
+  uint64_t& gen = *gen_out;
+  MQ_RETURN_IF_ERROR(ReapIndexWrite());  // a failed index write is reported before the flag is written
+  MQ_RETURN_IF_ERROR(CheckUsable());
+  if (Hidden(seq) && taken_.count(seq) == 0)
+    return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not pending");
+  Loc loc;
+  TailEntry* tail = nullptr;
+  MQ_RETURN_IF_ERROR(Locate(seq, &loc, &tail));
+  if (tail == nullptr && seq != last_read_seq_) {
+    // An index entry that no read has checked: the log may already say
+    // consumed (an entry left behind by a crash).
+    const char* p = nullptr;
+    MQ_RETURN_IF_ERROR(cache_.Read(file_.get(), end_, loc.msg_offset, 4, &p));
+    if (DecodeInt32(p) == log::kConsumed) {
+      Heal(seq, loc);
+      return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not pending");
+    }
+  }
+  char flag[4];
+  EncodeFixed32(flag, static_cast<uint32_t>(log::kConsumed));
+  Status s = file_->Overwrite(loc.msg_offset, flag, 4);
+  if (!s.ok()) return s.WithContext("consuming message " + std::to_string(seq));
+  cache_.Patch(loc.msg_offset, flag, 4);
+  taken_.erase(seq);
+  hidden_.erase(seq);
+  if (seq == last_read_seq_) last_read_seq_ = 0;
+  if (tail != nullptr) {
+    uint64_t framed = loc.size + log::kFramedOverhead;
+    tail->consumed = true;
+    if (InFrozen(seq)) {
+      tail->next = static_cast<size_t>(tail - frozen_.data()) + 1;
+      --frozen_pending_;
+      // Pending when frozen, so the index writer puts it in LMDB (maybe
+      // right now): the next index write deletes it; until then it stays
+      // hidden.
+      if (hidden_.insert(seq)) unflushed_.push_back(seq);
+    } else {
+      // Never reached LMDB, and now never will.
+      tail->next = static_cast<size_t>(tail - tail_.data()) + 1;
+      --tail_pending_;
+    }
+    pending_bytes_ -= std::min(pending_bytes_, framed);
+    ++consumed_count_;
+    consumed_bytes_ += framed;
+  } else {
+    Heal(seq, loc);  // counts it consumed and queues its index delete
+  }
+  gen = write_gen_.fetch_add(1) + 1;
+  // The consume is done: an index write's failure is in broken_ for the next call.
+  if (unflushed_.size() >= kMaxUnflushed) (void)StartIndexWrite();
+  if (opt_.auto_compact && !auto_compact_failed_ && CompactionDue()) {
+    // The consume is done; a failed compaction only stops further tries.
+    CompactionResult r;
+    Status cs = CompactLocked(&r, false);
+    if (cs.ok()) {
+      gen = 0;  // compaction synced the whole new log
+    } else {
+      auto_compact_failed_ = true;
+      Note(path_ + ": automatic compaction failed and is off until reopen: " + cs.ToString());
+    }
+  }
   return Status::OK();
 }
 

@@ -171,6 +171,10 @@ class Store {
   virtual Status Get(uint64_t seq, Message* m) = 0;
   // The oldest visible (pending, not taken) message. kNotFound if none.
   virtual Status FirstPending(Message* m) = 0;
+  // FirstPending and Consume of what it found, as one step: no other call
+  // on the store comes between them. kNotFound if nothing is visible; on
+  // any other error the message stays pending.
+  virtual Status ConsumeFirst(Message* m) = 0;
   // The oldest visible message whose key is `key`. kInvalidArgument if the
   // store has no key extractor; kNotFound if none.
   virtual Status FirstByKey(std::string_view key, Message* m) = 0;
