@@ -239,8 +239,9 @@ void DrainMq(benchmark::State& state, uint64_t k, Order order, bool by_key, bool
       uint64_t seq = 0;
       Status st;
       if (order == Order::kArrival) {
-        st = s->FirstPending(&m);
-        seq = m.seq;
+        // What Mailbox::Receive(Pattern::Any()) does: find and consume in one call.
+        if (Failed(state, s->ConsumeFirst(&m))) break;
+        continue;
       } else if (by_key) {
         st = s->FirstByKey(keys[i], &m);
         seq = m.seq;

@@ -440,8 +440,8 @@ def section_drains(R, T):
                   ns(sq5) > ns(mq5), "[Draining](#draining-a-mailbox)")
 
     out.append("### In arrival order\n")
-    out.append("`receive(any)`: mq `FirstPending` + `Consume` (sync=none), on a queue without a key extractor "
-               "(the mailbox's default) and on one with a key index (1024 keys: each consume also deletes a "
+    out.append("`receive(any)`: mq `ConsumeFirst` (`FirstPending` and `Consume` in one call, as "
+               "`Mailbox::Receive` does; sync=none), on a queue without a key extractor (the mailbox's default) and on one with a key index (1024 keys: each consume also deletes a "
                "key-table entry); SQLite oldest pending + `UPDATE` (synchronous=OFF); the original design's "
                "receive with a pattern that accepts anything (it still rescans every consumed record from the "
                "start).\n")
