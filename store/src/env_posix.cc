@@ -76,6 +76,27 @@ class PosixFile final : public File {
     return Status::OK();
   }
 
+  void PrepareOverwrite(uint64_t offset, size_t n) override {
+#ifdef MADV_POPULATE_WRITE
+    // Only pages the file holds: a page past its end fails the call (EFAULT,
+    // never SIGBUS), and so does one another process cut; either way the
+    // flag writes fault the pages in themselves, as without this.
+    if (map_ == nullptr || guard_ < 0 || no_populate_ || n == 0) return;
+    constexpr uint64_t kPage = 4096;
+    const uint64_t lo = std::max(offset & ~(kPage - 1), populated_to_);
+    const uint64_t hi = std::min<uint64_t>((offset + n + kPage - 1) & ~(kPage - 1), map_len_);
+    if (lo >= hi) return;
+    if (::madvise(map_ + lo, hi - lo, MADV_POPULATE_WRITE) == 0) {
+      populated_to_ = hi;
+    } else if (errno == EINVAL) {
+      no_populate_ = true;  // a kernel before 5.14
+    }
+#else
+    (void)offset;
+    (void)n;
+#endif
+  }
+
   const char* MapForRead(uint64_t size) override {
     // Only a guarded mapping: an unguarded one would need a size check
     // before every touch.
@@ -104,6 +125,7 @@ class PosixFile final : public File {
   Status Truncate(uint64_t size) override {
     if (::ftruncate(fd_, static_cast<off_t>(size)) != 0)
       return Status::FromErrno(path_ + ": truncate to " + std::to_string(size));
+    populated_to_ = std::min<uint64_t>(populated_to_, size & ~uint64_t{4095});
     return Status::OK();
   }
 
@@ -145,6 +167,7 @@ class PosixFile final : public File {
     map_ = nullptr;
     map_len_ = 0;
     guard_ = -1;
+    populated_to_ = 0;
   }
 
   std::string path_;
@@ -155,6 +178,8 @@ class PosixFile final : public File {
   int guard_ = -1;  // bus_guard slot of the mapping; -1: unguarded
   bool cut_ = false;           // a touch found the file cut: no mapped reads
   bool cut_reported_ = false;  // TakeMapFault has said so
+  uint64_t populated_to_ = 0;  // PrepareOverwrite mapped the pages below this
+  bool no_populate_ = false;   // the kernel has no MADV_POPULATE_WRITE
 };
 
 class PosixLock final : public FileLock {

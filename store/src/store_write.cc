@@ -68,6 +68,7 @@ Status StoreImpl::AppendLocked(std::span<const std::string_view> payloads, uint6
   // 1. The log: written first, so the index never points past it.
   Status s = file_->Write(end_, buf.data(), total);
   if (!s.ok()) return s.WithContext("appending to " + path_);
+  file_->PrepareOverwrite(end_, total);
   cache_.Append(end_, buf.data(), total);
 
   // 2. The index tail: LMDB sees these messages in the next FlushIndex, in

@@ -42,6 +42,11 @@ class File {
   // then on; what was read through it since the last call may have been
   // zeros where the cut was (the store's record checks refuse them).
   virtual bool TakeMapFault() { return false; }
+  // Says that [offset, offset+n), just written, will take Overwrites soon.
+  // A hint: the POSIX file, if it has a mapping for Overwrite, maps those
+  // pages writable now, many with one call, so that the flag writes later
+  // take no page fault each (docs/design.md, "Consume").
+  virtual void PrepareOverwrite(uint64_t /*offset*/, size_t /*n*/) {}
   // Makes every completed Write and Overwrite durable (fdatasync).
   virtual Status Sync() = 0;
   // Sets the file's size. The store only ever shrinks a file after copying the
