@@ -236,23 +236,21 @@ void DrainMq(benchmark::State& state, uint64_t k, Order order, bool by_key, bool
     state.ResumeTiming();
     Message m;
     for (uint64_t i = 0; i < k; ++i) {
-      uint64_t seq = 0;
       Status st;
       if (order == Order::kArrival) {
         // What Mailbox::Receive(Pattern::Any()) does: find and consume in one call.
-        if (Failed(state, s->ConsumeFirst(&m))) break;
-        continue;
-      } else if (by_key) {
-        st = s->FirstByKey(keys[i], &m);
-        seq = m.seq;
+        st = s->ConsumeFirst(&m);
       } else {
-        const std::string want = keys[i] + ":";
-        uint64_t scanned = 0;
-        st = s->FindFirst(0, [&](std::string_view p) { return p.compare(0, want.size(), want) == 0; }, &m,
-                          &scanned);
-        seq = m.seq;
+        if (by_key) {
+          st = s->FirstByKey(keys[i], &m);
+        } else {
+          const std::string want = keys[i] + ":";
+          uint64_t scanned = 0;
+          st = s->FindFirst(0, [&](std::string_view p) { return p.compare(0, want.size(), want) == 0; }, &m,
+                            &scanned);
+        }
+        if (st.ok()) st = s->Consume(m.seq);
       }
-      if (st.ok()) st = s->Consume(seq);
       if (Failed(state, st)) break;
     }
     state.PauseTiming();

@@ -82,7 +82,6 @@ class PosixFile final : public File {
     // never SIGBUS), and so does one another process cut; either way the
     // flag writes fault the pages in themselves, as without this.
     if (map_ == nullptr || guard_ < 0 || no_populate_ || n == 0) return;
-    constexpr uint64_t kPage = 4096;
     const uint64_t lo = std::max(offset & ~(kPage - 1), populated_to_);
     const uint64_t hi = std::min<uint64_t>((offset + n + kPage - 1) & ~(kPage - 1), map_len_);
     if (lo >= hi) return;
@@ -125,7 +124,7 @@ class PosixFile final : public File {
   Status Truncate(uint64_t size) override {
     if (::ftruncate(fd_, static_cast<off_t>(size)) != 0)
       return Status::FromErrno(path_ + ": truncate to " + std::to_string(size));
-    populated_to_ = std::min<uint64_t>(populated_to_, size & ~uint64_t{4095});
+    populated_to_ = std::min<uint64_t>(populated_to_, size & ~(kPage - 1));
     return Status::OK();
   }
 
@@ -178,6 +177,8 @@ class PosixFile final : public File {
   int guard_ = -1;  // bus_guard slot of the mapping; -1: unguarded
   bool cut_ = false;           // a touch found the file cut: no mapped reads
   bool cut_reported_ = false;  // TakeMapFault has said so
+  // The page size, for madvise's page-aligned ranges.
+  inline static const uint64_t kPage = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
   uint64_t populated_to_ = 0;  // PrepareOverwrite mapped the pages below this
   bool no_populate_ = false;   // the kernel has no MADV_POPULATE_WRITE
 };
