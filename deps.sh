@@ -4,7 +4,9 @@
 # something is missing.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config liblmdb-dev libboost-program-options-dev
-      libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev python3 clang libclang-rt-14-dev)
+      libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev python3 clang libclang-rt-14-dev
+      strace libtomlplusplus-dev pybind11-dev python3-dev python3-pytest python3-zmq
+      libnats-dev nats-server libfuse3-dev fuse3 xfsprogs btrfs-progs redis-server libhiredis-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -65,7 +65,7 @@ Status Mailbox::Impl::Find(const Pattern& p, bool take, Timeout timeout, Message
     uint64_t gen = 0;
     {
       std::lock_guard<std::mutex> g(mu);
-      if (closing) return Status::InvalidArgument(opt.queue_path + ": the mailbox is closed");
+      if (closing) return Status::Closed(opt.queue_path + ": the mailbox is closed");
       if (release_epoch != epoch) {
         epoch = release_epoch;
         scanned_to = 0;  // a released message may be older than what was scanned
@@ -121,7 +121,7 @@ Status Mailbox::Take(const Pattern& pattern, Timeout timeout, Message* out) {
 Status Mailbox::Ack(uint64_t seq) {
   {
     std::lock_guard<std::mutex> g(impl_->mu);
-    if (impl_->closing) return Status::InvalidArgument(impl_->opt.queue_path + ": the mailbox is closed");
+    if (impl_->closing) return Status::Closed(impl_->opt.queue_path + ": the mailbox is closed");
     ++impl_->active;
   }
   Status s = impl_->store->Consume(seq);
@@ -133,7 +133,7 @@ Status Mailbox::Ack(uint64_t seq) {
 Status Mailbox::Release(uint64_t seq) {
   {
     std::lock_guard<std::mutex> g(impl_->mu);
-    if (impl_->closing) return Status::InvalidArgument(impl_->opt.queue_path + ": the mailbox is closed");
+    if (impl_->closing) return Status::Closed(impl_->opt.queue_path + ": the mailbox is closed");
     ++impl_->active;
   }
   Status s = impl_->store->Release(seq);

@@ -32,6 +32,7 @@ const char* Status::CodeName(Code c) {
     case Code::kTimedOut: return "TimedOut";
     case Code::kTooLarge: return "TooLarge";
     case Code::kDenied: return "Denied";
+    case Code::kClosed: return "Closed";
   }
   return "Unknown";
 }

@@ -21,7 +21,7 @@ std::shared_ptr<File> StoreImpl::CurrentFile() {
 }
 
 Status StoreImpl::CheckUsable() {
-  if (closed_) return Status::InvalidArgument(path_ + ": the store is closed");
+  if (closed_) return Status::Closed(path_ + ": the store is closed");
   if (!broken_.ok()) return broken_;
   if (sync_failed_.load()) {
     std::lock_guard<std::mutex> sl(sync_mu_);

@@ -16,6 +16,8 @@
 //   kTimedOut        a wait ran out of time.
 //   kTooLarge        a message is larger than the configured maximum.
 //   kDenied          a sender or caller is not admitted.
+//   kClosed          the store or mailbox was closed (or is closing): nothing more
+//                    can be done with this handle; open it again.
 #pragma once
 
 #include <cerrno>
@@ -40,6 +42,7 @@ class [[nodiscard]] Status {
     kTimedOut,
     kTooLarge,
     kDenied,
+    kClosed,
   };
 
   Status() = default;
@@ -54,6 +57,7 @@ class [[nodiscard]] Status {
   static Status TimedOut(std::string msg) { return Status(Code::kTimedOut, std::move(msg)); }
   static Status TooLarge(std::string msg) { return Status(Code::kTooLarge, std::move(msg)); }
   static Status Denied(std::string msg) { return Status(Code::kDenied, std::move(msg)); }
+  static Status Closed(std::string msg) { return Status(Code::kClosed, std::move(msg)); }
   // An I/O error from the OS: `what` names the file and operation; errno is kept.
   static Status IOError(std::string what, int err);
   // "what: <strerror(err)>; hint" — for errors with an obvious remedy.
@@ -69,6 +73,7 @@ class [[nodiscard]] Status {
   bool IsCorruption() const { return code_ == Code::kCorruption; }
   bool IsBusy() const { return code_ == Code::kBusy; }
   bool IsTimedOut() const { return code_ == Code::kTimedOut; }
+  bool IsClosed() const { return code_ == Code::kClosed; }
 
   // "Corruption: <message>" style, for logs and tests.
   std::string ToString() const;
