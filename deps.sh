@@ -5,7 +5,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config liblmdb-dev libboost-program-options-dev
       libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev python3 clang libclang-rt-14-dev
-      strace libtomlplusplus-dev pybind11-dev python3-dev python3-pytest python3-zmq
+      ccache strace libtomlplusplus-dev pybind11-dev python3-dev python3-pytest python3-zmq
       libnats-dev nats-server libfuse3-dev fuse3 xfsprogs btrfs-progs redis-server libhiredis-dev)
 missing=()
 for p in "${pkgs[@]}"; do

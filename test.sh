@@ -12,7 +12,13 @@ set -euo pipefail
 cd "$(dirname "$0")"
 ./deps.sh
 jobs=$(nproc 2>/dev/null || echo 2)
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# ccache, where installed, makes the four builds below share what they can
+# (the fuzz build uses another compiler and shares nothing).
+launcher=()
+if command -v ccache >/dev/null 2>&1; then
+  launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" >/dev/null
 cmake --build build -j "$jobs"
 ctest --test-dir build --output-on-failure -j "$jobs" --timeout 300
 
@@ -32,7 +38,7 @@ export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 if want asan; then
   begin "AddressSanitizer + UndefinedBehaviorSanitizer: build, then the whole suite"
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMQ_SANITIZE=address,undefined \
-    -DMQ_BUILD_BENCH=OFF >/dev/null
+    -DMQ_BUILD_BENCH=OFF "${launcher[@]}" >/dev/null
   cmake --build build-asan -j "$jobs"
   ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 600
   done_stage asan "the whole suite"
@@ -41,7 +47,7 @@ fi
 if want tsan; then
   begin "ThreadSanitizer: the mailbox's tests (ingest, confirmer and actor threads), the store's index writer thread and the kill torture"
   cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMQ_SANITIZE=thread \
-    -DMQ_BUILD_BENCH=OFF -DMQ_BUILD_TOOLS=OFF >/dev/null
+    -DMQ_BUILD_BENCH=OFF -DMQ_BUILD_TOOLS=OFF "${launcher[@]}" >/dev/null
   # Only the tests that run threads: the mailbox's (mailbox_*_test) and the index writer's.
   mapfile -t tsan_targets < <(cmake --build build-tsan --target help |
     grep -oE '\b(mailbox|faults_mailbox|torture|store_index_writer)_[a-z_]*test\b' | sort -u)
@@ -57,7 +63,7 @@ if want fuzz; then
   begin "libFuzzer: each target for ${fuzz_seconds} s"
   cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
     -DCMAKE_CXX_COMPILER=clang++ -DMQ_FUZZ=ON -DMQ_BUILD_TESTS=OFF -DMQ_BUILD_BENCH=OFF \
-    -DMQ_BUILD_TOOLS=OFF >/dev/null
+    -DMQ_BUILD_TOOLS=OFF "${launcher[@]}" >/dev/null
   cmake --build build-fuzz -j "$jobs"
   execs_total=0
   fuzz_report=()
