@@ -3,11 +3,18 @@
 // mode but socket_mode, whatever the umask, and no path lookup after the
 // bind can be redirected by a symlink planted in the socket's directory.
 #include <gtest/gtest.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <set>
 #include <thread>
@@ -52,6 +59,38 @@ TEST_F(MailboxSocketModeTest, ModeIsExactlyTheRequestedOneWhateverTheUmask) {
       ASSERT_TRUE(mb->Close().ok());
     }
   }
+}
+
+// Where unshare is refused (a sandbox's seccomp filter), the bind keeps the
+// process umask and the bits it removed are added on the socket file itself:
+// the mode still ends exactly as requested. A child installs a filter that
+// fails unshare with EPERM, then opens a mailbox under umask 022.
+TEST_F(MailboxSocketModeTest, ModeIsExactEvenWhereUnshareIsRefused) {
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_unshare, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    sock_fprog prog{static_cast<unsigned short>(sizeof(code) / sizeof(code[0])), code};
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+      ::_exit(10);
+    if (::unshare(CLONE_FS) == 0 || errno != EPERM) ::_exit(11);  // the filter works
+    ::umask(022);
+    opt_.socket_mode = 0666;
+    std::unique_ptr<Mailbox> mb;
+    if (!Mailbox::Open(opt_, &mb).ok()) ::_exit(12);
+    const mode_t m = SocketMode();
+    (void)mb->Close();
+    ::_exit(m == 0666 ? 0 : 13);
+  }
+  int st = 0;
+  ASSERT_EQ(::waitpid(pid, &st, 0), pid);
+  ASSERT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 0) << "10: no filter, 11: unshare not refused, 12: open failed, 13: wrong mode";
 }
 
 // A watcher looks at the path as fast as it can while mailboxes open and
