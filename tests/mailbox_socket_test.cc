@@ -194,13 +194,17 @@ TEST_F(OtherUidTest, SenderOfAnotherUidIsRefusedCountedAndReportedEvenIfTheModeA
   EXPECT_NE(seen[0].describe.find("uid 65534"), std::string::npos) << seen[0].describe;
 }
 
-TEST_F(OtherUidTest, ConfirmingSenderOfAnotherUidIsToldItIsNotAdmitted) {
+// Nobody who is not admitted ever gets an answer (docs/mailbox.md, "Who
+// gets an answer"): the sender learns nothing and runs out of time.
+TEST_F(OtherUidTest, ConfirmingSenderOfAnotherUidGetsNoAnswerAndTimesOut) {
   opt_.socket_mode = 0666;
   auto mb = OpenMailboxOrDie(opt_);
   test::ProcResult r = SendAsNobody("send-confirmed", "from nobody");
   EXPECT_EQ(r.exit_code, 3);
-  EXPECT_NE(r.err.find("Denied"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("not admitted"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("TimedOut"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("not admitted"), std::string::npos) << r.err;
+  EXPECT_EQ(mb->Stats().rejected_not_admitted, 1u);
+  EXPECT_EQ(mb->Stats().confirmations, 0u);
   EXPECT_EQ(mb->Stats().store.pending, 0u);
 }
 

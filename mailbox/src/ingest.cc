@@ -109,9 +109,12 @@ size_t Mailbox::Impl::IngestBatch(bool block) {
         r.describe = Describe(r, opt.socket_path, opt.max_message_size);
         opt.on_reject(r);
       }
-      if (reply) {
+      // Only an admitted sender hears why (kTooLarge): one that is not
+      // admitted gets no answer at all, so it can never occupy the send
+      // buffer that carries the answers to admitted senders.
+      if (reply && r.reason == Rejection::Reason::kTooLarge) {
         PendingReply p{addrs[i], h.msg_namelen,
-                       r.reason == Rejection::Reason::kTooLarge ? reply::Code::kTooLarge : reply::Code::kNotAdmitted,
+                       reply::Code::kTooLarge,
                        0};
         replies_scratch.push_back(p);
       }

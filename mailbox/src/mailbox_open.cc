@@ -108,21 +108,27 @@ Status Mailbox::Impl::BindSocket() {
   // Answers to confirming senders are charged to this socket's send buffer.
   int snd = 4 << 20;
   (void)::setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &snd, sizeof(snd));
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0) {
-    if (errno == EADDRINUSE)
-      return Status::IOError(path + ": another process bound this socket path just now; stop it or choose "
-                                   "another socket path",
-                             EADDRINUSE);
-    return Status::FromErrno(path + ": binding the mailbox socket");
-  }
-  auto fail = [&](const std::string& what) {
-    Status s = Status::FromErrno(path + ": " + what);
-    ::unlink(path.c_str());
+  // The file appears at the path with exactly socket_mode: set on the
+  // socket before bind, bound with a umask of 0 (never chmod by path after
+  // bind: a window with the umask's mode, and chmod follows symlinks).
+  const char* step = "";
+  const int berr = unix_socket::BindWithMode(fd.get(), addr, len, opt.socket_mode, &step);
+  if (berr == EADDRINUSE)
+    return Status::IOError(path + ": another process bound this socket path just now; stop it or choose "
+                                 "another socket path",
+                           EADDRINUSE);
+  auto fail = [&](const std::string& what, int err) {
+    Status s = Status::IOError(path + ": " + what, err);
+    struct stat st;
+    if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(path.c_str());
     return s;
   };
-  // The mode is set after bind, so the umask does not decide it.
-  if (::chmod(path.c_str(), opt.socket_mode) != 0) return fail("chmod of the socket");
-  if (!unix_socket::SocketIdentity(path, &sock_dev, &sock_ino)) return fail("stat of the socket just bound");
+  if (berr != 0) {
+    if (std::strcmp(step, "binding the mailbox socket") == 0)
+      return Status::IOError(path + ": " + step, berr);
+    return fail(step, berr);
+  }
+  if (!unix_socket::SocketIdentity(path, &sock_dev, &sock_ino)) return fail("stat of the socket just bound", errno);
   sock = std::move(fd);
 
   // Receive buffers: each holds a datagram of exactly max_message_size; a

@@ -55,6 +55,11 @@ Status Mailbox::Impl::Find(const Pattern& p, bool take, Timeout timeout, Message
   const Clock::time_point deadline =
       forever ? Clock::time_point::max()
               : Clock::now() + std::min<Timeout>(timeout, std::chrono::hours(24 * 365 * 100));
+  // A predicate pattern without a callable can never match: say so now
+  // rather than wait out the timeout.
+  if (p.kind() == Pattern::Kind::kPredicate && p.predicate() == nullptr)
+    return Status::InvalidArgument(opt.queue_path + ": a predicate pattern needs a callable (Pattern::Predicate "
+                                                    "was given an empty function)");
   uint64_t scanned_to = 0;
   uint64_t epoch = 0;
   {

@@ -12,6 +12,13 @@
 // good; senders bind a fresh random name after a timeout, so a closed address
 // is never reused by a sender that still expects answers.
 //
+// What the backlog cannot do: free answers already queued at an address.
+// Those stay charged to the mailbox socket's one send buffer until read, and
+// for a reply socket connected to the mailbox the kernel sets no per-receiver
+// limit, so a reader that never reads can fill that buffer for everyone.
+// Senders that are not admitted are never answered for this reason
+// (ingest.cc; docs/design.md, "The mailbox socket: mode and answers").
+//
 // A sender bound under reply::kBatchPrefix gets its answers of one batch
 // together, up to reply::kMaxBatch per datagram: one datagram, one wakeup and
 // one recv for what would otherwise be as many as it had messages in flight.

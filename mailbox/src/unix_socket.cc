@@ -1,5 +1,7 @@
 #include "unix_socket.h"
 
+#include <fcntl.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -7,6 +9,8 @@
 #include <cstddef>
 #include <cstring>
 #include <fstream>
+#include <string>
+#include <thread>
 
 namespace mq::unix_socket {
 
@@ -24,6 +28,44 @@ Status MakeAddress(std::string_view name, sockaddr_un* addr, socklen_t* len) {
   std::memcpy(addr->sun_path, name.data(), name.size());
   *len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size() + (abstract ? 0 : 1));
   return Status::OK();
+}
+
+int BindWithMode(int fd, const sockaddr_un& addr, socklen_t len, mode_t mode, const char** step) {
+  *step = "chmod of the socket before bind";
+  if (::fchmod(fd, mode) != 0) return errno;
+  // The bind creates the file with the socket's mode minus the umask of the
+  // thread that binds: a thread of our own, with its own umask of 0.
+  int err = 0;
+  bool own_umask = false;
+  std::thread binder([&] {
+    if (::unshare(CLONE_FS) == 0) {
+      own_umask = true;
+      ::umask(0);
+    }
+    err = ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), len) == 0 ? 0 : errno;
+  });
+  binder.join();
+  *step = "binding the mailbox socket";
+  if (err != 0) return err;
+  if (own_umask) return 0;
+  // No private umask: the file is mode minus the process umask (narrower,
+  // never wider). Add what the umask took away, on the file itself.
+  *step = "setting the socket file's mode";
+  const int file = ::open(addr.sun_path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (file < 0) return errno;
+  struct stat st;
+  int rc = ::fstat(file, &st);
+  if (rc == 0 && !S_ISSOCK(st.st_mode)) {
+    rc = -1;
+    errno = ENOTSOCK;  // replaced by something else since the bind
+  }
+  if (rc == 0 && (st.st_mode & 07777) != mode) {
+    const std::string via = "/proc/self/fd/" + std::to_string(file);
+    rc = ::chmod(via.c_str(), mode);  // the inode opened above, not a path walked again
+  }
+  const int e = rc == 0 ? 0 : errno;
+  ::close(file);
+  return e;
 }
 
 namespace {

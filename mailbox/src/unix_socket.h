@@ -26,6 +26,18 @@ Status PeerError(const std::string& path, int err);
 // The identity of the socket file at path. False if missing or not a socket.
 bool SocketIdentity(const std::string& path, uint64_t* dev, uint64_t* ino);
 
+// Binds `fd` at the file path `addr` so that the socket file appears with
+// exactly `mode`: the mode is set on the socket (fchmod) before bind, and
+// the bind runs on a short-lived thread with its own umask of 0
+// (unshare(CLONE_FS)), so neither the process umask nor a path lookup after
+// bind (which could follow a symlink planted there) decides it. Where
+// unshare is refused (some sandboxes), the bind keeps the process umask,
+// which can only remove bits, and the missing bits are added through a
+// descriptor opened on the socket file with O_NOFOLLOW: the file is never
+// wider than `mode`, and nothing but the socket file itself is changed.
+// Returns 0 or the errno of the step that failed (*step names it).
+int BindWithMode(int fd, const sockaddr_un& addr, socklen_t len, mode_t mode, const char** step);
+
 // Raises SO_SNDBUF so one datagram of `bytes` fits (best effort). *known
 // caches the buffer size between calls (0: not known yet), so the common
 // case costs no system call.

@@ -56,11 +56,13 @@ struct MailboxOptions {
   std::chrono::milliseconds batch_interval{10};  // for SyncPolicy::kBatch
   KeyExtractor key;                              // enables Pattern::Key
 
-  // Mode bits of the socket file, set with chmod after bind (so independent
-  // of the umask). Writing to the socket needs write permission on it.
+  // Mode bits of the socket file, which it has from the instant it appears
+  // (set on the socket before bind, bound with a umask of 0; never a chmod
+  // by path). Writing to the socket needs write permission on it.
   mode_t socket_mode = 0600;
   // Senders admitted by uid (from SCM_CREDENTIALS). Empty: this process's
-  // effective uid and root. Others are dropped, counted and reported.
+  // effective uid and root. Others are dropped, counted and reported, and
+  // never answered (a confirming sender of another uid times out).
   std::vector<uid_t> admitted_uids;
   bool admit_any_uid = false;
 
@@ -117,7 +119,7 @@ class Mailbox {
 
   // Unlinks the socket file, stores what is left in the socket buffer,
   // answers pending confirmations, closes the store. Receivers blocked in
-  // Receive/Take return an error.
+  // Receive/Take return kClosed.
   Status Close();
 
   // Selective receive, auto-consume: the oldest pending message matching
@@ -125,7 +127,9 @@ class Mailbox {
   // and returned. Messages that do not match stay, in order. Waits up to
   // `timeout` (kPoll: don't wait; kForever: no limit) for one to arrive.
   // Errors: kTimedOut, kInvalidArgument (a key pattern without key
-  // extractor), store errors, or the mailbox was closed.
+  // extractor, or a predicate pattern without a callable: at once, not after
+  // the timeout), kClosed (the mailbox was closed, also for a receiver
+  // waiting when Close is called; Take, Ack and Release too), store errors.
   Status Receive(const Pattern& pattern, Timeout timeout, Message* out);
 
   // Take + ack (at-least-once): as Receive, but the message only becomes

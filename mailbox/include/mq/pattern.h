@@ -9,7 +9,8 @@
 //   Pattern::Predicate(f)    payloads for which f returns true; walks the
 //                            pending messages oldest first. f runs with the
 //                            store's lock held: it must not call back into
-//                            the mailbox or its store.
+//                            the mailbox or its store. An empty f makes
+//                            Receive/Take return kInvalidArgument.
 //
 // ParsePattern reads the shell form used by `mqtool recv --match`:
 //   any | key:K | prefix:P
