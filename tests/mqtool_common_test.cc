@@ -34,7 +34,7 @@ TEST(UnescapePayloadTest, MalformedEscapesAreUsageErrorsNamingThePosition) {
     (void)UnescapePayload("ab\\q");
     FAIL() << "no error";
   } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("unknown escape \\q at position 2"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("unknown escape \\q at byte 2"), std::string::npos) << e.what();
   }
   EXPECT_THROW((void)UnescapePayload("\\x4"), UsageError);
   EXPECT_THROW((void)UnescapePayload("\\xzz"), UsageError);

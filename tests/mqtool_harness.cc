@@ -43,9 +43,22 @@ ToolRun RunTool(const std::vector<std::string>& args, const RunOptions& options)
   }
   if (pid == 0) {
     int devnull = ::open("/dev/null", O_RDONLY);
-    ::dup2(devnull, 0);
-    ::dup2(out[1], 1);
+    ::dup2(options.stdin_fd >= 0 ? options.stdin_fd : devnull, 0);
+    if (options.stdout_fd >= 0) {
+      ::dup2(options.stdout_fd, 1);
+    } else if (!options.stdout_path.empty()) {
+      int f = ::open(options.stdout_path.c_str(), O_WRONLY);
+      if (f < 0) ::_exit(124);
+      ::dup2(f, 1);
+      if (f > 2) ::close(f);
+    } else {
+      ::dup2(out[1], 1);
+    }
     ::dup2(err[1], 2);
+    if (devnull > 2) ::close(devnull);
+    if (options.close_stdin) ::close(0);
+    if (options.close_stdout) ::close(1);
+    if (options.close_stderr) ::close(2);
     if (!options.cwd.empty() && ::chdir(options.cwd.c_str()) != 0) ::_exit(126);
     if (options.as_user != 0) {
       if (::setgroups(0, nullptr) != 0 || ::setgid(options.as_user) != 0 || ::setuid(options.as_user) != 0)

@@ -22,6 +22,12 @@ struct RunOptions {
   uid_t as_user = 0;          // nonzero: setgid/setuid to this id in the child before exec
   size_t close_stdout_after = 0;  // nonzero: close the read end of stdout after this many bytes
   std::string cwd;            // run in this directory
+  // Standard descriptors of the child, for the closed-fd tests: each of
+  // these closes that fd before exec (out/err are then not captured).
+  bool close_stdin = false, close_stdout = false, close_stderr = false;
+  std::string stdout_path;    // nonempty: fd 1 is this file opened for writing (e.g. /dev/full)
+  int stdin_fd = -1;          // >= 0: fd 0 is a dup of this fd
+  int stdout_fd = -1;         // >= 0: fd 1 is a dup of this fd (e.g. a pipe whose reader closed)
 };
 
 // Runs `mqtool args...`, stdin from /dev/null, and waits for it (at most 30 s,

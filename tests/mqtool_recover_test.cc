@@ -41,7 +41,7 @@ TEST_F(MqtoolRecoverTest, TornTailIsCutIntoASideFileThatKeepsTheCutBytes) {
   EXPECT_EQ(r.out,
             "Q: cut a torn tail of 8 bytes at offset 193 into Q.cut-193\n"
             "Q: index rebuilt: 3 pending messages indexed\n"
-            "Q: recovered in tolerate-tail mode: 3 pending, 1 consumed messages, 193 bytes; no bytes deleted "
+            "Q: recovered in tolerate-tail mode: 3 pending, 1 consumed message, 193 bytes; no bytes deleted "
             "(side files: Q.cut-193)\n");
   EXPECT_EQ(ReadFileOrDie(q_ + ".cut-193"), "garbage!");
   EXPECT_EQ(ReadFileOrDie(q_), good_);
@@ -57,7 +57,7 @@ TEST_F(MqtoolRecoverTest, CleanQueueOnlyRebuildsTheIndex) {
   EXPECT_EQ(r.out,
             "Q: no damage found in the log\n"
             "Q: index rebuilt: 3 pending messages indexed\n"
-            "Q: recovered in tolerate-tail mode: 3 pending, 1 consumed messages, 193 bytes; no bytes deleted\n");
+            "Q: recovered in tolerate-tail mode: 3 pending, 1 consumed message, 193 bytes; no bytes deleted\n");
   EXPECT_EQ(ReadFileOrDie(q_), good_);
 }
 
@@ -157,7 +157,7 @@ TEST(MqtoolRecoverLegacyTest, OriginalFormatQueueKeepsItsBytesAndGetsAnIndex) {
   EXPECT_EQ(ReplaceAll(r.out, q, "Q"),
             "Q: no damage found in the log\n"
             "Q: index rebuilt: 2 pending messages indexed\n"
-            "Q: recovered in tolerate-tail mode: 2 pending, 1 consumed messages, 30 bytes; no bytes deleted\n");
+            "Q: recovered in tolerate-tail mode: 2 pending, 1 consumed message, 30 bytes; no bytes deleted\n");
   EXPECT_EQ(ReadFileOrDie(q), bytes);
   EXPECT_TRUE(FileExists(q + ".idx"));
 }

@@ -115,7 +115,7 @@ class CheckCommand final : public Command {
     for (const auto& n : notes) out.Line(n);
     for (const auto& p : problems) out.Line(p);
     if (problems.empty()) {
-      out.Line(path + ": ok: " + std::to_string(sum.messages) + " messages (" + std::to_string(sum.pending) +
+      out.Line(path + ": ok: " + Plural(sum.messages, "message") + " (" + std::to_string(sum.pending) +
                " pending, " + std::to_string(sum.consumed) + " consumed) in " + std::to_string(sum.file_bytes) +
                " bytes, format version " + std::to_string(sum.format_version) +
                (sum.legacy ? " (the original format has no checksums: only its structure was checked)" : "") +

@@ -63,7 +63,7 @@ class CompactCommand final : public Command {
       progress.Done();
       out.Line(path + ": would compact: " + std::to_string(plan.sum.file_bytes) + " bytes before, " +
                std::to_string(plan.after) + " after (" + Reclaimed(plan.sum.file_bytes, plan.after) + "); " +
-               std::to_string(plan.kept) + " messages kept, " + std::to_string(plan.dropped) + " consumed dropped" +
+               Plural(plan.kept, "message") + " kept, " + std::to_string(plan.dropped) + " consumed dropped" +
                (legacy ? "; would convert from the original format to format version 1" : "") +
                " (dry run: nothing changed)");
       out.Flush();
@@ -84,7 +84,7 @@ class CompactCommand final : public Command {
     progress.Done();
     out.Line(path + ": compacted: " + std::to_string(r.bytes_before) + " bytes before, " +
              std::to_string(r.bytes_after) + " after (" + Reclaimed(r.bytes_before, r.bytes_after) + "); " +
-             std::to_string(r.messages_kept) + " messages kept, " + std::to_string(r.messages_dropped) +
+             Plural(r.messages_kept, "message") + " kept, " + std::to_string(r.messages_dropped) +
              " consumed dropped" + (legacy ? "; converted from the original format to format version 1" : ""));
     out.Flush();
     return kExitOk;
@@ -120,8 +120,8 @@ class CompactCommand final : public Command {
       throw ToolError(DescribeDamage(path, d) + "; " + advice + "`mqtool recover " +
                       (d.tail ? "" : "--mode salvage ") + path + "`");
     if (p.sum.bad_flags != 0)
-      throw ToolError(path + ": " + std::to_string(p.sum.bad_flags) +
-                      " messages have a used flag that is neither 0 nor 1; " + advice + "`mqtool recover " + path +
+      throw ToolError(path + ": " + Plural(p.sum.bad_flags, "message") +
+                      (p.sum.bad_flags == 1 ? " has" : " have") + " a used flag that is neither 0 nor 1; " + advice + "`mqtool recover " + path +
                       "`");
     return p;
   }

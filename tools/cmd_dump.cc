@@ -54,7 +54,8 @@ class DumpCommand final : public Command {
         ("format", po::value<std::string>()->default_value("text")->value_name("FMT"), "text, jsonl or raw");
     po::variables_map vm;
     if (!ParseArgs(args, opts, {"queue"},
-                   "dump QUEUE [--all] [--from SEQ] [--until SEQ] [--key K] [--format text|jsonl|raw]",
+                   "dump QUEUE [--all] [--from SEQ] [--until SEQ] [--key K [--key-extractor SPEC]] "
+                   "[--format text|jsonl|raw]",
                    "Prints a queue's messages in log order without locking or changing it.\n"
                    "Exit: 0 done (also when the reader stops reading), 1 damaged bytes were skipped\n"
                    "(each named on stderr), 2 usage error, 3 could not read the queue.", &vm))
@@ -67,7 +68,7 @@ class DumpCommand final : public Command {
     if (until < from)
       throw UsageError("--until " + std::to_string(until) + " is below --from " + std::to_string(from));
     std::optional<std::string> key;
-    if (vm.count("key")) key = UnescapePayload(vm["key"].as<std::string>());
+    if (vm.count("key")) key = UnescapePayload(vm["key"].as<std::string>(), "--key");
     if (vm.count("key-extractor") && !key) throw UsageError("--key-extractor is only used with --key");
     mq::KeyExtractor extractor;
     if (key) extractor = ChooseExtractor(vm, path);
@@ -87,14 +88,10 @@ class DumpCommand final : public Command {
         case Format::kRaw:
           return out.Write(r.payload) && out.Write("\n");
         case Format::kText:
-          line += "seq=" + std::to_string(r.seq) + " offset=" + std::to_string(r.msg_offset) +
-                  " state=" + (r.consumed ? "consumed" : "pending") + " size=" + std::to_string(r.payload.size()) +
-                  " payload=" + EscapePayload(r.payload);
+          line = RecordText(r);
           break;
         case Format::kJsonl:
-          line += "{\"seq\":" + std::to_string(r.seq) + ",\"offset\":" + std::to_string(r.msg_offset) +
-                  ",\"state\":\"" + (r.consumed ? "consumed" : "pending") + "\",\"size\":" +
-                  std::to_string(r.payload.size()) + ",\"payload_b64\":\"" + Base64Encode(r.payload) + "\"}";
+          line = RecordJson(r);
           break;
       }
       return out.Line(line);

@@ -44,8 +44,8 @@ void Refuse(const std::string& path, mq::RecoveryMode mode, const mq::LogSummary
                       "`mqtool recover " + path + "` to cut the tail into a side file");
   }
   if (sum.bad_flags != 0 && mode == mq::RecoveryMode::kAbsoluteConsistency)
-    throw ToolError(path + ": " + std::to_string(sum.bad_flags) +
-                    " messages have a used flag that is neither 0 nor 1. absolute mode refuses them; nothing was "
+    throw ToolError(path + ": " + Plural(sum.bad_flags, "message") + (sum.bad_flags == 1 ? " has" : " have") +
+                    " a used flag that is neither 0 nor 1. absolute mode refuses them; nothing was "
                     "changed. Run `mqtool recover " + path + "` to keep them as pending");
 }
 
@@ -112,10 +112,9 @@ class RecoverCommand final : public Command {
     if (report.bad_flags != 0)
       out.Line(path + ": " + std::to_string(report.bad_flags) +
                " messages have a used flag that is neither 0 nor 1; they were kept as pending");
-    out.Line(path + ": index rebuilt: " + std::to_string(stats.pending) + " pending messages indexed");
+    out.Line(path + ": index rebuilt: " + Plural(stats.pending, "pending message") + " indexed");
     std::string kept = path + ": recovered in " + mq::RecoveryModeName(mode.value()) + " mode: " +
-                       std::to_string(stats.pending) + " pending, " + std::to_string(stats.consumed) +
-                       " consumed messages, " + std::to_string(stats.file_bytes) + " bytes; no bytes deleted";
+                       std::to_string(stats.pending) + " pending, " + Plural(stats.consumed, "consumed message") + ", " + std::to_string(stats.file_bytes) + " bytes; no bytes deleted";
     if (!report.side_files.empty()) {
       kept += " (side files:";
       for (const auto& f : report.side_files) kept += " " + f;

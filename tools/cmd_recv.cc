@@ -8,7 +8,8 @@
 //   --socket PATH      also run the mailbox's socket at PATH while receiving,
 //                      so senders can reach it; without it, only messages
 //                      already stored are received (the queue must exist)
-//   --match EXPR       any (default), key:K or prefix:P (escapes \\ \t \n \0 \xHH)
+//   --match EXPR       any (default), key:K or prefix:P (escapes as in dump's
+//                      text output: \\ \n \r \t \0 \" \xHH)
 //   --count N          receive N messages (default 1)
 //   --follow           receive until interrupted (SIGINT/SIGTERM: exit 0)
 //   --timeout SECONDS  wait this long for each message; default: for ever
@@ -28,6 +29,7 @@
 #include <signal.h>
 
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "common.h"
@@ -108,8 +110,10 @@ class RecvCommand final : public Command {
     po::variables_map vm;
     if (!ParseArgs(args, opts, {"queue"},
                    "recv QUEUE [--socket PATH] [--match EXPR] [--count N | --follow] [--timeout SECONDS] "
-                   "[--ack-after-print] [--format raw|jsonl]",
-                   "Receives the oldest messages that match EXPR, prints them and consumes them.", &vm))
+                   "[--ack-after-print] [--format raw|jsonl] [--sync always|batch|none] [--key SPEC]",
+                   "Receives the oldest messages that match EXPR, prints them and consumes them.\n"
+                   "Exit: 0 received what was asked (--follow: until interrupted), 1 timed out first,\n"
+                   "2 usage error, 3 any other error (also: standard output closed or not writable).", &vm))
       return kExitOk;
     const std::string queue = Required(vm, "queue", "QUEUE (the queue file)");
     const bool follow = vm.count("follow") > 0;
@@ -117,8 +121,7 @@ class RecvCommand final : public Command {
     const uint64_t count = vm.count("count") ? ParseUnsigned(vm["count"].as<std::string>(), "--count") : 1;
     const std::string format = vm["format"].as<std::string>();
     if (format != "raw" && format != "jsonl") throw UsageError("--format: '" + format + "' is not one of: raw, jsonl");
-    auto pattern = mq::ParsePattern(vm["match"].as<std::string>());
-    if (!pattern.ok()) throw UsageError("--match: " + pattern.status().message());
+    const std::optional<mq::Pattern> pattern = ParseMatch(vm["match"].as<std::string>());
     auto sync = mq::ParseSyncPolicy(vm["sync"].as<std::string>());
     if (!sync.ok()) throw UsageError("--sync: " + sync.status().message());
 
@@ -142,6 +145,10 @@ class RecvCommand final : public Command {
       throw UsageError("--match key:... needs a key extractor: the queue's index has none; give --key first:N or "
                        "--key until:C");
 
+    // fd 1 was closed at start (`>&-`): printing would lose every message
+    // received, so refuse before opening the queue.
+    FailIfStdoutClosed("nothing was received");
+
     SignalCloser signals;
     std::unique_ptr<mq::Mailbox> mb;
     ThrowIfError(mq::Mailbox::Open(o, &mb), queue);
@@ -164,11 +171,23 @@ class RecvCommand final : public Command {
         signals.Watch(nullptr);
         throw StatusError(s, queue);
       }
-      if (format == "jsonl")
-        out.Line("{\"seq\":" + std::to_string(m.seq) + ",\"payload_b64\":\"" + Base64Encode(m.payload) + "\"}");
-      else
-        out.Line(m.payload);
-      const bool printed = out.Flush();
+      bool printed = false;
+      try {
+        if (format == "jsonl")
+          (void)out.Line("{\"seq\":" + std::to_string(m.seq) + ",\"payload_b64\":\"" + Base64Encode(m.payload) +
+                         "\"}");
+        else
+          (void)out.Line(m.payload);
+        printed = out.Flush();
+      } catch (const ToolError& e) {
+        // The write failed (a full disk, /dev/full): with --ack-after-print
+        // the message stays pending, never acked.
+        signals.Watch(nullptr);
+        if (!ack_after) throw ToolError(std::string(e.what()) + " (seq " + std::to_string(m.seq) + " was consumed)");
+        (void)mb->Release(m.seq);
+        (void)mb->Close();
+        throw ToolError(std::string(e.what()) + " (seq " + std::to_string(m.seq) + " was not acked: still pending)");
+      }
       if (ack_after) {
         if (!printed) {
           (void)mb->Release(m.seq);  // not printed: leave it for the next receiver

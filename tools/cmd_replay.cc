@@ -1,11 +1,11 @@
 // mqtool replay: re-sends a queue's stored messages, in log order, as
-// datagrams to a mailbox socket, or writes them to stdout in dump's raw or
-// jsonl form. It reads the queue like dump (no lock, no write), so the source
+// datagrams to a mailbox socket, or writes them to stdout in dump's raw, text
+// or jsonl form. It reads the queue like dump (no lock, no write), so the source
 // queue never changes and may be in use.
 //
 //   mqtool replay QUEUE --to SOCKET|- [--from SEQ] [--until SEQ] [--key K]
 //                 [--key-extractor SPEC] [--include-consumed] [--rate N]
-//                 [--confirm] [--format raw|jsonl]
+//                 [--confirm] [--format raw|text|jsonl]
 //
 //   --to SOCKET        a mailbox's socket (mq::Sender, or mq::ConfirmedSender
 //                      with --confirm); "-" writes to stdout in --format
@@ -13,7 +13,7 @@
 //   --rate N           at most N messages per second (default 0: no limit)
 //   --confirm          wait for the mailbox to confirm each message stored
 //                      (pipelined); stops at the first one that is not
-//   --format           with --to -: raw (default) or jsonl, as in dump
+//   --format           with --to -: raw (default), text or jsonl, as in dump
 //
 // After sending to a socket it prints one line to stdout: how many messages
 // went, their seq range, and with --confirm the seqs the target gave them.
@@ -51,18 +51,20 @@ class Target {
 
 class StdoutTarget final : public Target {
  public:
-  explicit StdoutTarget(bool jsonl) : jsonl_(jsonl) { std::setvbuf(stdout, nullptr, _IOFBF, 1 << 20); }
+  // format: "raw", "text" or "jsonl", each as in dump.
+  explicit StdoutTarget(std::string format) : format_(std::move(format)) {
+    std::setvbuf(stdout, nullptr, _IOFBF, 1 << 20);
+  }
   bool Put(const mq::LogRecord& r) override {
-    if (!jsonl_) return out_.Write(r.payload) && out_.Write("\n");
-    return out_.Line("{\"seq\":" + std::to_string(r.seq) + ",\"offset\":" + std::to_string(r.msg_offset) +
-                     ",\"state\":\"" + (r.consumed ? "consumed" : "pending") + "\",\"size\":" +
-                     std::to_string(r.payload.size()) + ",\"payload_b64\":\"" + Base64Encode(r.payload) + "\"}");
+    if (format_ == "text") return out_.Line(RecordText(r));
+    if (format_ == "jsonl") return out_.Line(RecordJson(r));
+    return out_.Write(r.payload) && out_.Write("\n");
   }
   void Finish() override { out_.Flush(); }
   bool closed() const { return out_.closed(); }
 
  private:
-  bool jsonl_;
+  std::string format_;
   Output out_;
 };
 
@@ -77,15 +79,15 @@ class SocketTarget final : public Target {
     mq::Status s = sender_->Send(r.payload);
     if (!s.ok())
       throw StatusError(s, socket_, "Stopped at message " + std::to_string(r.seq) + " (" +
-                                        std::to_string(r.payload.size()) + " bytes); " + std::to_string(sent_) +
-                                        " messages were sent before it");
+                                        std::to_string(r.payload.size()) + " bytes); " + Plural(sent_, "message") +
+                                        (sent_ == 1 ? " was" : " were") + " sent before it");
     if (sent_++ == 0) first_ = r.seq;
     last_ = r.seq;
     return true;
   }
   void Finish() override {}
   std::string Summary() const override {
-    return "sent " + std::to_string(sent_) + " messages" + Range("seq", first_, last_) + " to " + socket_ +
+    return "sent " + Plural(sent_, "message") + Range("seq", first_, last_) + " to " + socket_ +
            " (not confirmed: add --confirm to wait until they are stored)";
   }
 
@@ -113,7 +115,8 @@ class ConfirmedTarget final : public Target {
     if (!s.ok()) {
       Drain();  // report what was confirmed before it
       throw StatusError(s, socket_, "Stopped at message " + std::to_string(r.seq) + "; " +
-                                        std::to_string(confirmed_) + " messages before it were confirmed stored");
+                                        Plural(confirmed_, "message") + " before it " +
+                                        (confirmed_ == 1 ? "was" : "were") + " confirmed stored");
     }
     source_seq_.push_back(r.seq);
     if (first_ == 0) first_ = r.seq;
@@ -127,7 +130,7 @@ class ConfirmedTarget final : public Target {
   }
   void Finish() override { Drain(); }
   std::string Summary() const override {
-    return "sent " + std::to_string(confirmed_) + " messages" + SocketTarget::Range("seq", first_, last_) +
+    return "sent " + Plural(confirmed_, "message") + SocketTarget::Range("seq", first_, last_) +
            " to " + socket_ + "; all confirmed stored" + SocketTarget::Range("as seq", new_first_, new_last_);
   }
 
@@ -148,7 +151,8 @@ class ConfirmedTarget final : public Target {
         (void)sender_->Flush(&rest);
         throw StatusError(c.status, socket_,
                           "Message " + std::to_string(src) + " was not confirmed stored; " +
-                              std::to_string(confirmed_) + " messages before it were");
+                              Plural(confirmed_, "message") + " before it " +
+                              (confirmed_ == 1 ? "was" : "were"));
       }
       ++confirmed_;
       if (new_first_ == 0) new_first_ = c.seq;
@@ -182,11 +186,11 @@ class ReplayCommand final : public Command {
         ("include-consumed", "consumed messages too (default: pending only)")
         ("rate", po::value<std::string>()->value_name("N"), "at most N messages per second (default: no limit)")
         ("confirm", "wait until the mailbox confirms each message stored")
-        ("format", po::value<std::string>()->value_name("FMT"), "with --to -: raw (default) or jsonl");
+        ("format", po::value<std::string>()->value_name("FMT"), "with --to -: raw (default), text or jsonl, as in dump");
     po::variables_map vm;
     if (!ParseArgs(args, opts, {"queue"},
                    "replay QUEUE --to SOCKET|- [--from SEQ] [--until SEQ] [--key K] [--include-consumed] "
-                   "[--rate N] [--confirm]",
+                   "[--key-extractor SPEC] [--rate N] [--confirm] [--format raw|text|jsonl]",
                    "Re-sends a queue's messages in order without locking or changing it.\n"
                    "Exit: 0 done, 1 damaged bytes of the queue were skipped, 2 usage error,\n"
                    "3 could not read the queue or a send failed.", &vm))
@@ -198,7 +202,8 @@ class ReplayCommand final : public Command {
     if (confirm && to_stdout) throw UsageError("--confirm needs a mailbox socket, not --to -");
     std::string format = vm.count("format") ? vm["format"].as<std::string>() : "raw";
     if (vm.count("format") && !to_stdout) throw UsageError("--format applies only to --to -");
-    if (format != "raw" && format != "jsonl") throw UsageError("--format: '" + format + "' is not one of: raw, jsonl");
+    if (format != "raw" && format != "text" && format != "jsonl")
+      throw UsageError("--format: '" + format + "' is not one of: raw, text, jsonl");
     uint64_t from = vm.count("from") ? ParseSeq(vm["from"].as<std::string>(), "--from") : 1;
     uint64_t until = vm.count("until") ? ParseSeq(vm["until"].as<std::string>(), "--until") : UINT64_MAX;
     if (until < from)
@@ -206,7 +211,7 @@ class ReplayCommand final : public Command {
     const uint64_t rate = vm.count("rate") ? ParseUnsigned(vm["rate"].as<std::string>(), "--rate", 10000000) : 0;
     const bool all = vm.count("include-consumed") > 0;
     std::optional<std::string> key;
-    if (vm.count("key")) key = UnescapePayload(vm["key"].as<std::string>());
+    if (vm.count("key")) key = UnescapePayload(vm["key"].as<std::string>(), "--key");
     if (vm.count("key-extractor") && !key) throw UsageError("--key-extractor is only used with --key");
     mq::KeyExtractor extractor;
     if (key) extractor = ChooseExtractor(vm, path);
@@ -216,7 +221,7 @@ class ReplayCommand final : public Command {
     std::unique_ptr<Target> target;
     StdoutTarget* out = nullptr;
     if (to_stdout) {
-      auto t = std::make_unique<StdoutTarget>(format == "jsonl");
+      auto t = std::make_unique<StdoutTarget>(format);
       out = t.get();
       target = std::move(t);
     } else if (confirm) {

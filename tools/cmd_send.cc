@@ -60,7 +60,9 @@ class SendCommand final : public Command {
                 vm);
       if (vm.count("help")) {
         std::cout << "usage: mqtool " << usage
-                  << "\nSends each MSG (or each line of standard input) as one datagram to the mailbox at SOCKET.\n\n"
+                  << "\nSends each MSG (or each line of standard input) as one datagram to the mailbox at SOCKET.\n"
+                     "Exit: 0 every message sent (and confirmed), 1 an answer did not come in time,\n"
+                     "2 usage error, 3 any other error (also: standard input closed with no MSG given).\n\n"
                   << opts;
         return kExitOk;
       }
@@ -77,6 +79,12 @@ class SendCommand final : public Command {
     const milliseconds retry = vm.count("retry") ? ParseSeconds(vm["retry"].as<std::string>(), "--retry")
                                                  : milliseconds(0);
 
+    // fd 0 or 1 closed at start (`<&-`, `>&-`) now point at /dev/null:
+    // refuse rather than send nothing, or lose the printed seqs.
+    if (!vm.count("msg") && StdinWasClosed())
+      throw ToolError("standard input is closed (fd 0 was not open when mqtool started, as with <&-); nothing "
+                      "was sent. Give messages as arguments or on standard input");
+    if (confirm) FailIfStdoutClosed("nothing was sent");
     // Messages come from the arguments, or one per line of standard input.
     std::vector<std::string> from_args;
     if (vm.count("msg")) from_args = vm["msg"].as<std::vector<std::string>>();

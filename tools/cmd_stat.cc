@@ -85,7 +85,7 @@ class StatCommand final : public Command {
       row("bytes in file:", u(sum.file_bytes));
       row("bytes live:", u(sum.pending_bytes));
       row("bytes reclaimable:", u(sum.consumed_bytes));
-      row("bytes damaged:", u(damaged) + (damaged ? " in " + u(sum.damage.size()) + " regions; run mqtool check" : ""));
+      row("bytes damaged:", u(damaged) + (damaged ? " in " + Plural(sum.damage.size(), "region") + "; run mqtool check" : ""));
       row("first seq:", u(sum.first_seq));
       row("last seq:", u(sum.last_seq));
       row("first pending seq:", u(sum.first_pending_seq));

@@ -11,6 +11,8 @@
 #include <sstream>
 #include <utility>
 
+#include "mq/std_fds.h"
+
 namespace mqtool {
 
 // ---- Encodings --------------------------------------------------------------
@@ -70,7 +72,8 @@ std::string EscapePayload(std::string_view payload) {
   return out;
 }
 
-std::string UnescapePayload(std::string_view text) {
+std::string UnescapePayload(std::string_view text, std::string_view what) {
+  const std::string w(what);
   std::string out;
   out.reserve(text.size());
   for (size_t i = 0; i < text.size(); ++i) {
@@ -79,7 +82,7 @@ std::string UnescapePayload(std::string_view text) {
       continue;
     }
     if (i + 1 >= text.size())
-      throw UsageError("payload ends with a lone '\\' at position " + std::to_string(i) + "; write \\\\ for a backslash");
+      throw UsageError(w + " ends with a lone '\\' at byte " + std::to_string(i) + "; write \\\\ for a backslash");
     char e = text[++i];
     switch (e) {
       case '\\': out += '\\'; break;
@@ -92,18 +95,49 @@ std::string UnescapePayload(std::string_view text) {
         int hi = i + 1 < text.size() ? HexValue(text[i + 1]) : -1;
         int lo = i + 2 < text.size() ? HexValue(text[i + 2]) : -1;
         if (hi < 0 || lo < 0)
-          throw UsageError("payload has a malformed \\x escape at position " + std::to_string(i - 1) +
+          throw UsageError(w + " has a malformed \\x escape at byte " + std::to_string(i - 1) +
                            "; write \\xHH with two hex digits");
         out += static_cast<char>(hi * 16 + lo);
         i += 2;
         break;
       }
       default:
-        throw UsageError(std::string("payload has an unknown escape \\") + e + " at position " +
+        throw UsageError(w + " has an unknown escape \\" + e + " at byte " +
                          std::to_string(i - 1) + "; known: \\\\ \\n \\r \\t \\0 \\\" \\xHH");
     }
   }
   return out;
+}
+
+mq::Pattern ParseMatch(std::string_view expr) {
+  if (expr == "any") return mq::Pattern::Any();
+  const size_t colon = expr.find(':');
+  const std::string_view kind = expr.substr(0, colon);
+  if (colon == std::string_view::npos || (kind != "key" && kind != "prefix"))
+    throw UsageError("--match: '" + EscapePayload(expr.substr(0, 60)) +
+                     "' is not a pattern; expected any, key:K or prefix:P");
+  // "key:" and "prefix:" hold no backslash: unescaping the whole expression
+  // names the byte of a bad escape as it stands in the argument.
+  std::string text = UnescapePayload(expr, "--match").substr(colon + 1);
+  return kind == "key" ? mq::Pattern::Key(std::move(text)) : mq::Pattern::Prefix(std::move(text));
+}
+
+std::string RecordText(const mq::LogRecord& r) {
+  return "seq=" + std::to_string(r.seq) + " offset=" + std::to_string(r.msg_offset) +
+         " state=" + (r.consumed ? "consumed" : "pending") + " size=" + std::to_string(r.payload.size()) +
+         " payload=" + EscapePayload(r.payload);
+}
+
+std::string RecordJson(const mq::LogRecord& r) {
+  return "{\"seq\":" + std::to_string(r.seq) + ",\"offset\":" + std::to_string(r.msg_offset) + ",\"state\":\"" +
+         (r.consumed ? "consumed" : "pending") + "\",\"size\":" + std::to_string(r.payload.size()) +
+         ",\"payload_b64\":\"" + Base64Encode(r.payload) + "\"}";
+}
+
+std::string Plural(uint64_t n, std::string_view noun) {
+  std::string s = std::to_string(n) + " " + std::string(noun);
+  if (n != 1) s += 's';
+  return s;
 }
 
 std::string Base64Encode(std::string_view bytes) {
@@ -359,6 +393,26 @@ std::unique_ptr<mq::Store> OpenForWriting(const std::string& path, mq::StoreOpti
   }
 }
 
+// ---- Standard descriptors --------------------------------------------------
+
+namespace {
+mq::StandardFds g_std_fds;
+}  // namespace
+
+void SetUpStandardFds() {
+  mq::Status s = mq::EnsureStandardFds(&g_std_fds);
+  if (!s.ok()) throw ToolError(s.message());
+}
+
+bool StdoutWasClosed() { return g_std_fds.stdout_closed; }
+bool StdinWasClosed() { return g_std_fds.stdin_closed; }
+
+void FailIfStdoutClosed(std::string_view what_happens) {
+  if (!StdoutWasClosed()) return;
+  throw ToolError("standard output is closed (fd 1 was not open when mqtool started, as with >&-); " +
+                  std::string(what_happens) + ". Redirect it to a file, or to /dev/null to discard it");
+}
+
 // ---- Output ----------------------------------------------------------------
 
 void Output::Failed(int err) {
@@ -371,6 +425,7 @@ void Output::Failed(int err) {
 
 bool Output::Write(std::string_view bytes) {
   if (closed_) return false;
+  if (f_ == stdout) FailIfStdoutClosed("nothing was written");
   if (bytes.empty()) return true;
   errno = 0;
   if (std::fwrite(bytes.data(), 1, bytes.size(), f_) != bytes.size()) {

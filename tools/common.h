@@ -19,6 +19,7 @@
 
 #include "command.h"
 #include "mq/inspect.h"
+#include "mq/pattern.h"
 #include "mq/status.h"
 #include "mq/store.h"
 
@@ -32,8 +33,12 @@ namespace mqtool {
 // UnescapePayload(EscapePayload(p)) == p.
 std::string EscapePayload(std::string_view payload);
 // The inverse of EscapePayload (also accepts \0 and \"). Throws UsageError
-// naming the position of a malformed escape.
-std::string UnescapePayload(std::string_view text);
+// naming `what` (e.g. "--key", "--match", "payload") and the position of a
+// malformed escape. The one escape grammar of mqtool: dump's text output,
+// --key, --match and send --escaped all use it.
+std::string UnescapePayload(std::string_view text, std::string_view what = "payload");
+// "1 message", "2 messages": `n` and `noun` with an 's' unless n == 1.
+std::string Plural(uint64_t n, std::string_view noun);
 
 // Standard base64 (RFC 4648, with '=' padding, no line breaks).
 std::string Base64Encode(std::string_view bytes);
@@ -45,6 +50,17 @@ bool Base64Decode(std::string_view text, std::string* out);
 // characters as \n, \t, \r, \b, \f or \u00XX. Bytes >= 0x80 are copied as they
 // are (callers pass UTF-8 text such as paths; payloads go through base64).
 std::string JsonString(std::string_view s);
+
+// A --match expression: any, key:K or prefix:P, where K and P use the escapes
+// of UnescapePayload (the ones dump's text output writes, \r included).
+// Throws UsageError naming --match.
+mq::Pattern ParseMatch(std::string_view expr);
+
+// One record of a queue as dump and replay --to - print it (no newline):
+// text:  seq=N offset=N state=pending|consumed size=N payload=ESCAPED
+// jsonl: {"seq":N,"offset":N,"state":"pending","size":N,"payload_b64":"..."}
+std::string RecordText(const mq::LogRecord& r);
+std::string RecordJson(const mq::LogRecord& r);
 
 // ---- Numbers ---------------------------------------------------------------
 
@@ -125,13 +141,29 @@ mq::KeyExtractor RecordedKeyExtractor(const std::string& path);
 std::unique_ptr<mq::Store> OpenForWriting(const std::string& path, mq::StoreOptions options,
                                           const WaitOptions& wait);
 
+// ---- Standard descriptors --------------------------------------------------
+
+// Called first in main: makes fds 0, 1 and 2 valid (mq/std_fds.h) and
+// remembers which were closed. Throws ToolError if /dev/null cannot be opened.
+void SetUpStandardFds();
+// True if the process started with fd 1 (or fd 0) closed. fd 1 then points at
+// /dev/null, and writing "to standard output" would lose the data: an Output
+// on stdout refuses its first write (exit 3), and recv refuses before it
+// receives anything.
+bool StdoutWasClosed();
+bool StdinWasClosed();
+// Throws ToolError "standard output is closed ...; <what_happens>" if
+// StdoutWasClosed().
+void FailIfStdoutClosed(std::string_view what_happens);
+
 // ---- Output ----------------------------------------------------------------
 
 // Buffered writes to stdout (or any FILE*) that notice a closed pipe: once a
 // write fails with EPIPE, closed() turns true, every later Write is dropped,
 // and the command should stop and return kExitOk (docs/mqtool.md: "a reader
 // that stops reading is not an error"). Any other write error (a full disk)
-// throws ToolError naming the output.
+// throws ToolError naming the output, and so does the first write to stdout
+// when the process started with fd 1 closed (StdoutWasClosed).
 class Output {
  public:
   explicit Output(std::FILE* f = stdout, std::string name = "standard output")

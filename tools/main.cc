@@ -8,6 +8,11 @@
 #include <vector>
 
 #include "command.h"
+#include "common.h"
+
+#ifndef MQ_VERSION
+#error "MQ_VERSION must be the project's version (tools/CMakeLists.txt sets it from PROJECT_VERSION)"
+#endif
 
 namespace {
 
@@ -25,7 +30,8 @@ std::vector<std::unique_ptr<mqtool::Command>> AllCommands() {
 }
 
 void PrintHelp(std::FILE* out, const std::vector<std::unique_ptr<mqtool::Command>>& cmds) {
-  std::fprintf(out, "usage: mqtool COMMAND [ARGS...]   (mqtool COMMAND --help for its options)\n");
+  std::fprintf(out, "usage: mqtool COMMAND [ARGS...]   (mqtool COMMAND --help for its options)\n"
+                   "       mqtool --version\n");
   for (const char* group : {"actor", "data access", "admin"}) {
     std::fprintf(out, "\n%s commands:\n", group);
     for (const auto& c : cmds)
@@ -40,6 +46,14 @@ void PrintHelp(std::FILE* out, const std::vector<std::unique_ptr<mqtool::Command
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before anything opens a file: a closed fd 0, 1 or 2 would otherwise be
+  // taken by the queue's lock file, and "standard output" would go into it.
+  try {
+    mqtool::SetUpStandardFds();
+  } catch (const mqtool::ToolError& e) {
+    std::fprintf(stderr, "mqtool: %s\n", e.what());
+    return mqtool::kExitError;
+  }
   // A closed pipe (mqtool dump | head) ends the output quietly: writes fail
   // with EPIPE, Output (common.h) notices, and the command stops with exit 0
   // instead of the process dying mid-line.
@@ -50,6 +64,14 @@ int main(int argc, char** argv) {
     return mqtool::kExitUsage;
   }
   std::string name = argv[1];
+  if (name == "--version" || name == "version") {
+    if (mqtool::StdoutWasClosed()) {
+      std::fprintf(stderr, "mqtool: standard output is closed (fd 1 was not open when mqtool started)\n");
+      return mqtool::kExitError;
+    }
+    std::printf("mqtool %s\n", MQ_VERSION);
+    return std::fflush(stdout) == 0 ? mqtool::kExitOk : mqtool::kExitError;
+  }
   if (name == "help" || name == "--help" || name == "-h") {
     if (argc >= 3) {
       for (auto& c : cmds)

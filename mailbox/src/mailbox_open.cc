@@ -58,9 +58,10 @@ Status Mailbox::Impl::ProbeSocketPath(bool* stale) {
     const std::string dir = DirName(path);
     if (::faccessat(AT_FDCWD, dir.c_str(), W_OK | X_OK, AT_EACCESS) == 0) return Status::OK();
     const int err = errno;
-    return Status::IOError(path + ": cannot create the mailbox socket in " + dir + ": " + std::strerror(err) +
-                               "; run as a user who may write there, or choose another socket path",
-                           err);
+    return Status::IOError(path + ": cannot create the mailbox socket in " + dir, err,
+                           err == ENOENT || err == ENOTDIR
+                               ? "create that directory first, or choose another socket path"
+                               : "run as a user who may write there, or choose another socket path");
   };
   struct stat st;
   if (::lstat(path.c_str(), &st) != 0) {

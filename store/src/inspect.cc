@@ -1,6 +1,8 @@
 // Read-only inspection for tools: scans the log and compares the index with it.
 #include "mq/inspect.h"
 
+#include <cerrno>
+
 #include "index.h"
 #include "log_format.h"
 #include "log_scanner.h"
@@ -106,6 +108,10 @@ Status InspectIndex(const std::string& log_path, const LogSummary& log, const In
   if (!fi.exists) return Status::OK();
   std::unique_ptr<Index> idx;
   Status s = Index::Open(info->path, true, 0, &idx);
+  // No permission is not damage: say so, rather than "unreadable".
+  if (s.sys_errno() == EACCES || s.sys_errno() == EPERM)
+    return Status::IOError(info->path + ": cannot open the index", s.sys_errno(),
+                           "run as the queue's owner or root (this is a permission problem, not damage)");
   if (!s.ok()) {
     info->state = IndexInfo::State::kUnreadable;
     info->detail = s.message();

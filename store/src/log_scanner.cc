@@ -100,7 +100,9 @@ bool LogScanner::Next(ScannedMessage* m) {
     int32_t msize = DecodeInt32(p + kMetaRecordSize + 4);
     if (msize < 0 || static_cast<uint64_t>(msize) > max_payload_) {
       if (msize >= 0 && at + kFramedOverhead + static_cast<uint64_t>(msize) > limit_)
-        return Fail(ScanProblem::Kind::kIncomplete, at, "framed message cut short");
+        return Fail(ScanProblem::Kind::kIncomplete, at,
+                    "message size " + std::to_string(msize) + " is out of range (largest accepted " +
+                        std::to_string(max_payload_) + ") and runs past the end of the log");
       return Fail(ScanProblem::Kind::kCorrupt, at,
                   "message size " + std::to_string(msize) + " is out of range (largest accepted " +
                       std::to_string(max_payload_) + ")");
@@ -135,7 +137,11 @@ bool LogScanner::Next(ScannedMessage* m) {
     uint64_t total = kRecordHeaderSize + static_cast<uint64_t>(size);
     if (at + total > limit_)
       return Fail(ScanProblem::Kind::kIncomplete, at,
-                  "record cut short (" + std::to_string(limit_ - at) + " of " + std::to_string(total) + " bytes)");
+                  static_cast<uint64_t>(size) > max_payload_
+                      ? "message size " + std::to_string(size) + " is out of range (largest accepted " +
+                            std::to_string(max_payload_) + ") and runs past the end of the log"
+                      : "record cut short (" + std::to_string(limit_ - at) + " of " + std::to_string(total) +
+                            " bytes)");
     if (static_cast<uint64_t>(size) > max_payload_)
       return Fail(ScanProblem::Kind::kCorrupt, at,
                   "message size " + std::to_string(size) + " is out of range (largest accepted " +

@@ -109,6 +109,15 @@ Status DetectFormat(File* file, uint64_t size, Header* h, FileKind* kind) {
       *kind = FileKind::kLegacy;
       return Status::OK();
     }
+    // A used flag of the original format whose size is what is wrong: say so,
+    // not that the flag is.
+    if (used == kPending || used == kConsumed)
+      return Status::NotALog(path + ": not an mq message log: offset 0 holds a record of the original queue format "
+                             "(used flag " + std::to_string(used) + ") whose size " + std::to_string(rsize) +
+                             (rsize < 0 ? " is negative"
+                                        : " is out of range: the file has only " + std::to_string(size - 8) +
+                                              " bytes after the record header") +
+                             ". Check the path");
   }
   char hex[16];
   std::snprintf(hex, sizeof(hex), "0x%08x", got >= 4 ? DecodeFixed32(buf) : 0u);

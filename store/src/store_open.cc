@@ -237,7 +237,7 @@ Status StoreImpl::OpenIndex() {
   if (s.IsCorruption() || s.code() == Status::Code::kUnsupported) {
     // The index is derived data, but we still keep the unreadable file.
     std::string aside = opt_.index_path + ".unreadable";
-    Note(opt_.index_path + ": " + s.message() + "; moved to " + aside + " and rebuilt from the log");
+    Note(s.message() + "; moved to " + aside + " and rebuilt from the log");  // the message names the path
     MQ_RETURN_IF_ERROR(env_->Rename(opt_.index_path, aside));
     MQ_RETURN_IF_ERROR(env_->SyncDir(dir_));
     s = Index::Open(opt_.index_path, false, opt_.file_mode, &index_);
