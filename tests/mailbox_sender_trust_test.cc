@@ -325,5 +325,33 @@ TEST_F(SenderTrustTest, MailboxOfAnotherUidIsUsedWhenItIsTheExpectedUid) {
   ::close(ready[0]);
 }
 
+TEST_F(SenderTrustTest, MqtoolSendConfirmWithRetryPrintsNoForgedSeqWhileItWaitsForTheMailbox) {
+  const std::string mqtool = test::MqtoolPath();
+  if (mqtool.empty()) GTEST_SKIP() << "mqtool is not built";
+  // The reproduction: root's `mqtool send SOCK hello --confirm
+  // --retry` waits for a mailbox while nobody sends forged answers.
+  const std::string out = dir_.File("out");
+  const pid_t send = test::SpawnProcess(
+      {mqtool, "send", path_, "hello", "--confirm", "--retry", "30", "--timeout", "1"}, out);
+  ASSERT_GT(send, 0);
+  int scans[2], stop[2];
+  ASSERT_EQ(::pipe(scans), 0);
+  ASSERT_EQ(::pipe(stop), 0);
+  const pid_t forger = ForkAsNobody([&] { return Forger(send, scans[1], stop[0]); });
+  ASSERT_GT(forger, 0);
+  ::close(scans[1]);
+  EXPECT_TRUE(ReadBytes(scans[0], 50));
+  const int mailbox = BindAt(path_);  // a mailbox that never answers
+  ASSERT_GE(mailbox, 0);
+  EXPECT_EQ(test::WaitProcess(send), 1) << "mqtool send should time out waiting for the answer";
+  EXPECT_EQ(test::ReadFileOrDie(out), "");
+  ASSERT_EQ(::write(stop[1], "x", 1), 1);
+  EXPECT_EQ(Wait(forger), 0) << "forged datagrams the kernel queued for mqtool";
+  ::close(mailbox);
+  ::close(scans[0]);
+  ::close(stop[0]);
+  ::close(stop[1]);
+}
+
 }  // namespace
 }  // namespace mq
