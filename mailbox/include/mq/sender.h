@@ -92,8 +92,9 @@ struct Confirmation {
 };
 
 // A sender whose messages are answered by the mailbox with their sequence
-// number once durable (like publisher confirms). Not thread-safe: use one per
-// thread.
+// number once durable (like publisher confirms); the mailbox answers only
+// senders bound under "\0mq-reply/" (reply_format.h, kAddressPrefix). Not
+// thread-safe: use one per thread.
 //
 // What it checks, so that no other local user can confirm a message for the
 // mailbox or stand in for it (docs/mailbox.md, "Who may answer"):
