@@ -205,5 +205,25 @@ TEST_F(PlainSenderTest, UnansweredConfirmedSendTimesOutAndALaterOneIsNotConfused
   ::close(fd);
 }
 
+TEST_F(PlainSenderTest, SendAsyncTicketsStayConsecutiveAcrossSendConfirmedCalls) {
+  auto mb = OpenMailboxOrDie(opt_);
+  std::unique_ptr<ConfirmedSender> cs;
+  ASSERT_TRUE(ConfirmedSender::Open(opt_.socket_path, {}, &cs).ok());
+  uint64_t t0 = 99, t1 = 99, seq = 0;
+  ASSERT_TRUE(cs->SendAsync("a0", &t0).ok());
+  ASSERT_TRUE(cs->SendConfirmed("sync", seconds(10), &seq).ok());
+  EXPECT_EQ(seq, 2u);
+  ASSERT_TRUE(cs->SendAsync("a1", &t1).ok());
+  EXPECT_EQ(t0, 0u);
+  EXPECT_EQ(t1, 1u);
+  std::vector<Confirmation> got;
+  ASSERT_TRUE(cs->Flush(&got).ok());
+  ASSERT_EQ(got.size(), 2u);  // SendConfirmed's answer is not Collect's
+  EXPECT_EQ(got[0].ticket, 0u);
+  EXPECT_EQ(got[0].seq, 1u);
+  EXPECT_EQ(got[1].ticket, 1u);
+  EXPECT_EQ(got[1].seq, 3u);
+}
+
 }  // namespace
 }  // namespace mq

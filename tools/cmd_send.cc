@@ -1,7 +1,7 @@
 // mqtool send: send messages to a mailbox's socket (docs/mailbox.md).
 //
 //   mqtool send SOCKET [MSG...] [--confirm] [--timeout SECONDS]
-//                      [--retry SECONDS] [--escaped]
+//                      [--retry SECONDS] [--expect-uid UID] [--escaped]
 //
 // Each MSG is one message; with no MSG, each line of standard input is one
 // (without its newline).
@@ -11,14 +11,27 @@
 //   --timeout SECONDS  with --confirm: how long to wait for each answer (default 10)
 //   --retry SECONDS    keep retrying this long while the mailbox's buffer is
 //                      full or no mailbox is bound at SOCKET (default 0)
+//   --expect-uid UID   with --confirm: the mailbox runs as UID (by default its
+//                      socket file must be owned by root or by you, and so
+//                      must the process that answers; else nothing is sent)
 //   --escaped          MSG and lines use mqtool's escapes (\n \t \\ \xHH ...)
 //
+// Message N is the N-th MSG, or line N of standard input. With --confirm,
+// when not every message is confirmed, stderr says which were refused (with
+// the reason; the seqs of later stored messages are still printed) and ends
+// with three groups: confirmed; sent, fate unknown (stored or not: look in
+// the queue with mqtool dump); not sent. Sending stops at the first message
+// that is not confirmed.
+//
 // Exit: 0 every message sent (and confirmed), 1 an answer did not come in
-// time, 2 usage error, 3 any other error (a message on stderr names which).
+// time (and nothing else went wrong), 2 usage error, 3 any other error (a
+// message on stderr names which).
 #include <cerrno>
+#include <cstdio>
 #include <iostream>
 #include <thread>
 #include <string>
+#include <optional>
 #include <vector>
 
 #include "common.h"
@@ -43,6 +56,8 @@ class SendCommand final : public Command {
         ("timeout", po::value<std::string>()->value_name("SECONDS"), "with --confirm: wait this long per answer (default 10)")
         ("retry", po::value<std::string>()->value_name("SECONDS"),
          "retry this long while the mailbox's buffer is full or no mailbox is bound (default 0)")
+        ("expect-uid", po::value<std::string>()->value_name("UID"),
+         "with --confirm: the mailbox runs as UID (default: root or you)")
         ("escaped", "messages use mqtool's escapes (\\n \\t \\\\ \\xHH)");
     po::options_description all;
     all.add(opts);
@@ -50,7 +65,8 @@ class SendCommand final : public Command {
     po::positional_options_description pos;
     pos.add("socket", 1).add("msg", -1);
     po::variables_map vm;
-    const std::string usage = "send SOCKET [MSG...] [--confirm] [--timeout SECONDS] [--retry SECONDS] [--escaped]";
+    const std::string usage =
+        "send SOCKET [MSG...] [--confirm] [--timeout SECONDS] [--retry SECONDS] [--expect-uid UID] [--escaped]";
     try {
       po::store(po::command_line_parser(args)
                     .options(all)
@@ -74,6 +90,20 @@ class SendCommand final : public Command {
     const bool confirm = vm.count("confirm") > 0;
     const bool escaped = vm.count("escaped") > 0;
     if (vm.count("timeout") && !confirm) throw UsageError("--timeout needs --confirm");
+    if (vm.count("expect-uid") && !confirm) throw UsageError("--expect-uid needs --confirm");
+    std::optional<uint32_t> expect_uid;
+    if (vm.count("expect-uid")) {
+      const std::string& v = vm["expect-uid"].as<std::string>();
+      uint64_t uid = 0;
+      bool ok = !v.empty() && v.size() <= 10;
+      for (char c : v) {
+        if (c < '0' || c > '9') ok = false;
+        if (ok) uid = uid * 10 + static_cast<uint64_t>(c - '0');
+      }
+      if (!ok || uid > 0xfffffffeu)
+        throw UsageError("--expect-uid: '" + v + "' is not a uid (expected a number from 0 to 4294967294)");
+      expect_uid = static_cast<uint32_t>(uid);
+    }
     const milliseconds timeout = vm.count("timeout") ? ParseSeconds(vm["timeout"].as<std::string>(), "--timeout")
                                                      : milliseconds(10000);
     const milliseconds retry = vm.count("retry") ? ParseSeconds(vm["retry"].as<std::string>(), "--retry")
@@ -99,7 +129,8 @@ class SendCommand final : public Command {
       if (escaped) *msg = UnescapePayload(*msg);
       return true;
     };
-    return confirm ? SendConfirmed(socket, next, timeout, retry) : SendPlain(socket, next, retry);
+    const size_t total = vm.count("msg") ? from_args.size() : 0;  // 0: unknown (standard input)
+    return confirm ? SendConfirmed(socket, next, timeout, retry, expect_uid, total) : SendPlain(socket, next, retry);
   }
 
  private:
@@ -115,48 +146,133 @@ class SendCommand final : public Command {
     return kExitOk;
   }
 
+  // "1-4, 6, 9-12" for ascending message numbers.
+  static std::string Ranges(const std::vector<uint64_t>& n) {
+    std::string out;
+    for (size_t i = 0; i < n.size();) {
+      size_t j = i;
+      while (j + 1 < n.size() && n[j + 1] == n[j] + 1) ++j;
+      if (!out.empty()) out += ", ";
+      out += std::to_string(n[i]);
+      if (j > i) out += "-" + std::to_string(n[j]);
+      i = j + 1;
+    }
+    return out;
+  }
+
+  // A confirmation that is not OK: was the message refused (not stored), or
+  // is its fate unknown (no answer: timed out, or the mailbox stopped or was
+  // replaced before answering)?
+  static bool FateUnknown(const mq::Status& s) {
+    if (s.IsTimedOut()) return true;
+    // The mailbox's "could not store" answer is kIOError with EIO; the
+    // sender's own "stopped/restarted before it answered" carry the errno
+    // of the failed send (ECONNREFUSED, EPIPE, ENOTCONN, ECONNRESET).
+    return s.code() == mq::Status::Code::kIOError && s.sys_errno() != EIO;
+  }
+
   template <typename Next>
-  int SendConfirmed(const std::string& socket, Next& next, milliseconds timeout, milliseconds retry) {
+  int SendConfirmed(const std::string& socket, Next& next, milliseconds timeout, milliseconds retry,
+                    std::optional<uint32_t> expect_uid, size_t total) {
     mq::ConfirmedSenderOptions co;
     co.window = 64;
     co.reply_timeout = timeout;
     co.connect_retry = retry;
+    co.expected_uid = expect_uid;
     std::unique_ptr<mq::ConfirmedSender> cs;
     ThrowIfError(mq::ConfirmedSender::Open(socket, co, &cs), socket);
+    auto strip = [&](const mq::Status& s) {
+      std::string msg = s.message();
+      if (msg.rfind(socket + ": ", 0) == 0) msg = msg.substr(socket.size() + 2);
+      return msg;
+    };
     Output out;
+    bool stdout_closed = false;
     std::vector<mq::Confirmation> got;
-    // Prints answers in send order; stops at the first failure.
-    auto report = [&]() -> int {
+    std::vector<uint64_t> confirmed, refused, unknown;  // message numbers (from 1)
+    uint64_t last_seq = 0;                              // highest confirmed seq
+    std::string unknown_why;
+    bool only_timeouts = true;
+    // Prints the answers in send order: each seq on stdout, each refusal on
+    // stderr; the unknown ones are summed up at the end.
+    auto report = [&]() {
       for (const mq::Confirmation& c : got) {
-        if (!c.status.ok()) {
-          std::string msg = c.status.message();
-          if (msg.rfind(socket + ": ", 0) == 0) msg = msg.substr(socket.size() + 2);
-          msg = socket + ": message " + std::to_string(c.ticket + 1) + ": " + msg +
-                ". Messages after it were sent, but their answers are not shown";
-          if (c.status.IsTimedOut()) {
-            std::fprintf(stderr, "mqtool: %s\n", msg.c_str());
-            return kExitNothing;
-          }
-          throw ToolError(msg);
+        const uint64_t n = c.ticket + 1;
+        if (c.status.ok()) {
+          confirmed.push_back(n);
+          last_seq = std::max(last_seq, c.seq);
+          if (!stdout_closed && !out.Line(std::to_string(c.seq))) stdout_closed = true;
+        } else if (FateUnknown(c.status)) {
+          unknown.push_back(n);
+          if (!c.status.IsTimedOut()) only_timeouts = false;
+          if (unknown_why.empty()) unknown_why = strip(c.status);
+        } else {
+          refused.push_back(n);
+          std::fprintf(stderr, "mqtool: %s: message %llu was not stored: %s\n", socket.c_str(),
+                       static_cast<unsigned long long>(n), strip(c.status).c_str());
         }
-        if (!out.Line(std::to_string(c.seq))) return kExitOk;
       }
       got.clear();
-      out.Flush();
-      return -1;
+      if (!stdout_closed) out.Flush();
+      std::fflush(stderr);
     };
     std::string msg;
-    for (uint64_t n = 1; next(&msg); ++n) {
-      ThrowIfError(cs->SendAsync(msg), socket, "Message " + std::to_string(n) + " and later ones were not sent.");
+    uint64_t sent = 0;
+    mq::Status not_sent;  // why message sent+1 was not sent, if it was not
+    while (refused.empty() && unknown.empty() && next(&msg)) {
+      not_sent = cs->SendAsync(msg);
+      if (!not_sent.ok()) break;
+      ++sent;
       if (cs->in_flight() >= co.window / 2) {
         mq::Status s = cs->Collect(milliseconds(0), &got);
         if (!s.ok() && !s.IsTimedOut()) throw StatusError(s, socket);
-        if (int rc = report(); rc >= 0) return rc;
+        report();
       }
     }
     ThrowIfError(cs->Flush(&got), socket);
-    if (int rc = report(); rc >= 0) return rc;
-    return kExitOk;
+    report();
+    if (stdout_closed) return kExitOk;  // the reader went away: as every command does
+    const bool more = !not_sent.ok() || !refused.empty() || !unknown.empty();
+    if (!more) return kExitOk;
+    // Everything after the first message that was not confirmed stays unsent.
+    bool any_unsent = !not_sent.ok();
+    if (!any_unsent) {
+      if (total > 0) {
+        any_unsent = sent < total;
+      } else {
+        any_unsent = next(&msg);
+      }
+    }
+    if (!unknown_why.empty()) std::fprintf(stderr, "mqtool: %s: %s\n", socket.c_str(), unknown_why.c_str());
+    if (!not_sent.ok())
+      std::fprintf(stderr, "mqtool: %s: message %llu was not sent: %s\n", socket.c_str(),
+                   static_cast<unsigned long long>(sent + 1), strip(not_sent).c_str());
+    std::fprintf(stderr, "mqtool: %s: confirmed: %s\n", socket.c_str(),
+                 confirmed.empty() ? "none"
+                                   : ("message " + Ranges(confirmed) + " (their seqs are on standard output)").c_str());
+    if (!refused.empty())
+      std::fprintf(stderr, "mqtool: %s: refused, not stored: message %s\n", socket.c_str(), Ranges(refused).c_str());
+    std::string unknown_line = "none";
+    if (!unknown.empty()) {
+      unknown_line = "message " + Ranges(unknown) +
+                     ": each may or may not have been stored; to see which were, dump the mailbox's queue: "
+                     "mqtool dump QUEUE --all --from " +
+                     std::to_string(last_seq + 1);
+      if (last_seq > 0) unknown_line += " (the last confirmed seq is " + std::to_string(last_seq) + ")";
+    }
+    std::fprintf(stderr, "mqtool: %s: sent, fate unknown: %s\n", socket.c_str(), unknown_line.c_str());
+    std::string unsent_line = "none";
+    if (any_unsent) {
+      unsent_line = "message " + std::to_string(sent + 1);
+      if (total > 0) {
+        if (total > sent + 1) unsent_line += "-" + std::to_string(total);
+      } else {
+        unsent_line += " and every later line";
+      }
+    }
+    std::fprintf(stderr, "mqtool: %s: not sent: %s\n", socket.c_str(), unsent_line.c_str());
+    const bool timeouts_only = refused.empty() && not_sent.ok() && only_timeouts;
+    return timeouts_only ? kExitNothing : kExitError;
   }
 
   // Sender::Open fails at once if no mailbox is bound; retry for `retry`.

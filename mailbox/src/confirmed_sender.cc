@@ -1,19 +1,25 @@
-// Confirmed sends (docs/mailbox.md, "Confirmations"). The sender binds a
-// reply socket under the abstract prefix "\0mq-reply/" and connects it to
-// the mailbox, so only the mailbox can answer it (and the kernel does not
-// hold answers back by the receive-queue length limit). Answers arrive in
-// send order; the i-th answer is about the i-th message in flight.
+// Confirmed sends (docs/mailbox.md, "Confirmations"). The sender opens the
+// mailbox's socket file, checks who owns it, connects a fresh socket to it
+// through that open file and only then binds the socket under the abstract
+// prefix "\0mq-reply/batch/", so only the mailbox can ever send to it (and
+// the kernel does not hold answers back by the receive-queue length limit).
+// Every answer is read with the sending process's credentials and dropped
+// unless they are of a trusted uid. Answers arrive in send order; the i-th
+// answer is about the i-th message in flight.
 //
 // When the answers can no longer be matched (a timeout, the mailbox
 // restarted), every message in flight is reported with an error and the
 // reply socket is replaced, so a late answer can never be taken for another
 // message's.
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <random>
 #include <thread>
 
@@ -55,8 +61,7 @@ Status ConfirmedSender::Open(const std::string& socket_path, const ConfirmedSend
                              std::unique_ptr<ConfirmedSender>* out) {
   if (options.window == 0) return Status::InvalidArgument("ConfirmedSender: window must be at least 1");
   std::unique_ptr<ConfirmedSender> s(new ConfirmedSender(socket_path, options));
-  MQ_RETURN_IF_ERROR(s->Bind());
-  MQ_RETURN_IF_ERROR(s->Connect());
+  MQ_RETURN_IF_ERROR(s->Reach());
   *out = std::move(s);
   return Status::OK();
 }
@@ -65,15 +70,82 @@ ConfirmedSender::~ConfirmedSender() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-Status ConfirmedSender::Bind() {
+bool ConfirmedSender::TrustedUid(uint32_t uid) const {
+  return uid == 0 || uid == ::geteuid() || (options_.expected_uid.has_value() && uid == *options_.expected_uid);
+}
+
+namespace {
+
+std::string TrustedList(const ConfirmedSenderOptions& o) {
+  std::string s = "root, uid " + std::to_string(::geteuid()) + " (this process)";
+  if (o.expected_uid.has_value()) s += " and uid " + std::to_string(*o.expected_uid) + " (expected_uid)";
+  return s;
+}
+
+// Connects `fd` to the socket file open as `file` (an O_PATH descriptor),
+// so the file connected to is the file that was checked. Without /proc,
+// connects by path and checks that the path still names that file.
+int ConnectThrough(int fd, int file, const std::string& path, const struct stat& checked) {
+  const std::string via = "/proc/self/fd/" + std::to_string(file);
+  sockaddr_un addr;
+  socklen_t len = 0;
+  if (unix_socket::MakeAddress(via, &addr, &len).ok() &&
+      ::connect(fd, reinterpret_cast<sockaddr*>(&addr), len) == 0)
+    return 0;
+  if (errno != ENOENT || ::access("/proc/self/fd", X_OK) == 0) return errno;
+  if (!unix_socket::MakeAddress(path, &addr, &len).ok()) return EINVAL;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) return errno;
+  struct stat now;
+  if (::stat(path.c_str(), &now) != 0 || now.st_dev != checked.st_dev || now.st_ino != checked.st_ino)
+    return ECONNREFUSED;  // replaced meanwhile: like a mailbox that is not up yet
+  return 0;
+}
+
+}  // namespace
+
+Status ConfirmedSender::Reach() {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   sndbuf_ = 0;
   connected_ = false;
+  reply_name_.clear();
+  sockaddr_un addr;
+  socklen_t len = 0;
+  MQ_RETURN_IF_ERROR(unix_socket::MakeAddress(path_, &addr, &len));  // the path fits sockaddr_un
+  const Clock::time_point deadline = Clock::now() + options_.connect_retry;
+  unix_socket::Fd sock;
+  struct stat st {};
+  while (true) {
+    int err = 0;
+    unix_socket::Fd file(::open(path_.c_str(), O_PATH | O_CLOEXEC));
+    if (file.get() < 0) {
+      err = errno;
+    } else {
+      if (::fstat(file.get(), &st) != 0) return Status::FromErrno(path_ + ": fstat");
+      if (!S_ISSOCK(st.st_mode))
+        return Status::InvalidArgument(path_ + ": not a socket (a mailbox's socket path was expected)");
+      if (!TrustedUid(st.st_uid))
+        return Status::Denied(path_ + ": the socket file is owned by uid " + std::to_string(st.st_uid) +
+                              ", but a confirming sender expects its mailbox to run as " + TrustedList(options_) +
+                              "; nothing was sent. If uid " + std::to_string(st.st_uid) +
+                              " runs this mailbox, allow it (ConfirmedSenderOptions::expected_uid, mqtool send "
+                              "--expect-uid " +
+                              std::to_string(st.st_uid) + ")");
+      sock = unix_socket::Fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+      if (sock.get() < 0) return Status::FromErrno("ConfirmedSender: socket()");
+      err = ConnectThrough(sock.get(), file.get(), path_, st);
+      if (err == 0) break;
+    }
+    if ((err == ENOENT || err == ECONNREFUSED) && Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::min<milliseconds>(milliseconds(10), Left(deadline)));
+      continue;
+    }
+    return unix_socket::PeerError(path_, err);
+  }
+  // Bound only now that it is connected: nobody but the mailbox can send to
+  // the name, from the moment it exists.
   std::random_device rd;
-  for (int attempt = 0; attempt < 8; ++attempt) {
-    int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return Status::FromErrno("ConfirmedSender: socket()");
+  for (int attempt = 0;; ++attempt) {
     uint64_t r = (static_cast<uint64_t>(rd()) << 32) ^ rd();
     char hex[17];
     std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(r));
@@ -81,38 +153,29 @@ Status ConfirmedSender::Bind() {
     // one datagram.
     std::string name(reply::kBatchPrefix);
     name += std::to_string(::getpid()) + "/" + hex;
-    sockaddr_un addr;
-    socklen_t len = 0;
-    Status s = unix_socket::MakeAddress(name, &addr, &len);
-    if (s.ok() && ::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) == 0) {
-      fd_ = fd;
+    sockaddr_un reply;
+    socklen_t reply_len = 0;
+    MQ_RETURN_IF_ERROR(unix_socket::MakeAddress(name, &reply, &reply_len));
+    if (::bind(sock.get(), reinterpret_cast<sockaddr*>(&reply), reply_len) == 0) {
       reply_name_ = name.substr(1);
-      return Status::OK();
+      break;
     }
     const int err = errno;
-    ::close(fd);
-    if (!s.ok()) return s;
-    if (err != EADDRINUSE) return Status::IOError("ConfirmedSender: binding reply socket @" + name.substr(1), err);
+    if (err != EADDRINUSE || attempt >= 8)
+      return Status::IOError("ConfirmedSender: binding reply socket @" + name.substr(1), err);
   }
-  return Status::IOError("ConfirmedSender: no free reply socket name", EADDRINUSE);
-}
-
-Status ConfirmedSender::Connect() {
-  sockaddr_un addr;
-  socklen_t len = 0;
-  MQ_RETURN_IF_ERROR(unix_socket::MakeAddress(path_, &addr, &len));
-  const Clock::time_point deadline = Clock::now() + options_.connect_retry;
-  while (true) {
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), len) == 0) break;
-    const int err = errno;
-    if ((err == ENOENT || err == ECONNREFUSED) && Clock::now() < deadline) {
-      std::this_thread::sleep_for(std::min<milliseconds>(milliseconds(10), Left(deadline)));
-      continue;
-    }
-    return unix_socket::PeerError(path_, err);
-  }
+  // Every answer then carries the sending process's credentials.
+  const int one = 1;
+  if (::setsockopt(sock.get(), SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) != 0)
+    return Status::FromErrno("ConfirmedSender: setsockopt(SO_PASSCRED)");
+  // Nothing can be queued yet (the name is new and the socket connected);
+  // should anything be, it predates this connection: drop it unread.
+  char junk[1];
+  while (::recv(sock.get(), junk, sizeof(junk), MSG_DONTWAIT | MSG_TRUNC) >= 0) ++dropped_answers_;
+  fd_ = sock.Release();
   connected_ = true;
-  if (!unix_socket::SocketIdentity(path_, &peer_dev_, &peer_ino_)) peer_dev_ = peer_ino_ = 0;
+  peer_dev_ = st.st_dev;
+  peer_ino_ = st.st_ino;
   // A send blocks while the mailbox's queue is full; bound that wait.
   timeval tv{};
   const auto ms = std::max<int64_t>(1, options_.reply_timeout.count());
@@ -130,8 +193,16 @@ bool ConfirmedSender::MailboxReplaced() {
   return dev != peer_dev_ || ino != peer_ino_;
 }
 
+void ConfirmedSender::Settle(const InFlight& f, Confirmation c) {
+  if (f.sync) {
+    sync_answer_ = std::move(c);
+  } else {
+    ready_.push_back(std::move(c));
+  }
+}
+
 void ConfirmedSender::FailInFlight(const Status& why) {
-  for (const InFlight& f : in_flight_) ready_.push_back(Confirmation{f.ticket, 0, why});
+  for (const InFlight& f : in_flight_) Settle(f, Confirmation{f.ticket, 0, why});
   in_flight_.clear();
   // Any answer still on its way belongs to the messages just failed: never
   // read it. The next send binds and connects a fresh reply socket.
@@ -151,23 +222,49 @@ void ConfirmedSender::ExpireOld() {
 
 size_t ConfirmedSender::DrainReplies() {
   char buf[reply::kSize * reply::kMaxBatch];
+  // Room for the credentials and for descriptors nobody asked for (closed).
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(16 * sizeof(int))];
   std::vector<reply::Answer> answers;
   size_t datagrams = 0;
   while (!in_flight_.empty()) {
+    iovec iov{buf, sizeof(buf)};
+    msghdr m{};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control;
+    m.msg_controllen = sizeof(control);
     // MSG_TRUNC: the datagram's real length, so a longer one is ignored,
     // never read cut short.
-    ssize_t n = ::recv(fd_, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
+    ssize_t n = ::recvmsg(fd_, &m, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
     if (n < 0) break;
     ++datagrams;
+    bool trusted = false;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&m); c != nullptr; c = CMSG_NXTHDR(&m, c)) {
+      if (c->cmsg_level != SOL_SOCKET) continue;
+      if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(ucred))) {
+        ucred cred;
+        std::memcpy(&cred, CMSG_DATA(c), sizeof(cred));
+        trusted = TrustedUid(cred.uid);
+      } else if (c->cmsg_type == SCM_RIGHTS) {
+        const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; ++i) {
+          int passed;
+          std::memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+          ::close(passed);
+        }
+      }
+    }
     answers.clear();
-    if (static_cast<size_t>(n) > sizeof(buf) ||
-        !reply::DecodeBatch(std::string_view(buf, static_cast<size_t>(n)), &answers))
+    if (!trusted || static_cast<size_t>(n) > sizeof(buf) ||
+        !reply::DecodeBatch(std::string_view(buf, static_cast<size_t>(n)), &answers)) {
+      ++dropped_answers_;
       continue;
+    }
     for (const reply::Answer& a : answers) {
       if (in_flight_.empty()) break;  // more answers than messages: not ours to match
       InFlight f = in_flight_.front();
       in_flight_.pop_front();
-      ready_.push_back(Confirmation{f.ticket, a.seq, StatusFor(a.code, path_)});
+      Settle(f, Confirmation{f.ticket, a.seq, StatusFor(a.code, path_)});
     }
   }
   return datagrams;
@@ -200,8 +297,7 @@ Status ConfirmedSender::ReadReplies(milliseconds wait) {
 }
 
 Status ConfirmedSender::SendOne(std::string_view payload) {
-  if (fd_ < 0) MQ_RETURN_IF_ERROR(Bind());
-  if (!connected_) MQ_RETURN_IF_ERROR(Connect());
+  if (fd_ < 0 || !connected_) MQ_RETURN_IF_ERROR(Reach());
   unix_socket::EnsureSendBuffer(fd_, payload.size(), &sndbuf_);
   for (int attempt = 0; attempt < 2; ++attempt) {
     ssize_t n = ::send(fd_, payload.data(), payload.size(), MSG_NOSIGNAL);
@@ -221,8 +317,7 @@ Status ConfirmedSender::SendOne(std::string_view payload) {
                                            "have been stored",
                                    err));
       if (attempt > 0) return unix_socket::PeerError(path_, err);
-      MQ_RETURN_IF_ERROR(Bind());
-      MQ_RETURN_IF_ERROR(Connect());
+      MQ_RETURN_IF_ERROR(Reach());
       continue;
     }
     if (err == EAGAIN) return unix_socket::PeerError(path_, EAGAIN);
@@ -231,7 +326,7 @@ Status ConfirmedSender::SendOne(std::string_view payload) {
   return unix_socket::PeerError(path_, ECONNREFUSED);
 }
 
-Status ConfirmedSender::SendAsync(std::string_view payload, uint64_t* ticket) {
+Status ConfirmedSender::SendTracked(std::string_view payload, bool sync, uint64_t* ticket) {
   while (in_flight_.size() >= options_.window) {
     MQ_RETURN_IF_ERROR(ReadReplies(options_.reply_timeout));
     ExpireOld();
@@ -239,10 +334,14 @@ Status ConfirmedSender::SendAsync(std::string_view payload, uint64_t* ticket) {
   // Keep the answers moving even if the caller never waits for them.
   if (!in_flight_.empty()) MQ_RETURN_IF_ERROR(ReadReplies(milliseconds(0)));
   MQ_RETURN_IF_ERROR(SendOne(payload));
-  const uint64_t t = next_ticket_++;
-  in_flight_.push_back(InFlight{t, Clock::now()});
+  const uint64_t t = sync ? 0 : next_ticket_++;
+  in_flight_.push_back(InFlight{t, Clock::now(), sync});
   if (ticket != nullptr) *ticket = t;
   return Status::OK();
+}
+
+Status ConfirmedSender::SendAsync(std::string_view payload, uint64_t* ticket) {
+  return SendTracked(payload, false, ticket);
 }
 
 Status ConfirmedSender::Collect(milliseconds timeout, std::vector<Confirmation>* out) {
@@ -273,25 +372,23 @@ Status ConfirmedSender::Flush(std::vector<Confirmation>* out) {
 }
 
 Status ConfirmedSender::SendConfirmed(std::string_view payload, milliseconds timeout, uint64_t* seq) {
-  uint64_t ticket = 0;
-  MQ_RETURN_IF_ERROR(SendAsync(payload, &ticket));
+  sync_answer_.reset();
+  MQ_RETURN_IF_ERROR(SendTracked(payload, true, nullptr));
   const Clock::time_point deadline = Clock::now() + timeout;
-  while (true) {
-    auto it = std::find_if(ready_.begin(), ready_.end(), [&](const Confirmation& c) { return c.ticket == ticket; });
-    if (it != ready_.end()) {
-      Confirmation c = *it;
-      ready_.erase(it);
-      if (c.status.ok() && seq != nullptr) *seq = c.seq;
-      return c.status;
-    }
+  while (!sync_answer_.has_value()) {
     if (Clock::now() >= deadline) {
+      // Sets sync_answer_ (and fails the earlier messages still in flight).
       FailInFlight(Status::TimedOut(path_ + ": no answer from the mailbox in time; the message may or may not have "
                                             "been stored"));
-      continue;  // our own ticket is now in ready_ with that status
+      break;
     }
     MQ_RETURN_IF_ERROR(ReadReplies(Left(deadline)));
     ExpireOld();
   }
+  Confirmation c = std::move(*sync_answer_);
+  sync_answer_.reset();
+  if (c.status.ok() && seq != nullptr) *seq = c.seq;
+  return c.status;
 }
 
 }  // namespace mq

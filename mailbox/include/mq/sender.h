@@ -13,7 +13,9 @@
 //                     sys_errno() gives the errno
 //   kInvalidArgument  the path is not a socket, or is too long for sockaddr_un
 //   kTooLarge         the datagram is larger than the kernel or the mailbox allows
-//   kDenied           (confirmed sends) the mailbox does not admit your uid
+//   kDenied           (confirmed sends) the mailbox does not admit your uid; or
+//                     the socket file is owned by a uid this sender does not
+//                     trust (see ConfirmedSender), and nothing was sent
 //   kTimedOut         (confirmed sends) no answer in time: the message may or
 //                     may not have been stored
 #pragma once
@@ -22,6 +24,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -73,6 +76,12 @@ struct ConfirmedSenderOptions {
   // While no mailbox is bound at the path (ENOENT, ECONNREFUSED: e.g. it is
   // restarting), keep retrying the send for this long. Zero: fail at once.
   std::chrono::milliseconds connect_retry{0};
+  // The uid the mailbox runs as, if it is neither root nor this process's
+  // effective uid. The socket file must be owned by root, by this process's
+  // effective uid or by this uid, and every answer must come from a process
+  // of one of them; otherwise nothing is sent (kDenied) or the answer is
+  // dropped.
+  std::optional<uint32_t> expected_uid;
 };
 
 // The answer for one message sent with SendAsync.
@@ -83,10 +92,27 @@ struct Confirmation {
 };
 
 // A sender whose messages are answered by the mailbox with their sequence
-// number once durable (like publisher confirms). It binds its own reply
-// socket in the abstract namespace ("\0mq-reply/<pid>/<random>"); the mailbox
-// answers only senders bound under that prefix. Not thread-safe: use one per
-// thread.
+// number once durable (like publisher confirms); the mailbox answers only
+// senders bound under "\0mq-reply/" (reply_format.h, kAddressPrefix). Not
+// thread-safe: use one per thread.
+//
+// What it checks, so that no other local user can confirm a message for the
+// mailbox or stand in for it (docs/mailbox.md, "Who may answer"):
+//   - before anything is sent, the socket file at the path must be owned by
+//     root, by this process's effective uid or by options.expected_uid;
+//     otherwise kDenied naming the owner, and nothing is sent. The file is
+//     opened once (O_PATH) and the socket is connected through that open
+//     file, so the file checked is the file connected to;
+//   - its reply socket is connected to the mailbox first and only then bound,
+//     in the abstract namespace, as "\0mq-reply/batch/<pid>/<16 hex digits>"
+//     (reply_format.h, kBatchPrefix). A connected datagram socket takes
+//     datagrams only from its peer, so nobody else can send to the name;
+//     anything queued before (there should be nothing) is dropped;
+//   - every answer is read with its SCM_CREDENTIALS (SO_PASSCRED): an answer
+//     without them, or from a process whose uid is not root, this process's
+//     effective uid or options.expected_uid, is dropped and counted
+//     (dropped_answers()).
+// A sender that never reached its mailbox has confirmed nothing.
 class ConfirmedSender {
  public:
   static Status Open(const std::string& socket_path, const ConfirmedSenderOptions& options,
@@ -104,6 +130,7 @@ class ConfirmedSender {
   // already in flight, first waits (up to reply_timeout) for the oldest
   // answer. *ticket identifies the message in Collect's confirmations. An
   // error here means the message was not sent.
+  // Tickets count SendAsync's messages only (SendConfirmed takes none).
   Status SendAsync(std::string_view payload, uint64_t* ticket = nullptr);
   // Appends to *out the confirmations that have arrived, in send order,
   // waiting up to `timeout` for at least one if none is ready. kTimedOut if
@@ -116,19 +143,28 @@ class ConfirmedSender {
 
   size_t in_flight() const { return in_flight_.size(); }
   const std::string& socket_path() const { return path_; }
-  // The abstract address this sender's answers come to (without the leading NUL).
+  // The abstract address this sender's answers come to (without the leading
+  // NUL); empty while the sender is not connected.
   const std::string& reply_name() const { return reply_name_; }
+  // Datagrams read from the reply socket and not taken as answers: without
+  // credentials, from a process of an untrusted uid, or not a valid answer.
+  uint64_t dropped_answers() const { return dropped_answers_; }
 
  private:
   struct InFlight {
-    uint64_t ticket;
+    uint64_t ticket;  // SendAsync's ticket; unused for SendConfirmed's message
     std::chrono::steady_clock::time_point sent;
+    bool sync = false;  // SendConfirmed's message: its answer goes to sync_answer_
   };
   ConfirmedSender(std::string path, ConfirmedSenderOptions options)
       : path_(std::move(path)), options_(options) {}
-  Status Bind();
-  Status Connect();
+  // Opens, checks and connects the socket file, then binds and connects a
+  // fresh reply socket (see the class comment).
+  Status Reach();
+  bool TrustedUid(uint32_t uid) const;
+  void Settle(const InFlight& f, Confirmation c);
   Status SendOne(std::string_view payload);
+  Status SendTracked(std::string_view payload, bool sync, uint64_t* ticket);
   // Reads answers for up to `wait`; returns after the first batch.
   Status ReadReplies(std::chrono::milliseconds wait);
   size_t DrainReplies();  // reads every answer waiting now; returns datagrams read
@@ -147,6 +183,8 @@ class ConfirmedSender {
   uint64_t next_ticket_ = 0;
   std::deque<InFlight> in_flight_;
   std::deque<Confirmation> ready_;
+  std::optional<Confirmation> sync_answer_;  // SendConfirmed's answer, once it came
+  uint64_t dropped_answers_ = 0;
 };
 
 }  // namespace mq
