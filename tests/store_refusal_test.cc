@@ -31,6 +31,8 @@ struct Refused {
   const char* reason;
 };
 
+void PrintTo(const Refused& r, std::ostream* os) { *os << r.name; }
+
 std::string RandomBytes(const std::string&) {
   std::string junk;
   for (int i = 0; i < 4096; ++i) junk.push_back(static_cast<char>((i * 2654435761u) >> 13));
