@@ -174,6 +174,19 @@ TEST_F(FileTrustTest, QueueThatIsASymlinkIsRefusedByNameAndNotWrittenThrough) {
   ExpectSecretUnchanged();
 }
 
+TEST_F(FileTrustTest, EveryMqtoolCommandRefusesASymlinkedQueueByName) {
+  ASSERT_EQ(::unlink(secret_.c_str()), 0);
+  MakeQueue(secret_, {"root's message"});
+  secret_bytes_ = ReadFileOrDie(secret_);
+  Plant("Q");
+  for (const char* cmd : {"recv", "dump", "stat", "check", "compact", "recover"}) {
+    ToolRun r = RunTool({cmd, q_});
+    EXPECT_EQ(r.exit_code, 3) << cmd << ": " << r.out << r.err;
+    EXPECT_NE(r.err.find(q_ + ": is a symbolic link"), std::string::npos) << cmd << ": " << r.err;
+    ExpectSecretUnchanged();
+  }
+}
+
 TEST_F(FileTrustTest, PlantedSideFileNameIsSkippedNotWrittenThrough) {
   MakeQ(2);
   const uint64_t size = ReadFileOrDie(q_).size();
