@@ -112,7 +112,11 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
   if (salvage) MQ_RETURN_IF_ERROR(file_->Size(&limit));
 
   std::unique_ptr<File> out_file;
-  MQ_RETURN_IF_ERROR(env_->OpenFile(tmp_path, OpenMode::kCreateOrTruncate,
+  // A new file (O_EXCL), never one found under the name: whatever is there
+  // (an unfinished compaction's file, or a symlink someone planted in a
+  // shared directory) is unlinked, not written through.
+  MQ_RETURN_IF_ERROR(env_->Remove(tmp_path));
+  MQ_RETURN_IF_ERROR(env_->OpenFile(tmp_path, OpenMode::kCreateNew,
                                     old_info.exists ? (old_info.mode & 07777) : opt_.file_mode, &out_file));
   // Until the rename, a failure removes the unfinished new log: after ENOSPC
   // it would only keep holding the space.

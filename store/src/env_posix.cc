@@ -203,7 +203,11 @@ class PosixEnv final : public Env {
  public:
   Status OpenFile(const std::string& path, OpenMode mode, mode_t perms,
                   std::unique_ptr<File>* out) override {
-    int flags = O_CLOEXEC;
+    // O_NOFOLLOW everywhere: in a directory another user can write, a name
+    // may be a planted symlink to a file of ours (docs/design.md, "Files in
+    // a shared directory"). O_NONBLOCK keeps a planted FIFO from hanging the
+    // open; the regular-file check below refuses it.
+    int flags = O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
     switch (mode) {
       case OpenMode::kReadOnly: flags |= O_RDONLY; break;
       case OpenMode::kReadWrite: flags |= O_RDWR; break;
@@ -214,8 +218,28 @@ class PosixEnv final : public Env {
     if (fd < 0) {
       int err = errno;
       if (err == ENOENT) return Status::NotFound(path + ": no such file");
+      if (err == ELOOP)
+        return Status::InvalidArgument(path + ": is a symbolic link; mq opens only regular files by their real "
+                                              "name (give the link's target, or remove the link if you did not make it)");
       return Status::IOError(path + ": open", err);
     }
+    struct stat st;
+    if (::fstat(fd, &st) != 0) {
+      int err = errno;
+      ::close(fd);
+      return Status::IOError(path + ": fstat", err);
+    }
+    if (S_ISDIR(st.st_mode)) {
+      ::close(fd);
+      return Status::InvalidArgument(path + ": is a directory, not a queue file");
+    }
+    if (!S_ISREG(st.st_mode)) {
+      ::close(fd);
+      return Status::InvalidArgument(path + ": is not a regular file (a device, FIFO or socket); give the path of "
+                                            "a queue file");
+    }
+    const int fl = ::fcntl(fd, F_GETFL);
+    if (fl >= 0) (void)::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
     if (mode == OpenMode::kCreateNew || mode == OpenMode::kCreateOrTruncate) {
       // Permissions independent of the umask.
       if (::fchmod(fd, perms) != 0) {
@@ -224,25 +248,23 @@ class PosixEnv final : public Env {
         return Status::IOError(path + ": chmod", err);
       }
     }
-    struct stat st;
-    if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-      ::close(fd);
-      return Status::InvalidArgument(path + ": is a directory, not a queue file");
-    }
     out->reset(new PosixFile(path, fd, mode != OpenMode::kReadOnly));
     return Status::OK();
   }
 
   Status Stat(const std::string& path, FileInfo* info) override {
+    // lstat: a symlink is reported as what it is (not regular), never as
+    // the file it points to.
     struct stat st;
     *info = FileInfo{};
-    if (::stat(path.c_str(), &st) != 0) {
+    if (::lstat(path.c_str(), &st) != 0) {
       if (errno == ENOENT) return Status::OK();
       return Status::FromErrno(path + ": stat");
     }
     info->exists = true;
     info->is_regular = S_ISREG(st.st_mode);
     info->is_directory = S_ISDIR(st.st_mode);
+    info->is_symlink = S_ISLNK(st.st_mode);
     info->size = static_cast<uint64_t>(st.st_size);
     info->device = st.st_dev;
     info->inode = st.st_ino;
@@ -277,34 +299,66 @@ class PosixEnv final : public Env {
   Status LockFile(const std::string& path, mode_t perms, std::unique_ptr<FileLock>* lock,
                   pid_t* holder_pid) override {
     *holder_pid = 0;
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, perms);
-    if (fd < 0) return Status::FromErrno(path + ": open lock file");
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-      int err = errno;
-      if (err == EWOULDBLOCK) {
-        *holder_pid = ReadPid(fd);
-        ::close(fd);
-        return Status::Busy(path + ": held by pid " + std::to_string(*holder_pid));
+    // Another process may unlink a lock file it created and then found no
+    // use for (a refused open, store_open.cc): a lock is ours only if, once
+    // held, the name still leads to the locked inode. Otherwise try again.
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, perms);
+      if (fd < 0) {
+        if (errno == ELOOP)
+          return Status::IOError(path + ": the writer lock is a symbolic link, which mq never follows; someone "
+                                        "with write access to the directory planted it: remove it",
+                                 ELOOP);
+        return Status::FromErrno(path + ": open lock file");
       }
-      ::close(fd);
-      return Status::IOError(path + ": flock", err);
+      struct stat st;
+      if (::fstat(fd, &st) != 0) {
+        int err = errno;
+        ::close(fd);
+        return Status::IOError(path + ": fstat lock file", err);
+      }
+      if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
+        ::close(fd);
+        return Status::IOError(path + ": the writer lock is not a regular file with one name (a FIFO, device or "
+                                      "hard link planted in the directory?); remove it",
+                               EINVAL);
+      }
+      if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int err = errno;
+        if (err == EWOULDBLOCK) {
+          *holder_pid = ReadPid(fd);
+          ::close(fd);
+          return Status::Busy(path + ": held by pid " + std::to_string(*holder_pid));
+        }
+        ::close(fd);
+        return Status::IOError(path + ": flock", err);
+      }
+      struct stat now;
+      if (::lstat(path.c_str(), &now) != 0 || now.st_dev != st.st_dev || now.st_ino != st.st_ino) {
+        ::close(fd);  // unlinked (or replaced) before we locked it
+        continue;
+      }
+      char buf[32];
+      int n = std::snprintf(buf, sizeof(buf), "%d\n", static_cast<int>(::getpid()));
+      if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, buf, static_cast<size_t>(n), 0) != n) {
+        int err = errno;
+        ::close(fd);
+        return Status::IOError(path + ": write pid", err);
+      }
+      lock->reset(new PosixLock(fd));
+      return Status::OK();
     }
-    char buf[32];
-    int n = std::snprintf(buf, sizeof(buf), "%d\n", static_cast<int>(::getpid()));
-    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, buf, static_cast<size_t>(n), 0) != n) {
-      int err = errno;
-      ::close(fd);
-      return Status::IOError(path + ": write pid", err);
-    }
-    lock->reset(new PosixLock(fd));
-    return Status::OK();
+    return Status::Busy(path + ": the lock file keeps being replaced; another process is opening the queue");
   }
 
   pid_t LockHolder(const std::string& path) override {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return 0;
+    struct stat st;
     pid_t pid = 0;
-    if (::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK) pid = ReadPid(fd);
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && ::flock(fd, LOCK_SH | LOCK_NB) != 0 &&
+        errno == EWOULDBLOCK)
+      pid = ReadPid(fd);
     ::close(fd);  // drops our shared lock if we got it
     return pid;
   }

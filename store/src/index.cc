@@ -99,12 +99,14 @@ Status Index::Open(const std::string& path, bool read_only, mode_t mode, std::un
   mdb_env_set_maxreaders(idx->env_, 126);
   unsigned flags = MDB_NOSUBDIR | MDB_NOTLS | MDB_NORDAHEAD;
   flags |= read_only ? MDB_RDONLY : MDB_NOSYNC;
-  rc = mdb_env_open(idx->env_, path.c_str(), flags, mode);
-  if (rc != 0) {
-    Status s = LmdbStatus(rc, path, "open");
+  // Never path-based: LMDB would follow a link planted in a shared
+  // directory (index_files.h).
+  Status os = idx->files_.Open(path, read_only, mode);
+  if (os.ok()) os = idx->files_.MdbOpen(idx->env_, flags, mode);
+  if (!os.ok()) {
     mdb_env_close(idx->env_);
     idx->env_ = nullptr;
-    return s;
+    return os;
   }
   MDB_txn* txn = nullptr;
   rc = mdb_txn_begin(idx->env_, nullptr, read_only ? MDB_RDONLY : 0, &txn);
@@ -133,6 +135,7 @@ Status Index::Open(const std::string& path, bool read_only, mode_t mode, std::un
 
 Index::~Index() {
   if (env_ != nullptr) mdb_env_close(env_);
+  files_.Close();  // only now: closing the lock file drops LMDB's fcntl locks
 }
 
 Status Index::SyncToDisk() {

@@ -23,6 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "index_files.h"
 #include "mq/status.h"
 
 namespace mq {
@@ -100,6 +101,7 @@ class Index {
   std::string path_;
   bool read_only_ = false;
   MDB_env* env_ = nullptr;
+  IndexFiles files_;  // the files LMDB opened; closed after env_ (~Index)
   MDB_dbi meta_ = 0, seq_ = 0, key_ = 0;
   size_t map_size_ = 0;
 };

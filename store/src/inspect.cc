@@ -16,6 +16,9 @@ Status OpenForReading(Env* env, const std::string& path, std::unique_ptr<File>* 
   MQ_RETURN_IF_ERROR(env->Stat(path, info));
   if (!info->exists) return Status::NotFound(path + ": no such queue file");
   if (info->is_directory) return Status::InvalidArgument(path + ": is a directory; give the path of a queue file");
+  if (info->is_symlink)
+    return Status::InvalidArgument(path + ": is a symbolic link; mq opens a queue only by its real name, never "
+                                          "through a link (give the path of the file it points to)");
   if (!info->is_regular) return Status::InvalidArgument(path + ": is not a regular file");
   Status s = env->OpenFile(path, OpenMode::kReadOnly, 0, f);
   if (s.sys_errno() == EACCES)

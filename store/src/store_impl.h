@@ -29,6 +29,8 @@ class StoreImpl final : public Store {
   ~StoreImpl() override;
 
   Status OpenImpl();
+  Status OpenLocked(const FileInfo& info);  // OpenImpl after its checks: lock, log, index
+  void ForgetNewLock();
 
   Status Close() override;
   Status Append(std::string_view payload, uint64_t* seq) override;

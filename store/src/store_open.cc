@@ -104,11 +104,33 @@ Status StoreImpl::OpenImpl() {
   MQ_RETURN_IF_ERROR(env_->Stat(path_, &info));
   if (info.exists && info.is_directory)
     return Status::InvalidArgument(path_ + ": is a directory; give the path of a queue file");
+  if (info.exists && info.is_symlink)
+    return Status::InvalidArgument(path_ + ": is a symbolic link; mq opens a queue only by its real name, never "
+                                           "through a link (give the path of the file it points to, or remove "
+                                           "the link if you did not make it)");
   if (info.exists && !info.is_regular)
     return Status::InvalidArgument(path_ + ": is not a regular file; give the path of a queue file");
   if (!info.exists && !opt_.create_if_missing)
     return Status::NotFound(path_ + ": no such queue file");
 
+  FileInfo lock_info;
+  MQ_RETURN_IF_ERROR(env_->Stat(LockPathFor(path_), &lock_info));
+  Status s = OpenLocked(info);
+  if (!s.ok() && lock_ != nullptr && !lock_info.exists) ForgetNewLock();
+  return s;
+}
+
+// A refused open leaves the directory as it found it: the lock file this
+// open created goes again. Unlinked while still held, and LockFile takes a
+// lock only if the name still leads to the inode it locked, so no two
+// processes ever both hold "the" lock.
+void StoreImpl::ForgetNewLock() {
+  (void)env_->Remove(LockPathFor(path_));
+  (void)env_->SyncDir(dir_);
+  lock_.reset();
+}
+
+Status StoreImpl::OpenLocked(const FileInfo& info) {
   pid_t holder = 0;
   Status s = env_->LockFile(LockPathFor(path_), opt_.file_mode, &lock_, &holder);
   if (s.IsBusy())

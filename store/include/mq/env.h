@@ -67,6 +67,7 @@ struct FileInfo {
   bool exists = false;
   bool is_regular = false;
   bool is_directory = false;
+  bool is_symlink = false;  // Stat never follows a symlink
   uint64_t size = 0;
   uint64_t device = 0;
   uint64_t inode = 0;
