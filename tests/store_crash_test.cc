@@ -470,7 +470,7 @@ TEST_F(StoreCrashTest, CrashesDuringRecoveryLoseNothing) {
     FaultEnv env(Env::Default(), /*real_syncs=*/false);
     Ledger ledger;
     FileCopy at_crash, earlier;
-    RunCrashed(&env, k, &ledger, &at_crash, &earlier);
+    RunCrashed(&env, k, &ledger, &at_crash, &earlier, &t);
     const std::string first = env.crash_point();
     ASSERT_TRUE(env.SimulatePowerLoss(PowerLossOptions{true, 0.5}).ok());
     Restore(index_path_, at_crash);
@@ -530,7 +530,7 @@ TEST_F(StoreCrashTest, EveryProcessCrashThenRecoveryThenPowerLossKeepsAcknowledg
     FaultEnv env(Env::Default(), /*real_syncs=*/false);
     Ledger ledger;
     FileCopy at_crash, earlier;
-    RunCrashed(&env, k, &ledger, &at_crash, &earlier);
+    RunCrashed(&env, k, &ledger, &at_crash, &earlier, &after_crash);
     const std::string where = env.crash_point();
     env.RestartProcess();
     Restore(index_path_, at_crash);  // a killed process leaves LMDB's commits in the page cache
