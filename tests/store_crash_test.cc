@@ -48,9 +48,15 @@ struct Ledger {
   std::set<uint64_t> consume_in_flight;       // Consume failed at the crash
 };
 
+// The index tail is handed to the index writer thread every 2 appended
+// messages (the default, 65,536, is never reached by these workloads), so the
+// writer's LMDB transactions run, and are in flight, at the crash points.
+constexpr size_t kCrashTailFlush = 2;
+
 StoreOptions CrashOptions(Env* env) {
   StoreOptions o;
   o.sync = SyncPolicy::kAlways;
+  o.index_tail_flush = kCrashTailFlush;
   o.auto_compact = false;
   o.key = KeyExtractor::UntilDelimiter(':');
   o.env = env;
@@ -61,11 +67,11 @@ std::string Payload(char key, int i) {
   return std::string(1, key) + ":" + std::to_string(i) + "/" + std::string(9 + 7 * i, static_cast<char>('k' + i));
 }
 
-// One batch big enough to pass the store's in-memory index tail (8,192
-// messages), so that LMDB holds entries, and index deletes, at crash time.
-// The workloads with it cost some 15 ms of CPU per crash state, so only the
-// plain enumeration and the process-crash test use it.
-constexpr uint64_t kBigBatch = 8200;
+// One batch far larger than the index tail (kCrashTailFlush), appended in one
+// write and consumed in its middle, so that LMDB holds a batch's entries, and
+// index deletes, at crash time. Only the plain enumeration and the
+// process-crash test use it.
+constexpr uint64_t kBigBatch = 40;
 
 std::vector<std::string> BigBatch() {
   std::vector<std::string> v;
@@ -92,6 +98,9 @@ class Workload {
            Append({Payload('a', 3)}) && Reopen() && Append({Payload('c', 2), Payload('c', 3)}) && Consume(2) &&
            Consume(7 + b) && Append({Payload('d', 1)});
   }
+  // Batches handed to the index writer thread so far, by every Store object
+  // the workload opened.
+  uint64_t index_writes() const { return index_writes_ + (store_ ? store_->Stats().index_writes : 0); }
   // The last assigned seq of an uncrashed run.
   uint64_t last_seq() const { return (big_ ? kBigBatch : 0) + 9; }
 
@@ -123,6 +132,7 @@ class Workload {
   }
 
   bool Reopen() {
+    index_writes_ += store_->Stats().index_writes;
     Status s = store_->Close();
     store_.reset();
     return s.ok() && Open();
@@ -132,6 +142,7 @@ class Workload {
   Env* env_;
   Ledger* ledger_;
   bool big_;
+  uint64_t index_writes_ = 0;
   std::unique_ptr<Store> store_;
 };
 
@@ -210,6 +221,7 @@ struct Tally {
   uint64_t rebuilt = 0;
   uint64_t trusted = 0;  // trusted or caught up
   uint64_t tails_cut = 0;
+  uint64_t index_writer_ran = 0;  // crash runs in which the index writer thread got a batch before the crash
 };
 
 class StoreCrashTest : public ::testing::Test {
@@ -223,7 +235,8 @@ class StoreCrashTest : public ::testing::Test {
   // after its last step, the store still open). Leaves the store
   // destroyed and the copies of the index taken at the crash (or at the end)
   // and at operation max(1, k/2).
-  void RunCrashed(FaultEnv* env, uint64_t k, Ledger* ledger, FileCopy* at_crash, FileCopy* earlier) {
+  void RunCrashed(FaultEnv* env, uint64_t k, Ledger* ledger, FileCopy* at_crash, FileCopy* earlier,
+                  Tally* tally = nullptr) {
     const uint64_t early_op = std::max<uint64_t>(1, k / 2);
     bool took_crash_copy = false;
     env->SetObserver([&](uint64_t op, const std::string&) {
@@ -237,6 +250,7 @@ class StoreCrashTest : public ::testing::Test {
     {
       Workload w(path_, env, ledger, big_batch_);
       bool completed = w.Run();
+      if (tally != nullptr && w.index_writes() > 0) ++tally->index_writer_ran;
       if (!took_crash_copy) {
         // Power is lost after the last step, with the store still open.
         *at_crash = Snapshot(index_path_);
@@ -390,7 +404,7 @@ class StoreCrashTest : public ::testing::Test {
         FaultEnv env(Env::Default(), /*real_syncs=*/false);
         Ledger ledger;
         FileCopy at_crash, earlier;
-        RunCrashed(&env, k, &ledger, &at_crash, &earlier);
+        RunCrashed(&env, k, &ledger, &at_crash, &earlier, tally);
         const std::string where = env.crash_point();
         ASSERT_TRUE(env.SimulatePowerLoss(PowerLossOptions{torn, torn_fraction}).ok());
         ApplyFate(fate, at_crash, earlier);
@@ -404,12 +418,14 @@ class StoreCrashTest : public ::testing::Test {
 
   void Report(const Tally& t, const std::string& what = "crash states") {
     std::cout << "[ crash    ] explored " << t.states << " " << what << ": index rebuilt in " << t.rebuilt
-              << ", trusted in " << t.trusted << "; torn tails cut in " << t.tails_cut << std::endl;
+              << ", trusted in " << t.trusted << "; torn tails cut in " << t.tails_cut
+              << "; the index writer ran before the crash in " << t.index_writer_ran << std::endl;
     std::string key = what;
     for (char& c : key) c = c == ' ' ? '_' : c;
     RecordProperty(key, static_cast<int>(t.states));
     RecordProperty(key + "_index_rebuilt", static_cast<int>(t.rebuilt));
     RecordProperty(key + "_tails_cut", static_cast<int>(t.tails_cut));
+    RecordProperty(key + "_index_writer_ran", static_cast<int>(t.index_writer_ran));
   }
 
   ScratchDir dir_;
@@ -425,6 +441,9 @@ TEST_F(StoreCrashTest, EveryCrashPointKeepsAcknowledgedMessagesAndDropsAcknowled
   Report(t);
   if (HasFailure()) return;  // the enumeration stopped at the failing state
   EXPECT_EQ(t.states, 4 * (completed_ops_ + 1));
+  // Most crash points come after the second append, which hands the tail to
+  // the index writer thread: its LMDB write is in flight or done at the crash.
+  EXPECT_GT(t.index_writer_ran * 2, t.states) << "the index writer thread ran before too few crash points";
 }
 
 TEST_F(StoreCrashTest, EveryCrashPointWithATornFinalWriteKeepsAcknowledgedMessages) {
@@ -436,6 +455,7 @@ TEST_F(StoreCrashTest, EveryCrashPointWithATornFinalWriteKeepsAcknowledgedMessag
   Report(t);
   if (HasFailure()) return;
   EXPECT_GT(t.tails_cut, 0u) << "torn writes should leave torn tails for recovery to cut";
+  EXPECT_GT(t.index_writer_ran * 2, t.states) << "the index writer thread ran before too few crash points";
 }
 
 // Recovery itself crashes: after a first power loss (with torn writes), the
@@ -450,7 +470,7 @@ TEST_F(StoreCrashTest, CrashesDuringRecoveryLoseNothing) {
     FaultEnv env(Env::Default(), /*real_syncs=*/false);
     Ledger ledger;
     FileCopy at_crash, earlier;
-    RunCrashed(&env, k, &ledger, &at_crash, &earlier);
+    RunCrashed(&env, k, &ledger, &at_crash, &earlier, &t);
     const std::string first = env.crash_point();
     ASSERT_TRUE(env.SimulatePowerLoss(PowerLossOptions{true, 0.5}).ok());
     Restore(index_path_, at_crash);
@@ -510,7 +530,7 @@ TEST_F(StoreCrashTest, EveryProcessCrashThenRecoveryThenPowerLossKeepsAcknowledg
     FaultEnv env(Env::Default(), /*real_syncs=*/false);
     Ledger ledger;
     FileCopy at_crash, earlier;
-    RunCrashed(&env, k, &ledger, &at_crash, &earlier);
+    RunCrashed(&env, k, &ledger, &at_crash, &earlier, &after_crash);
     const std::string where = env.crash_point();
     env.RestartProcess();
     Restore(index_path_, at_crash);  // a killed process leaves LMDB's commits in the page cache

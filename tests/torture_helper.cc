@@ -5,8 +5,12 @@
 //       Runs a mailbox with sync=always and automatic compaction at the given
 //       thresholds, and receives every message oldest first, forever. Each
 //       delivery is appended to DELIVERED as "SEQ PAYLOAD\n" with one write()
-//       (auto: after Receive consumed it; ack: after Take, before Ack), so a
-//       SIGKILL never leaves half a line. It first appends "#start PID\n".
+//       on an O_APPEND descriptor (auto: after Receive consumed it; ack: after
+//       Take, before Ack). It first appends "#start PID\n". A SIGKILL can stop
+//       a write() to a regular file part way (between two pages), so the last
+//       record of a killed process may lack its end; the next process's
+//       "#start" then follows it directly. torture_delivered.h tells such a
+//       cut record from a corrupt one.
 //   torture_helper sender SOCKET K OUT
 //       Sends payload(K, 0), payload(K, 1), ... pipelined with a
 //       mq::ConfirmedSender as fast as the mailbox confirms them, until

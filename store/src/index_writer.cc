@@ -123,6 +123,7 @@ Status StoreImpl::StartIndexWrite() {
   MQ_RETURN_IF_ERROR(FreezeForWrite(&frozen));
   if (!frozen) return Status::OK();
   if (!writer_.joinable()) writer_ = std::thread([this] { IndexWriterLoop(); });
+  ++index_writes_;
   {
     std::lock_guard<std::mutex> wl(write_mu_);
     write_state_ = WriteState::kQueued;

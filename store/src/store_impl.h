@@ -280,6 +280,7 @@ class StoreImpl final : public Store {
   Status broken_;                        // set when the index fell behind at run time
   bool closed_ = false;
   uint64_t compactions_ = 0;
+  uint64_t index_writes_ = 0;  // StartIndexWrite's batches (StoreStats::index_writes)
   std::string append_buf_;
   std::string boot_id_;                  // cached Env::BootId()
   uint64_t log_dev_ = 0, log_ino_ = 0;   // identity of a log without header

@@ -430,6 +430,7 @@ StoreStats StoreImpl::Stats() {
   st.format_version = legacy_ ? 0 : header_.version;
   st.log_id = legacy_ ? 0 : header_.log_id;
   st.compactions = compactions_;
+  st.index_writes = index_writes_;
   {
     std::lock_guard<std::mutex> sl(sync_mu_);
     st.syncs = syncs_;

@@ -11,8 +11,6 @@ namespace mq {
 namespace {
 // Consumed messages whose index entries wait for the next index transaction.
 constexpr size_t kMaxUnflushed = 65536;
-// Appended messages that wait in the tail before LMDB gets them as one batch.
-constexpr size_t kTailFlush = 65536;
 }  // namespace
 
 std::shared_ptr<File> StoreImpl::CurrentFile() {
@@ -74,7 +72,9 @@ Status StoreImpl::AppendLocked(std::span<const std::string_view> payloads, uint6
   // 2. The index tail: LMDB sees these messages in the next FlushIndex, in
   //    one large sorted batch; those consumed before then never reach it.
   uint64_t pos = end_;
-  if (tail_.empty()) tail_.reserve(kTailFlush);
+  // Appended messages wait in the tail until LMDB gets them as one batch.
+  const size_t tail_flush = std::max<size_t>(1, opt_.index_tail_flush);
+  if (tail_.empty()) tail_.reserve(tail_flush);
   for (size_t i = 0; i < payloads.size(); ++i) {
     TailEntry e{seq0 + i, Loc{pos + log::kMetaRecordSize, static_cast<uint32_t>(payloads[i].size()), true, false},
                 nullptr, false, tail_.size()};
@@ -103,7 +103,7 @@ Status StoreImpl::AppendLocked(std::span<const std::string_view> payloads, uint6
   *first_seq = seq0;
   // The messages are appended: a failure of the index write (this one's or
   // the one it waits for) is in broken_, and the next call reports it.
-  if (tail_.size() >= kTailFlush || unflushed_.size() >= kMaxUnflushed) (void)StartIndexWrite();
+  if (tail_.size() >= tail_flush || unflushed_.size() >= kMaxUnflushed) (void)StartIndexWrite();
   return Status::OK();
 }
 

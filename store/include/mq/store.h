@@ -78,6 +78,11 @@ struct StoreOptions {
   // no window is grown where memory runs out); 0 keeps it to two 256 KiB
   // windows.
   size_t read_cache_bytes = size_t{16} << 20;
+  // Appended messages the in-memory index tail holds before the index writer
+  // thread writes them to LMDB in one batch (docs/design.md, "The index
+  // tail"). Tests lower it so that a small workload runs the writer; 0 counts
+  // as 1.
+  size_t index_tail_flush = 65536;
   Env* env = nullptr;              // default: Env::Default()
   Reporter* reporter = nullptr;    // default: none (reports are also in OpenReport)
 };
@@ -124,6 +129,7 @@ struct StoreStats {
   uint64_t log_id = 0;
   uint64_t compactions = 0;        // by this Store object
   uint64_t syncs = 0;              // fdatasyncs by this Store object
+  uint64_t index_writes = 0;       // batches handed to the index writer thread by this Store object
 };
 
 struct CompactionResult {
