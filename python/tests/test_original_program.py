@@ -1,8 +1,10 @@
 """The original design's program ("Erlang in Python", 2006), ported to Python 3
 with its class replaced by `from mq import MessageQueue, NoMatch`."""
 import os
+import select
 import signal
 import socket
+import time
 
 import mq
 
@@ -45,8 +47,21 @@ def original_driver(cwd):
     s.close()
 
 
-def read_lines(proc, n):
-    return [proc.stdout.readline().decode().rstrip("\n") for _ in range(n)]
+def read_lines(proc, n, timeout=20.0):
+    """The program's first n lines of output (fewer if it stops printing for
+    `timeout` s). Reads the pipe's fd directly: select() on a buffered file
+    misses lines already in its buffer."""
+    buf = b""
+    end = time.monotonic() + timeout
+    while buf.count(b"\n") < n:
+        ready, _, _ = select.select([proc.stdout.fileno()], [], [], max(0.0, end - time.monotonic()))
+        if not ready:
+            break
+        chunk = os.read(proc.stdout.fileno(), 4096)
+        if not chunk:
+            break
+        buf += chunk
+    return [line.decode() for line in buf.split(b"\n")[:n] if line]
 
 
 def test_original_program_prints_matches_in_pattern_order(d):
