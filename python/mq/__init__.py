@@ -39,9 +39,10 @@ from ._mq import (  # noqa: F401
 )
 from ._compat import MessageQueue  # noqa: F401
 
+# mq.IOError is left out of __all__: `from mq import *` must not shadow the builtin IOError.
 __all__ = [
     "ANY", "Busy", "Closed", "Confirmation", "ConfirmedSender", "Corruption", "Denied", "Error",
-    "InvalidArgument", "IOError", "Mailbox", "Message", "MessageQueue", "NoMatch", "NotALog", "NotFound",
+    "InvalidArgument", "Mailbox", "Message", "MessageQueue", "NoMatch", "NotALog", "NotFound",
     "Pattern", "Timeout", "TooLarge", "Unsupported", "key", "prefix", "read_log", "send",
 ]
 
