@@ -1,0 +1,309 @@
+// mq.Mailbox, mq.Message and the patterns (docs/python.md, "Receiving").
+//
+// Every call into the mailbox runs with the GIL released. A blocking receive
+// waits in slices of at most kSlice and, between slices, takes the GIL to run
+// the signal handlers (Ctrl-C raises KeyboardInterrupt within a slice). A
+// callable pattern runs on the receiving thread with the GIL taken back; the
+// store's lock is held meanwhile, so a pattern may not call into any mailbox
+// (a thread-local flag turns that into mq.Error instead of a deadlock).
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+
+#include <pybind11/stl.h>
+
+#include "bindings.h"
+#include "errors.h"
+#include "mq/mailbox.h"
+#include "mq/pattern.h"
+
+namespace mqpy {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Ms = std::chrono::milliseconds;
+constexpr Ms kSlice{50};  // the longest wait without looking at signals
+
+thread_local int t_in_pattern = 0;  // > 0 while this thread runs a callable pattern
+
+struct PyMessage {
+  uint64_t seq = 0;
+  py::bytes payload;
+  py::object value;  // what a callable pattern returned; the payload otherwise
+};
+
+// State of one receive with a callable pattern, touched only by its thread.
+struct CallableCtx {
+  PyObject* fn = nullptr;  // borrowed: the caller's argument keeps it alive
+  py::object value;
+  bool failed = false;
+  PyObject *type = nullptr, *val = nullptr, *tb = nullptr;  // the exception it raised
+  ~CallableCtx() {
+    Py_XDECREF(type);
+    Py_XDECREF(val);
+    Py_XDECREF(tb);
+  }
+};
+
+std::string TypeName(const py::handle& o) { return py::str(py::type::of(o).attr("__name__")); }
+
+mq::Pattern ToPattern(const py::object& pattern, CallableCtx* ctx) {
+  if (py::isinstance<mq::Pattern>(pattern)) return pattern.cast<mq::Pattern>();
+  if (!PyCallable_Check(pattern.ptr()))
+    throw py::type_error("pattern must be mq.ANY, mq.prefix(b'...'), mq.key(b'...') or a callable, not " +
+                         TypeName(pattern));
+  ctx->fn = pattern.ptr();
+  return mq::Pattern::Predicate([ctx](std::string_view payload) -> bool {
+    if (ctx->failed) return false;  // an exception ends the receive: match nothing more
+    py::gil_scoped_acquire gil;
+    ++t_in_pattern;
+    PyObject* b = PyBytes_FromStringAndSize(payload.data(), static_cast<Py_ssize_t>(payload.size()));
+    PyObject* r = b != nullptr ? PyObject_CallOneArg(ctx->fn, b) : nullptr;
+    Py_XDECREF(b);
+    --t_in_pattern;
+    if (r != nullptr) {
+      ctx->value = py::reinterpret_steal<py::object>(r);
+      return true;
+    }
+    if (PyErr_ExceptionMatches(NoMatchType())) {
+      PyErr_Clear();
+      return false;
+    }
+    PyErr_Fetch(&ctx->type, &ctx->val, &ctx->tb);
+    ctx->failed = true;
+    return false;
+  });
+}
+
+std::string Bytes(const py::handle& b, const char* what) {
+  if (py::isinstance<py::bytes>(b)) return b.cast<std::string>();
+  if (py::isinstance<py::bytearray>(b) || PyObject_CheckBuffer(b.ptr()))
+    return py::bytes(py::reinterpret_borrow<py::object>(b)).cast<std::string>();
+  throw py::type_error(std::string(what) + " must be bytes, not " + TypeName(b));
+}
+
+class PyMailbox {
+ public:
+  PyMailbox(const py::object& socket, const py::object& queue, const std::string& sync, const py::object& key,
+            const py::object& admitted_uids, bool admit_any_uid, uint64_t max_message_size, int socket_mode,
+            double batch_interval) {
+    mq::MailboxOptions o;
+    if (!socket.is_none()) o.socket_path = PathArg(socket, "socket");
+    o.queue_path = PathArg(queue, "queue");
+    auto sp = mq::ParseSyncPolicy(sync);
+    if (!sp.ok()) Raise(sp.status());
+    o.sync = sp.value();
+    if (!(batch_interval > 0)) throw py::value_error("batch_interval must be > 0 seconds");
+    o.batch_interval = Ms(static_cast<int64_t>(batch_interval * 1000.0 + 0.5));
+    if (!key.is_none()) {
+      if (!py::isinstance<py::str>(key))
+        throw py::type_error("key must be None or a key extractor spec such as 'first:4' or 'until:,', not " +
+                             TypeName(key));
+      auto k = mq::KeyExtractor::Parse(key.cast<std::string>());
+      if (!k.ok()) Raise(k.status());
+      o.key = k.value();
+    }
+    if (!admitted_uids.is_none()) {
+      for (const py::handle& u : admitted_uids) {
+        if (!py::isinstance<py::int_>(u)) throw py::type_error("admitted_uids must hold ints, not " + TypeName(u));
+        o.admitted_uids.push_back(u.cast<uid_t>());
+      }
+    }
+    o.admit_any_uid = admit_any_uid;
+    o.max_message_size = max_message_size;
+    o.socket_mode = static_cast<mode_t>(socket_mode);
+    // MQ_SOCKET_FD (supervision): when mq::MailboxOptions can adopt a socket a
+    // supervisor passed in the environment, that happens inside
+    // mq::Mailbox::Open; nothing is needed here unless it becomes an option,
+    // which is then set on `o` at this point.
+    queue_ = o.queue_path;
+    std::unique_ptr<mq::Mailbox> mb;
+    mq::Status s;
+    {
+      py::gil_scoped_release nogil;
+      s = mq::Mailbox::Open(o, &mb);
+    }
+    if (!s.ok()) Raise(s);
+    mb_ = std::move(mb);
+    pid_ = getpid();
+  }
+
+  ~PyMailbox() {
+    if (!mb_) return;
+    if (getpid() != pid_) {
+      // A forked child: the ingest thread is not here, and the socket and
+      // lock are the parent's. Closing would unlink the parent's socket, so
+      // the object is left as it is.
+      new std::shared_ptr<mq::Mailbox>(std::move(mb_));
+      return;
+    }
+    py::gil_scoped_release nogil;
+    mb_.reset();
+  }
+
+  void Close() {
+    Check(false);
+    std::shared_ptr<mq::Mailbox> mb = std::move(mb_);
+    if (!mb) return;
+    mq::Status s;
+    {
+      py::gil_scoped_release nogil;
+      s = mb->Close();
+      mb.reset();
+    }
+    if (!s.ok()) Raise(s);
+  }
+
+  bool closed() const { return !mb_; }
+  const std::string& queue() const { return queue_; }
+
+  PyMessage Find(const py::object& pattern, const py::object& timeout, bool take) {
+    std::shared_ptr<mq::Mailbox> mb = Check(true);
+    const Ms total = SecondsArg(timeout, mq::Mailbox::kForever, "timeout");
+    const bool forever = total == mq::Mailbox::kForever;
+    const Clock::time_point deadline = forever ? Clock::time_point::max() : Clock::now() + total;
+    CallableCtx ctx;
+    const mq::Pattern p = ToPattern(pattern, &ctx);
+    mq::Message msg;
+    mq::Status s;
+    Ms slice = mq::Mailbox::kPoll;  // a first look that does not wait
+    while (true) {
+      {
+        py::gil_scoped_release nogil;
+        s = take ? mb->Take(p, slice, &msg) : mb->Receive(p, slice, &msg);
+      }
+      if (s.ok()) break;
+      if (ctx.failed) {
+        PyErr_Restore(ctx.type, ctx.val, ctx.tb);
+        ctx.type = ctx.val = ctx.tb = nullptr;
+        throw py::error_already_set();
+      }
+      if (!s.IsTimedOut()) Raise(s);
+      if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+      Ms left = forever ? kSlice : std::chrono::ceil<Ms>(deadline - Clock::now());
+      if (left <= Ms::zero()) Raise(s);
+      slice = std::min(left, kSlice);
+    }
+    PyMessage out;
+    out.seq = msg.seq;
+    out.payload = py::bytes(msg.payload);
+    out.value = ctx.fn != nullptr ? std::move(ctx.value) : py::object(out.payload);
+    return out;
+  }
+
+  void Ack(uint64_t seq) { SeqCall(seq, &mq::Mailbox::Ack); }
+  void Release(uint64_t seq) { SeqCall(seq, &mq::Mailbox::Release); }
+
+  py::dict Stats() {
+    std::shared_ptr<mq::Mailbox> mb = Check(true);
+    mq::MailboxStats st;
+    {
+      py::gil_scoped_release nogil;
+      st = mb->Stats();
+    }
+    py::dict d;
+    d["datagrams"] = st.datagrams;
+    d["stored"] = st.stored;
+    d["rejected_too_large"] = st.rejected_too_large;
+    d["rejected_not_admitted"] = st.rejected_not_admitted;
+    d["store_errors"] = st.store_errors;
+    d["batches"] = st.batches;
+    d["confirmations"] = st.confirmations;
+    d["replies_dropped"] = st.replies_dropped;
+    d["received"] = st.received;
+    d["pending"] = st.store.pending;
+    d["taken"] = st.store.taken;
+    d["consumed"] = st.store.consumed;
+    d["file_bytes"] = st.store.file_bytes;
+    d["pending_bytes"] = st.store.pending_bytes;
+    d["reclaimable_bytes"] = st.store.reclaimable_bytes;
+    d["first_pending_seq"] = st.store.first_pending_seq;
+    d["last_seq"] = st.store.last_seq;
+    d["durable_seq"] = st.store.durable_seq;
+    d["format_version"] = st.store.format_version;
+    d["log_id"] = st.store.log_id;
+    d["compactions"] = st.store.compactions;
+    d["syncs"] = st.store.syncs;
+    return d;
+  }
+
+ private:
+  // The mailbox, or raises: inside a pattern, in a forked child, closed.
+  std::shared_ptr<mq::Mailbox> Check(bool need_open) {
+    if (t_in_pattern > 0)
+      RaiseError(queue_ +
+                 ": a pattern called into a mailbox; patterns run while the queue is locked for the scan, so "
+                 "they cannot receive, take, ack, release or close: return a value from the pattern and act on "
+                 "it after receive returns");
+    if (mb_ && getpid() != pid_)
+      RaiseError(queue_ + ": this Mailbox was opened by process " + std::to_string(pid_) +
+                 "; after fork() the child must open its own mailbox (on another queue, or after the parent "
+                 "closed this one)");
+    if (need_open && !mb_) Raise(mq::Status::Closed(queue_ + ": the mailbox is closed"));
+    return mb_;
+  }
+
+  void SeqCall(uint64_t seq, mq::Status (mq::Mailbox::*fn)(uint64_t)) {
+    std::shared_ptr<mq::Mailbox> mb = Check(true);
+    mq::Status s;
+    {
+      py::gil_scoped_release nogil;
+      s = ((*mb).*fn)(seq);
+    }
+    if (!s.ok()) Raise(s);
+  }
+
+  std::shared_ptr<mq::Mailbox> mb_;
+  std::string queue_;
+  pid_t pid_ = 0;
+};
+
+}  // namespace
+
+void BindMailbox(py::module_& m) {
+  py::class_<mq::Pattern>(m, "Pattern", "A pattern the library matches itself: mq.ANY, mq.prefix(), mq.key().")
+      .def("__repr__", [](const mq::Pattern& p) { return "<mq.Pattern " + p.ToString() + ">"; });
+  m.attr("ANY") = mq::Pattern::Any();
+  m.def("prefix", [](const py::object& b) { return mq::Pattern::Prefix(Bytes(b, "prefix")); }, py::arg("prefix"),
+        "Payloads that start with these bytes.");
+  m.def("key", [](const py::object& b) { return mq::Pattern::Key(Bytes(b, "key")); }, py::arg("key"),
+        "Payloads whose key (the mailbox's key extractor) is exactly these bytes; an index lookup.");
+
+  py::class_<PyMessage>(m, "Message", "A received message.")
+      .def_readonly("seq", &PyMessage::seq)
+      .def_readonly("payload", &PyMessage::payload)
+      .def_readonly("value", &PyMessage::value)
+      .def("__repr__", [](const PyMessage& msg) {
+        return "mq.Message(seq=" + std::to_string(msg.seq) + ", payload=" +
+               std::string(py::repr(msg.payload)) + ")";
+      });
+
+  py::class_<PyMailbox>(m, "Mailbox")
+      .def(py::init<const py::object&, const py::object&, const std::string&, const py::object&,
+                    const py::object&, bool, uint64_t, int, double>(),
+           py::kw_only(), py::arg("socket"), py::arg("queue"), py::arg("sync") = "batch",
+           py::arg("key") = py::none(), py::arg("admitted_uids") = py::none(), py::arg("admit_any_uid") = false,
+           py::arg("max_message_size") = 64 * 1024, py::arg("socket_mode") = 0600,
+           py::arg("batch_interval") = 0.010)
+      .def("close", &PyMailbox::Close)
+      .def_property_readonly("closed", &PyMailbox::closed)
+      .def_property_readonly("queue", &PyMailbox::queue)
+      .def("receive", [](PyMailbox& mb, const py::object& pattern, const py::object& timeout) {
+             return mb.Find(pattern, timeout, false);
+           }, py::arg("pattern") = mq::Pattern::Any(), py::arg("timeout") = py::none())
+      .def("take", [](PyMailbox& mb, const py::object& pattern, const py::object& timeout) {
+             return mb.Find(pattern, timeout, true);
+           }, py::arg("pattern") = mq::Pattern::Any(), py::arg("timeout") = py::none())
+      .def("ack", &PyMailbox::Ack, py::arg("seq"))
+      .def("release", &PyMailbox::Release, py::arg("seq"))
+      .def("stats", &PyMailbox::Stats)
+      .def("__enter__", [](py::object self) { return self; })
+      .def("__exit__", [](PyMailbox& mb, const py::object&, const py::object&, const py::object&) {
+        if (!mb.closed()) mb.Close();
+        return false;
+      });
+}
+
+}  // namespace mqpy
