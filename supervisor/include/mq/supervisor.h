@@ -25,6 +25,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "mq/status.h"
@@ -136,5 +137,49 @@ Result<Duration> ParseDuration(std::string_view text);
 
 Result<Strategy> ParseStrategy(std::string_view text);        // one_for_one, one_for_all, rest_for_one
 Result<RestartType> ParseRestartType(std::string_view text);  // permanent, transient, temporary
+
+// ---- The configuration (TOML; docs/supervision.md, "Configuration") ----
+
+// [[child]]: one supervised process.
+struct ChildSpec {
+  std::string name;                  // unique; letters, digits, '_', '-', '.'
+  std::vector<std::string> command;  // argv; command[0] is executable (a path, or found on PATH)
+  std::vector<std::pair<std::string, std::string>> env;  // added to the supervisor's environment
+  std::string cwd;                   // absolute; empty: the supervisor's
+  RestartType restart = RestartType::kPermanent;
+  // shutdown: SIGTERM, then SIGKILL after `shutdown`; brutal_kill: SIGKILL at once.
+  Duration shutdown{5000};
+  bool brutal_kill = false;
+  // The mailbox socket the supervisor binds and hands over (MQ_SOCKET_FD,
+  // MQ_SOCKET, MQ_QUEUE, MQ_NAME); empty: none.
+  std::string socket, queue;
+  uint32_t socket_mode = 0600;
+  std::vector<std::string> monitors;  // socket paths sent a DOWN message when this child exits
+  // When the next child may start: at once, when this one sends READY to
+  // the control socket (`ready = "notify"`), or after a delay (`ready = "200ms"`).
+  enum class Ready { kAtOnce, kNotify, kDelay };
+  Ready ready = Ready::kAtOnce;
+  Duration ready_delay{0};
+};
+
+// [supervisor] and the children, in start order.
+struct SupervisorSpec {
+  Strategy strategy = Strategy::kOneForOne;
+  uint32_t intensity = 3;   // restarts allowed within `period`
+  Duration period{5000};
+  BackoffPolicy backoff;    // [supervisor.backoff] first, cap, jitter
+  std::string control;      // the control mailbox's socket path (required)
+  std::string log;          // the durable restart history (an mq queue); default <control>.log
+  std::vector<ChildSpec> children;
+};
+
+// Parses and checks a configuration. `source` names it in errors. Every
+// error is kInvalidArgument "SOURCE:LINE: FIELD: what is wrong; what to do",
+// for the first problem found: TOML syntax, an unknown field, a wrong type,
+// a bad value, a missing required field, a duplicate child name or socket,
+// a relative path, a command that is not executable.
+Result<SupervisorSpec> ParseConfig(std::string_view text, const std::string& source);
+// ParseConfig of the file at `path` (kIOError naming it if it cannot be read).
+Result<SupervisorSpec> LoadConfig(const std::string& path);
 
 }  // namespace mq::supervisor
