@@ -129,6 +129,8 @@ class RecvCommand final : public Command {
     o.queue_path = queue;
     o.sync = *sync;
     if (vm.count("socket")) o.socket_path = vm["socket"].as<std::string>();
+    // Under a supervisor that bound PATH and passes it (MQ_SOCKET_FD, MQ_SOCKET: docs/supervision.md).
+    if (!o.socket_path.empty()) ThrowIfError(mq::InheritSocketFromEnvironment(&o), o.socket_path);
     if (vm.count("key")) {
       auto key = mq::KeyExtractor::Parse(vm["key"].as<std::string>());
       if (!key.ok()) throw UsageError("--key: " + key.status().message());

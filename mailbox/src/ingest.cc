@@ -166,8 +166,9 @@ void Mailbox::Impl::IngestLoop() {
   while (true) {
     const bool stopping = stop_ingest.load();
     if (!stopping) {
-      pollfd p{sock.get(), POLLIN, 0};
-      if (::poll(&p, 1, -1) < 0 && errno != EINTR) ::usleep(1000);
+      // wake: an adopted socket's Close (it is not shut down); else -1, ignored.
+      pollfd p[2] = {{sock.get(), POLLIN, 0}, {wake.get(), POLLIN, 0}};
+      if (::poll(p, 2, -1) < 0 && errno != EINTR) ::usleep(1000);
     }
     size_t n = 0;
     {

@@ -32,6 +32,8 @@ class Mailbox::Impl {
   Status OpenStore();
   Status ProbeSocketPath(bool* stale);
   Status BindSocket();
+  Status AdoptSocket();      // socket_handoff.cc: opt.inherit_socket instead of bind
+  Status PrepareBuffers();
   void StartThreads();
   Status CloseAll();
 
@@ -59,6 +61,11 @@ class Mailbox::Impl {
   // The socket and what identifies its file (so Close unlinks only ours).
   unix_socket::Fd sock;
   uint64_t sock_dev = 0, sock_ino = 0;
+  // An adopted socket (opt.inherit_socket) belongs to the process that bound
+  // it: Close neither unlinks nor shuts it down, and wakes the ingest thread
+  // through `wake` (an eventfd) instead.
+  bool adopted = false;
+  unix_socket::Fd wake;
 
   // Ingest buffers (owned by the ingest thread; Close uses them after join).
   size_t slots = 0;

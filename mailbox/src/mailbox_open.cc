@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "mailbox_impl.h"
+#include "socket_handoff.h"
 
 namespace mq {
 namespace {
@@ -90,6 +91,7 @@ Status Mailbox::Impl::BindSocket() {
   sockaddr_un addr;
   socklen_t len = 0;
   MQ_RETURN_IF_ERROR(unix_socket::MakeAddress(path, &addr, &len));
+  if (opt.inherit_socket >= 0) return AdoptSocket();
   bool stale = false;
   MQ_RETURN_IF_ERROR(ProbeSocketPath(&stale));
   // A socket file left by a mailbox that died: replace it.
@@ -131,7 +133,10 @@ Status Mailbox::Impl::BindSocket() {
   }
   if (!unix_socket::SocketIdentity(path, &sock_dev, &sock_ino)) return fail("stat of the socket just bound", errno);
   sock = std::move(fd);
+  return PrepareBuffers();
+}
 
+Status Mailbox::Impl::PrepareBuffers() {
   // Receive buffers: each holds a datagram of exactly max_message_size; a
   // larger one comes back with MSG_TRUNC and its real length.
   const uint64_t slot_bytes = opt.max_message_size;
@@ -169,10 +174,16 @@ Status Mailbox::Impl::CloseAll() {
   if (sock.get() >= 0) {
     // No new sender finds the path; senders already connected get EPIPE.
     uint64_t dev = 0, ino = 0;
-    if (unix_socket::SocketIdentity(opt.socket_path, &dev, &ino) && dev == sock_dev && ino == sock_ino)
+    if (!adopted && unix_socket::SocketIdentity(opt.socket_path, &dev, &ino) && dev == sock_dev && ino == sock_ino)
       ::unlink(opt.socket_path.c_str());
     stop_ingest.store(true);
-    ::shutdown(sock.get(), SHUT_RD);  // wakes the ingest thread; it stores what is queued
+    // Wakes the ingest thread; it stores what is queued.
+    if (adopted) {
+      const uint64_t one = 1;
+      (void)!::write(wake.get(), &one, sizeof(one));
+    } else {
+      ::shutdown(sock.get(), SHUT_RD);
+    }
     if (ingest_thread.joinable()) ingest_thread.join();
     {
       // A receiver reading the socket itself finishes first; none starts after.
@@ -204,7 +215,9 @@ Status Mailbox::Impl::CloseAll() {
 Status Mailbox::Open(const MailboxOptions& options, std::unique_ptr<Mailbox>* out) {
   MQ_RETURN_IF_ERROR(CheckOptions(options));
   auto impl = std::make_unique<Impl>(options);
-  if (!options.socket_path.empty()) {
+  if (options.inherit_socket >= 0) {
+    MQ_RETURN_IF_ERROR(socket_handoff::CheckInherited(options.inherit_socket, options.socket_path));
+  } else if (!options.socket_path.empty()) {
     // Refuse a bad socket path before the store creates anything.
     bool stale = false;
     MQ_RETURN_IF_ERROR(impl->ProbeSocketPath(&stale));

@@ -56,6 +56,17 @@ struct MailboxOptions {
   std::chrono::milliseconds batch_interval{10};  // for SyncPolicy::kBatch
   KeyExtractor key;                              // enables Pattern::Key
 
+  // Socket hand-off (docs/supervision.md): a descriptor, passed by the
+  // process's parent (a supervisor such as mqsup), of a socket already bound
+  // at socket_path. -1: bind socket_path here. Open checks that it is an
+  // AF_UNIX datagram socket bound to exactly socket_path and not connected,
+  // then takes the descriptor (closes it on Close, and marks it close-on-exec).
+  // An adopted socket's file is never unlinked (its owner keeps it), and
+  // Close leaves the socket open for its owner: what arrives after Close
+  // waits in the kernel for the next process. InheritSocketFromEnvironment
+  // fills it from MQ_SOCKET_FD and MQ_SOCKET.
+  int inherit_socket = -1;
+
   // Mode bits of the socket file, which it has from the instant it appears
   // (set on the socket before bind, bound with a umask of 0; never a chmod
   // by path). Writing to the socket needs write permission on it.
@@ -98,6 +109,16 @@ struct MailboxStats {
   StoreStats store;
 };
 
+// The socket hand-off contract (docs/supervision.md). With MQ_SOCKET_FD=<n>
+// and MQ_SOCKET=<path> in the environment, sets o->inherit_socket = n if
+// o->socket_path is empty (it becomes <path>) or is exactly <path>; with
+// another socket_path, nothing is adopted. An empty o->queue_path is filled
+// from MQ_QUEUE. Without MQ_SOCKET_FD it changes nothing. Errors
+// (kInvalidArgument, naming the variable and value): MQ_SOCKET_FD is not a
+// decimal descriptor number, or MQ_SOCKET is missing or empty. The checks of
+// the descriptor itself are Mailbox::Open's.
+Status InheritSocketFromEnvironment(MailboxOptions* o);
+
 class Mailbox {
  public:
   using Timeout = std::chrono::milliseconds;
@@ -110,7 +131,9 @@ class Mailbox {
   // named), kIOError with EADDRINUSE (a live mailbox is bound at the path),
   // kInvalidArgument (the path exists and is not a socket: it is left alone;
   // or a bad option), and the Store::Open errors. A failed open leaves no
-  // socket behind.
+  // socket behind. With options.inherit_socket, a descriptor that is not
+  // open, not an AF_UNIX datagram socket, bound elsewhere or connected is
+  // kInvalidArgument naming it, and is left open and untouched.
   static Status Open(const MailboxOptions& options, std::unique_ptr<Mailbox>* out);
 
   ~Mailbox();  // Close(), ignoring its status
@@ -118,6 +141,10 @@ class Mailbox {
   Mailbox& operator=(const Mailbox&) = delete;
 
   // Unlinks the socket file, stores what is left in the socket buffer,
+  // answers pending confirmations, closes the store. An adopted socket
+  // (inherit_socket) is neither unlinked nor shut down: what is queued now is
+  // stored, what arrives later waits for the socket's next user. Receivers blocked in
+  // Receive/Take return an error.
   // answers pending confirmations, closes the store. Receivers blocked in
   // Receive/Take return kClosed.
   Status Close();
