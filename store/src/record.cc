@@ -21,6 +21,7 @@ void EncodeHeader(const Header& h, std::string* dst) {
   EncodeFixed64(p + kHeaderLogIdOffset, h.log_id);
   EncodeFixed64(p + kHeaderSeqFloorOffset, h.seq_floor);
   EncodeFixed64(p + kHeaderCreatedOffset, h.created_micros);
+  EncodeFixed32(p + kHeaderSessionOffset, h.session);
   uint32_t crc = crc32c::Value(rec, kRecordHeaderSize + kHeaderCrcOffset);
   EncodeFixed32(p + kHeaderCrcOffset, crc32c::Mask(crc));
   dst->append(rec, sizeof(rec));
@@ -43,6 +44,7 @@ Status DecodeHeader(const char* rec, size_t n, const std::string& path, Header* 
   h->log_id = DecodeFixed64(p + kHeaderLogIdOffset);
   h->seq_floor = DecodeFixed64(p + kHeaderSeqFloorOffset);
   h->created_micros = DecodeFixed64(p + kHeaderCreatedOffset);
+  h->session = DecodeFixed32(p + kHeaderSessionOffset);
   if (h->version > kFormatVersion)
     return Status::Unsupported(path + ": written in log format version " + std::to_string(h->version) +
                                "; this mq reads versions up to " + std::to_string(kFormatVersion) +
@@ -53,6 +55,14 @@ Status DecodeHeader(const char* rec, size_t n, const std::string& path, Header* 
     return Status::Unsupported(path + ": file header has flags 0x" + std::to_string(h->flags) +
                                " that this mq does not know: open it with a newer mq");
   return Status::OK();
+}
+
+Status WriteHeaderSession(File* file, const Header& h) {
+  std::string rec;
+  EncodeHeader(h, &rec);
+  constexpr uint32_t from = kRecordHeaderSize + kHeaderSessionOffset;
+  MQ_RETURN_IF_ERROR(file->Write(from, rec.data() + from, kHeaderRecordSize - from));
+  return file->Sync();
 }
 
 uint32_t FramedCrc(const char* meta, const char* msg_size_field, size_t payload_len) {
