@@ -32,9 +32,9 @@ TEST(MqtoolIndexMarkTest, WritableOpenSyncsTheIndexMarkBeforeItWritesTheLogsSess
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   std::ifstream in(trace);
   ASSERT_TRUE(in.good()) << trace;
-  const std::regex open_re(R"re((?:open|openat)\(.*"([^"]*)".*\) = (\d+))re");
+  const std::regex open_re(R"re((?:open|openat)\(.*"([^"]*)".*\)\s+=\s+(\d+))re");
   const std::regex sync_re(R"re((?:fdatasync|fsync)\((\d+)\))re");
-  const std::regex stamp_re(R"re(pwrite64\((\d+), .*, 8, 48\) = 8)re");
+  const std::regex stamp_re(R"re(pwrite64\((\d+), .*, 4, 48\)\s+=\s+4)re");
   std::set<std::string> idx_fds, log_fds;
   int line_no = 0, first_idx_sync = -1, stamp_write = -1;
   std::string line, all;

@@ -25,8 +25,8 @@ struct Header {
 // Appends the 56-byte header record.
 void EncodeHeader(const Header& h, std::string* dst);
 
-// Rewrites only the header's session stamp and checksum (record bytes 48..55,
-// in the file's first sector) and syncs the log.
+// Rewrites only the header's session stamp (record bytes 48..51, outside the
+// header's checksum) and syncs the log.
 Status WriteHeaderSession(File* file, const Header& h);
 
 // Checks the header record at p[0, n) (n >= kHeaderRecordSize) and decodes it.
