@@ -269,6 +269,7 @@ class PosixEnv final : public Env {
     info->device = st.st_dev;
     info->inode = st.st_ino;
     info->mode = st.st_mode;
+    info->ctime_ns = static_cast<uint64_t>(st.st_ctim.tv_sec) * 1000000000u + static_cast<uint64_t>(st.st_ctim.tv_nsec);
     return Status::OK();
   }
 
