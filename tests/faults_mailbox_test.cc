@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "mailbox_testing.h"
+#include "test_util.h"
 #include "mq/inspect.h"
 #include "mq/mailbox.h"
 #include "mq/sender.h"
@@ -32,7 +33,8 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-constexpr uid_t kNobody = 65534;
+using test::AsNobody;
+using test::kNobody;
 
 // Every payload the queue at `path` holds pending, in order (a mailbox
 // without a socket drains it).
@@ -217,19 +219,6 @@ TEST_F(FaultsMailboxTest, IndexDeletedUnderARunningMailboxIsRebuiltAtRestartWith
 }
 
 // ---- senders ----
-
-// Runs `fn` in a child process switched to uid/gid nobody; returns its exit
-// code (-1 if it did not exit normally).
-int AsNobody(const std::function<int()>& fn) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    if (::setgid(kNobody) != 0 || ::setuid(kNobody) != 0) ::_exit(100);
-    ::_exit(fn());
-  }
-  int st = 0;
-  ::waitpid(pid, &st, 0);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 class FaultsOtherUidTest : public FaultsMailboxTest {
  protected:

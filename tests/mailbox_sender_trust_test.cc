@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "mailbox_testing.h"
+#include "test_util.h"
 #include "mq/sender.h"
 #include "reply_format.h"
 
@@ -25,8 +26,10 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using test::ForkAsNobody;
+using test::kNobody;
+using test::WaitExitCode;
 
-constexpr uid_t kNobody = 65534;
 constexpr uint64_t kForgedSeq = 424242;
 
 sockaddr_un PathAddress(const std::string& path) {
@@ -42,22 +45,6 @@ int BindAt(const std::string& path) {
   sockaddr_un a = PathAddress(path);
   if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) return -1;
   return fd;
-}
-
-// Forks a child that switches to uid nobody and runs fn; returns its pid.
-pid_t ForkAsNobody(const std::function<int()>& fn) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    if (::setgid(kNobody) != 0 || ::setuid(kNobody) != 0) ::_exit(100);
-    ::_exit(fn());
-  }
-  return pid;
-}
-
-int Wait(pid_t pid) {
-  int st = 0;
-  if (::waitpid(pid, &st, 0) != pid) return -1;
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 // Reads exactly n bytes from fd (each wait bounded by 20 s); false if not.
@@ -166,7 +153,7 @@ TEST_F(SenderTrustTest, ForgedAnswersOfAnotherUidWhileTheSenderWaitsForItsMailbo
   ASSERT_EQ(::write(stop[1], "x", 1), 1);
   // No forged datagram ever got into the reply socket: it is bound only
   // once it is connected to the mailbox.
-  EXPECT_EQ(Wait(forger), 0) << "forged datagrams the kernel queued for the sender";
+  EXPECT_EQ(WaitExitCode(forger), 0) << "forged datagrams the kernel queued for the sender";
   char buf[64];
   EXPECT_EQ(::recv(mailbox, buf, sizeof(buf), MSG_DONTWAIT), 5);  // "hello" did reach the mailbox
   ::close(mailbox);
@@ -191,7 +178,7 @@ TEST_F(SenderTrustTest, ForgedAnswersWhileTheMailboxNeverComesUpConfirmNothingAn
   EXPECT_TRUE(s.IsNotFound()) << s.ToString();
   EXPECT_EQ(cs, nullptr);
   ASSERT_EQ(::write(stop[1], "x", 1), 1);
-  EXPECT_EQ(Wait(forger), 0) << "forged datagrams the kernel queued for the sender";
+  EXPECT_EQ(WaitExitCode(forger), 0) << "forged datagrams the kernel queued for the sender";
   ::close(scans[0]);
   ::close(stop[0]);
   ::close(stop[1]);
@@ -222,7 +209,7 @@ TEST_F(SenderTrustTest, AnswerFromAProcessOfAnotherUidOnTheMailboxSocketIsDroppe
   ASSERT_TRUE(s.ok()) << s.ToString();
   ASSERT_TRUE(cs->SendAsync("to root's mailbox").ok());
   ASSERT_TRUE(ReadBytes(answered[0], 1));  // the answer is queued now
-  EXPECT_EQ(Wait(fake), 0);
+  EXPECT_EQ(WaitExitCode(fake), 0);
   std::vector<Confirmation> got;
   EXPECT_TRUE(cs->Collect(milliseconds(0), &got).IsTimedOut());
   EXPECT_TRUE(got.empty()) << "confirmed as seq " << got[0].seq;
@@ -256,7 +243,7 @@ struct Impostor {
     (void)!::write(done[1], "d", 1);
     ::close(done[0]);
     ::close(done[1]);
-    return Wait(pid);
+    return WaitExitCode(pid);
   }
 };
 
@@ -321,7 +308,7 @@ TEST_F(SenderTrustTest, MailboxOfAnotherUidIsUsedWhenItIsTheExpectedUid) {
   EXPECT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(seq, 5u);
   EXPECT_EQ(cs->dropped_answers(), 0u);
-  EXPECT_EQ(Wait(mailbox), 0);
+  EXPECT_EQ(WaitExitCode(mailbox), 0);
   ::close(ready[0]);
 }
 
@@ -346,7 +333,7 @@ TEST_F(SenderTrustTest, MqtoolSendConfirmWithRetryPrintsNoForgedSeqWhileItWaitsF
   EXPECT_EQ(test::WaitProcess(send), 1) << "mqtool send should time out waiting for the answer";
   EXPECT_EQ(test::ReadFileOrDie(out), "");
   ASSERT_EQ(::write(stop[1], "x", 1), 1);
-  EXPECT_EQ(Wait(forger), 0) << "forged datagrams the kernel queued for mqtool";
+  EXPECT_EQ(WaitExitCode(forger), 0) << "forged datagrams the kernel queued for mqtool";
   ::close(mailbox);
   ::close(scans[0]);
   ::close(stop[0]);

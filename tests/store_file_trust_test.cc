@@ -19,20 +19,6 @@
 namespace mq::test {
 namespace {
 
-constexpr uid_t kNobody = 65534;
-
-// Runs `fn` in a child switched to uid/gid nobody; its exit code (-1: no exit).
-int AsNobody(const std::function<int()>& fn) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    if (::setgid(kNobody) != 0 || ::setuid(kNobody) != 0) ::_exit(100);
-    ::_exit(fn());
-  }
-  int st = 0;
-  ::waitpid(pid, &st, 0);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 class FileTrustTest : public ::testing::Test {
  protected:
   void SetUp() override {

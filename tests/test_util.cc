@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -10,6 +11,23 @@
 #include <sstream>
 
 namespace mq::test {
+
+pid_t ForkAsNobody(const std::function<int()>& fn) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    if (::setgid(kNobody) != 0 || ::setuid(kNobody) != 0) ::_exit(100);
+    ::_exit(fn());
+  }
+  return pid;
+}
+
+int WaitExitCode(pid_t pid) {
+  int st = 0;
+  if (::waitpid(pid, &st, 0) != pid) return -1;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int AsNobody(const std::function<int()>& fn) { return WaitExitCode(ForkAsNobody(fn)); }
 
 TempDir::TempDir() {
   const char* base = std::getenv("TMPDIR");

@@ -1,9 +1,24 @@
 // Shared helpers for tests: temporary directories and whole-file access.
 #pragma once
 
+#include <sys/types.h>
+
+#include <functional>
 #include <string>
 
 namespace mq::test {
+
+// The uid (and gid) the attack tests switch to: CI runs as root, and an
+// attacker is "another local user".
+constexpr uid_t kNobody = 65534;
+
+// Forks a child that switches to uid/gid nobody and runs fn; returns the
+// child's pid (wait for it with WaitExitCode).
+pid_t ForkAsNobody(const std::function<int()>& fn);
+// Waits for a child; its exit code, or -1 if it did not exit normally.
+int WaitExitCode(pid_t pid);
+// ForkAsNobody, then WaitExitCode: fn's exit code (100: the switch failed).
+int AsNobody(const std::function<int()>& fn);
 
 // A fresh directory under $TMPDIR (or /tmp), removed with its contents on destruction.
 class TempDir {
