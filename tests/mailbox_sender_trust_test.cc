@@ -61,12 +61,13 @@ bool ReadBytes(int fd, size_t n) {
 // any user can read.
 std::vector<std::string> ReplyNamesOf(pid_t pid) {
   std::ifstream in("/proc/net/unix");
-  const std::string want = "@mq-reply/batch/" + std::to_string(pid) + "/";
   std::vector<std::string> names;
   std::string line;
   while (std::getline(in, line)) {
-    size_t at = line.find(want);
-    if (at != std::string::npos) names.push_back(line.substr(at + 1));
+    for (const char* prefix : {"@mq-reply/batch/", "@mq-reply/chan/"}) {
+      size_t at = line.find(prefix + std::to_string(pid) + "/");
+      if (at != std::string::npos) names.push_back(line.substr(at + 1));
+    }
   }
   return names;
 }
@@ -194,11 +195,27 @@ TEST_F(SenderTrustTest, AnswerFromAProcessOfAnotherUidOnTheMailboxSocketIsDroppe
   const pid_t fake = ForkAsNobody([&] {
     char buf[64];
     sockaddr_un from{};
-    socklen_t len = sizeof(from);
-    if (::recvfrom(mailbox, buf, sizeof(buf), 0, reinterpret_cast<sockaddr*>(&from), &len) < 0) return 1;
+    // Answers through the answer channel that came with the message, as a
+    // mailbox does (or to the sender's address if none came).
+    iovec iov{buf, sizeof(buf)};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    msghdr m{};
+    m.msg_name = &from;
+    m.msg_namelen = sizeof(from);
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control;
+    m.msg_controllen = sizeof(control);
+    if (::recvmsg(mailbox, &m, 0) < 0) return 1;
+    int channel = -1;
+    if (cmsghdr* c = CMSG_FIRSTHDR(&m); c != nullptr && c->cmsg_type == SCM_RIGHTS)
+      std::memcpy(&channel, CMSG_DATA(c), sizeof(int));
     char a[reply::kSize];
     reply::Encode(reply::Code::kOk, 777, a);
-    if (::sendto(mailbox, a, sizeof(a), 0, reinterpret_cast<sockaddr*>(&from), len) != sizeof(a)) return 2;
+    const ssize_t sent =
+        channel >= 0 ? ::send(channel, a, sizeof(a), 0)
+                     : ::sendto(mailbox, a, sizeof(a), 0, reinterpret_cast<sockaddr*>(&from), m.msg_namelen);
+    if (sent != sizeof(a)) return 2;
     return ::write(answered[1], "a", 1) == 1 ? 0 : 3;
   });
   ASSERT_GT(fake, 0);

@@ -1,11 +1,14 @@
 // Confirmed sends (docs/mailbox.md, "Confirmations"). The sender opens the
 // mailbox's socket file, checks who owns it, connects a fresh socket to it
 // through that open file and only then binds the socket under the abstract
-// prefix "\0mq-reply/batch/", so only the mailbox can ever send to it (and
-// the kernel does not hold answers back by the receive-queue length limit).
-// Every answer is read with the sending process's credentials and dropped
-// unless they are of a trusted uid. Answers arrive in send order; the i-th
-// answer is about the i-th message in flight.
+// prefix "\0mq-reply/chan/", so only the mailbox can ever send to it. Its
+// answers come through an answer channel instead: one end of a socketpair,
+// passed to the mailbox with the first message (SCM_RIGHTS), so what this
+// sender leaves unread is charged to that channel, not to the mailbox
+// socket that carries everyone's answers ("Answer channels"). Every answer is
+// read with the sending process's credentials and dropped unless they are
+// of a trusted uid. Answers arrive in send order; the i-th answer is about
+// the i-th message in flight.
 //
 // When the answers can no longer be matched (a timeout, the mailbox
 // restarted), every message in flight is reported with an error and the
@@ -66,8 +69,13 @@ Status ConfirmedSender::Open(const std::string& socket_path, const ConfirmedSend
   return Status::OK();
 }
 
-ConfirmedSender::~ConfirmedSender() {
-  if (fd_ >= 0) ::close(fd_);
+ConfirmedSender::~ConfirmedSender() { CloseSockets(); }
+
+void ConfirmedSender::CloseSockets() {
+  for (int* fd : {&fd_, &answers_fd_, &channel_fd_}) {
+    if (*fd >= 0) ::close(*fd);
+    *fd = -1;
+  }
 }
 
 bool ConfirmedSender::TrustedUid(uint32_t uid) const {
@@ -104,8 +112,7 @@ int ConnectThrough(int fd, int file, const std::string& path, const struct stat&
 }  // namespace
 
 Status ConfirmedSender::Reach() {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
+  CloseSockets();
   sndbuf_ = 0;
   connected_ = false;
   reply_name_.clear();
@@ -149,9 +156,9 @@ Status ConfirmedSender::Reach() {
     uint64_t r = (static_cast<uint64_t>(rd()) << 32) ^ rd();
     char hex[17];
     std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(r));
-    // Under the batch prefix: the mailbox may answer several messages in
-    // one datagram.
-    std::string name(reply::kBatchPrefix);
+    // Under the channel prefix: the answers come through the channel
+    // passed with the first message, several in one datagram.
+    std::string name(reply::kChannelPrefix);
     name += std::to_string(::getpid()) + "/" + hex;
     sockaddr_un reply;
     socklen_t reply_len = 0;
@@ -164,15 +171,28 @@ Status ConfirmedSender::Reach() {
     if (err != EADDRINUSE || attempt >= 8)
       return Status::IOError("ConfirmedSender: binding reply socket @" + name.substr(1), err);
   }
-  // Every answer then carries the sending process's credentials.
+  // The answer channel: answers come to pair[0]; pair[1] goes to the mailbox
+  // with the first message. The pair has no name: only the process holding
+  // pair[1] can send to pair[0].
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair) != 0)
+    return Status::FromErrno("ConfirmedSender: socketpair() for the answer channel");
+  unix_socket::Fd answers(pair[0]);
+  unix_socket::Fd channel(pair[1]);
+  // Every answer then carries the sending process's credentials, on the
+  // channel and on the named socket alike (a mailbox that does not know
+  // channels answers to the name; see DrainReplies).
   const int one = 1;
-  if (::setsockopt(sock.get(), SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) != 0)
+  if (::setsockopt(answers.get(), SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) != 0 ||
+      ::setsockopt(sock.get(), SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) != 0)
     return Status::FromErrno("ConfirmedSender: setsockopt(SO_PASSCRED)");
-  // Nothing can be queued yet (the name is new and the socket connected);
-  // should anything be, it predates this connection: drop it unread.
+  // Nothing can be queued at the name yet (it is new and the socket
+  // connected); should anything be, it predates this connection: drop it.
   char junk[1];
   while (::recv(sock.get(), junk, sizeof(junk), MSG_DONTWAIT | MSG_TRUNC) >= 0) ++dropped_answers_;
   fd_ = sock.Release();
+  answers_fd_ = answers.Release();
+  channel_fd_ = channel.Release();
   connected_ = true;
   peer_dev_ = st.st_dev;
   peer_ino_ = st.st_ino;
@@ -205,9 +225,9 @@ void ConfirmedSender::FailInFlight(const Status& why) {
   for (const InFlight& f : in_flight_) Settle(f, Confirmation{f.ticket, 0, why});
   in_flight_.clear();
   // Any answer still on its way belongs to the messages just failed: never
-  // read it. The next send binds and connects a fresh reply socket.
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
+  // read it. The next send binds and connects a fresh reply socket and
+  // passes a fresh channel.
+  CloseSockets();
   sndbuf_ = 0;
   connected_ = false;
 }
@@ -221,6 +241,17 @@ void ConfirmedSender::ExpireOld() {
 }
 
 size_t ConfirmedSender::DrainReplies() {
+  // A mailbox of this version answers through the channel only; one that
+  // does not know channels (an older version, another implementation)
+  // closes the channel and answers to the name. Only that one mailbox can
+  // send to either, so the answers come from one of them, in order.
+  size_t n = DrainFrom(answers_fd_);
+  if (fd_ >= 0) n += DrainFrom(fd_);
+  return n;
+}
+
+size_t ConfirmedSender::DrainFrom(int fd) {
+  if (fd < 0) return 0;
   char buf[reply::kSize * reply::kMaxBatch];
   // Room for the credentials and for descriptors nobody asked for (closed).
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(16 * sizeof(int))];
@@ -235,7 +266,7 @@ size_t ConfirmedSender::DrainReplies() {
     m.msg_controllen = sizeof(control);
     // MSG_TRUNC: the datagram's real length, so a longer one is ignored,
     // never read cut short.
-    ssize_t n = ::recvmsg(fd_, &m, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
+    ssize_t n = ::recvmsg(fd, &m, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
     if (n < 0) break;
     ++datagrams;
     bool trusted = false;
@@ -271,13 +302,13 @@ size_t ConfirmedSender::DrainReplies() {
 }
 
 Status ConfirmedSender::ReadReplies(milliseconds wait) {
-  if (fd_ < 0 || in_flight_.empty()) return Status::OK();
+  if (answers_fd_ < 0 || in_flight_.empty()) return Status::OK();
   // Read first, poll only if nothing was waiting: answers usually are, and
   // a pipelining sender calls this once per message.
   if (DrainReplies() > 0) return Status::OK();
   if (wait.count() > 0) {
-    pollfd p{fd_, POLLIN, 0};
-    int r = ::poll(&p, 1, static_cast<int>(std::min<milliseconds>(wait, kSlice).count()));
+    pollfd p[2] = {{answers_fd_, POLLIN, 0}, {fd_, POLLIN, 0}};
+    int r = ::poll(p, 2, static_cast<int>(std::min<milliseconds>(wait, kSlice).count()));
     if (r < 0 && errno != EINTR) return Status::FromErrno("ConfirmedSender: poll");
     if (r > 0) {
       DrainReplies();
@@ -300,7 +331,29 @@ Status ConfirmedSender::SendOne(std::string_view payload) {
   if (fd_ < 0 || !connected_) MQ_RETURN_IF_ERROR(Reach());
   unix_socket::EnsureSendBuffer(fd_, payload.size(), &sndbuf_);
   for (int attempt = 0; attempt < 2; ++attempt) {
-    ssize_t n = ::send(fd_, payload.data(), payload.size(), MSG_NOSIGNAL);
+    ssize_t n = 0;
+    if (channel_fd_ >= 0) {
+      // The first message carries the answer channel.
+      iovec iov{const_cast<char*>(payload.data()), payload.size()};
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+      msghdr m{};
+      m.msg_iov = &iov;
+      m.msg_iovlen = 1;
+      m.msg_control = control;
+      m.msg_controllen = sizeof(control);
+      cmsghdr* c = CMSG_FIRSTHDR(&m);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int));
+      std::memcpy(CMSG_DATA(c), &channel_fd_, sizeof(int));
+      n = ::sendmsg(fd_, &m, MSG_NOSIGNAL);
+      if (n >= 0) {
+        ::close(channel_fd_);  // the mailbox holds it now
+        channel_fd_ = -1;
+      }
+    } else {
+      n = ::send(fd_, payload.data(), payload.size(), MSG_NOSIGNAL);
+    }
     if (n >= 0) return Status::OK();
     const int err = errno;
     if (err == EINTR) {

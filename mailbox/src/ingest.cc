@@ -23,9 +23,11 @@ bool WantsReply(const sockaddr_un& a, socklen_t len) {
          std::memcmp(a.sun_path, reply::kAddressPrefix.data(), reply::kAddressPrefix.size()) == 0;
 }
 
-// Reads the sender's credentials; closes any descriptors passed along
-// (a mailbox takes bytes, never descriptors).
-bool ReadCredentials(msghdr* h, ucred* cred) {
+// Reads the sender's credentials. Of the descriptors passed along, keeps the
+// first in *passed if `passed` is given (an answer channel: "Answer
+// channels" in docs/mailbox.md) and closes every other one (a mailbox
+// stores bytes, never descriptors).
+bool ReadCredentials(msghdr* h, ucred* cred, int* passed) {
   bool found = false;
   for (cmsghdr* c = CMSG_FIRSTHDR(h); c != nullptr; c = CMSG_NXTHDR(h, c)) {
     if (c->cmsg_level != SOL_SOCKET) continue;
@@ -37,7 +39,8 @@ bool ReadCredentials(msghdr* h, ucred* cred) {
       for (size_t i = 0; i < n; ++i) {
         int fd;
         std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-        ::close(fd);
+        if (passed != nullptr && *passed < 0) *passed = fd;
+        else ::close(fd);
       }
     }
   }
@@ -86,8 +89,9 @@ size_t Mailbox::Impl::IngestBatch(bool block) {
     ++taken;
     n_datagrams.fetch_add(1, std::memory_order_relaxed);
     ucred cred{};
-    const bool has_creds = ReadCredentials(&h, &cred);
+    int channel = -1;
     const bool reply = WantsReply(addrs[i], h.msg_namelen);
+    const bool has_creds = ReadCredentials(&h, &cred, reply ? &channel : nullptr);
     Rejection r;
     bool rejected = false;
     if (!Admitted(has_creds, cred.uid)) {
@@ -98,6 +102,10 @@ size_t Mailbox::Impl::IngestBatch(bool block) {
       r.reason = Rejection::Reason::kTooLarge;
       rejected = true;
       n_too_large.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (rejected && channel >= 0 && r.reason == Rejection::Reason::kNotAdmitted) {
+      ::close(channel);  // never answered: no channel kept for it either
+      channel = -1;
     }
     if (rejected) {
       if (opt.on_reject) {
@@ -113,15 +121,13 @@ size_t Mailbox::Impl::IngestBatch(bool block) {
       // admitted gets no answer at all, so it can never occupy the send
       // buffer that carries the answers to admitted senders.
       if (reply && r.reason == Rejection::Reason::kTooLarge) {
-        PendingReply p{addrs[i], h.msg_namelen,
-                       reply::Code::kTooLarge,
-                       0};
+        PendingReply p{addrs[i], h.msg_namelen, reply::Code::kTooLarge, 0, channel};
         replies_scratch.push_back(p);
       }
       continue;
     }
     if (reply) {
-      replies_scratch.push_back(PendingReply{addrs[i], h.msg_namelen, reply::Code::kOk, views.size()});
+      replies_scratch.push_back(PendingReply{addrs[i], h.msg_namelen, reply::Code::kOk, views.size(), channel});
       ok_reply.push_back(replies_scratch.size() - 1);
     }
     views.emplace_back(bufs[i].get(), len);

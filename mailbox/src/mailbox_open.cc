@@ -146,7 +146,9 @@ Status Mailbox::Impl::PrepareBuffers() {
   bufs.clear();
   for (size_t i = 0; i < slots; ++i) bufs.emplace_back(new char[slot_bytes]);
   addrs.resize(slots);
-  ctrls.assign(slots, std::vector<char>(CMSG_SPACE(sizeof(ucred))));
+  // Credentials, and room for an answer channel's descriptor (more are
+  // cut off: the kernel closes those).
+  ctrls.assign(slots, std::vector<char>(CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int))));
   iovs.resize(slots);
   hdrs.resize(slots);
   views.reserve(slots);

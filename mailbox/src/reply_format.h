@@ -40,8 +40,18 @@ bool Decode(std::string_view data, Code* code, uint64_t* seq);
 // order of its messages. Others get one answer per datagram.
 constexpr std::string_view kBatchPrefix("\0mq-reply/batch/", 16);
 constexpr size_t kMaxBatch = 64;
+// "Answer channels": a sender bound under this prefix passes, with a
+// message (SCM_RIGHTS), one end of a socketpair; the mailbox sends that
+// address's answers through it (batched, as above) and never from its own
+// socket. Until a channel has come, the address gets no answers at all.
+constexpr std::string_view kChannelPrefix("\0mq-reply/chan/", 15);
 // `path` is the address's sun_path bytes (as long as the address says).
-inline bool IsBatchAddress(std::string_view path) { return path.substr(0, kBatchPrefix.size()) == kBatchPrefix; }
+inline bool IsChannelAddress(std::string_view path) {
+  return path.substr(0, kChannelPrefix.size()) == kChannelPrefix;
+}
+inline bool IsBatchAddress(std::string_view path) {
+  return path.substr(0, kBatchPrefix.size()) == kBatchPrefix || IsChannelAddress(path);
+}
 
 struct Answer {
   Code code = Code::kOk;

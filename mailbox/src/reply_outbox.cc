@@ -1,5 +1,8 @@
 #include "reply_outbox.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
@@ -21,6 +24,66 @@ void EncodeRun(const PendingReply* rs, size_t n, char* out) {
 }
 }  // namespace
 
+ReplyOutbox::ReplyOutbox(int fd, std::atomic<uint64_t>* sent, std::atomic<uint64_t>* dropped,
+                         Clock::duration give_up)
+    : fd_(fd), give_up_(give_up), sent_(sent), dropped_(dropped) {
+  // A quarter of the descriptors at most: the mailbox needs its own too.
+  rlimit nofile{};
+  if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY)
+    max_channels_ = std::clamp<size_t>(static_cast<size_t>(nofile.rlim_cur / 4), 16, kMaxChannels);
+}
+
+ReplyOutbox::~ReplyOutbox() {
+  for (auto& [key, c] : channels_) ::close(c.fd);
+}
+
+bool ReplyOutbox::ChannelAddress(const PendingReply& r) {
+  const size_t head = offsetof(sockaddr_un, sun_path);
+  if (r.addr_len <= head) return false;
+  return reply::IsChannelAddress(std::string_view(r.addr.sun_path, r.addr_len - head));
+}
+
+void ReplyOutbox::Install(const PendingReply& r) {
+  const int fd = r.channel;
+  // One end of a socketpair of datagram sockets, and nothing else: a socket
+  // connected to a named socket would let a sender aim answers elsewhere.
+  int domain = 0, type = 0;
+  socklen_t len = sizeof(int);
+  sockaddr_un peer{};
+  socklen_t peer_len = sizeof(peer);
+  const bool ok = ChannelAddress(r) && ::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 &&
+                  domain == AF_UNIX && (len = sizeof(int), ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0) &&
+                  type == SOCK_DGRAM && ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) == 0 &&
+                  peer_len == sizeof(sa_family_t);  // an unnamed peer: the other end of a socketpair
+  std::string key = AddrKey(r);
+  if (!ok || closed_.count(key) != 0) {
+    ::close(fd);
+    return;
+  }
+  (void)::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &kChannelBuffer, sizeof(kChannelBuffer));
+  auto it = channels_.find(key);
+  if (it != channels_.end()) {
+    ::close(it->second.fd);
+    it->second = Channel{fd, ++use_clock_};
+    return;
+  }
+  if (channels_.size() >= max_channels_) {
+    auto lru = channels_.begin();
+    for (auto c = channels_.begin(); c != channels_.end(); ++c)
+      if (c->second.used < lru->second.used) lru = c;
+    auto b = backlog_.find(lru->first);
+    Close(lru->first, b == backlog_.end() ? 0 : b->second.replies.size());
+  }
+  channels_.emplace(std::move(key), Channel{fd, ++use_clock_});
+}
+
+int ReplyOutbox::ChannelFd(const std::string& key) {
+  auto it = channels_.find(key);
+  if (it == channels_.end()) return -1;
+  it->second.used = ++use_clock_;
+  return it->second.fd;
+}
+
 bool ReplyOutbox::Batched(const PendingReply& r) {
   const size_t head = offsetof(sockaddr_un, sun_path);
   if (r.addr_len <= head) return false;
@@ -31,9 +94,17 @@ int ReplyOutbox::TrySend(const PendingReply* rs, size_t n) {
   std::array<char, reply::kSize * reply::kMaxBatch> b;
   EncodeRun(rs, n, b.data());
   const size_t len = n * reply::kSize;
+  // A channel address: through its channel only (none: gone for good).
+  int fd = fd_;
+  const sockaddr* to = reinterpret_cast<const sockaddr*>(&rs[0].addr);
+  socklen_t to_len = rs[0].addr_len;
+  if (ChannelAddress(rs[0])) {
+    if ((fd = ChannelFd(AddrKey(rs[0]))) < 0) return -1;
+    to = nullptr;
+    to_len = 0;
+  }
   while (true) {
-    ssize_t got = ::sendto(fd_, b.data(), len, MSG_DONTWAIT | MSG_NOSIGNAL,
-                           reinterpret_cast<const sockaddr*>(&rs[0].addr), rs[0].addr_len);
+    ssize_t got = ::sendto(fd, b.data(), len, MSG_DONTWAIT | MSG_NOSIGNAL, to, to_len);
     if (got == static_cast<ssize_t>(len)) return 1;
     if (got < 0 && errno == EINTR) continue;
     if (got < 0 && (errno == EAGAIN || errno == ENOBUFS)) return 0;
@@ -55,6 +126,10 @@ void ReplyOutbox::Park(std::string key, const PendingReply& r) {
 void ReplyOutbox::Close(std::string key, size_t n) {
   dropped_->fetch_add(n, std::memory_order_relaxed);
   backlog_.erase(key);
+  if (auto c = channels_.find(key); c != channels_.end()) {
+    ::close(c->second.fd);
+    channels_.erase(c);
+  }
   if (closed_.insert(key).second) {
     closed_order_.push_back(key);
     if (closed_order_.size() > kMaxClosed) {
@@ -66,6 +141,9 @@ void ReplyOutbox::Close(std::string key, size_t n) {
 
 void ReplyOutbox::Send(const std::vector<PendingReply>& rs) {
   if (rs.empty()) return;
+  // 0. Channels that came with these messages, before any answer is sent.
+  for (const PendingReply& r : rs)
+    if (r.channel >= 0) Install(r);
   // 1. Each address's answers together, in their order (a stable sort by
   //    address); the order between addresses does not matter.
   sorted_.assign(rs.begin(), rs.end());
@@ -77,11 +155,15 @@ void ReplyOutbox::Send(const std::vector<PendingReply>& rs) {
   // 2. Datagrams: per address, runs of up to kMaxBatch answers if it takes
   //    batches, else one answer each. An address with a backlog (or closed)
   //    gets none: its answers go behind the backlog (or are dropped).
+  //    A channel address goes through its channel; without one, its
+  //    answers are dropped (never sent from the mailbox socket).
   grams_.clear();
+  channel_grams_.clear();
   for (size_t a = 0; a < sorted_.size();) {
     size_t b = a + 1;
     while (b < sorted_.size() && SameAddress(sorted_[a], sorted_[b])) ++b;
-    if (!backlog_.empty() || !closed_.empty()) {
+    const bool channel = ChannelAddress(sorted_[a]);
+    if (!backlog_.empty() || !closed_.empty() || channel) {
       std::string key = AddrKey(sorted_[a]);
       if (closed_.count(key) != 0) {
         dropped_->fetch_add(b - a, std::memory_order_relaxed);
@@ -93,13 +175,38 @@ void ReplyOutbox::Send(const std::vector<PendingReply>& rs) {
         a = b;
         continue;
       }
+      if (channel && channels_.count(key) == 0) {
+        dropped_->fetch_add(b - a, std::memory_order_relaxed);
+        a = b;
+        continue;
+      }
     }
     const size_t per = Batched(sorted_[a]) ? reply::kMaxBatch : 1;
-    for (size_t i = a; i < b; i += per) grams_.push_back(Gram{i, std::min(per, b - i), a, b});
+    auto& to = channel ? channel_grams_ : grams_;
+    for (size_t i = a; i < b; i += per) to.push_back(Gram{i, std::min(per, b - i), a, b});
     a = b;
   }
 
-  // 3. Send them, up to kSendBatch per sendmmsg. When one fails, its answers
+  // 3a. Through channels, one send each; a full channel holds up only its
+  //     own address.
+  for (size_t g = 0; g < channel_grams_.size();) {
+    const Gram d = channel_grams_[g];
+    const int r = TrySend(&sorted_[d.first], d.count);
+    if (r == 1) {
+      sent_->fetch_add(d.count, std::memory_order_relaxed);
+      ++g;
+      continue;
+    }
+    std::string key = AddrKey(sorted_[d.first]);
+    if (r == 0) {
+      for (size_t i = d.first; i < d.group_end; ++i) Park(key, sorted_[i]);
+    } else {
+      Close(key, d.group_end - d.first);
+    }
+    while (g < channel_grams_.size() && channel_grams_[g].group_begin == d.group_begin) ++g;
+  }
+
+  // 3b. From the mailbox socket, up to kSendBatch per sendmmsg. When one fails, its answers
   //    and the rest of its address's are parked (queue full) or dropped with
   //    the address closed (gone); other addresses go on.
   auto& bytes = bytes_;

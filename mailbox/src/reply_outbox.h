@@ -19,6 +19,15 @@
 // Senders that are not admitted are never answered for this reason
 // (ingest.cc; docs/design.md, "The mailbox socket: mode and answers").
 //
+// Answer channels take the mailbox socket out of it: a sender bound under
+// reply::kChannelPrefix passes one end of a socketpair with a message, and
+// that address's answers go through it, never from the mailbox socket. What
+// such a reader leaves unread is charged to its channel's own send buffer
+// (kChannelBuffer): a full one is EAGAIN for that address alone, its answers
+// wait in its backlog, and past kMaxBacklog they are dropped and counted.
+// At most max_channels() channels stay open (the least recently used is
+// closed first; they are file descriptors).
+//
 // A sender bound under reply::kBatchPrefix gets its answers of one batch
 // together, up to reply::kMaxBatch per datagram: one datagram, one wakeup and
 // one recv for what would otherwise be as many as it had messages in flight.
@@ -46,6 +55,9 @@ struct PendingReply {
   socklen_t addr_len = 0;
   reply::Code code = reply::Code::kOk;
   uint64_t seq = 0;
+  // A descriptor the sender passed with this message (an answer channel), or
+  // -1. The outbox takes it over (keeps or closes it) in Send.
+  int channel = -1;
 };
 
 class ReplyOutbox {
@@ -55,16 +67,24 @@ class ReplyOutbox {
   static constexpr size_t kMaxBacklog = 1 << 16;  // answers waiting for one address
   static constexpr size_t kMaxClosed = 4096;      // addresses remembered as closed
   static constexpr size_t kSendBatch = 64;        // datagrams per sendmmsg
+  // SO_SNDBUF of a channel (the kernel doubles it): about 170 datagrams of
+  // up to kMaxBatch answers, far more than a sender's window.
+  static constexpr int kChannelBuffer = 64 * 1024;
+  static constexpr size_t kMaxChannels = 1024;  // fewer if RLIMIT_NOFILE is low
 
   ReplyOutbox(int fd, std::atomic<uint64_t>* sent, std::atomic<uint64_t>* dropped,
-              Clock::duration give_up = kGiveUp)
-      : fd_(fd), give_up_(give_up), sent_(sent), dropped_(dropped) {}
+              Clock::duration give_up = kGiveUp);
+  ~ReplyOutbox();
+  ReplyOutbox(const ReplyOutbox&) = delete;
+  ReplyOutbox& operator=(const ReplyOutbox&) = delete;
 
   // Sends `rs` in order (behind any backlog of the same address).
   void Send(const std::vector<PendingReply>& rs);
   // Moves the backlogs on; drops those stuck for give_up (or all, if `final`).
   void Retry(bool final);
   bool HasBacklog() const { return !backlog_.empty(); }
+  size_t channels() const { return channels_.size(); }
+  size_t max_channels() const { return max_channels_; }
 
  private:
   struct Backlog {
@@ -75,6 +95,11 @@ class ReplyOutbox {
     return std::string(reinterpret_cast<const char*>(&r.addr), r.addr_len);
   }
   static bool Batched(const PendingReply& r);
+  static bool ChannelAddress(const PendingReply& r);
+  // Keeps r.channel as r's address's channel if it is one end of a
+  // socketpair of datagram sockets (else closes it).
+  void Install(const PendingReply& r);
+  int ChannelFd(const std::string& key);  // -1 if the address has none
   // Sends rs[0..n) (one address; n > 1 only if it is batched) as one
   // datagram now: 1 sent, 0 the queue is full, -1 gone for good.
   int TrySend(const PendingReply* rs, size_t n);
@@ -86,6 +111,10 @@ class ReplyOutbox {
   struct Gram {
     size_t first, count, group_begin, group_end;
   };
+  struct Channel {
+    int fd;
+    uint64_t used;  // use_clock_ at its last use (the LRU order)
+  };
 
   int fd_;
   Clock::duration give_up_;
@@ -94,9 +123,13 @@ class ReplyOutbox {
   std::map<std::string, Backlog> backlog_;
   std::set<std::string> closed_;
   std::deque<std::string> closed_order_;
+  std::map<std::string, Channel> channels_;
+  uint64_t use_clock_ = 0;
+  size_t max_channels_ = kMaxChannels;
   // Send's scratch, kept between calls.
   std::vector<PendingReply> sorted_;  // Send's answers, grouped by address
-  std::vector<Gram> grams_;
+  std::vector<Gram> grams_;          // from the mailbox socket
+  std::vector<Gram> channel_grams_;  // through channels
   std::array<std::array<char, reply::kSize * reply::kMaxBatch>, kSendBatch> bytes_;
 };
 

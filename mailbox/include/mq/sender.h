@@ -13,11 +13,13 @@
 //                     sys_errno() gives the errno
 //   kInvalidArgument  the path is not a socket, or is too long for sockaddr_un
 //   kTooLarge         the datagram is larger than the kernel or the mailbox allows
-//   kDenied           (confirmed sends) the mailbox does not admit your uid; or
-//                     the socket file is owned by a uid this sender does not
-//                     trust (see ConfirmedSender), and nothing was sent
+//   kDenied           (confirmed sends) the socket file is owned by a uid this
+//                     sender does not trust (see ConfirmedSender), and nothing
+//                     was sent. (A mailbox that does not admit your uid does
+//                     not answer at all: that is kTimedOut.)
 //   kTimedOut         (confirmed sends) no answer in time: the message may or
-//                     may not have been stored
+//                     may not have been stored (also what a sender whose uid
+//                     the mailbox does not admit gets)
 #pragma once
 
 #include <chrono>
@@ -103,11 +105,17 @@ struct Confirmation {
 //     otherwise kDenied naming the owner, and nothing is sent. The file is
 //     opened once (O_PATH) and the socket is connected through that open
 //     file, so the file checked is the file connected to;
-//   - its reply socket is connected to the mailbox first and only then bound,
-//     in the abstract namespace, as "\0mq-reply/batch/<pid>/<16 hex digits>"
-//     (reply_format.h, kBatchPrefix). A connected datagram socket takes
-//     datagrams only from its peer, so nobody else can send to the name;
-//     anything queued before (there should be nothing) is dropped;
+//   - its sending socket is connected to the mailbox first and only then
+//     bound, in the abstract namespace, as
+//     "\0mq-reply/chan/<pid>/<16 hex digits>" (reply_format.h,
+//     kChannelPrefix): the address the mailbox knows this sender by;
+//   - the answers come through an answer channel (docs/mailbox.md, "Answer
+//     channels"): one end of a socketpair, passed to the mailbox with the
+//     first message after each connect. The pair has no name, so only the
+//     process the message went to can send to it, and what this sender
+//     leaves unread is charged to the channel, not to the mailbox socket
+//     that carries the answers of others. (A mailbox that does not know
+//     channels answers to the name instead; both are read);
 //   - every answer is read with its SCM_CREDENTIALS (SO_PASSCRED): an answer
 //     without them, or from a process whose uid is not root, this process's
 //     effective uid or options.expected_uid, is dropped and counted
@@ -143,8 +151,9 @@ class ConfirmedSender {
 
   size_t in_flight() const { return in_flight_.size(); }
   const std::string& socket_path() const { return path_; }
-  // The abstract address this sender's answers come to (without the leading
-  // NUL); empty while the sender is not connected.
+  // The abstract address the mailbox knows this sender by (without the
+  // leading NUL; its answers come through the channel passed from it);
+  // empty while the sender is not connected.
   const std::string& reply_name() const { return reply_name_; }
   // Datagrams read from the reply socket and not taken as answers: without
   // credentials, from a process of an untrusted uid, or not a valid answer.
@@ -161,6 +170,7 @@ class ConfirmedSender {
   // Opens, checks and connects the socket file, then binds and connects a
   // fresh reply socket (see the class comment).
   Status Reach();
+  void CloseSockets();  // fd_, answers_fd_ and channel_fd_
   bool TrustedUid(uint32_t uid) const;
   void Settle(const InFlight& f, Confirmation c);
   Status SendOne(std::string_view payload);
@@ -168,6 +178,7 @@ class ConfirmedSender {
   // Reads answers for up to `wait`; returns after the first batch.
   Status ReadReplies(std::chrono::milliseconds wait);
   size_t DrainReplies();  // reads every answer waiting now; returns datagrams read
+  size_t DrainFrom(int fd);  // DrainReplies for one socket
   void FailInFlight(const Status& why);
   void ExpireOld();
   bool MailboxReplaced();
@@ -175,7 +186,9 @@ class ConfirmedSender {
   std::string path_;
   ConfirmedSenderOptions options_;
   std::string reply_name_;
-  int fd_ = -1;
+  int fd_ = -1;          // connected to the mailbox; sends
+  int answers_fd_ = -1;  // our end of the answer channel; reads answers
+  int channel_fd_ = -1;  // the mailbox's end, until a message has carried it
   size_t sndbuf_ = 0;
   bool connected_ = false;
   uint64_t peer_dev_ = 0, peer_ino_ = 0;  // the socket file we connected to
