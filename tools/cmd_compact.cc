@@ -74,7 +74,6 @@ class CompactCommand final : public Command {
     options.recovery = mq::RecoveryMode::kAbsoluteConsistency;
     options.sync = mq::SyncPolicy::kNone;  // compaction syncs the new log itself
     options.auto_compact = false;
-    options.key = RecordedKeyExtractor(path);
     progress.Show("opening...");
     auto store = OpenForWriting(path, options, wait);
     progress.Show("rewriting...");
