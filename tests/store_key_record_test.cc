@@ -199,6 +199,24 @@ TEST_F(StoreKeyRecordTest, RekeyRecordsTheNewExtractorAndARebuildKeepsIt) {
   EXPECT_EQ(FirstSeqByKey(s.get(), "z"), 4u);
 }
 
+// The index stays trusted when key records follow its last message (a rekey
+// with no message after it; a keyed queue with no message at all): a key
+// record is not a message, so it cannot be the index's tail.
+TEST_F(StoreKeyRecordTest, IndexIsTrustedWhenKeyRecordsFollowItsLastMessage) {
+  MakeKeyed();
+  { ASSERT_NE(Open(Opts(KeyExtractor::FirstBytes(1), true)), nullptr); }
+  auto s = Open(Opts());
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->open_report().index_action, "trusted");
+  EXPECT_EQ(FirstSeqByKey(s.get(), "a"), 1u);
+  s.reset();
+  q_ = dir_.File("empty");
+  { ASSERT_NE(Open(Opts(KeyExtractor::UntilDelimiter(':'))), nullptr); }
+  s = Open(Opts());
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->open_report().index_action, "trusted");
+}
+
 // A queue that records none takes the first extractor given (as creation
 // does) and records it.
 TEST_F(StoreKeyRecordTest, QueueWithoutExtractorTakesTheFirstOneGivenAndRecordsIt) {
