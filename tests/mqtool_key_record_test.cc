@@ -79,6 +79,18 @@ TEST_F(MqtoolKeyRecordTest, CompactKeepsTheExtractor) {
   EXPECT_EQ(r.out, "ad:4\n");
 }
 
+TEST_F(MqtoolKeyRecordTest, CompactDryRunCountsTheKeyRecordTheRewriteKeeps) {
+  ToolRun rc = RunTool({"recv", q_, "--count", "1"});
+  ASSERT_EQ(rc.exit_code, 0) << rc.err;
+  ToolRun dry = RunTool({"compact", q_, "--dry-run"});
+  EXPECT_EQ(dry.exit_code, 0) << dry.err;
+  ToolRun c = RunTool({"compact", q_});
+  EXPECT_EQ(c.exit_code, 0) << c.err;
+  const std::string size = std::to_string(ReadFileOrDie(q_).size());
+  EXPECT_NE(dry.out.find(", " + size + " after"), std::string::npos) << dry.out << "file: " << size;
+  EXPECT_NE(c.out.find(", " + size + " after"), std::string::npos) << c.out << "file: " << size;
+}
+
 TEST_F(MqtoolKeyRecordTest, DumpAndCheckTreatTheRecordAsMetadataNotAMessage) {
   ToolRun rk = RunTool({"recv", q_, "--key", "first:1", "--rekey", "--count", "0"});
   ASSERT_EQ(rk.exit_code, 0) << rk.err;
