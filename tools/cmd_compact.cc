@@ -74,7 +74,6 @@ class CompactCommand final : public Command {
     options.recovery = mq::RecoveryMode::kAbsoluteConsistency;
     options.sync = mq::SyncPolicy::kNone;  // compaction syncs the new log itself
     options.auto_compact = false;
-    options.key = RecordedKeyExtractor(path);
     progress.Show("opening...");
     auto store = OpenForWriting(path, options, wait);
     progress.Show("rewriting...");
@@ -115,6 +114,9 @@ class CompactCommand final : public Command {
       }
       return true;
     }, &p.sum), path);
+    // The queue's key extractor goes into the new log (docs/log-format.md,
+    // "Key extractor records"): 8 bytes of record header, the spec, 4 of checksum.
+    if (!p.sum.key_extractor.empty() && p.sum.key_extractor != "none") p.after += 12 + p.sum.key_extractor.size();
     const std::string advice = "compact changes nothing on a damaged log. Run `mqtool check " + path + "`, then ";
     for (const auto& d : p.sum.damage)
       throw ToolError(DescribeDamage(path, d) + "; " + advice + "`mqtool recover " +

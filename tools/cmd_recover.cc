@@ -94,7 +94,6 @@ class RecoverCommand final : public Command {
     options.sync = mq::SyncPolicy::kNone;  // Close() syncs once at the end
     options.auto_compact = false;
     options.reporter = &reporter;
-    options.key = RecordedKeyExtractor(path);
     progress.Show("repairing...");
     auto store = OpenForWriting(path, options, wait);
     progress.Show("rebuilding the index...");

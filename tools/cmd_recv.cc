@@ -3,7 +3,8 @@
 //
 //   mqtool recv QUEUE [--socket PATH] [--match EXPR] [--count N | --follow]
 //                     [--timeout SECONDS] [--ack-after-print]
-//                     [--format raw|jsonl] [--sync always|batch|none] [--key SPEC]
+//                     [--format raw|jsonl] [--sync always|batch|none]
+//                     [--key SPEC [--rekey]]
 //
 //   --socket PATH      also run the mailbox's socket at PATH while receiving,
 //                      so senders can reach it; without it, only messages
@@ -21,7 +22,11 @@
 //   --format jsonl     {"seq":N,"payload_b64":"..."} per line
 //   --sync POLICY      the mailbox's sync policy (default batch)
 //   --key SPEC         key extractor (none, first:N, until:C); default: the
-//                      one the queue's index was built with
+//                      one the queue's log records. A queue that records
+//                      none takes SPEC and records it; a different one than
+//                      the recorded is refused (exit 3, nothing changes)
+//   --rekey            with --key: change the queue's recorded extractor to
+//                      SPEC (recorded in the log; the index is rebuilt)
 //
 // Exit: 0 received what was asked, 1 timed out first, 2 usage error, 3 any
 // other error.
@@ -106,11 +111,13 @@ class RecvCommand final : public Command {
         ("ack-after-print", "consume each message only after printing it (at-least-once)")
         ("format", po::value<std::string>()->value_name("FMT")->default_value("raw"), "raw or jsonl")
         ("sync", po::value<std::string>()->value_name("POLICY")->default_value("batch"), "always, batch or none")
-        ("key", po::value<std::string>()->value_name("SPEC"), "key extractor: none, first:N or until:C");
+        ("key", po::value<std::string>()->value_name("SPEC"),
+         "key extractor: none, first:N or until:C (default: the one the queue records)")
+        ("rekey", "with --key: change the queue's recorded key extractor to SPEC");
     po::variables_map vm;
     if (!ParseArgs(args, opts, {"queue"},
                    "recv QUEUE [--socket PATH] [--match EXPR] [--count N | --follow] [--timeout SECONDS] "
-                   "[--ack-after-print] [--format raw|jsonl] [--sync always|batch|none] [--key SPEC]",
+                   "[--ack-after-print] [--format raw|jsonl] [--sync always|batch|none] [--key SPEC [--rekey]]",
                    "Receives the oldest messages that match EXPR, prints them and consumes them.\n"
                    "Exit: 0 received what was asked (--follow: until interrupted), 1 timed out first,\n"
                    "2 usage error, 3 any other error (also: standard output closed or not writable).", &vm))
@@ -135,16 +142,17 @@ class RecvCommand final : public Command {
       auto key = mq::KeyExtractor::Parse(vm["key"].as<std::string>());
       if (!key.ok()) throw UsageError("--key: " + key.status().message());
       o.key = *key;
-    } else {
-      o.key = RecordedKeyExtractor(queue);
-    }
+      o.store.rekey = vm.count("rekey") > 0;
+    } else if (vm.count("rekey")) {
+      throw UsageError("--rekey needs --key SPEC: the key extractor to record");
+    }  // else: the store uses the one the queue's log records
     // Without a socket nothing can arrive: receive what is stored, don't
     // create a queue that is not there.
     o.store.create_if_missing = !o.socket_path.empty();
     mq::Mailbox::Timeout timeout = o.socket_path.empty() ? mq::Mailbox::kPoll : mq::Mailbox::kForever;
     if (vm.count("timeout")) timeout = ParseSeconds(vm["timeout"].as<std::string>(), "--timeout");
-    if (pattern->kind() == mq::Pattern::Kind::kKey && !o.key.enabled())
-      throw UsageError("--match key:... needs a key extractor: the queue's index has none; give --key first:N or "
+    if (pattern->kind() == mq::Pattern::Kind::kKey && vm.count("key") && !o.key.enabled())
+      throw UsageError("--match key:... needs a key extractor, and --key none gives none; give --key first:N or "
                        "--key until:C");
 
     // fd 1 was closed at start (`>&-`): printing would lose every message
@@ -154,6 +162,11 @@ class RecvCommand final : public Command {
     SignalCloser signals;
     std::unique_ptr<mq::Mailbox> mb;
     ThrowIfError(mq::Mailbox::Open(o, &mb), queue);
+    if (pattern->kind() == mq::Pattern::Kind::kKey && !mb->store()->key_extractor().enabled()) {
+      (void)mb->Close();
+      throw UsageError("--match key:... needs a key extractor: the queue records none; give --key first:N or "
+                       "--key until:C");
+    }
     signals.Watch(mb.get());
     const bool ack_after = vm.count("ack-after-print") > 0;
     Output out;

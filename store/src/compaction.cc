@@ -143,6 +143,8 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
   h.session = header_.session;  // the index describes this open's stamp
   Output out(out_file.get());
   log::EncodeHeader(h, out.buf());
+  // The queue's key extractor goes with it (docs/log-format.md, "Key extractor records").
+  if (opt_.key.enabled()) log::AppendKeyRecord(out.buf(), opt_.key.ToString());
 
   Index::Write w(index_.get());
   MQ_RETURN_IF_ERROR(w.Begin());
@@ -215,6 +217,7 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
   legacy_ = false;
   framed_only_ = true;
   data_start_ = log::kHeaderRecordSize;
+  key_in_log_ = true;
   end_ = out.offset();
   tail_start_ = new_tail_start;
   tail_seq_ = new_tail_seq;

@@ -36,6 +36,7 @@ std::string EncodeMeta(const IndexMeta& m) {
   PutFixed32(&s, static_cast<uint32_t>(m.extractor.size()));
   s += m.extractor;
   for (uint64_t v : {m.session, m.closed_dev, m.closed_ino, m.closed_size, m.closed_ctime_ns}) PutFixed64(&s, v);
+  s.push_back(m.key_in_log ? 1 : 0);
   return s;
 }
 
@@ -74,6 +75,9 @@ bool DecodeMeta(std::string_view s, IndexMeta* m) {
     *f = DecodeFixed64(p);
     p += 8;
   }
+  // Added later, without a version change: an index written before says
+  // nothing of the log's key extractor record (false).
+  m->key_in_log = rest > 5 * 8 && p[0] == 1;
   return true;
 }
 

@@ -72,6 +72,7 @@ struct IndexMeta {
   std::string boot_id;         // boot during which it was last written unsynced
   bool clean = false;          // closed with everything synced
   std::string extractor;       // the key extractor the key table was built with
+  bool key_in_log = false;     // the log records `extractor` (docs/log-format.md, "Key extractor records")
   uint64_t consumed_count = 0; // consumed messages still in the log
   uint64_t consumed_bytes = 0; // their framed bytes
   uint64_t pending_bytes = 0;  // framed bytes of pending messages

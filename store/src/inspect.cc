@@ -84,6 +84,7 @@ Status ScanLog(const std::string& path, const InspectOptions& options,
       }
       if (!visit(r)) {
         sum->complete = false;
+        if (sc.key_seen()) sum->key_extractor = sc.key_spec();
         return Status::OK();
       }
     }
@@ -102,6 +103,7 @@ Status ScanLog(const std::string& path, const InspectOptions& options,
     sum->damage.push_back(LogDamage{p.offset, resume - p.offset, p.reason, false});
     sc.Reset(resume, sc.prev_seq(), true);
   }
+  if (sc.key_seen()) sum->key_extractor = sc.key_spec();
   return Status::OK();
 }
 

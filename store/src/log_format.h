@@ -18,6 +18,8 @@ constexpr int32_t kConsumed = 1;
 // bytes read "mqH\1" and "mqM\1" in a hexdump.
 constexpr int32_t kHeaderKind = 0x0148716d;
 constexpr int32_t kMetaKind = 0x014d716d;
+// "Key extractor records": "mqK\1".
+constexpr int32_t kKeyKind = 0x014b716d;
 
 // "File header": at offset 0 of every log this version creates.
 constexpr char kHeaderMagic[8] = {'m', 'q', '-', 'l', 'o', 'g', '\0', '\0'};
@@ -45,5 +47,9 @@ constexpr uint32_t kFramedOverhead = kMetaRecordSize + kRecordHeaderSize;  // 28
 
 // "Limits": a payload is at most this many bytes (the size field is an int32).
 constexpr uint32_t kMaxPayload = 0x7fffffffu - kFramedOverhead;
+
+// "Key extractor records": [kKeyKind][size][spec bytes][u32 masked crc32c];
+// size = spec length + 4, the spec 1 to kMaxKeySpec bytes.
+constexpr uint32_t kMaxKeySpec = 255;
 
 }  // namespace mq::log

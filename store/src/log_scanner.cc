@@ -7,6 +7,7 @@
 #include "coding.h"
 #include "crc32c.h"
 #include "log_format.h"
+#include "mq/key_extractor.h"
 #include "record.h"
 
 namespace mq::log {
@@ -75,9 +76,44 @@ bool LogScanner::ValidFramedAt(uint64_t off, uint64_t min_seq, ScannedMessage* m
   return true;
 }
 
+bool LogScanner::TakeKeyRecord() {
+  const uint64_t at = pos_;
+  const int32_t size = DecodeInt32(At(at) + 4);
+  if (size < 5 || static_cast<uint32_t>(size) > kMaxKeySpec + 4)
+    return Fail(ScanProblem::Kind::kCorrupt, at,
+                "key extractor record has size " + std::to_string(size) + " (expected 5 to " +
+                    std::to_string(kMaxKeySpec + 4) + ")");
+  const uint64_t total = kRecordHeaderSize + static_cast<uint64_t>(size);
+  if (!Ensure(at, static_cast<size_t>(total))) {
+    if (!io_.ok()) return false;
+    return Fail(ScanProblem::Kind::kIncomplete, at,
+                "key extractor record cut short (" + std::to_string(limit_ - at) + " of " + std::to_string(total) +
+                    " bytes)");
+  }
+  const char* p = At(at);
+  const uint32_t want = crc32c::Unmask(DecodeFixed32(p + total - 4));
+  if (KeyRecordCrc(p, static_cast<uint32_t>(size)) != want)
+    return Fail(ScanProblem::Kind::kCorrupt, at, "checksum mismatch in key extractor record");
+  const std::string_view spec(p + kRecordHeaderSize, static_cast<size_t>(size) - 4);
+  if (!KeyExtractor::Parse(spec).ok())
+    return Fail(ScanProblem::Kind::kCorrupt, at,
+                "key extractor record holds '" + std::string(spec) +
+                    "', which is not a key extractor this mq knows (none, first:N, until:C)");
+  key_seen_ = true;
+  key_spec_.assign(p + kRecordHeaderSize, static_cast<size_t>(size) - 4);
+  key_offset_ = at;
+  framed_only_ = true;
+  pos_ = at + total;
+  return true;
+}
+
 bool LogScanner::Next(ScannedMessage* m) {
   problem_ = ScanProblem{};
-  if (pos_ >= limit_) return false;
+  for (;;) {  // key extractor records are not messages: pass over them
+    if (pos_ >= limit_) return false;
+    if (!Ensure(pos_, kRecordHeaderSize) || DecodeInt32(At(pos_)) != kKeyKind) break;
+    if (!TakeKeyRecord()) return false;
+  }
   const uint64_t at = pos_;
   if (!Ensure(at, kRecordHeaderSize)) {
     if (!io_.ok()) return false;

@@ -49,6 +49,11 @@ class LogScanner {
   uint64_t position() const { return pos_; }   // one past the last good record
   uint64_t prev_seq() const { return prev_seq_; }
   bool framed_only() const { return framed_only_; }
+  // Key extractor records are metadata: Next passes over them (they are never
+  // messages) and remembers the last one read since the scanner was made.
+  bool key_seen() const { return key_seen_; }
+  const std::string& key_spec() const { return key_spec_; }
+  uint64_t key_offset() const { return key_offset_; }
   uint64_t limit() const { return limit_; }
 
   // Finds the first offset in [from, limit) where a framed message with a
@@ -64,6 +69,8 @@ class LogScanner {
   bool Ensure(uint64_t off, size_t n);
   const char* At(uint64_t off) const { return buf_.data() + (off - buf_off_); }
   bool Fail(ScanProblem::Kind kind, uint64_t offset, std::string reason);
+  // Checks the key extractor record at pos_ and moves past it.
+  bool TakeKeyRecord();
 
   File* file_;
   uint64_t limit_;
@@ -77,6 +84,9 @@ class LogScanner {
   bool framed_only_ = false;
   ScanProblem problem_;
   Status io_;
+  bool key_seen_ = false;
+  std::string key_spec_;
+  uint64_t key_offset_ = 0;
 };
 
 }  // namespace mq::log

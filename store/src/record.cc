@@ -93,6 +93,21 @@ size_t EncodeFramed(char* dst, uint64_t seq, std::string_view payload) {
   return kFramedOverhead + payload.size();
 }
 
+uint32_t KeyRecordCrc(const char* rec, uint32_t size) {
+  return crc32c::Value(rec, kRecordHeaderSize + size - 4);
+}
+
+void AppendKeyRecord(std::string* dst, std::string_view spec) {
+  const size_t old = dst->size();
+  const uint32_t size = static_cast<uint32_t>(spec.size()) + 4;
+  dst->resize(old + kRecordHeaderSize + size);
+  char* rec = dst->data() + old;
+  EncodeFixed32(rec, static_cast<uint32_t>(kKeyKind));
+  EncodeFixed32(rec + 4, size);
+  std::memcpy(rec + kRecordHeaderSize, spec.data(), spec.size());
+  EncodeFixed32(rec + kRecordHeaderSize + spec.size(), crc32c::Mask(KeyRecordCrc(rec, size)));
+}
+
 void AppendFramed(std::string* dst, uint64_t seq, std::string_view payload) {
   size_t old = dst->size();
   dst->resize(old + kFramedOverhead + payload.size());

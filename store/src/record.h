@@ -46,6 +46,14 @@ void AppendFramed(std::string* dst, uint64_t seq, std::string_view payload);
 // payload.size() bytes. Returns bytes written.
 size_t EncodeFramed(char* dst, uint64_t seq, std::string_view payload);
 
+// Appends a key extractor record holding `spec` (1 to kMaxKeySpec bytes, as
+// KeyExtractor::ToString writes it); docs/log-format.md, "Key extractor records".
+void AppendKeyRecord(std::string* dst, std::string_view spec);
+
+// The checksum of a key extractor record `rec` whose size field says `size`:
+// over its bytes 0 .. 8 + size - 4 (everything before the checksum).
+uint32_t KeyRecordCrc(const char* rec, uint32_t size);
+
 }  // namespace mq::log
 
 namespace mq::log {

@@ -58,6 +58,7 @@ class StoreImpl final : public Store {
   Status Compact(CompactionResult* result) override;
   Status MaybeCompact(bool* compacted) override;
   Status RebuildIndex() override;
+  KeyExtractor key_extractor() const override { return opt_.key; }
   StoreStats Stats() override;
   const OpenReport& open_report() const override { return report_; }
   const std::string& path() const override { return path_; }
@@ -75,6 +76,15 @@ class StoreImpl final : public Store {
   IndexMeta CurrentMeta(bool clean) const;
   bool LogProvesIndexFlags(const IndexMeta& m, std::string* why);
   Status BumpSession();
+  // The key extractor lives in the log (key_record.cc; docs/log-format.md,
+  // "Key extractor records"). Chooses opt_.key from the log's record and the
+  // one asked for, or refuses a change that StoreOptions::rekey does not ask
+  // for. Reads only; nothing is written before the open is accepted.
+  Status ChooseKeyExtractor(const IndexMeta* meta, bool trusted, uint64_t size);
+  // Appends (and syncs) a key extractor record for opt_.key at end_.
+  Status RecordKeyExtractor();
+  // True if log bytes [from, to) hold only key extractor records.
+  bool OnlyKeyRecords(uint64_t from, uint64_t to);
   Status RepairFlags();
   // The log file now, for a clean close's index meta.
   Status StampClosedLog(IndexMeta* m);
@@ -209,6 +219,7 @@ class StoreImpl final : public Store {
   bool legacy_ = false;
   bool repair_flags_ = false;            // RebuildIndex: rewrite bad used flags (RepairFlags)
   std::vector<uint64_t> bad_flag_offsets_;  // the scan's bad used flags, for RepairFlags
+  bool key_in_log_ = true;               // the log records opt_.key (none: no record needed)
   bool header_damaged_ = false;          // salvage: the header failed its checks
   bool framed_only_ = false;
   uint64_t data_start_ = 0;

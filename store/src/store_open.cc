@@ -205,8 +205,6 @@ bool StoreImpl::IndexTrusted(const IndexMeta& m, uint64_t size, std::string* why
   if (header_damaged_) return no("the log's header is damaged");
   if (m.version != IndexMeta::kVersion) return no("index format version " + std::to_string(m.version));
   if (!m.valid) return no("an earlier rebuild did not finish");
-  if (m.extractor != opt_.key.ToString())
-    return no("key extractor changed from " + m.extractor + " to " + opt_.key.ToString());
   if (legacy_) {
     if (m.log_id != 0 || log_dev_ != m.log_dev || log_ino_ != m.log_ino)
       return no("it was built for another log file");
@@ -219,14 +217,14 @@ bool StoreImpl::IndexTrusted(const IndexMeta& m, uint64_t size, std::string* why
                                   std::to_string(size));
   if (m.applied < data_start_) return no("it covers less than the file header");
   if (m.tail_seq == 0) {  // no message indexed (a legacy log's first one starts at offset 0)
-    if (m.applied != data_start_) return no("its tail record is missing");
+    if (!OnlyKeyRecords(data_start_, m.applied)) return no("its tail record is missing");
     return LogProvesIndexFlags(m, why);
   }
   log::LogScanner sc(file_.get(), size, log::kMaxPayload, 4096);
   log::ScannedMessage msg;
   if (m.tail_seq == 0) return no("its tail record is missing");
   sc.Reset(m.tail_start, m.tail_seq - 1, false);
-  if (!sc.Next(&msg) || msg.seq != m.tail_seq || msg.end != m.applied)
+  if (!sc.Next(&msg) || msg.seq != m.tail_seq || !OnlyKeyRecords(msg.end, m.applied))
     return no("its last indexed message at offset " + std::to_string(m.tail_start) + " does not match the log");
   return LogProvesIndexFlags(m, why);
 }
@@ -297,6 +295,7 @@ IndexMeta StoreImpl::CurrentMeta(bool clean) const {
   m.boot_id = boot_id_;
   m.clean = clean;
   m.extractor = opt_.key.ToString();
+  m.key_in_log = key_in_log_;
   m.consumed_count = consumed_count_;
   m.consumed_bytes = consumed_bytes_;
   m.pending_bytes = pending_bytes_;
@@ -328,6 +327,11 @@ Status StoreImpl::OpenIndex() {
   }
   std::string why = "there was no index";
   bool trusted = present && IndexTrusted(meta, size, &why);
+  MQ_RETURN_IF_ERROR(ChooseKeyExtractor(present ? &meta : nullptr, trusted, size));
+  if (trusted && meta.extractor != opt_.key.ToString()) {
+    trusted = false;
+    why = "key extractor changed from " + meta.extractor + " to " + opt_.key.ToString();
+  }
   // With the header's seq floor lost, the index's memory of the next seq
   // keeps numbers from being reused.
   if (header_damaged_ && present) next_seq_ = std::max(next_seq_, meta.next_seq);
@@ -371,7 +375,9 @@ Status StoreImpl::OpenIndex() {
   // does so on demand), so generation 1 stands for "unknown".
   write_gen_.store(1);
   durable_seq_.store(0);
-  if (report_.index_action != "trusted") {
+  const bool record_key = !key_in_log_;
+  if (record_key) MQ_RETURN_IF_ERROR(RecordKeyExtractor());
+  if (report_.index_action != "trusted" || record_key) {
     Index::Write w(index_.get());
     MQ_RETURN_IF_ERROR(w.Begin());
     MQ_RETURN_IF_ERROR(w.PutMeta(CurrentMeta(false)));
@@ -436,6 +442,7 @@ Status StoreImpl::ScanAndIndex(uint64_t from, uint64_t prev_seq, bool framed_onl
       }
     }
     if (!sc.io_status().ok()) return sc.io_status();
+    end_ = std::max(end_, sc.position());  // past key extractor records after the last message
     framed_only_ = framed_only_ || sc.framed_only();
     const log::ScanProblem& p = sc.problem();
     if (p.kind == log::ScanProblem::Kind::kNone) break;

@@ -47,6 +47,9 @@ struct LogSummary {
   uint64_t pending_bytes = 0, consumed_bytes = 0;  // framed bytes
   uint64_t first_seq = 0, last_seq = 0, first_pending_seq = 0, last_pending_seq = 0;
   std::vector<LogDamage> damage;
+  // The spec of the log's last key extractor record ("" if it has none):
+  // docs/log-format.md, "Key extractor records".
+  std::string key_extractor;
   bool complete = true;  // false if the visitor stopped the scan early
 };
 

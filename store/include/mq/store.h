@@ -63,7 +63,15 @@ struct StoreOptions {
   SyncPolicy sync = SyncPolicy::kBatch;
   std::chrono::milliseconds batch_interval{10};
   RecoveryMode recovery = RecoveryMode::kTolerateTornTail;
-  KeyExtractor key;                // kept in the index; a change rebuilds the index
+  // The key extractor, recorded in the log (docs/log-format.md, "Key
+  // extractor records"), so that an index rebuild keeps it. None (the
+  // default) keeps the queue's recorded one. A queue with none recorded
+  // takes the one given and records it. A different one than the recorded
+  // is refused (kInvalidArgument, naming both; nothing changes) unless
+  // `rekey` is set: then it is recorded and the index rebuilt with it (with
+  // rekey, None records "none").
+  KeyExtractor key;
+  bool rekey = false;
   bool create_if_missing = true;
   mode_t file_mode = 0600;         // for files the store creates
   uint64_t max_message_size = 64u << 20;
@@ -185,6 +193,8 @@ class Store {
   // The oldest visible message whose key is `key`. kInvalidArgument if the
   // store has no key extractor; kNotFound if none.
   virtual Status FirstByKey(std::string_view key, Message* m) = 0;
+  // The key extractor in use: the one the log records (see StoreOptions::key).
+  virtual KeyExtractor key_extractor() const = 0;
   // Visits visible messages with seq >= from_seq in arrival order until fn
   // returns false. Payloads are checked against their checksums first.
   virtual Status ScanPending(uint64_t from_seq, const std::function<bool(const MessageView&)>& fn) = 0;
