@@ -12,15 +12,28 @@
 namespace mq {
 namespace {
 
+// The directory of `path`, held open for the calls relative to it.
+Status OpenDirOf(Env* env, const std::string& path, std::unique_ptr<Directory>* dir) {
+  Status s = env->OpenDirectory(DirName(path), dir);
+  if (s.IsNotFound()) return Status::NotFound(path + ": no such queue file");
+  return s;
+}
+
 Status OpenForReading(Env* env, const std::string& path, std::unique_ptr<File>* f, FileInfo* info) {
-  MQ_RETURN_IF_ERROR(env->Stat(path, info));
+  *info = FileInfo{};
+  const std::string name = BaseName(path);
+  if (name.empty() || name == "." || name == "..")
+    return Status::InvalidArgument(path + ": is a directory; give the path of a queue file");
+  std::unique_ptr<Directory> dir;
+  MQ_RETURN_IF_ERROR(OpenDirOf(env, path, &dir));
+  MQ_RETURN_IF_ERROR(dir->Stat(name, info));
   if (!info->exists) return Status::NotFound(path + ": no such queue file");
   if (info->is_directory) return Status::InvalidArgument(path + ": is a directory; give the path of a queue file");
   if (info->is_symlink)
     return Status::InvalidArgument(path + ": is a symbolic link; mq opens a queue only by its real name, never "
                                           "through a link (give the path of the file it points to)");
   if (!info->is_regular) return Status::InvalidArgument(path + ": is not a regular file");
-  Status s = env->OpenFile(path, OpenMode::kReadOnly, 0, f);
+  Status s = dir->OpenFile(name, OpenMode::kReadOnly, 0, f);
   if (s.sys_errno() == EACCES)
     return Status::IOError(path + ": cannot read it", EACCES, "run as the queue's owner or root");
   return s;
@@ -106,11 +119,13 @@ Status InspectIndex(const std::string& log_path, const LogSummary& log, const In
   Env* env = options.env != nullptr ? options.env : Env::Default();
   *info = IndexInfo{};
   info->path = IndexPathFor(log_path);
+  std::unique_ptr<Directory> dir;
+  MQ_RETURN_IF_ERROR(OpenDirOf(env, log_path, &dir));
   FileInfo fi;
-  MQ_RETURN_IF_ERROR(env->Stat(info->path, &fi));
+  MQ_RETURN_IF_ERROR(dir->Stat(BaseName(info->path), &fi));
   if (!fi.exists) return Status::OK();
   std::unique_ptr<Index> idx;
-  Status s = Index::Open(info->path, true, 0, &idx);
+  Status s = Index::Open(info->path, true, 0, &idx, dir->native_handle());
   // No permission is not damage: say so, rather than "unreadable".
   if (s.sys_errno() == EACCES || s.sys_errno() == EPERM)
     return Status::IOError(info->path + ": cannot open the index", s.sys_errno(),
@@ -143,7 +158,7 @@ Status InspectIndex(const std::string& log_path, const LogSummary& log, const In
   if (!meta.valid) return stale("a rebuild did not finish");
   if (log.legacy) {
     FileInfo li;
-    MQ_RETURN_IF_ERROR(env->Stat(log_path, &li));
+    MQ_RETURN_IF_ERROR(dir->Stat(BaseName(log_path), &li));
     if (meta.log_id != 0 || meta.log_dev != li.device || meta.log_ino != li.inode)
       return stale("it was built for another log file");
   } else if (meta.log_id != log.log_id) {
@@ -159,8 +174,11 @@ Status InspectIndex(const std::string& log_path, const LogSummary& log, const In
 
 Status VerifyIndex(const std::string& log_path, const InspectOptions& options, std::vector<std::string>* problems) {
   std::string ipath = IndexPathFor(log_path);
+  Env* env = options.env != nullptr ? options.env : Env::Default();
+  std::unique_ptr<Directory> dir;
+  MQ_RETURN_IF_ERROR(OpenDirOf(env, log_path, &dir));
   std::unique_ptr<Index> idx;
-  MQ_RETURN_IF_ERROR(Index::Open(ipath, true, 0, &idx));
+  MQ_RETURN_IF_ERROR(Index::Open(ipath, true, 0, &idx, dir->native_handle()));
   Index::Read r(idx.get());
   MQ_RETURN_IF_ERROR(r.Begin());
   IndexMeta meta;
@@ -205,7 +223,9 @@ Status VerifyIndex(const std::string& log_path, const InspectOptions& options, s
 
 pid_t QueueLockHolder(const std::string& log_path, Env* env) {
   if (env == nullptr) env = Env::Default();
-  return env->LockHolder(LockPathFor(log_path));
+  std::unique_ptr<Directory> dir;
+  if (!env->OpenDirectory(DirName(log_path), &dir).ok()) return 0;
+  return dir->LockHolder(BaseName(LockPathFor(log_path)));
 }
 
 }  // namespace mq
