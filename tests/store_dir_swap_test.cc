@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "mq/env.h"
 #include "mq/store.h"
 #include "test_util.h"
 
@@ -187,6 +188,31 @@ TEST_P(StoreDirSwapTest, RecoveryCutAfterTheSwapWritesOnlyTheOriginalDirectory) 
   ASSERT_TRUE(st.ok()) << st.ToString();
   ASSERT_NO_FATAL_FAILURE(ExpectSwappedInUntouched());
   EXPECT_EQ(Pending(moved_ + "/q"), (std::vector<std::string>{"one", "two"}));
+}
+
+// A Directory names files only by plain names: anything that could leave
+// the held directory ('/', "..") is refused before any system call.
+TEST(DirectoryHandleTest, NameThatIsNotPlainIsRefusedAndNothingIsCreated) {
+  test::TempDir root;
+  const std::string dir = root.File("d");
+  ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
+  std::unique_ptr<Directory> d;
+  ASSERT_TRUE(Env::Default()->OpenDirectory(dir, &d).ok());
+  for (const std::string name : {"../escaped", "sub/x", "/tmp/abs", "..", ".", ""}) {
+    SCOPED_TRACE("name \"" + name + "\"");
+    std::unique_ptr<File> f;
+    EXPECT_EQ(d->OpenFile(name, OpenMode::kCreateNew, 0600, &f).code(), Status::Code::kInvalidArgument);
+    FileInfo info;
+    EXPECT_EQ(d->Stat(name, &info).code(), Status::Code::kInvalidArgument);
+    EXPECT_EQ(d->Remove(name).code(), Status::Code::kInvalidArgument);
+    EXPECT_EQ(d->Rename("x", name).code(), Status::Code::kInvalidArgument);
+    std::unique_ptr<FileLock> lock;
+    pid_t holder = 0;
+    EXPECT_EQ(d->LockFile(name, 0600, &lock, &holder).code(), Status::Code::kInvalidArgument);
+    EXPECT_EQ(d->LockHolder(name), 0);
+  }
+  EXPECT_TRUE(Snapshot(dir).empty());
+  EXPECT_EQ(Snapshot(root.path()).size(), 1u) << "something was created beside the directory";
 }
 
 INSTANTIATE_TEST_SUITE_P(Swaps, StoreDirSwapTest, ::testing::Values(Swap::kDirectory, Swap::kSymlinkToDirectory),
