@@ -92,6 +92,10 @@ TEST_F(MqtoolCheckTest, IndexMissingAPendingMessageIsReported) {
     ASSERT_TRUE(s->Consume(2).ok());
     ASSERT_TRUE(s->Close().ok());
   }
+  // With the session stamp of the log the index describes: a plain copy of
+  // the old log is caught by its stamp, and the index is only called stale
+  // (MqtoolRestoreTest); this one also forges the stamp.
+  before.replace(48, 8, ReadFileOrDie(q).substr(48, 8));
   WriteFileOrDie(q, before);
   ToolRun r = RunTool({"check", q});
   EXPECT_EQ(r.exit_code, 1) << r.err;

@@ -16,6 +16,13 @@
 namespace mq::test {
 namespace {
 
+// A log's bytes without the header's session stamp and checksum, which every
+// writable open rewrites (docs/log-format.md, "File header").
+std::string WithoutSessionStamp(std::string b) {
+  if (b.size() >= 56) b.replace(48, 8, 8, '\0');
+  return b;
+}
+
 class MqtoolRecoverTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -44,7 +51,7 @@ TEST_F(MqtoolRecoverTest, TornTailIsCutIntoASideFileThatKeepsTheCutBytes) {
             "Q: recovered in tolerate-tail mode: 3 pending, 1 consumed message, 193 bytes; no bytes deleted "
             "(side files: Q.cut-193)\n");
   EXPECT_EQ(ReadFileOrDie(q_ + ".cut-193"), "garbage!");
-  EXPECT_EQ(ReadFileOrDie(q_), good_);
+  EXPECT_EQ(WithoutSessionStamp(ReadFileOrDie(q_)), WithoutSessionStamp(good_));
   ToolRun d = Run({"dump", q_, "--format", "raw"});
   EXPECT_EQ(d.exit_code, 0) << d.err;
   EXPECT_EQ(d.out, std::string("hello\ntab\there\n\0\xff\n\n", 19));
@@ -58,7 +65,7 @@ TEST_F(MqtoolRecoverTest, CleanQueueOnlyRebuildsTheIndex) {
             "Q: no damage found in the log\n"
             "Q: index rebuilt: 3 pending messages indexed\n"
             "Q: recovered in tolerate-tail mode: 3 pending, 1 consumed message, 193 bytes; no bytes deleted\n");
-  EXPECT_EQ(ReadFileOrDie(q_), good_);
+  EXPECT_EQ(WithoutSessionStamp(ReadFileOrDie(q_)), WithoutSessionStamp(good_));
 }
 
 TEST_F(MqtoolRecoverTest, DamageInTheMiddleIsRefusedByTheDefaultModeAndNothingChanges) {

@@ -318,7 +318,10 @@ TEST_F(StoreBadInputTest, ReopeningWithASmallerMaximumKeepsTheLargerMessagesAlre
   EXPECT_EQ(m.payload, std::string(400, 'M'));
   EXPECT_EQ(s->Stats().pending, 3u);
   ASSERT_TRUE(s->Close().ok());
-  EXPECT_TRUE(test::ReadFileOrDie(path_) == before);
+  std::string now = test::ReadFileOrDie(path_);
+  ASSERT_EQ(now.size(), before.size());
+  now.replace(48, 4, before.substr(48, 4));  // the open's session stamp (docs/log-format.md, "File header")
+  EXPECT_TRUE(now == before) << "no message byte changed";
 }
 
 }  // namespace

@@ -17,6 +17,13 @@
 namespace mq {
 namespace {
 
+// A log's bytes without the header's session stamp and checksum (record bytes
+// 48..55), which every writable open rewrites (docs/log-format.md, "File header").
+std::string NoStamp(std::string b) {
+  if (b.size() >= 56) b.replace(48, 8, 8, '\0');
+  return b;
+}
+
 struct Stored {
   uint64_t seq;
   std::string payload;
@@ -110,7 +117,7 @@ class StoreTornTailTest : public ::testing::Test {
     EXPECT_GT(seq, want.empty() ? 0 : want.rbegin()->first);
     ASSERT_TRUE(s->Close().ok());
     const std::string now = test::ReadFileOrDie(path_);
-    EXPECT_EQ(now.substr(0, boundary), log_after_.substr(0, boundary));
+    EXPECT_EQ(NoStamp(now.substr(0, boundary)), NoStamp(log_after_.substr(0, boundary)));
     EXPECT_EQ(now.size(), boundary + 28 + 5);
   }
 
@@ -149,7 +156,7 @@ TEST_F(StoreTornTailTest, TornTailIsCutTheSameWayInSalvageMode) {
   EXPECT_EQ(test::ReadFileOrDie(s->open_report().side_files[0]), log_after_.substr(log_before_.size(), cut - log_before_.size()));
   EXPECT_EQ(s->open_report().damaged_regions, 0u);
   ASSERT_TRUE(s->Close().ok());
-  EXPECT_EQ(test::ReadFileOrDie(path_), log_before_);
+  EXPECT_EQ(NoStamp(test::ReadFileOrDie(path_)), NoStamp(log_before_));
 }
 
 TEST_F(StoreTornTailTest, AbsoluteModeRefusesATornTailAndLeavesItInPlace) {

@@ -47,8 +47,9 @@ class CheckCommand final : public Command {
       if (!r.consumed && r.used != 0)
         problems.push_back(path + ": offset " + std::to_string(r.msg_offset) + ": message " + std::to_string(r.seq) +
                            " has used flag " + std::to_string(r.used) +
-                           " (neither 0 nor 1), so it reads as pending. recover keeps it as pending "
-                           "(recover --mode absolute refuses the log)");
+                           " (neither 0 nor 1), so it reads as pending. recover sets it to 0 (pending), "
+                           "keeping the old flag in " + path + ".flag-" + std::to_string(r.msg_offset) +
+                           " (recover --mode absolute refuses the log)");
       return true;
     }, &sum);
     progress.Done();

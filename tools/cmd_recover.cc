@@ -107,11 +107,12 @@ class RecoverCommand final : public Command {
     progress.Done();
 
     for (const auto& n : reporter.notes) out.Line(n);
-    if (report.tail_cut_bytes == 0 && report.damaged_regions == 0)
+    if (report.tail_cut_bytes == 0 && report.damaged_regions == 0 && report.bad_flags == 0)
       out.Line(path + ": no damage found in the log");
-    if (report.bad_flags != 0)
-      out.Line(path + ": " + std::to_string(report.bad_flags) +
-               " messages have a used flag that is neither 0 nor 1; they were kept as pending");
+    if (report.flags_repaired != 0)
+      out.Line(path + ": " + std::to_string(report.flags_repaired) +
+               (report.flags_repaired == 1 ? " message had a used flag" : " messages had a used flag") +
+               " that was neither 0 nor 1: set to 0 (pending), the old flags kept in side files");
     out.Line(path + ": index rebuilt: " + Plural(stats.pending, "pending message") + " indexed");
     std::string kept = path + ": recovered in " + mq::RecoveryModeName(mode.value()) + " mode: " +
                        std::to_string(stats.pending) + " pending, " + Plural(stats.consumed, "consumed message") + ", " + std::to_string(stats.file_bytes) + " bytes; no bytes deleted";

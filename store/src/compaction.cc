@@ -43,7 +43,10 @@ Status StoreImpl::RebuildIndex() {
   tail_start_ = tail_seq_ = 0;
   pending_bytes_ = consumed_count_ = consumed_bytes_ = 0;
   cache_.Invalidate();
+  report_.bad_flags = 0;  // this scan counts them all again
+  repair_flags_ = true;
   Status s = ScanAndIndex(data_start_, 0, !legacy_, true);
+  repair_flags_ = false;
   if (!s.ok()) {
     // The failed scan left this object's idea of the log (its end, above
     // all) wherever it stopped: a write now could land on bytes the log
@@ -137,6 +140,7 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
     Note(path_ + ": kept the damaged file header in " + side);
   }
   log::Header h{log::kFormatVersion, 0, NewLogId(), next_seq_, env_->NowMicros()};
+  h.session = header_.session;  // the index describes this open's stamp
   Output out(out_file.get());
   log::EncodeHeader(h, out.buf());
 

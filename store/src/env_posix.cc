@@ -280,6 +280,7 @@ class PosixDirectory final : public Directory {
     info->device = st.st_dev;
     info->inode = st.st_ino;
     info->mode = st.st_mode;
+    info->ctime_ns = static_cast<uint64_t>(st.st_ctim.tv_sec) * 1000000000u + static_cast<uint64_t>(st.st_ctim.tv_nsec);
     return Status::OK();
   }
 

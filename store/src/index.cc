@@ -35,6 +35,7 @@ std::string EncodeMeta(const IndexMeta& m) {
   s += m.boot_id;
   PutFixed32(&s, static_cast<uint32_t>(m.extractor.size()));
   s += m.extractor;
+  for (uint64_t v : {m.session, m.closed_dev, m.closed_ino, m.closed_size, m.closed_ctime_ns}) PutFixed64(&s, v);
   return s;
 }
 
@@ -63,6 +64,16 @@ bool DecodeMeta(std::string_view s, IndexMeta* m) {
   uint32_t e = DecodeFixed32(p);
   if (rest < 4 + size_t{e}) return false;
   m->extractor.assign(p + 4, e);
+  p += 4 + e;
+  rest -= 4 + e;
+  // Version 4 adds the session stamp and the closed log's identity; an older
+  // meta lacks them (and is rebuilt for its version anyway).
+  if (m->version < 4) return true;
+  if (rest < 5 * 8) return false;
+  for (uint64_t* f : {&m->session, &m->closed_dev, &m->closed_ino, &m->closed_size, &m->closed_ctime_ns}) {
+    *f = DecodeFixed64(p);
+    p += 8;
+  }
   return true;
 }
 

@@ -56,9 +56,10 @@ inline bool KeyTableBefore(std::string_view a, std::string_view b) {
 }
 
 struct IndexMeta {
+  // 4: the log's session stamp and, at a clean close, the log's identity.
   // 3: the key table became "kblocks" (blocks of items per key); 2 had
   // "keys" (a sorted duplicate per message), 1 had "key" (an entry per message).
-  static constexpr uint32_t kVersion = 3;
+  static constexpr uint32_t kVersion = 4;
   uint32_t version = 0;
   bool valid = false;          // false while a rebuild is under way
   uint64_t log_id = 0;         // the header's log id; 0 for a log without header
@@ -74,6 +75,10 @@ struct IndexMeta {
   uint64_t consumed_count = 0; // consumed messages still in the log
   uint64_t consumed_bytes = 0; // their framed bytes
   uint64_t pending_bytes = 0;  // framed bytes of pending messages
+  uint64_t session = 0;        // the log header's session stamp this index describes
+  // Set by a clean close, after the log's last sync: the log file as it was
+  // then (device, inode, size, ctime in ns). 0 while the index is in use.
+  uint64_t closed_dev = 0, closed_ino = 0, closed_size = 0, closed_ctime_ns = 0;
 };
 
 Status LmdbStatus(int rc, const std::string& path, std::string_view what);

@@ -41,6 +41,9 @@ Status OpenForReading(Env* env, const std::string& path, std::unique_ptr<File>* 
 
 }  // namespace
 
+static bool IndexDescribesLogFlags(const IndexMeta& meta, const LogSummary& log, const std::string& log_path,
+                                   Directory* dir, std::string* why);
+
 const char* IndexStateName(IndexInfo::State s) {
   switch (s) {
     case IndexInfo::State::kMissing: return "missing";
@@ -71,6 +74,7 @@ Status ScanLog(const std::string& path, const InspectOptions& options,
   sum->log_id = h.log_id;
   sum->seq_floor = h.seq_floor;
   sum->created_micros = h.created_micros;
+  sum->session = h.session;
 
   log::LogScanner sc(f.get(), size, options.max_message_size);
   sc.Reset(sum->legacy ? 0 : log::kHeaderRecordSize, 0, !sum->legacy);
@@ -167,9 +171,32 @@ Status InspectIndex(const std::string& log_path, const LogSummary& log, const In
   if (!meta.clean && meta.boot_id != env->BootId())
     return stale("the machine restarted since it was last written unsynced");
   if (meta.applied > log.file_bytes) return stale("it covers more bytes than the log has");
+  if (std::string why; !IndexDescribesLogFlags(meta, log, log_path, dir.get(), &why)) return stale(why);
   info->behind_bytes = log.file_bytes - meta.applied;
   info->state = info->behind_bytes == 0 ? IndexInfo::State::kCurrent : IndexInfo::State::kBehind;
   return Status::OK();
+}
+
+// The read-only twin of StoreImpl::LogProvesIndexFlags (store_open.cc).
+static bool IndexDescribesLogFlags(const IndexMeta& meta, const LogSummary& log, const std::string& log_path,
+                                   Directory* dir, std::string* why) {
+  if (!log.legacy) {
+    if (meta.session == log.session) return true;
+    *why = "it describes the log's session stamp " + std::to_string(meta.session) + " but the log has " +
+           std::to_string(log.session) + " (the log was replaced, e.g. restored from a copy)";
+    return false;
+  }
+  if (!meta.clean) {
+    *why = "a log without header cannot prove its used flags after a crash";
+    return false;
+  }
+  FileInfo now;
+  if (!dir->Stat(BaseName(log_path), &now).ok() || now.device != meta.closed_dev || now.inode != meta.closed_ino ||
+      now.size != meta.closed_size || now.ctime_ns != meta.closed_ctime_ns) {
+    *why = "the log (without header) changed since the index was closed (its size or ctime differs)";
+    return false;
+  }
+  return true;
 }
 
 Status VerifyIndex(const std::string& log_path, const InspectOptions& options, std::vector<std::string>* problems) {

@@ -28,6 +28,7 @@ constexpr uint32_t kHeaderFlagsOffset = 12;
 constexpr uint32_t kHeaderLogIdOffset = 16;
 constexpr uint32_t kHeaderSeqFloorOffset = 24;
 constexpr uint32_t kHeaderCreatedOffset = 32;
+constexpr uint32_t kHeaderSessionOffset = 40;  // "File header": the open stamp
 constexpr uint32_t kHeaderCrcOffset = 44;
 
 // "Format versions": 1 is this one. A header with a higher version is refused.

@@ -10,6 +10,18 @@
 
 namespace mq::log {
 
+// The header's checksum covers bytes 0..51 with the session stamp (48..51)
+// read as zero: the stamp is rewritten in place by every open, and a torn
+// rewrite must leave a valid header (a torn stamp is only a stamp no index
+// names, which causes a rebuild). A log with stamp 0 has the checksum that
+// mq before the stamp wrote.
+static uint32_t HeaderCrc(const char* rec) {
+  char copy[kRecordHeaderSize + kHeaderCrcOffset];
+  std::memcpy(copy, rec, sizeof(copy));
+  std::memset(copy + kRecordHeaderSize + kHeaderSessionOffset, 0, 4);
+  return crc32c::Value(copy, sizeof(copy));
+}
+
 void EncodeHeader(const Header& h, std::string* dst) {
   char rec[kHeaderRecordSize] = {};
   EncodeFixed32(rec, static_cast<uint32_t>(kHeaderKind));
@@ -21,8 +33,8 @@ void EncodeHeader(const Header& h, std::string* dst) {
   EncodeFixed64(p + kHeaderLogIdOffset, h.log_id);
   EncodeFixed64(p + kHeaderSeqFloorOffset, h.seq_floor);
   EncodeFixed64(p + kHeaderCreatedOffset, h.created_micros);
-  uint32_t crc = crc32c::Value(rec, kRecordHeaderSize + kHeaderCrcOffset);
-  EncodeFixed32(p + kHeaderCrcOffset, crc32c::Mask(crc));
+  EncodeFixed32(p + kHeaderSessionOffset, h.session);
+  EncodeFixed32(p + kHeaderCrcOffset, crc32c::Mask(HeaderCrc(rec)));
   dst->append(rec, sizeof(rec));
 }
 
@@ -36,13 +48,14 @@ Status DecodeHeader(const char* rec, size_t n, const std::string& path, Header* 
   if (std::memcmp(p, kHeaderMagic, sizeof(kHeaderMagic)) != 0)
     return Status::Corruption(path + ": offset 8: file header magic is damaged");
   uint32_t want = crc32c::Unmask(DecodeFixed32(p + kHeaderCrcOffset));
-  if (crc32c::Value(rec, kRecordHeaderSize + kHeaderCrcOffset) != want)
+  if (HeaderCrc(rec) != want)
     return Status::Corruption(path + ": offset 0: file header checksum mismatch");
   h->version = DecodeFixed32(p + kHeaderVersionOffset);
   h->flags = DecodeFixed32(p + kHeaderFlagsOffset);
   h->log_id = DecodeFixed64(p + kHeaderLogIdOffset);
   h->seq_floor = DecodeFixed64(p + kHeaderSeqFloorOffset);
   h->created_micros = DecodeFixed64(p + kHeaderCreatedOffset);
+  h->session = DecodeFixed32(p + kHeaderSessionOffset);
   if (h->version > kFormatVersion)
     return Status::Unsupported(path + ": written in log format version " + std::to_string(h->version) +
                                "; this mq reads versions up to " + std::to_string(kFormatVersion) +
@@ -53,6 +66,14 @@ Status DecodeHeader(const char* rec, size_t n, const std::string& path, Header* 
     return Status::Unsupported(path + ": file header has flags 0x" + std::to_string(h->flags) +
                                " that this mq does not know: open it with a newer mq");
   return Status::OK();
+}
+
+Status WriteHeaderSession(File* file, const Header& h) {
+  std::string rec;
+  EncodeHeader(h, &rec);
+  constexpr uint32_t from = kRecordHeaderSize + kHeaderSessionOffset;
+  MQ_RETURN_IF_ERROR(file->Write(from, rec.data() + from, 4));
+  return file->Sync();
 }
 
 uint32_t FramedCrc(const char* meta, const char* msg_size_field, size_t payload_len) {

@@ -17,10 +17,17 @@ struct Header {
   uint64_t log_id = 0;
   uint64_t seq_floor = 1;  // the lowest sequence number the log may assign next
   uint64_t created_micros = 0;
+  // Raised by one (and synced) by every writable open; the index records it
+  // (docs/design.md, "When the index is trusted"). 0 in logs of older mq.
+  uint32_t session = 0;
 };
 
 // Appends the 56-byte header record.
 void EncodeHeader(const Header& h, std::string* dst);
+
+// Rewrites only the header's session stamp (record bytes 48..51, outside the
+// header's checksum) and syncs the log.
+Status WriteHeaderSession(File* file, const Header& h);
 
 // Checks the header record at p[0, n) (n >= kHeaderRecordSize) and decodes it.
 // Errors name `path`: kCorruption for a bad checksum or magic, kUnsupported for

@@ -73,6 +73,11 @@ class StoreImpl final : public Store {
   Status ScanAndIndex(uint64_t from, uint64_t prev_seq, bool framed_only, bool rebuild);
   Status CutTail(uint64_t offset, uint64_t size, const std::string& reason);
   IndexMeta CurrentMeta(bool clean) const;
+  bool LogProvesIndexFlags(const IndexMeta& m, std::string* why);
+  Status BumpSession();
+  Status RepairFlags();
+  // The log file now, for a clean close's index meta.
+  Status StampClosedLog(IndexMeta* m);
   void ReportCorruption(uint64_t offset, uint64_t bytes, const std::string& reason);
   void Note(const std::string& what);
 
@@ -211,6 +216,8 @@ class StoreImpl final : public Store {
   mutable std::mutex mu_;          // everything below, unless atomic
   log::Header header_;
   bool legacy_ = false;
+  bool repair_flags_ = false;            // RebuildIndex: rewrite bad used flags (RepairFlags)
+  std::vector<uint64_t> bad_flag_offsets_;  // the scan's bad used flags, for RepairFlags
   bool header_damaged_ = false;          // salvage: the header failed its checks
   bool framed_only_ = false;
   uint64_t data_start_ = 0;

@@ -234,7 +234,7 @@ bool StoreImpl::IndexTrusted(const IndexMeta& m, uint64_t size, std::string* why
   if (m.applied < data_start_) return no("it covers less than the file header");
   if (m.tail_seq == 0) {  // no message indexed (a legacy log's first one starts at offset 0)
     if (m.applied != data_start_) return no("its tail record is missing");
-    return true;
+    return LogProvesIndexFlags(m, why);
   }
   log::LogScanner sc(file_.get(), size, log::kMaxPayload, 4096);
   log::ScannedMessage msg;
@@ -242,7 +242,56 @@ bool StoreImpl::IndexTrusted(const IndexMeta& m, uint64_t size, std::string* why
   sc.Reset(m.tail_start, m.tail_seq - 1, false);
   if (!sc.Next(&msg) || msg.seq != m.tail_seq || msg.end != m.applied)
     return no("its last indexed message at offset " + std::to_string(m.tail_start) + " does not match the log");
+  return LogProvesIndexFlags(m, why);
+}
+
+// The index records which messages are consumed; only the log's used flags
+// say so. A log put back from a copy (`cp q.bak q`) has the same log id and
+// tail but older flags, so the index must prove that it describes these very
+// bytes (docs/design.md, "When the index is trusted"):
+//  - a log with a header: every writable open raises the header's session
+//    stamp (synced) and the index records it; a copy made before that open,
+//    or an index from before it, names another stamp;
+//  - a log without header has no stamp: a clean close records the log's
+//    device, inode, size and ctime after its last sync, and any write since
+//    (which sets the ctime; no user can set it back) causes a rebuild, as
+//    does a crash.
+bool StoreImpl::LogProvesIndexFlags(const IndexMeta& m, std::string* why) {
+  if (!legacy_) {
+    if (m.session == header_.session) return true;
+    *why = "the log's session stamp is " + std::to_string(header_.session) + " but the index describes stamp " +
+           std::to_string(m.session) + " (the log was replaced, e.g. restored from a copy)";
+    return false;
+  }
+  if (!m.clean) {
+    *why = "a log without header cannot prove its used flags after a crash";
+    return false;
+  }
+  FileInfo now;
+  if (!qdir_->Stat(name_, &now).ok() || !now.exists || now.device != m.closed_dev || now.inode != m.closed_ino ||
+      now.size != m.closed_size || now.ctime_ns != m.closed_ctime_ns) {
+    *why = "the log (without header) changed since the index was closed (its size or ctime differs)";
+    return false;
+  }
   return true;
+}
+
+// Raises the session stamp of the log's header by one, and syncs it. The
+// index's in-use mark (already synced) names the new stamp: a crash between
+// the two leaves them different, which causes a rebuild.
+Status StoreImpl::BumpSession() {
+  if (legacy_) return Status::OK();
+  return log::WriteHeaderSession(file_.get(), header_).WithContext("stamping the header of " + path_);
+}
+
+Status StoreImpl::StampClosedLog(IndexMeta* m) {
+  FileInfo fi;
+  MQ_RETURN_IF_ERROR(qdir_->Stat(name_, &fi));
+  m->closed_dev = fi.device;
+  m->closed_ino = fi.inode;
+  m->closed_size = fi.size;
+  m->closed_ctime_ns = fi.ctime_ns;
+  return Status::OK();
 }
 
 IndexMeta StoreImpl::CurrentMeta(bool clean) const {
@@ -265,6 +314,7 @@ IndexMeta StoreImpl::CurrentMeta(bool clean) const {
   m.consumed_count = consumed_count_;
   m.consumed_bytes = consumed_bytes_;
   m.pending_bytes = pending_bytes_;
+  m.session = header_.session;
   return m;
 }
 
@@ -295,15 +345,17 @@ Status StoreImpl::OpenIndex() {
   // With the header's seq floor lost, the index's memory of the next seq
   // keeps numbers from being reused.
   if (header_damaged_ && present) next_seq_ = std::max(next_seq_, meta.next_seq);
-  if (!(trusted && !meta.clean && meta.boot_id == boot_id_)) {
+  if (!legacy_) ++header_.session;  // written to the log at the end of the open
+  {
     // Before any unsynced commit: durably mark the index in use (not clean,
-    // this boot), so that a power loss can never leave `clean` on a stale or
-    // torn index. A rebuild's first commit says `valid = false` instead.
-    // (An index already marked in use during this boot was marked durably
-    // by the open that did it.)
+    // this boot, the new session stamp), so that a power loss can never leave
+    // `clean` on a stale or torn index. A rebuild's first commit says
+    // `valid = false` instead.
     IndexMeta in_use = meta;
     in_use.clean = false;
     in_use.boot_id = boot_id_;
+    in_use.session = header_.session;
+    in_use.closed_dev = in_use.closed_ino = in_use.closed_size = in_use.closed_ctime_ns = 0;
     if (!trusted) in_use.valid = false;
     Index::Write w(index_.get());
     MQ_RETURN_IF_ERROR(w.Begin());
@@ -339,7 +391,8 @@ Status StoreImpl::OpenIndex() {
     MQ_RETURN_IF_ERROR(w.PutMeta(CurrentMeta(false)));
     MQ_RETURN_IF_ERROR(w.Commit());
   }
-  return Status::OK();
+  // Last, once nothing refused the log: stamp it with this open's session.
+  return BumpSession();
 }
 
 Status StoreImpl::ScanAndIndex(uint64_t from, uint64_t prev_seq, bool framed_only, bool rebuild) {
@@ -371,6 +424,7 @@ Status StoreImpl::ScanAndIndex(uint64_t from, uint64_t prev_seq, bool framed_onl
       } else {
         if (m.used != log::kPending) {
           ++report_.bad_flags;
+          if (repair_flags_) bad_flag_offsets_.push_back(m.msg_offset);
           std::string why = "used flag holds " + std::to_string(m.used) + " (neither 0 nor 1); treated as pending";
           ReportCorruption(m.msg_offset, 4, why);
           if (opt_.recovery == RecoveryMode::kAbsoluteConsistency)
@@ -427,6 +481,7 @@ Status StoreImpl::ScanAndIndex(uint64_t from, uint64_t prev_seq, bool framed_onl
     sc.Reset(resume, sc.prev_seq(), true);
   }
   report_.scanned_bytes = end_ - from;
+  MQ_RETURN_IF_ERROR(RepairFlags());
   StaleReader();
   if (!damaged_middle && !header_damaged_) {
     MQ_RETURN_IF_ERROR(w.PutMeta(CurrentMeta(false)));
@@ -440,6 +495,28 @@ Status StoreImpl::ScanAndIndex(uint64_t from, uint64_t prev_seq, bool framed_onl
   }
   last_seq_ = next_seq_ - 1;
   return Status::OK();
+}
+
+// A used flag that is neither 0 nor 1 reads as pending; RebuildIndex (what
+// `mqtool recover` runs) makes that explicit: it keeps the 4 old bytes in a
+// side file QUEUE.flag-OFFSET, then writes 0 there, and syncs the log.
+// Pending is the safe value: a message is never lost, at worst delivered.
+Status StoreImpl::RepairFlags() {
+  std::vector<uint64_t> offsets;
+  offsets.swap(bad_flag_offsets_);
+  if (offsets.empty()) return Status::OK();
+  for (uint64_t off : offsets) {
+    std::string side;
+    MQ_RETURN_IF_ERROR(SaveSideFile(qdir_.get(), name_, "flag-" + std::to_string(off), file_.get(), off, 4,
+                                    opt_.file_mode, &side));
+    report_.side_files.push_back(side);
+    const char zero[4] = {0, 0, 0, 0};
+    MQ_RETURN_IF_ERROR(file_->Write(off, zero, sizeof(zero)));
+    ++report_.flags_repaired;
+    Note(path_ + ": offset " + std::to_string(off) + ": used flag set to 0 (pending); the old one is kept in " + side);
+  }
+  cache_.Invalidate();
+  return file_->Sync();
 }
 
 Status StoreImpl::CutTail(uint64_t offset, uint64_t size, const std::string& reason) {

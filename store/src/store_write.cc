@@ -396,8 +396,10 @@ Status StoreImpl::Close() {
     // may be trusted even after the machine restarts.
     s = index_->SyncToDisk();
     Index::Write w(index_.get());
+    IndexMeta closed = CurrentMeta(true);
+    if (s.ok()) s = StampClosedLog(&closed);
     if (s.ok()) s = w.Begin();
-    if (s.ok()) s = w.PutMeta(CurrentMeta(true));
+    if (s.ok()) s = w.PutMeta(closed);
     if (s.ok()) s = w.Commit();
     if (s.ok()) s = index_->SyncToDisk();
   }

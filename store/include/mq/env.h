@@ -73,6 +73,9 @@ struct FileInfo {
   uint64_t device = 0;
   uint64_t inode = 0;
   mode_t mode = 0;
+  // st_ctime in nanoseconds: the kernel sets it on every change of the file
+  // (a write, a truncate, a chmod), and no user can set it back.
+  uint64_t ctime_ns = 0;
 };
 
 // An exclusive, advisory writer lock; released on destruction.

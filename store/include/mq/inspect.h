@@ -41,6 +41,7 @@ struct LogSummary {
   uint64_t log_id = 0;
   uint64_t seq_floor = 0;
   uint64_t created_micros = 0;
+  uint32_t session = 0;          // the header's session stamp (raised by every writable open)
   uint64_t file_bytes = 0;
   uint64_t messages = 0, pending = 0, consumed = 0, bad_flags = 0;
   uint64_t pending_bytes = 0, consumed_bytes = 0;  // framed bytes

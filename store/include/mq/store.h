@@ -106,7 +106,8 @@ struct OpenReport {
   uint64_t tail_cut_bytes = 0;
   uint64_t damaged_regions = 0;     // salvage: regions moved out
   uint64_t damaged_bytes = 0;
-  uint64_t bad_flags = 0;           // used flags neither 0 nor 1 (treated as pending)
+  uint64_t bad_flags = 0;           // used flags neither 0 nor 1 (treated as pending), counted once per scan
+  uint64_t flags_repaired = 0;      // RebuildIndex: of those, set to 0 (pending), the old flag kept in a side file
   std::vector<std::string> side_files;  // where cut or damaged bytes were kept
 };
 
@@ -200,6 +201,9 @@ class Store {
   // Compacts if the thresholds in the options are passed.
   virtual Status MaybeCompact(bool* compacted) = 0;
   // Drops the index and builds it again from the log.
+  // Also rewrites every used flag that is neither 0 nor 1 to 0 (pending:
+  // no message is lost), keeping the old 4 bytes in QUEUE.flag-OFFSET (not
+  // in absolute mode, which refuses such a flag).
   virtual Status RebuildIndex() = 0;
 
   // Waits for an index write in flight (the index writer thread's) to end
