@@ -233,15 +233,16 @@ Status FaultEnv::Inject(Injection* inj, const std::string& path, const std::stri
 
 // ---- tracking ----
 
-std::shared_ptr<FaultEnv::Node> FaultEnv::TrackLocked(const std::string& path) {
+std::shared_ptr<FaultEnv::Node> FaultEnv::TrackLocked(Directory* dir, const std::string& name) {
+  const std::string path = dir->PathOf(name);
   auto it = live_.find(path);
   if (it != live_.end()) return it->second;
   FileInfo info;
-  if (!base_->Stat(path, &info).ok() || !info.exists || !info.is_regular) return nullptr;
+  if (!dir->Stat(name, &info).ok() || !info.exists || !info.is_regular) return nullptr;
   auto node = std::make_shared<Node>();
   node->mode = info.mode & 07777;
   std::unique_ptr<File> f;
-  if (base_->OpenFile(path, OpenMode::kReadOnly, 0, &f).ok()) {
+  if (dir->OpenFile(name, OpenMode::kReadOnly, 0, &f).ok()) {
     node->synced.resize(static_cast<size_t>(info.size));
     size_t got = 0;
     if (!f->Read(0, node->synced.size(), node->synced.data(), &got).ok()) got = 0;
@@ -252,92 +253,171 @@ std::shared_ptr<FaultEnv::Node> FaultEnv::TrackLocked(const std::string& path) {
   return node;
 }
 
+Status FaultEnv::BaseDirOf(const std::string& path, std::unique_ptr<Directory>* out) {
+  return base_->OpenDirectory(DirName(path), out);
+}
+
 // ---- mq::Env ----
 
-Status FaultEnv::OpenFile(const std::string& path, OpenMode mode, mode_t perms, std::unique_ptr<File>* out) {
-  const bool creates = mode == OpenMode::kCreateNew || mode == OpenMode::kCreateOrTruncate;
-  if (creates) {
-    MQ_RETURN_IF_ERROR(BeginOp(std::string(mode == OpenMode::kCreateNew ? "create " : "create or truncate ") + path));
-  } else {
-    MQ_RETURN_IF_ERROR(CheckNotCrashed("open " + path));
+// A directory of `base`, with every call passed through the model. The
+// inner directory's path() is the directory's key in the model.
+class FaultEnv::FaultDirectory final : public Directory {
+ public:
+  FaultDirectory(FaultEnv* env, std::unique_ptr<Directory> inner) : env_(env), inner_(std::move(inner)) {}
+
+  int native_handle() const override { return inner_->native_handle(); }
+  const std::string& path() const override { return inner_->path(); }
+
+  Status OpenFile(const std::string& name, OpenMode mode, mode_t perms, std::unique_ptr<File>* out) override {
+    const std::string path = PathOf(name);
+    const bool creates = mode == OpenMode::kCreateNew || mode == OpenMode::kCreateOrTruncate;
+    if (creates) {
+      MQ_RETURN_IF_ERROR(
+          env_->BeginOp(std::string(mode == OpenMode::kCreateNew ? "create " : "create or truncate ") + path));
+    } else {
+      MQ_RETURN_IF_ERROR(env_->CheckNotCrashed("open " + path));
+    }
+    std::lock_guard<std::mutex> g(env_->mu_);
+    std::shared_ptr<Node> node;
+    if (mode == OpenMode::kCreateOrTruncate) node = env_->TrackLocked(inner_.get(), name);  // its old bytes may be durable
+    std::unique_ptr<File> inner;
+    MQ_RETURN_IF_ERROR(inner_->OpenFile(name, mode, perms, &inner));
+    if (mode == OpenMode::kCreateNew || (mode == OpenMode::kCreateOrTruncate && node == nullptr)) {
+      node = std::make_shared<Node>();
+      node->mode = perms;
+      env_->live_[path] = node;
+    } else if (mode == OpenMode::kCreateOrTruncate) {
+      node->pending.push_back(Node::Change{false, 0, {}});
+    } else {
+      node = env_->TrackLocked(inner_.get(), name);
+      if (node == nullptr) return Status::IOError(path + ": opened but cannot be tracked", EIO);
+    }
+    *out = std::make_unique<FaultFile>(env_, std::move(inner), std::move(node), env_->epoch_);
+    return Status::OK();
   }
-  std::lock_guard<std::mutex> g(mu_);
-  std::shared_ptr<Node> node;
-  if (mode == OpenMode::kCreateOrTruncate) node = TrackLocked(path);  // its old bytes may be durable
-  std::unique_ptr<File> inner;
-  MQ_RETURN_IF_ERROR(base_->OpenFile(path, mode, perms, &inner));
-  if (mode == OpenMode::kCreateNew || (mode == OpenMode::kCreateOrTruncate && node == nullptr)) {
-    node = std::make_shared<Node>();
-    node->mode = perms;
-    live_[path] = node;
-  } else if (mode == OpenMode::kCreateOrTruncate) {
-    node->pending.push_back(Node::Change{false, 0, {}});
-  } else {
-    node = TrackLocked(path);
-    if (node == nullptr) return Status::IOError(path + ": opened but cannot be tracked", EIO);
+
+  Status Stat(const std::string& name, FileInfo* info) override {
+    MQ_RETURN_IF_ERROR(env_->CheckNotCrashed("stat " + PathOf(name)));
+    return inner_->Stat(name, info);
   }
-  *out = std::make_unique<FaultFile>(this, std::move(inner), std::move(node), epoch_);
+
+  Status Sync() override {
+    const std::string& dir = path();
+    MQ_RETURN_IF_ERROR(env_->BeginOp("sync directory " + dir));
+    std::lock_guard<std::mutex> g(env_->mu_);
+    bool partial = false;
+    MQ_RETURN_IF_ERROR(env_->Inject(&env_->syncdir_fault_, dir, "fsync directory", &partial));
+    if (env_->real_syncs_) MQ_RETURN_IF_ERROR(inner_->Sync());
+    std::set<std::string> names;
+    for (const auto& [p, n] : env_->live_) names.insert(p);
+    for (const auto& [p, n] : env_->durable_) names.insert(p);
+    for (const std::string& p : names) {
+      if (DirName(p) != dir) continue;
+      auto it = env_->live_.find(p);
+      if (it != env_->live_.end()) {
+        env_->durable_[p] = it->second;
+      } else {
+        env_->durable_.erase(p);
+      }
+    }
+    return Status::OK();
+  }
+
+  Status Rename(const std::string& from, const std::string& to) override {
+    const std::string from_path = PathOf(from), to_path = PathOf(to);
+    MQ_RETURN_IF_ERROR(env_->BeginOp("rename " + from_path + " to " + to_path));
+    std::lock_guard<std::mutex> g(env_->mu_);
+    std::shared_ptr<Node> node = env_->TrackLocked(inner_.get(), from);
+    (void)env_->TrackLocked(inner_.get(), to);  // what it replaces stays durable until the directory is synced
+    MQ_RETURN_IF_ERROR(inner_->Rename(from, to));
+    env_->live_.erase(from_path);
+    if (node != nullptr) {
+      env_->live_[to_path] = node;
+    } else {
+      env_->live_.erase(to_path);
+    }
+    return Status::OK();
+  }
+
+  Status Remove(const std::string& name) override {
+    const std::string path = PathOf(name);
+    MQ_RETURN_IF_ERROR(env_->BeginOp("remove " + path));
+    std::lock_guard<std::mutex> g(env_->mu_);
+    (void)env_->TrackLocked(inner_.get(), name);
+    MQ_RETURN_IF_ERROR(inner_->Remove(name));
+    env_->live_.erase(path);
+    return Status::OK();
+  }
+
+  Status LockFile(const std::string& name, mode_t perms, std::unique_ptr<FileLock>* lock,
+                  pid_t* holder_pid) override {
+    *holder_pid = 0;
+    MQ_RETURN_IF_ERROR(env_->CheckNotCrashed("lock " + PathOf(name)));
+    return inner_->LockFile(name, perms, lock, holder_pid);
+  }
+
+  pid_t LockHolder(const std::string& name) override { return inner_->LockHolder(name); }
+
+ private:
+  FaultEnv* env_;
+  std::unique_ptr<Directory> inner_;
+};
+
+Status FaultEnv::OpenDirectory(const std::string& dir, std::unique_ptr<Directory>* out) {
+  std::unique_ptr<Directory> inner;
+  MQ_RETURN_IF_ERROR(base_->OpenDirectory(dir, &inner));
+  *out = std::make_unique<FaultDirectory>(this, std::move(inner));
   return Status::OK();
+}
+
+// ---- the same calls by path ----
+
+Status FaultEnv::OpenFile(const std::string& path, OpenMode mode, mode_t perms, std::unique_ptr<File>* out) {
+  std::unique_ptr<Directory> d;
+  MQ_RETURN_IF_ERROR(OpenDirectory(DirName(path), &d));
+  return d->OpenFile(BaseName(path), mode, perms, out);
 }
 
 Status FaultEnv::Stat(const std::string& path, FileInfo* info) {
-  MQ_RETURN_IF_ERROR(CheckNotCrashed("stat " + path));
-  return base_->Stat(path, info);
+  *info = FileInfo{};
+  std::unique_ptr<Directory> d;
+  MQ_RETURN_IF_ERROR(OpenDirectory(DirName(path), &d));
+  return d->Stat(BaseName(path), info);
 }
 
 Status FaultEnv::SyncDir(const std::string& dir) {
-  MQ_RETURN_IF_ERROR(BeginOp("sync directory " + dir));
-  std::lock_guard<std::mutex> g(mu_);
-  bool partial = false;
-  MQ_RETURN_IF_ERROR(Inject(&syncdir_fault_, dir, "fsync directory", &partial));
-  if (real_syncs_) MQ_RETURN_IF_ERROR(base_->SyncDir(dir));
-  std::set<std::string> names;
-  for (const auto& [p, n] : live_) names.insert(p);
-  for (const auto& [p, n] : durable_) names.insert(p);
-  for (const std::string& p : names) {
-    if (DirName(p) != dir) continue;
-    auto it = live_.find(p);
-    if (it != live_.end()) {
-      durable_[p] = it->second;
-    } else {
-      durable_.erase(p);
-    }
-  }
-  return Status::OK();
+  std::unique_ptr<Directory> d;
+  MQ_RETURN_IF_ERROR(OpenDirectory(dir, &d));
+  return d->Sync();
 }
 
 Status FaultEnv::Rename(const std::string& from, const std::string& to) {
-  MQ_RETURN_IF_ERROR(BeginOp("rename " + from + " to " + to));
-  std::lock_guard<std::mutex> g(mu_);
-  std::shared_ptr<Node> node = TrackLocked(from);
-  (void)TrackLocked(to);  // what it replaces stays durable until the directory is synced
-  MQ_RETURN_IF_ERROR(base_->Rename(from, to));
-  live_.erase(from);
-  if (node != nullptr) {
-    live_[to] = node;
-  } else {
-    live_.erase(to);
-  }
-  return Status::OK();
+  if (DirName(from) != DirName(to))
+    return Status::InvalidArgument("rename " + from + " to " + to + ": not in one directory");
+  std::unique_ptr<Directory> d;
+  MQ_RETURN_IF_ERROR(OpenDirectory(DirName(from), &d));
+  return d->Rename(BaseName(from), BaseName(to));
 }
 
 Status FaultEnv::Remove(const std::string& path) {
-  MQ_RETURN_IF_ERROR(BeginOp("remove " + path));
-  std::lock_guard<std::mutex> g(mu_);
-  (void)TrackLocked(path);
-  MQ_RETURN_IF_ERROR(base_->Remove(path));
-  live_.erase(path);
-  return Status::OK();
+  std::unique_ptr<Directory> d;
+  MQ_RETURN_IF_ERROR(OpenDirectory(DirName(path), &d));
+  return d->Remove(BaseName(path));
 }
 
 Status FaultEnv::LockFile(const std::string& path, mode_t perms, std::unique_ptr<FileLock>* lock,
                           pid_t* holder_pid) {
   *holder_pid = 0;
-  MQ_RETURN_IF_ERROR(CheckNotCrashed("lock " + path));
-  return base_->LockFile(path, perms, lock, holder_pid);
+  std::unique_ptr<Directory> d;
+  MQ_RETURN_IF_ERROR(OpenDirectory(DirName(path), &d));
+  return d->LockFile(BaseName(path), perms, lock, holder_pid);
 }
 
-pid_t FaultEnv::LockHolder(const std::string& path) { return base_->LockHolder(path); }
+pid_t FaultEnv::LockHolder(const std::string& path) {
+  std::unique_ptr<Directory> d;
+  if (!OpenDirectory(DirName(path), &d).ok()) return 0;
+  return d->LockHolder(BaseName(path));
+}
 
 std::string FaultEnv::BootId() {
   std::lock_guard<std::mutex> g(mu_);
@@ -355,8 +435,10 @@ Status FaultEnv::DropUnsyncedData(const PowerLossOptions& opt) {
   for (const auto& [p, n] : durable_) names.insert(p);
   for (const std::string& p : names) {
     auto it = durable_.find(p);
+    std::unique_ptr<Directory> dir;
+    MQ_RETURN_IF_ERROR(BaseDirOf(p, &dir));
     if (it == durable_.end()) {  // created (or renamed here) since its directory's last sync
-      MQ_RETURN_IF_ERROR(base_->Remove(p));
+      MQ_RETURN_IF_ERROR(dir->Remove(BaseName(p)));
       continue;
     }
     const Node& node = *it->second;
@@ -369,7 +451,7 @@ Status FaultEnv::DropUnsyncedData(const PowerLossOptions& opt) {
       Node::Apply(c, &content, keep);
     }
     std::unique_ptr<File> f;
-    MQ_RETURN_IF_ERROR(base_->OpenFile(p, OpenMode::kCreateOrTruncate, node.mode, &f));
+    MQ_RETURN_IF_ERROR(dir->OpenFile(BaseName(p), OpenMode::kCreateOrTruncate, node.mode, &f));
     if (!content.empty()) MQ_RETURN_IF_ERROR(f->Write(0, content.data(), content.size()));
   }
   live_.clear();

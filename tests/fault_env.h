@@ -21,6 +21,10 @@
 // The LMDB index does its own I/O outside Env, so FaultEnv cannot model it;
 // tests copy and restore the index file themselves (see SetObserver).
 //
+// Every call reaches the files through a Directory of `base` (openat and so
+// on), as the store does; the model keys each file by the path
+// directory-path/name.
+//
 // Thread-safe. Paths are compared as strings: use one spelling per file.
 #pragma once
 
@@ -85,16 +89,22 @@ class FaultEnv final : public Env {
   FaultEnv& operator=(const FaultEnv&) = delete;
 
   // ---- mq::Env ----
-  Status OpenFile(const std::string& path, OpenMode mode, mode_t perms, std::unique_ptr<File>* out) override;
-  Status Stat(const std::string& path, FileInfo* info) override;
-  Status SyncDir(const std::string& dir) override;
-  Status Rename(const std::string& from, const std::string& to) override;
-  Status Remove(const std::string& path) override;
-  Status LockFile(const std::string& path, mode_t perms, std::unique_ptr<FileLock>* lock,
-                  pid_t* holder_pid) override;
-  pid_t LockHolder(const std::string& path) override;
+  // A Directory whose calls go through the model below, keyed by the path
+  // `dir`/name (so use one spelling of each directory).
+  Status OpenDirectory(const std::string& dir, std::unique_ptr<Directory>* out) override;
   std::string BootId() override;
   uint64_t NowMicros() override;
+
+  // ---- the same calls by path, for tests ----
+  // Each opens the file's directory (DirName) for the one call; Rename needs
+  // both paths in one directory.
+  Status OpenFile(const std::string& path, OpenMode mode, mode_t perms, std::unique_ptr<File>* out);
+  Status Stat(const std::string& path, FileInfo* info);
+  Status SyncDir(const std::string& dir);
+  Status Rename(const std::string& from, const std::string& to);
+  Status Remove(const std::string& path);
+  Status LockFile(const std::string& path, mode_t perms, std::unique_ptr<FileLock>* lock, pid_t* holder_pid);
+  pid_t LockHolder(const std::string& path);
 
   // ---- crash points ----
   // Mutating operations attempted since construction, the last power loss or
@@ -139,6 +149,7 @@ class FaultEnv final : public Env {
 
  private:
   class FaultFile;
+  class FaultDirectory;
   struct Node;  // one file (an inode): its durable bytes and unsynced changes
   struct Injection {
     Fault fault;
@@ -151,9 +162,12 @@ class FaultEnv final : public Env {
   Status CheckNotCrashed(const std::string& what) const;
   // Returns a non-OK status if the injection fires for this operation.
   Status Inject(Injection* inj, const std::string& path, const std::string& what, bool* partial);
-  // The node for an existing file at path, tracking it (as durable) if new.
-  // Needs mu_ held. nullptr if there is no file there.
-  std::shared_ptr<Node> TrackLocked(const std::string& path);
+  // The node for an existing file `name` in `dir` (its model key is
+  // dir->PathOf(name)), tracking it (as durable) if new. Needs mu_ held.
+  // nullptr if there is no file there.
+  std::shared_ptr<Node> TrackLocked(Directory* dir, const std::string& name);
+  // The real directory of `path`, for the power-loss rewrite.
+  Status BaseDirOf(const std::string& path, std::unique_ptr<Directory>* out);
 
   Env* const base_;
   const bool real_syncs_;

@@ -46,7 +46,12 @@ TEST(MqtoolIndexMarkTest, WritableOpenSyncsTheIndexMarkBeforeItWritesTheLogsSess
       const std::string path = m[1], fd = m[2];
       idx_fds.erase(fd);
       log_fds.erase(fd);
-      if (path.size() >= 5 && path.compare(path.size() - 5, 5, "q.idx") == 0) idx_fds.insert(fd);
+      // LMDB opens the index through IndexFiles' private directory
+      // (/proc/self/fd/N/idx, index_files.h); our own descriptor is q.idx.
+      auto ends_with = [&](const std::string& tail) {
+        return path.size() >= tail.size() && path.compare(path.size() - tail.size(), tail.size(), tail) == 0;
+      };
+      if (ends_with("q.idx") || (path.rfind("/proc/self/fd/", 0) == 0 && ends_with("/idx"))) idx_fds.insert(fd);
       if (path == q || path == "q") log_fds.insert(fd);
     } else if (std::regex_search(line, m, sync_re)) {
       if (idx_fds.count(m[1]) && first_idx_sync < 0) first_idx_sync = line_no;

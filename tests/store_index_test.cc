@@ -74,17 +74,9 @@ std::vector<std::string> VerifyProblems(const std::string& log_path) {
 // An Env that claims another boot of the machine.
 class OtherBootEnv final : public Env {
  public:
-  Status OpenFile(const std::string& p, OpenMode m, mode_t perms, std::unique_ptr<File>* out) override {
-    return base_->OpenFile(p, m, perms, out);
+  Status OpenDirectory(const std::string& d, std::unique_ptr<Directory>* out) override {
+    return base_->OpenDirectory(d, out);
   }
-  Status Stat(const std::string& p, FileInfo* info) override { return base_->Stat(p, info); }
-  Status SyncDir(const std::string& d) override { return base_->SyncDir(d); }
-  Status Rename(const std::string& f, const std::string& t) override { return base_->Rename(f, t); }
-  Status Remove(const std::string& p) override { return base_->Remove(p); }
-  Status LockFile(const std::string& p, mode_t perms, std::unique_ptr<FileLock>* l, pid_t* h) override {
-    return base_->LockFile(p, perms, l, h);
-  }
-  pid_t LockHolder(const std::string& p) override { return base_->LockHolder(p); }
   std::string BootId() override { return "another-boot"; }
   uint64_t NowMicros() override { return base_->NowMicros(); }
 

@@ -108,9 +108,9 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
   // The index write in flight commits first: compaction replaces the index.
   MQ_RETURN_IF_ERROR(WaitIndexWrite());
   SyncFence fence(&sync_mu_, &sync_cv_, &syncing_);
-  const std::string tmp_path = path_ + ".compact";
+  const std::string tmp_name = name_ + ".compact";
   FileInfo old_info;
-  MQ_RETURN_IF_ERROR(env_->Stat(path_, &old_info));
+  MQ_RETURN_IF_ERROR(qdir_->Stat(name_, &old_info));
   uint64_t limit = end_;
   if (salvage) MQ_RETURN_IF_ERROR(file_->Size(&limit));
 
@@ -118,23 +118,23 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
   // A new file (O_EXCL), never one found under the name: whatever is there
   // (an unfinished compaction's file, or a symlink someone planted in a
   // shared directory) is unlinked, not written through.
-  MQ_RETURN_IF_ERROR(env_->Remove(tmp_path));
-  MQ_RETURN_IF_ERROR(env_->OpenFile(tmp_path, OpenMode::kCreateNew,
-                                    old_info.exists ? (old_info.mode & 07777) : opt_.file_mode, &out_file));
+  MQ_RETURN_IF_ERROR(qdir_->Remove(tmp_name));
+  MQ_RETURN_IF_ERROR(qdir_->OpenFile(tmp_name, OpenMode::kCreateNew,
+                                     old_info.exists ? (old_info.mode & 07777) : opt_.file_mode, &out_file));
   // Until the rename, a failure removes the unfinished new log: after ENOSPC
   // it would only keep holding the space.
   struct RemoveUnlessRenamed {
-    Env* env;
-    const std::string& path;
+    Directory* dir;
+    const std::string& name;
     bool renamed = false;
     ~RemoveUnlessRenamed() {
-      if (!renamed) (void)env->Remove(path);
+      if (!renamed) (void)dir->Remove(name);
     }
-  } tmp_guard{env_, tmp_path};
+  } tmp_guard{qdir_.get(), tmp_name};
   std::vector<std::string> side_files;
   if (salvage && header_damaged_) {
     std::string side;
-    MQ_RETURN_IF_ERROR(SaveSideFile(env_, path_, "damaged-0", file_.get(), 0, log::kHeaderRecordSize,
+    MQ_RETURN_IF_ERROR(SaveSideFile(qdir_.get(), name_, "damaged-0", file_.get(), 0, log::kHeaderRecordSize,
                                     opt_.file_mode, &side));
     side_files.push_back(side);
     Note(path_ + ": kept the damaged file header in " + side);
@@ -187,7 +187,7 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
     bool more = sc.Resync(p.offset + 1, sc.prev_seq(), &resume);
     MQ_RETURN_IF_ERROR(sc.io_status());
     std::string side;
-    MQ_RETURN_IF_ERROR(SaveSideFile(env_, path_, "damaged-" + std::to_string(p.offset), file_.get(), p.offset,
+    MQ_RETURN_IF_ERROR(SaveSideFile(qdir_.get(), name_, "damaged-" + std::to_string(p.offset), file_.get(), p.offset,
                                     resume - p.offset, opt_.file_mode, &side));
     side_files.push_back(side);
     Note(path_ + ": kept " + std::to_string(resume - p.offset) + " damaged bytes from offset " +
@@ -198,9 +198,9 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
   MQ_RETURN_IF_ERROR(out.Flush());
   // The new log is complete and durable before it takes the old one's name.
   MQ_RETURN_IF_ERROR(out_file->Sync());
-  MQ_RETURN_IF_ERROR(env_->Rename(tmp_path, path_));
+  MQ_RETURN_IF_ERROR(qdir_->Rename(tmp_name, name_));
   tmp_guard.renamed = true;
-  Status ds = env_->SyncDir(dir_);
+  Status ds = qdir_->Sync();
   if (!ds.ok()) {
     // The new log has the name but the rename may not survive a power loss,
     // and this object still writes to the old file, which has no name now:
@@ -235,7 +235,7 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
   cache_.Invalidate();
   {
     FileInfo fi;  // the new log's identity (zero if unknown: not checked then)
-    if (!env_->Stat(path_, &fi).ok()) fi = FileInfo{};
+    if (!qdir_->Stat(name_, &fi).ok()) fi = FileInfo{};
     std::lock_guard<std::mutex> g(file_mu_);
     file_ = std::shared_ptr<File>(std::move(out_file));
     file_dev_ = fi.device;

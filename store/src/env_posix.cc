@@ -199,10 +199,19 @@ pid_t ReadPid(int fd) {
   return static_cast<pid_t>(std::strtol(buf, nullptr, 10));
 }
 
-class PosixEnv final : public Env {
+class PosixDirectory final : public Directory {
  public:
-  Status OpenFile(const std::string& path, OpenMode mode, mode_t perms,
+  PosixDirectory(std::string path, int fd, bool readable)
+      : path_(std::move(path)), fd_(fd), readable_(readable) {}
+  ~PosixDirectory() override { ::close(fd_); }
+
+  int native_handle() const override { return fd_; }
+  const std::string& path() const override { return path_; }
+
+  Status OpenFile(const std::string& name, OpenMode mode, mode_t perms,
                   std::unique_ptr<File>* out) override {
+    MQ_RETURN_IF_ERROR(CheckPlainName(name));
+    const std::string path = PathOf(name);
     // O_NOFOLLOW everywhere: in a directory another user can write, a name
     // may be a planted symlink to a file of ours (docs/design.md, "Files in
     // a shared directory"). O_NONBLOCK keeps a planted FIFO from hanging the
@@ -214,7 +223,7 @@ class PosixEnv final : public Env {
       case OpenMode::kCreateNew: flags |= O_RDWR | O_CREAT | O_EXCL; break;
       case OpenMode::kCreateOrTruncate: flags |= O_RDWR | O_CREAT | O_TRUNC; break;
     }
-    int fd = ::open(path.c_str(), flags, perms);
+    int fd = ::openat(fd_, name.c_str(), flags, perms);
     if (fd < 0) {
       int err = errno;
       if (err == ENOENT) return Status::NotFound(path + ": no such file");
@@ -252,12 +261,14 @@ class PosixEnv final : public Env {
     return Status::OK();
   }
 
-  Status Stat(const std::string& path, FileInfo* info) override {
-    // lstat: a symlink is reported as what it is (not regular), never as
-    // the file it points to.
-    struct stat st;
+  Status Stat(const std::string& name, FileInfo* info) override {
     *info = FileInfo{};
-    if (::lstat(path.c_str(), &st) != 0) {
+    MQ_RETURN_IF_ERROR(CheckPlainName(name));
+    const std::string path = PathOf(name);
+    // AT_SYMLINK_NOFOLLOW: a symlink is reported as what it is (not
+    // regular), never as the file it points to.
+    struct stat st;
+    if (::fstatat(fd_, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
       if (errno == ENOENT) return Status::OK();
       return Status::FromErrno(path + ": stat");
     }
@@ -273,38 +284,43 @@ class PosixEnv final : public Env {
     return Status::OK();
   }
 
-  Status SyncDir(const std::string& dir) override {
-    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return Status::FromErrno(dir + ": open directory for fsync");
-    int rc = ::fsync(fd);
-    int err = errno;
-    ::close(fd);
-    if (rc != 0) return Status::IOError(dir + ": fsync directory", err);
+  Status Sync() override {
+    // fsync needs a descriptor opened for reading, as the path-based sync
+    // before the handle did.
+    if (!readable_)
+      return Status::IOError(path_ + ": fsync directory: no read permission on the directory", EACCES);
+    if (::fsync(fd_) != 0) return Status::FromErrno(path_ + ": fsync directory");
     return Status::OK();
   }
 
   Status Rename(const std::string& from, const std::string& to) override {
-    if (::rename(from.c_str(), to.c_str()) != 0)
-      return Status::FromErrno("rename " + from + " to " + to);
+    MQ_RETURN_IF_ERROR(CheckPlainName(from));
+    MQ_RETURN_IF_ERROR(CheckPlainName(to));
+    if (::renameat(fd_, from.c_str(), fd_, to.c_str()) != 0)
+      return Status::FromErrno("rename " + PathOf(from) + " to " + PathOf(to));
     return Status::OK();
   }
 
-  Status Remove(const std::string& path) override {
-    if (::unlink(path.c_str()) != 0) {
+  Status Remove(const std::string& name) override {
+    MQ_RETURN_IF_ERROR(CheckPlainName(name));
+    const std::string path = PathOf(name);
+    if (::unlinkat(fd_, name.c_str(), 0) != 0) {
       if (errno == ENOENT) return Status::OK();
       return Status::FromErrno(path + ": unlink");
     }
     return Status::OK();
   }
 
-  Status LockFile(const std::string& path, mode_t perms, std::unique_ptr<FileLock>* lock,
+  Status LockFile(const std::string& name, mode_t perms, std::unique_ptr<FileLock>* lock,
                   pid_t* holder_pid) override {
     *holder_pid = 0;
+    MQ_RETURN_IF_ERROR(CheckPlainName(name));
+    const std::string path = PathOf(name);
     // Another process may unlink a lock file it created and then found no
     // use for (a refused open, store_open.cc): a lock is ours only if, once
     // held, the name still leads to the locked inode. Otherwise try again.
     for (int attempt = 0; attempt < 100; ++attempt) {
-      int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, perms);
+      int fd = ::openat(fd_, name.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, perms);
       if (fd < 0) {
         if (errno == ELOOP)
           return Status::IOError(path + ": the writer lock is a symbolic link, which mq never follows; someone "
@@ -335,7 +351,8 @@ class PosixEnv final : public Env {
         return Status::IOError(path + ": flock", err);
       }
       struct stat now;
-      if (::lstat(path.c_str(), &now) != 0 || now.st_dev != st.st_dev || now.st_ino != st.st_ino) {
+      if (::fstatat(fd_, name.c_str(), &now, AT_SYMLINK_NOFOLLOW) != 0 || now.st_dev != st.st_dev ||
+          now.st_ino != st.st_ino) {
         ::close(fd);  // unlinked (or replaced) before we locked it
         continue;
       }
@@ -352,8 +369,9 @@ class PosixEnv final : public Env {
     return Status::Busy(path + ": the lock file keeps being replaced; another process is opening the queue");
   }
 
-  pid_t LockHolder(const std::string& path) override {
-    int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  pid_t LockHolder(const std::string& name) override {
+    if (!CheckPlainName(name).ok()) return 0;
+    int fd = ::openat(fd_, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return 0;
     struct stat st;
     pid_t pid = 0;
@@ -362,6 +380,34 @@ class PosixEnv final : public Env {
       pid = ReadPid(fd);
     ::close(fd);  // drops our shared lock if we got it
     return pid;
+  }
+
+ private:
+  std::string path_;
+  int fd_;
+  bool readable_;  // false: an O_PATH handle (a directory we may search but not read)
+};
+
+class PosixEnv final : public Env {
+ public:
+  Status OpenDirectory(const std::string& dir, std::unique_ptr<Directory>* out) override {
+    // Symlinks are followed at this one open (env.h says why); from here on
+    // the directory is reached only through its descriptor.
+    bool readable = true;
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 && errno == EACCES) {
+      // Search permission is enough for the *at calls (a read-only look at
+      // a queue in a directory we may not list); only Sync needs more.
+      fd = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+      readable = false;
+    }
+    if (fd < 0) {
+      const int err = errno;
+      if (err == ENOENT) return Status::NotFound(dir + ": no such directory");
+      return Status::IOError(dir + ": open directory", err);
+    }
+    out->reset(new PosixDirectory(dir, fd, readable));
+    return Status::OK();
   }
 
   std::string BootId() override {
@@ -388,6 +434,20 @@ class PosixEnv final : public Env {
 Env* Env::Default() {
   static PosixEnv* env = new PosixEnv();
   return env;
+}
+
+std::string Directory::PathOf(const std::string& name) const {
+  const std::string& dir = path();
+  if (dir == ".") return name;
+  if (!dir.empty() && dir.back() == '/') return dir + name;
+  return dir + "/" + name;
+}
+
+Status CheckPlainName(const std::string& name) {
+  if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos)
+    return Status::InvalidArgument("\"" + name + "\": not a plain file name (a file of a queue is named relative "
+                                   "to the queue's directory, without '/')");
+  return Status::OK();
 }
 
 std::string DirName(const std::string& path) {

@@ -103,7 +103,8 @@ Status LmdbStatus(int rc, const std::string& path, std::string_view what) {
   }
 }
 
-Status Index::Open(const std::string& path, bool read_only, mode_t mode, std::unique_ptr<Index>* out) {
+Status Index::Open(const std::string& path, bool read_only, mode_t mode, std::unique_ptr<Index>* out,
+                   int dir_fd) {
   std::unique_ptr<Index> idx(new Index());
   idx->path_ = path;
   idx->read_only_ = read_only;
@@ -116,7 +117,7 @@ Status Index::Open(const std::string& path, bool read_only, mode_t mode, std::un
   flags |= read_only ? MDB_RDONLY : MDB_NOSYNC;
   // Never path-based: LMDB would follow a link planted in a shared
   // directory (index_files.h).
-  Status os = idx->files_.Open(path, read_only, mode);
+  Status os = idx->files_.Open(path, dir_fd, read_only, mode);
   if (os.ok()) os = idx->files_.MdbOpen(idx->env_, flags, mode);
   if (!os.ok()) {
     mdb_env_close(idx->env_);

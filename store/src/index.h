@@ -87,7 +87,11 @@ Status LmdbStatus(int rc, const std::string& path, std::string_view what);
 class Index {
  public:
   // Opens (creating if allowed) the index file at `path` (MDB_NOSUBDIR).
-  static Status Open(const std::string& path, bool read_only, mode_t mode, std::unique_ptr<Index>* out);
+  // `dir_fd`: the index's directory, held open by the caller (the queue's
+  // Directory::native_handle()); the files are opened relative to it. -1:
+  // the directory is opened by path for this call.
+  static Status Open(const std::string& path, bool read_only, mode_t mode, std::unique_ptr<Index>* out,
+                     int dir_fd = -1);
   ~Index();
 
   const std::string& path() const { return path_; }

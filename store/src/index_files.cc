@@ -83,17 +83,17 @@ void IndexFiles::Close() {
   data_ = lock_ = -1;
 }
 
-Status IndexFiles::Open(const std::string& path, bool read_only, mode_t mode) {
+Status IndexFiles::Open(const std::string& path, int dir_fd, bool read_only, mode_t mode) {
   Close();
   path_ = path;
   const std::string dir_path = DirName(path);
-  const int dir = ::open(dir_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const int dir = dir_fd >= 0 ? dir_fd : ::open(dir_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir < 0) return Status::FromErrno(dir_path + ": open the index's directory");
   const std::string name = BaseName(path);
   Status s = OpenOne(dir, path, name, read_only ? O_RDONLY : O_RDWR, !read_only, mode, &data_);
   // LMDB opens its lock file read-write and creating, in read-only mode too.
   if (s.ok()) s = OpenOne(dir, path + "-lock", name + "-lock", O_RDWR, true, mode, &lock_);
-  ::close(dir);
+  if (dir != dir_fd) ::close(dir);
   if (!s.ok()) {
     Close();
     return s;

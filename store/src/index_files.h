@@ -31,8 +31,10 @@ class IndexFiles {
 
   // Opens (read_only: must exist; else creates with `mode` if missing) the
   // index at `path` and its lock `path`-lock, refusing a symlink, a
-  // non-regular file and a file with more than one name.
-  Status Open(const std::string& path, bool read_only, mode_t mode);
+  // non-regular file and a file with more than one name. `dir_fd` is the
+  // index's directory, held open by the caller (the queue's Directory); both
+  // files are opened relative to it. -1: open DirName(path) here.
+  Status Open(const std::string& path, int dir_fd, bool read_only, mode_t mode);
   // mdb_env_open on exactly the files Open opened; checks afterwards that
   // LMDB's descriptor is our inode.
   Status MdbOpen(MDB_env* env, unsigned flags, mode_t mode);

@@ -12,15 +12,28 @@
 namespace mq {
 namespace {
 
+// The directory of `path`, held open for the calls relative to it.
+Status OpenDirOf(Env* env, const std::string& path, std::unique_ptr<Directory>* dir) {
+  Status s = env->OpenDirectory(DirName(path), dir);
+  if (s.IsNotFound()) return Status::NotFound(path + ": no such queue file");
+  return s;
+}
+
 Status OpenForReading(Env* env, const std::string& path, std::unique_ptr<File>* f, FileInfo* info) {
-  MQ_RETURN_IF_ERROR(env->Stat(path, info));
+  *info = FileInfo{};
+  const std::string name = BaseName(path);
+  if (name.empty() || name == "." || name == "..")
+    return Status::InvalidArgument(path + ": is a directory; give the path of a queue file");
+  std::unique_ptr<Directory> dir;
+  MQ_RETURN_IF_ERROR(OpenDirOf(env, path, &dir));
+  MQ_RETURN_IF_ERROR(dir->Stat(name, info));
   if (!info->exists) return Status::NotFound(path + ": no such queue file");
   if (info->is_directory) return Status::InvalidArgument(path + ": is a directory; give the path of a queue file");
   if (info->is_symlink)
     return Status::InvalidArgument(path + ": is a symbolic link; mq opens a queue only by its real name, never "
                                           "through a link (give the path of the file it points to)");
   if (!info->is_regular) return Status::InvalidArgument(path + ": is not a regular file");
-  Status s = env->OpenFile(path, OpenMode::kReadOnly, 0, f);
+  Status s = dir->OpenFile(name, OpenMode::kReadOnly, 0, f);
   if (s.sys_errno() == EACCES)
     return Status::IOError(path + ": cannot read it", EACCES, "run as the queue's owner or root");
   return s;
@@ -29,7 +42,7 @@ Status OpenForReading(Env* env, const std::string& path, std::unique_ptr<File>* 
 }  // namespace
 
 static bool IndexDescribesLogFlags(const IndexMeta& meta, const LogSummary& log, const std::string& log_path,
-                                   Env* env, std::string* why);
+                                   Directory* dir, std::string* why);
 
 const char* IndexStateName(IndexInfo::State s) {
   switch (s) {
@@ -112,11 +125,13 @@ Status InspectIndex(const std::string& log_path, const LogSummary& log, const In
   Env* env = options.env != nullptr ? options.env : Env::Default();
   *info = IndexInfo{};
   info->path = IndexPathFor(log_path);
+  std::unique_ptr<Directory> dir;
+  MQ_RETURN_IF_ERROR(OpenDirOf(env, log_path, &dir));
   FileInfo fi;
-  MQ_RETURN_IF_ERROR(env->Stat(info->path, &fi));
+  MQ_RETURN_IF_ERROR(dir->Stat(BaseName(info->path), &fi));
   if (!fi.exists) return Status::OK();
   std::unique_ptr<Index> idx;
-  Status s = Index::Open(info->path, true, 0, &idx);
+  Status s = Index::Open(info->path, true, 0, &idx, dir->native_handle());
   // No permission is not damage: say so, rather than "unreadable".
   if (s.sys_errno() == EACCES || s.sys_errno() == EPERM)
     return Status::IOError(info->path + ": cannot open the index", s.sys_errno(),
@@ -149,7 +164,7 @@ Status InspectIndex(const std::string& log_path, const LogSummary& log, const In
   if (!meta.valid) return stale("a rebuild did not finish");
   if (log.legacy) {
     FileInfo li;
-    MQ_RETURN_IF_ERROR(env->Stat(log_path, &li));
+    MQ_RETURN_IF_ERROR(dir->Stat(BaseName(log_path), &li));
     if (meta.log_id != 0 || meta.log_dev != li.device || meta.log_ino != li.inode)
       return stale("it was built for another log file");
   } else if (meta.log_id != log.log_id) {
@@ -158,7 +173,7 @@ Status InspectIndex(const std::string& log_path, const LogSummary& log, const In
   if (!meta.clean && meta.boot_id != env->BootId())
     return stale("the machine restarted since it was last written unsynced");
   if (meta.applied > log.file_bytes) return stale("it covers more bytes than the log has");
-  if (std::string why; !IndexDescribesLogFlags(meta, log, log_path, env, &why)) return stale(why);
+  if (std::string why; !IndexDescribesLogFlags(meta, log, log_path, dir.get(), &why)) return stale(why);
   info->behind_bytes = log.file_bytes - meta.applied;
   info->state = info->behind_bytes == 0 ? IndexInfo::State::kCurrent : IndexInfo::State::kBehind;
   return Status::OK();
@@ -166,7 +181,7 @@ Status InspectIndex(const std::string& log_path, const LogSummary& log, const In
 
 // The read-only twin of StoreImpl::LogProvesIndexFlags (store_open.cc).
 static bool IndexDescribesLogFlags(const IndexMeta& meta, const LogSummary& log, const std::string& log_path,
-                                   Env* env, std::string* why) {
+                                   Directory* dir, std::string* why) {
   if (!log.legacy) {
     if (meta.session == log.session) return true;
     *why = "it describes the log's session stamp " + std::to_string(meta.session) + " but the log has " +
@@ -178,7 +193,7 @@ static bool IndexDescribesLogFlags(const IndexMeta& meta, const LogSummary& log,
     return false;
   }
   FileInfo now;
-  if (!env->Stat(log_path, &now).ok() || now.device != meta.closed_dev || now.inode != meta.closed_ino ||
+  if (!dir->Stat(BaseName(log_path), &now).ok() || now.device != meta.closed_dev || now.inode != meta.closed_ino ||
       now.size != meta.closed_size || now.ctime_ns != meta.closed_ctime_ns) {
     *why = "the log (without header) changed since the index was closed (its size or ctime differs)";
     return false;
@@ -188,8 +203,11 @@ static bool IndexDescribesLogFlags(const IndexMeta& meta, const LogSummary& log,
 
 Status VerifyIndex(const std::string& log_path, const InspectOptions& options, std::vector<std::string>* problems) {
   std::string ipath = IndexPathFor(log_path);
+  Env* env = options.env != nullptr ? options.env : Env::Default();
+  std::unique_ptr<Directory> dir;
+  MQ_RETURN_IF_ERROR(OpenDirOf(env, log_path, &dir));
   std::unique_ptr<Index> idx;
-  MQ_RETURN_IF_ERROR(Index::Open(ipath, true, 0, &idx));
+  MQ_RETURN_IF_ERROR(Index::Open(ipath, true, 0, &idx, dir->native_handle()));
   Index::Read r(idx.get());
   MQ_RETURN_IF_ERROR(r.Begin());
   IndexMeta meta;
@@ -234,7 +252,9 @@ Status VerifyIndex(const std::string& log_path, const InspectOptions& options, s
 
 pid_t QueueLockHolder(const std::string& log_path, Env* env) {
   if (env == nullptr) env = Env::Default();
-  return env->LockHolder(LockPathFor(log_path));
+  std::unique_ptr<Directory> dir;
+  if (!env->OpenDirectory(DirName(log_path), &dir).ok()) return 0;
+  return dir->LockHolder(BaseName(LockPathFor(log_path)));
 }
 
 }  // namespace mq

@@ -202,8 +202,17 @@ class StoreImpl final : public Store {
 
   const std::string path_;
   const std::string dir_;
+  const std::string name_;  // BaseName(path_): the log's name in its directory
   StoreOptions opt_;
   Env* env_;
+  // The queue's directory, opened once by OpenImpl: every file of the queue
+  // (log, lock, .compact, side files, the index by default) is reached
+  // through it, never by path (docs/design.md, "Files in a shared directory").
+  std::unique_ptr<Directory> qdir_;
+  // The index's directory: qdir_, or its own if index_path is elsewhere.
+  std::unique_ptr<Directory> idx_dir_own_;
+  Directory* idx_dir_ = nullptr;
+  std::string idx_name_;
   OpenReport report_;
 
   std::unique_ptr<FileLock> lock_;
@@ -332,8 +341,9 @@ class StoreImpl final : public Store {
 };
 
 // Writes bytes [offset, offset+len) of `src` into a new side file beside the
-// log (<log>.<suffix>, or .<suffix>.N if taken), syncs it and its directory.
-Status SaveSideFile(Env* env, const std::string& log_path, const std::string& suffix, File* src,
+// log `log_name` in `dir` (<log>.<suffix>, or .<suffix>.N if taken), syncs it
+// and the directory. *side_path is its path, for messages.
+Status SaveSideFile(Directory* dir, const std::string& log_name, const std::string& suffix, File* src,
                     uint64_t offset, uint64_t len, mode_t mode, std::string* side_path);
 
 uint64_t NewLogId();

@@ -21,7 +21,7 @@ std::string IndexPathFor(const std::string& log_path) { return log_path + ".idx"
 std::string LockPathFor(const std::string& log_path) { return log_path + ".lock"; }
 
 StoreImpl::StoreImpl(std::string path, StoreOptions opt)
-    : path_(std::move(path)), dir_(DirName(path_)), opt_(std::move(opt)), cache_(256 << 10, opt_.read_cache_bytes) {
+    : path_(std::move(path)), dir_(DirName(path_)), name_(BaseName(path_)), opt_(std::move(opt)), cache_(256 << 10, opt_.read_cache_bytes) {
   env_ = opt_.env != nullptr ? opt_.env : Env::Default();
   if (opt_.index_path.empty()) opt_.index_path = IndexPathFor(path_);
 }
@@ -52,14 +52,14 @@ void StoreImpl::Note(const std::string& what) {
 
 Status StoreImpl::CreateLog() {
   std::unique_ptr<File> f;
-  Status s = env_->OpenFile(path_, OpenMode::kCreateNew, opt_.file_mode, &f);
+  Status s = qdir_->OpenFile(name_, OpenMode::kCreateNew, opt_.file_mode, &f);
   if (!s.ok()) return s;
   header_ = log::Header{log::kFormatVersion, 0, NewLogId(), 1, env_->NowMicros()};
   std::string buf;
   log::EncodeHeader(header_, &buf);
   s = f->Write(0, buf.data(), buf.size());
   if (s.ok()) s = f->Sync();
-  if (s.ok()) s = env_->SyncDir(dir_);
+  if (s.ok()) s = qdir_->Sync();
   if (!s.ok()) return s.WithContext("creating " + path_);
   report_.created = true;
   return Status::OK();
@@ -100,8 +100,22 @@ Status StoreImpl::ReadHeader(uint64_t size) {
 }
 
 Status StoreImpl::OpenImpl() {
+  if (name_.empty() || name_ == "." || name_ == "..")
+    return Status::InvalidArgument(path_ + ": is a directory; give the path of a queue file");
+  Status ds = env_->OpenDirectory(dir_, &qdir_);
+  if (ds.IsNotFound() && !opt_.create_if_missing) return Status::NotFound(path_ + ": no such queue file");
+  if (!ds.ok()) return ds.WithContext("opening the directory of queue " + path_);
+  const std::string idx_dir = DirName(opt_.index_path);
+  idx_name_ = BaseName(opt_.index_path);
+  if (idx_dir == dir_) {
+    idx_dir_ = qdir_.get();
+  } else {
+    ds = env_->OpenDirectory(idx_dir, &idx_dir_own_);
+    if (!ds.ok()) return ds.WithContext("opening the directory of index " + opt_.index_path);
+    idx_dir_ = idx_dir_own_.get();
+  }
   FileInfo info;
-  MQ_RETURN_IF_ERROR(env_->Stat(path_, &info));
+  MQ_RETURN_IF_ERROR(qdir_->Stat(name_, &info));
   if (info.exists && info.is_directory)
     return Status::InvalidArgument(path_ + ": is a directory; give the path of a queue file");
   if (info.exists && info.is_symlink)
@@ -114,7 +128,7 @@ Status StoreImpl::OpenImpl() {
     return Status::NotFound(path_ + ": no such queue file");
 
   FileInfo lock_info;
-  MQ_RETURN_IF_ERROR(env_->Stat(LockPathFor(path_), &lock_info));
+  MQ_RETURN_IF_ERROR(qdir_->Stat(LockPathFor(name_), &lock_info));
   Status s = OpenLocked(info);
   if (!s.ok() && lock_ != nullptr && !lock_info.exists) ForgetNewLock();
   return s;
@@ -125,14 +139,14 @@ Status StoreImpl::OpenImpl() {
 // lock only if the name still leads to the inode it locked, so no two
 // processes ever both hold "the" lock.
 void StoreImpl::ForgetNewLock() {
-  (void)env_->Remove(LockPathFor(path_));
-  (void)env_->SyncDir(dir_);
+  (void)qdir_->Remove(LockPathFor(name_));
+  (void)qdir_->Sync();
   lock_.reset();
 }
 
 Status StoreImpl::OpenLocked(const FileInfo& info) {
   pid_t holder = 0;
-  Status s = env_->LockFile(LockPathFor(path_), opt_.file_mode, &lock_, &holder);
+  Status s = qdir_->LockFile(LockPathFor(name_), opt_.file_mode, &lock_, &holder);
   if (s.IsBusy())
     return Status::Busy(path_ + ": queue in use by pid " + std::to_string(holder) + " (lock " +
                         LockPathFor(path_) + "); stop that process, or wait for it to close the queue");
@@ -149,7 +163,7 @@ Status StoreImpl::OpenLocked(const FileInfo& info) {
   }
   {
     std::unique_ptr<File> f;
-    s = env_->OpenFile(path_, OpenMode::kReadWrite, opt_.file_mode, &f);
+    s = qdir_->OpenFile(name_, OpenMode::kReadWrite, opt_.file_mode, &f);
     if (s.sys_errno() == EACCES || s.sys_errno() == EPERM)
       return Status::IOError(path_ + ": cannot open the queue for reading and writing (run as its owner, or "
                                      "read it with mqtool dump)",
@@ -157,7 +171,7 @@ Status StoreImpl::OpenLocked(const FileInfo& info) {
     if (!s.ok()) return s;
     file_ = std::move(f);
     FileInfo fi;
-    MQ_RETURN_IF_ERROR(env_->Stat(path_, &fi));
+    MQ_RETURN_IF_ERROR(qdir_->Stat(name_, &fi));
     file_dev_ = fi.device;
     file_ino_ = fi.inode;
   }
@@ -168,28 +182,28 @@ Status StoreImpl::OpenLocked(const FileInfo& info) {
     // Make the log's directory entry durable before anything in it is
     // acknowledged: a create that failed or crashed before its directory
     // fsync (here or in an earlier process) leaves a file a power loss takes.
-    MQ_RETURN_IF_ERROR(env_->SyncDir(dir_));
+    MQ_RETURN_IF_ERROR(qdir_->Sync());
   }
   MQ_RETURN_IF_ERROR(file_->Size(&size));
   report_.legacy = legacy_;
   boot_id_ = env_->BootId();
   if (legacy_) {
     FileInfo fi;
-    MQ_RETURN_IF_ERROR(env_->Stat(path_, &fi));
+    MQ_RETURN_IF_ERROR(qdir_->Stat(name_, &fi));
     log_dev_ = fi.device;
     log_ino_ = fi.inode;
   }
   next_seq_ = header_.seq_floor == 0 ? 1 : header_.seq_floor;
-  (void)env_->Remove(path_ + ".compact");  // a compaction that never reached its rename
+  (void)qdir_->Remove(name_ + ".compact");  // a compaction that never reached its rename
 
   FileInfo idx_info;
-  MQ_RETURN_IF_ERROR(env_->Stat(opt_.index_path, &idx_info));
+  MQ_RETURN_IF_ERROR(idx_dir_->Stat(idx_name_, &idx_info));
   s = OpenIndex();
   if (!s.ok()) {
     index_.reset();
     if (!idx_info.exists) {  // leave the directory as we found it
-      (void)env_->Remove(opt_.index_path);
-      (void)env_->Remove(opt_.index_path + "-lock");
+      (void)idx_dir_->Remove(idx_name_);
+      (void)idx_dir_->Remove(idx_name_ + "-lock");
     }
     return s;
   }
@@ -252,7 +266,7 @@ bool StoreImpl::LogProvesIndexFlags(const IndexMeta& m, std::string* why) {
     return false;
   }
   FileInfo now;
-  if (!env_->Stat(path_, &now).ok() || !now.exists || now.device != m.closed_dev || now.inode != m.closed_ino ||
+  if (!qdir_->Stat(name_, &now).ok() || !now.exists || now.device != m.closed_dev || now.inode != m.closed_ino ||
       now.size != m.closed_size || now.ctime_ns != m.closed_ctime_ns) {
     *why = "the log (without header) changed since the index was closed (its size or ctime differs)";
     return false;
@@ -270,7 +284,7 @@ Status StoreImpl::BumpSession() {
 
 Status StoreImpl::StampClosedLog(IndexMeta* m) {
   FileInfo fi;
-  MQ_RETURN_IF_ERROR(env_->Stat(path_, &fi));
+  MQ_RETURN_IF_ERROR(qdir_->Stat(name_, &fi));
   m->closed_dev = fi.device;
   m->closed_ino = fi.inode;
   m->closed_size = fi.size;
@@ -304,14 +318,14 @@ IndexMeta StoreImpl::CurrentMeta(bool clean) const {
 }
 
 Status StoreImpl::OpenIndex() {
-  Status s = Index::Open(opt_.index_path, false, opt_.file_mode, &index_);
+  Status s = Index::Open(opt_.index_path, false, opt_.file_mode, &index_, idx_dir_->native_handle());
   if (s.IsCorruption() || s.code() == Status::Code::kUnsupported) {
     // The index is derived data, but we still keep the unreadable file.
     std::string aside = opt_.index_path + ".unreadable";
     Note(s.message() + "; moved to " + aside + " and rebuilt from the log");  // the message names the path
-    MQ_RETURN_IF_ERROR(env_->Rename(opt_.index_path, aside));
-    MQ_RETURN_IF_ERROR(env_->SyncDir(dir_));
-    s = Index::Open(opt_.index_path, false, opt_.file_mode, &index_);
+    MQ_RETURN_IF_ERROR(idx_dir_->Rename(idx_name_, idx_name_ + ".unreadable"));
+    MQ_RETURN_IF_ERROR(idx_dir_->Sync());
+    s = Index::Open(opt_.index_path, false, opt_.file_mode, &index_, idx_dir_->native_handle());
   }
   MQ_RETURN_IF_ERROR(s);
   reader_ = std::make_unique<Index::Read>(index_.get());
@@ -500,7 +514,7 @@ Status StoreImpl::RepairFlags() {
   if (offsets.empty()) return Status::OK();
   for (uint64_t off : offsets) {
     std::string side;
-    MQ_RETURN_IF_ERROR(SaveSideFile(env_, path_, "flag-" + std::to_string(off), file_.get(), off, 4,
+    MQ_RETURN_IF_ERROR(SaveSideFile(qdir_.get(), name_, "flag-" + std::to_string(off), file_.get(), off, 4,
                                     opt_.file_mode, &side));
     report_.side_files.push_back(side);
     const char zero[4] = {0, 0, 0, 0};
@@ -514,7 +528,7 @@ Status StoreImpl::RepairFlags() {
 
 Status StoreImpl::CutTail(uint64_t offset, uint64_t size, const std::string& reason) {
   std::string side;
-  MQ_RETURN_IF_ERROR(SaveSideFile(env_, path_, "cut-" + std::to_string(offset), file_.get(), offset,
+  MQ_RETURN_IF_ERROR(SaveSideFile(qdir_.get(), name_, "cut-" + std::to_string(offset), file_.get(), offset,
                                   size - offset, opt_.file_mode, &side));
   MQ_RETURN_IF_ERROR(file_->Truncate(offset));
   MQ_RETURN_IF_ERROR(file_->Sync());
@@ -527,17 +541,18 @@ Status StoreImpl::CutTail(uint64_t offset, uint64_t size, const std::string& rea
   return Status::OK();
 }
 
-Status SaveSideFile(Env* env, const std::string& log_path, const std::string& suffix, File* src,
+Status SaveSideFile(Directory* dir, const std::string& log_name, const std::string& suffix, File* src,
                     uint64_t offset, uint64_t len, mode_t mode, std::string* side_path) {
   std::unique_ptr<File> out;
-  std::string base = log_path + "." + suffix;
+  std::string base = log_name + "." + suffix;
   Status s;
   for (int n = 0; n < 1000; ++n) {
-    *side_path = n == 0 ? base : base + "." + std::to_string(n);
-    s = env->OpenFile(*side_path, OpenMode::kCreateNew, mode, &out);
+    const std::string name = n == 0 ? base : base + "." + std::to_string(n);
+    *side_path = dir->PathOf(name);
+    s = dir->OpenFile(name, OpenMode::kCreateNew, mode, &out);
     if (s.ok() || s.sys_errno() != EEXIST) break;
   }
-  if (!s.ok()) return s.WithContext("keeping damaged bytes of " + log_path);
+  if (!s.ok()) return s.WithContext("keeping damaged bytes of " + dir->PathOf(log_name));
   std::vector<char> buf(1 << 20);
   uint64_t done = 0;
   while (done < len) {
@@ -549,7 +564,7 @@ Status SaveSideFile(Env* env, const std::string& log_path, const std::string& su
     done += got;
   }
   MQ_RETURN_IF_ERROR(out->Sync());
-  return env->SyncDir(DirName(log_path));
+  return dir->Sync();
 }
 
 }  // namespace mq

@@ -341,7 +341,7 @@ Status StoreImpl::SyncUpTo(uint64_t gen) {
 Status StoreImpl::CheckFileInPlace(uint64_t dev, uint64_t ino) {
   if (dev == 0 && ino == 0) return Status::OK();
   FileInfo info;
-  Status s = env_->Stat(path_, &info);
+  Status s = qdir_->Stat(name_, &info);
   if (s.ok() && info.exists && info.device == dev && info.inode == ino) return Status::OK();
   return Status::IOError(path_ + ": the queue file was replaced or removed by another process while it was open "
                                  "here; what was written since is only in the old file, which no longer has this "

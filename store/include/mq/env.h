@@ -1,6 +1,7 @@
-// Env and File: the seam in front of every byte of I/O the store does on its
-// log, side files and lock (the LMDB index does its own I/O; see
-// docs/design.md, "The index is derived data").
+// Env, Directory and File: the seam in front of every byte of I/O the store
+// does on its log, side files and lock (the LMDB index does its own I/O; see
+// docs/design.md, "The index is derived data"). Every file of a queue is
+// reached through a Directory held open for the queue's directory.
 //
 // Tests substitute an Env that injects faults (ENOSPC, EIO, a crash that drops
 // every write not yet synced). All offsets are absolute; the store never
@@ -83,6 +84,52 @@ class FileLock {
   virtual ~FileLock() = default;
 };
 
+// A queue's directory, opened once and held by its descriptor: every call
+// names a file by a plain name (no '/') and acts relative to that descriptor
+// (openat, fstatat, renameat, unlinkat, fsync of the directory), so a
+// directory renamed away and replaced by another one (or by a symlink) at the
+// same path cannot redirect them: they keep acting on the directory that was
+// opened (docs/design.md, "Files in a shared directory"). A name that is
+// empty, ".", ".." or holds a '/' is refused with kInvalidArgument.
+class Directory {
+ public:
+  virtual ~Directory() = default;
+
+  // openat(O_NOFOLLOW): a symlink under `name` is refused, as is anything
+  // that is not a regular file.
+  virtual Status OpenFile(const std::string& name, OpenMode mode, mode_t perms,
+                          std::unique_ptr<File>* out) = 0;
+  // fstatat(AT_SYMLINK_NOFOLLOW): a symlink is reported as what it is.
+  virtual Status Stat(const std::string& name, FileInfo* info) = 0;
+  // fsync of the directory, after create, rename or unlink inside it.
+  virtual Status Sync() = 0;
+  // renameat within this directory; callers sync `from` before and the
+  // directory after.
+  virtual Status Rename(const std::string& from, const std::string& to) = 0;
+  // unlinkat; a missing name is not an error. The store uses it only on its
+  // own temporaries and on files it just created.
+  virtual Status Remove(const std::string& name) = 0;
+  // Takes an exclusive lock on `name` (created if missing, never deleted)
+  // and writes this process's pid into it. If another process holds it:
+  // kBusy, and *holder_pid is that process's pid (0 if unknown).
+  virtual Status LockFile(const std::string& name, mode_t perms, std::unique_ptr<FileLock>* lock,
+                          pid_t* holder_pid) = 0;
+  // Reads the pid recorded in a lock file, if any process holds the lock; 0 otherwise.
+  virtual pid_t LockHolder(const std::string& name) = 0;
+  // The directory's descriptor, for code that must do its own openat (the
+  // LMDB index, index_files.h); -1 if there is none (then that code opens
+  // the directory by path()).
+  virtual int native_handle() const = 0;
+  // The path the directory was opened by: for messages only.
+  virtual const std::string& path() const = 0;
+  // path()/name, for messages ("name" alone if path() is ".").
+  std::string PathOf(const std::string& name) const;
+};
+
+// OK if `name` is a plain file name (not empty, not "." or "..", no '/');
+// kInvalidArgument naming it otherwise.
+Status CheckPlainName(const std::string& name);
+
 class Env {
  public:
   virtual ~Env() = default;
@@ -90,22 +137,16 @@ class Env {
   // The process-wide POSIX implementation. Never deleted.
   static Env* Default();
 
-  virtual Status OpenFile(const std::string& path, OpenMode mode, mode_t perms,
-                          std::unique_ptr<File>* out) = 0;
-  virtual Status Stat(const std::string& path, FileInfo* info) = 0;
-  // fsync of a directory, after create, rename or unlink inside it.
-  virtual Status SyncDir(const std::string& dir) = 0;
-  // rename(2); callers sync `from` before and the directory after.
-  virtual Status Rename(const std::string& from, const std::string& to) = 0;
-  // unlink(2); the store uses it only on its own temporaries.
-  virtual Status Remove(const std::string& path) = 0;
-  // Takes an exclusive lock on `path` (created if missing, never deleted) and
-  // writes this process's pid into it. If another process holds it: kBusy,
-  // and *holder_pid is that process's pid (0 if unknown).
-  virtual Status LockFile(const std::string& path, mode_t perms, std::unique_ptr<FileLock>* lock,
-                          pid_t* holder_pid) = 0;
-  // Reads the pid recorded in a lock file, if any process holds the lock; 0 otherwise.
-  virtual pid_t LockHolder(const std::string& path) = 0;
+  // Opens the directory `dir` once (O_DIRECTORY | O_CLOEXEC) for calls
+  // relative to it. Symlinks in `dir`, its last component included, are
+  // followed at this one open: whoever can change what `dir` leads to (write
+  // access to its parent) could as well rename a real directory there, so
+  // refusing a link would stop no one and would refuse links such as
+  // /var/run -> /run. What the store relies on is that, once opened, the
+  // directory is never looked up by path again. A directory this process
+  // may search but not read is still opened (O_PATH, for read-only looks at
+  // a queue); its Sync then fails with EACCES, as an fsync by path would.
+  virtual Status OpenDirectory(const std::string& dir, std::unique_ptr<Directory>* out) = 0;
   // Identifies the current boot of the machine (/proc/sys/kernel/random/boot_id).
   // An index written without a sync is trusted only within the same boot.
   virtual std::string BootId() = 0;
