@@ -28,6 +28,8 @@
 
 namespace mq {
 
+class Directory;
+
 // Where a pending message is in the log.
 struct Loc {
   uint64_t msg_offset = 0;  // the message record (its used flag)
@@ -115,6 +117,16 @@ class Index {
   MDB_dbi meta_ = 0, seq_ = 0, key_ = 0;
   size_t map_size_ = 0;
 };
+
+// Whether an index whose meta is `m` describes the used flags of the log it
+// sits beside (docs/design.md, "Proving the used flags"): a log with a
+// header by its session stamp (`session`); a log without one (`legacy`) only
+// if the index was closed cleanly and the log, reached as `name` in `dir`,
+// still has the device, inode, size and ctime that close recorded. Otherwise
+// false, with the reason in *why. The store's open and the read-only
+// inspection share it, so `mqtool stat` calls stale what an open rebuilds.
+bool IndexProvesLogFlags(const IndexMeta& m, bool legacy, uint64_t session, Directory* dir,
+                         const std::string& name, std::string* why);
 
 // A write transaction. Not committed unless Commit() is called.
 class Index::Write {

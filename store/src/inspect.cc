@@ -41,8 +41,6 @@ Status OpenForReading(Env* env, const std::string& path, std::unique_ptr<File>* 
 
 }  // namespace
 
-static bool IndexDescribesLogFlags(const IndexMeta& meta, const LogSummary& log, const std::string& log_path,
-                                   Directory* dir, std::string* why);
 
 const char* IndexStateName(IndexInfo::State s) {
   switch (s) {
@@ -173,33 +171,13 @@ Status InspectIndex(const std::string& log_path, const LogSummary& log, const In
   if (!meta.clean && meta.boot_id != env->BootId())
     return stale("the machine restarted since it was last written unsynced");
   if (meta.applied > log.file_bytes) return stale("it covers more bytes than the log has");
-  if (std::string why; !IndexDescribesLogFlags(meta, log, log_path, dir.get(), &why)) return stale(why);
+  if (std::string why; !IndexProvesLogFlags(meta, log.legacy, log.session, dir.get(), BaseName(log_path), &why))
+    return stale(why);
   info->behind_bytes = log.file_bytes - meta.applied;
   info->state = info->behind_bytes == 0 ? IndexInfo::State::kCurrent : IndexInfo::State::kBehind;
   return Status::OK();
 }
 
-// The read-only twin of StoreImpl::LogProvesIndexFlags (store_open.cc).
-static bool IndexDescribesLogFlags(const IndexMeta& meta, const LogSummary& log, const std::string& log_path,
-                                   Directory* dir, std::string* why) {
-  if (!log.legacy) {
-    if (meta.session == log.session) return true;
-    *why = "it describes the log's session stamp " + std::to_string(meta.session) + " but the log has " +
-           std::to_string(log.session) + " (the log was replaced, e.g. restored from a copy)";
-    return false;
-  }
-  if (!meta.clean) {
-    *why = "a log without header cannot prove its used flags after a crash";
-    return false;
-  }
-  FileInfo now;
-  if (!dir->Stat(BaseName(log_path), &now).ok() || now.device != meta.closed_dev || now.inode != meta.closed_ino ||
-      now.size != meta.closed_size || now.ctime_ns != meta.closed_ctime_ns) {
-    *why = "the log (without header) changed since the index was closed (its size or ctime differs)";
-    return false;
-  }
-  return true;
-}
 
 Status VerifyIndex(const std::string& log_path, const InspectOptions& options, std::vector<std::string>* problems) {
   std::string ipath = IndexPathFor(log_path);

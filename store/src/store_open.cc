@@ -255,23 +255,7 @@ bool StoreImpl::IndexTrusted(const IndexMeta& m, uint64_t size, std::string* why
 //    (which sets the ctime; no user can set it back) causes a rebuild, as
 //    does a crash.
 bool StoreImpl::LogProvesIndexFlags(const IndexMeta& m, std::string* why) {
-  if (!legacy_) {
-    if (m.session == header_.session) return true;
-    *why = "the log's session stamp is " + std::to_string(header_.session) + " but the index describes stamp " +
-           std::to_string(m.session) + " (the log was replaced, e.g. restored from a copy)";
-    return false;
-  }
-  if (!m.clean) {
-    *why = "a log without header cannot prove its used flags after a crash";
-    return false;
-  }
-  FileInfo now;
-  if (!qdir_->Stat(name_, &now).ok() || !now.exists || now.device != m.closed_dev || now.inode != m.closed_ino ||
-      now.size != m.closed_size || now.ctime_ns != m.closed_ctime_ns) {
-    *why = "the log (without header) changed since the index was closed (its size or ctime differs)";
-    return false;
-  }
-  return true;
+  return IndexProvesLogFlags(m, legacy_, header_.session, qdir_.get(), name_, why);
 }
 
 // Raises the session stamp of the log's header by one, and syncs it. The
