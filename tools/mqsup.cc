@@ -2,16 +2,18 @@
 // `mqsup check CONFIG`, which validates a configuration without running it.
 //
 // Exit codes: 0 valid, 1 the configuration has an error (printed as
-// FILE:LINE: FIELD: what), 2 usage error.
+// FILE:LINE: FIELD: what), 2 usage error, 3 an I/O error (/dev/null could not
+// be opened for a closed standard descriptor).
 #include <cstdio>
 #include <cstring>
 #include <string>
 
+#include "mq/std_fds.h"
 #include "mq/supervisor.h"
 
 namespace {
 
-constexpr int kExitOk = 0, kExitInvalid = 1, kExitUsage = 2;
+constexpr int kExitOk = 0, kExitInvalid = 1, kExitUsage = 2, kExitIo = 3;
 
 const char* StrategyName(mq::supervisor::Strategy s) {
   switch (s) {
@@ -47,6 +49,11 @@ int Check(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Closed fds 0-2 get /dev/null, so no file opened later takes their number.
+  if (mq::Status s = mq::EnsureStandardFds(); !s.ok()) {
+    std::fprintf(stderr, "mqsup: %s\n", s.message().c_str());
+    return kExitIo;
+  }
   if (argc == 2 && (std::strcmp(argv[1], "help") == 0 || std::strcmp(argv[1], "--help") == 0))
     return Usage(stdout, kExitOk);
   if (argc == 3 && std::strcmp(argv[1], "check") == 0) return Check(argv[2]);
