@@ -159,9 +159,12 @@ size_t Mailbox::Impl::IngestBatch(bool block) {
 }
 
 bool Mailbox::Impl::IngestInline() {
-  if (sock.get() < 0 || !ingest_mu.try_lock()) return false;
+  if (!ingest_mu.try_lock()) return false;
   std::lock_guard<std::mutex> g(ingest_mu, std::adopt_lock);
-  if (inline_ingest_off) return false;
+  // The socket only under ingest_mu: Close sets inline_ingest_off under it
+  // before it closes the socket (a receiver blocked in Receive while the
+  // mailbox closes read the descriptor as Close reset it; TSan found it).
+  if (inline_ingest_off || sock.get() < 0) return false;
   return IngestBatch(false) > 0;
 }
 
