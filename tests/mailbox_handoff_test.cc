@@ -23,20 +23,6 @@ namespace {
 
 using test::ReceivePayloads;
 
-// Binds an AF_UNIX socket of `type` at `path` as a supervisor does
-// (SO_PASSCRED before bind). Returns the fd, or -1 and a test failure.
-int BindAt(const std::string& path, int type = SOCK_DGRAM) {
-  int fd = ::socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
-  EXPECT_GE(fd, 0);
-  int one = 1;
-  EXPECT_EQ(::setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)), 0);
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  std::strncpy(a.sun_path, path.c_str(), sizeof(a.sun_path) - 1);
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0) << std::strerror(errno);
-  return fd;
-}
-
 bool IsOpen(int fd) { return ::fcntl(fd, F_GETFD) >= 0; }
 
 bool IsSocketFile(const std::string& path) {
@@ -52,7 +38,7 @@ class MailboxHandoffTest : public ::testing::Test {
   }
   // The supervisor's socket at opt_.socket_path; the mailbox adopts a dup.
   int OwnAndPass() {
-    owner_ = BindAt(opt_.socket_path);
+    owner_ = test::BindSupervisedSocket(opt_.socket_path);
     return ::dup(owner_);
   }
   // Opening with `fd` fails with kInvalidArgument whose message contains
@@ -118,7 +104,7 @@ TEST_F(MailboxHandoffTest, RegularFileIsRefused) {
 }
 
 TEST_F(MailboxHandoffTest, StreamSocketAtThePathIsRefused) {
-  int fd = BindAt(opt_.socket_path, SOCK_STREAM);
+  int fd = test::BindSupervisedSocket(opt_.socket_path, SOCK_STREAM);
   ExpectRefused(fd, "is not a datagram socket (it is SOCK_STREAM)");
   ::close(fd);
 }
@@ -131,7 +117,7 @@ TEST_F(MailboxHandoffTest, InetDatagramSocketIsRefused) {
 }
 
 TEST_F(MailboxHandoffTest, SocketBoundElsewhereIsRefused) {
-  int fd = BindAt(dir_.File("other.sock"));
+  int fd = test::BindSupervisedSocket(dir_.File("other.sock"));
   ExpectRefused(fd, "is bound to " + dir_.File("other.sock") + ", another path");
   EXPECT_FALSE(IsSocketFile(opt_.socket_path));
   ::close(fd);
@@ -145,7 +131,7 @@ TEST_F(MailboxHandoffTest, UnboundSocketIsRefused) {
 }
 
 TEST_F(MailboxHandoffTest, ConnectedSocketIsRefused) {
-  const int peer = BindAt(dir_.File("peer.sock"));
+  const int peer = test::BindSupervisedSocket(dir_.File("peer.sock"));
   const int fd = OwnAndPass();
   sockaddr_un a{};
   a.sun_family = AF_UNIX;

@@ -3,6 +3,7 @@
 // mqtool, python3) run with a time limit.
 #pragma once
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -49,5 +50,10 @@ int WaitProcess(pid_t pid, std::chrono::milliseconds limit = std::chrono::second
 // Paths set by tests/CMakeLists.txt.
 std::string HelperPath();  // mailbox_helper
 std::string MqtoolPath();
+
+// Binds an AF_UNIX socket of `type` (SOCK_DGRAM by default) at `path` as a
+// supervisor does for the socket hand-off (SO_PASSCRED before bind). Returns
+// the fd, or -1 with a test failure.
+int BindSupervisedSocket(const std::string& path, int type = SOCK_DGRAM);
 
 }  // namespace mq::test

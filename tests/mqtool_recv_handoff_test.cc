@@ -18,18 +18,6 @@
 namespace mq {
 namespace {
 
-int BindAt(const std::string& path) {
-  int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  EXPECT_GE(fd, 0);
-  int one = 1;
-  EXPECT_EQ(::setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)), 0);
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  std::strncpy(a.sun_path, path.c_str(), sizeof(a.sun_path) - 1);
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0) << std::strerror(errno);
-  return fd;
-}
-
 class MqtoolRecvHandoffTest : public ::testing::Test {
  protected:
   // Runs mqtool recv with `pass` as descriptor 3 (if >= 0) and `env` added
@@ -66,7 +54,7 @@ class MqtoolRecvHandoffTest : public ::testing::Test {
 };
 
 TEST_F(MqtoolRecvHandoffTest, RecvAdoptsTheSocketNamedInTheEnvironmentAndLeavesIt) {
-  const int owner = BindAt(socket_);
+  const int owner = test::BindSupervisedSocket(socket_);
   // Sent while no actor runs: they wait in the kernel for the adopter.
   ASSERT_TRUE(Send(socket_, "m1").ok());
   ASSERT_TRUE(Send(socket_, "m2").ok());
@@ -84,7 +72,7 @@ TEST_F(MqtoolRecvHandoffTest, RecvAdoptsTheSocketNamedInTheEnvironmentAndLeavesI
 }
 
 TEST_F(MqtoolRecvHandoffTest, RecvRefusesADescriptorThatIsNotTheSocket) {
-  const int owner = BindAt(socket_);
+  const int owner = test::BindSupervisedSocket(socket_);
   const int file = ::open(dir_.File("plain").c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   ASSERT_GE(file, 0);
   EXPECT_NE(RunRecv({queue_, "--socket", socket_, "--count", "1", "--timeout", "5"}, file,
@@ -99,7 +87,7 @@ TEST_F(MqtoolRecvHandoffTest, RecvRefusesADescriptorThatIsNotTheSocket) {
 
 TEST_F(MqtoolRecvHandoffTest, RecvBindsItsOwnPathWhenTheEnvironmentNamesAnother) {
   const std::string other = dir_.File("other.sock");
-  const int owner = BindAt(other);
+  const int owner = test::BindSupervisedSocket(other);
   ASSERT_TRUE(Send(other, "not for recv").ok());
   pid_t sender = ::fork();
   if (sender == 0) {
