@@ -22,13 +22,10 @@ namespace {
 
 class CheckCommand final : public Command {
  public:
-  const char* name() const override { return "check"; }
-  const char* group() const override { return "admin"; }
-  const char* summary() const override { return "verify a queue's checksums, structure and index; read-only"; }
+  CheckCommand() : Command("check", "admin", "verify a queue's checksums, structure and index; read-only") {}
 
   int Run(const std::vector<std::string>& args) override {
-    po::options_description opts("options");
-    AddHelp(&opts);
+    po::options_description opts = OptionsWithHelp();
     po::variables_map vm;
     if (!ParseArgs(args, opts, {"queue"}, "check QUEUE",
                    "Verifies a queue's log and index without locking or changing them.\n"

@@ -29,17 +29,14 @@ constexpr uint64_t kFileHeaderBytes = 56;
 
 class CompactCommand final : public Command {
  public:
-  const char* name() const override { return "compact"; }
-  const char* group() const override { return "admin"; }
-  const char* summary() const override { return "drop consumed messages from a queue's log (atomic; seqs kept)"; }
+  CompactCommand() : Command("compact", "admin", "drop consumed messages from a queue's log (atomic; seqs kept)") {}
 
   int Run(const std::vector<std::string>& args) override {
-    po::options_description opts("options");
-    AddHelp(&opts);
+    po::options_description opts = OptionsWithHelp();
     opts.add_options()("dry-run", "only report what would be dropped; change nothing");
     AddWaitOptions(&opts);
     po::variables_map vm;
-    if (!ParseArgs(args, opts, {"queue"}, "compact QUEUE [--dry-run] [--wait [--timeout S]]",
+    if (!ParseArgs(args, opts, {"queue"}, std::string("compact QUEUE [--dry-run] ") + kWaitUsage,
                    "Rewrites a queue's log without its consumed messages and prints bytes before and after.\n"
                    "Exit: 0 compacted (or would, with --dry-run), 2 usage error, 3 refused (nothing\n"
                    "changed) or failed; a queue in use is refused at once unless --wait.", &vm))

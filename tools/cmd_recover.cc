@@ -51,18 +51,15 @@ void Refuse(const std::string& path, mq::RecoveryMode mode, const mq::LogSummary
 
 class RecoverCommand final : public Command {
  public:
-  const char* name() const override { return "recover"; }
-  const char* group() const override { return "admin"; }
-  const char* summary() const override { return "repair a queue (torn tail, damaged records) and rebuild its index"; }
+  RecoverCommand() : Command("recover", "admin", "repair a queue (torn tail, damaged records) and rebuild its index") {}
 
   int Run(const std::vector<std::string>& args) override {
-    po::options_description opts("options");
-    AddHelp(&opts);
+    po::options_description opts = OptionsWithHelp();
     opts.add_options()("mode", po::value<std::string>()->default_value("tolerate-tail")->value_name("MODE"),
                        "tolerate-tail, absolute or salvage");
     AddWaitOptions(&opts);
     po::variables_map vm;
-    if (!ParseArgs(args, opts, {"queue"}, "recover QUEUE [--mode tolerate-tail|absolute|salvage] [--wait [--timeout S]]",
+    if (!ParseArgs(args, opts, {"queue"}, std::string("recover QUEUE [--mode tolerate-tail|absolute|salvage] ") + kWaitUsage,
                    "Repairs a queue without deleting any byte and rebuilds its index; prints what it did.\n"
                    "Exit: 0 repaired (or nothing to repair), 2 usage error, 3 refused (nothing changed)\n"
                    "or failed; a queue in use is refused at once unless --wait.", &vm))

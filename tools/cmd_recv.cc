@@ -94,13 +94,10 @@ class SignalCloser {
 
 class RecvCommand final : public Command {
  public:
-  const char* name() const override { return "recv"; }
-  const char* group() const override { return "actor"; }
-  const char* summary() const override { return "receive messages selectively (optionally running the socket)"; }
+  RecvCommand() : Command("recv", "actor", "receive messages selectively (optionally running the socket)") {}
 
   int Run(const std::vector<std::string>& args) override {
-    po::options_description opts("options");
-    AddHelp(&opts);
+    po::options_description opts = OptionsWithHelp();
     opts.add_options()
         ("socket", po::value<std::string>()->value_name("PATH"), "run the mailbox's socket at PATH while receiving")
         ("match", po::value<std::string>()->value_name("EXPR")->default_value("any"), "any, key:K or prefix:P")
@@ -189,8 +186,7 @@ class RecvCommand final : public Command {
       bool printed = false;
       try {
         if (format == "jsonl")
-          (void)out.Line("{\"seq\":" + std::to_string(m.seq) + ",\"payload_b64\":\"" + Base64Encode(m.payload) +
-                         "\"}");
+          (void)out.Line(JsonObject().Number("seq", m.seq).Bytes("payload_b64", m.payload).str());
         else
           (void)out.Line(m.payload);
         printed = out.Flush();

@@ -25,12 +25,9 @@
 #include <chrono>
 #include <cstdio>
 #include <exception>
-#include <optional>
 #include <thread>
 
 #include "common.h"
-#include "mq/inspect.h"
-#include "mq/key_extractor.h"
 #include "mq/sender.h"
 
 namespace mqtool {
@@ -51,20 +48,13 @@ class Target {
 
 class StdoutTarget final : public Target {
  public:
-  // format: "raw", "text" or "jsonl", each as in dump.
-  explicit StdoutTarget(std::string format) : format_(std::move(format)) {
-    std::setvbuf(stdout, nullptr, _IOFBF, 1 << 20);
-  }
-  bool Put(const mq::LogRecord& r) override {
-    if (format_ == "text") return out_.Line(RecordText(r));
-    if (format_ == "jsonl") return out_.Line(RecordJson(r));
-    return out_.Write(r.payload) && out_.Write("\n");
-  }
+  explicit StdoutTarget(RecordFormat format) : format_(format) { std::setvbuf(stdout, nullptr, _IOFBF, 1 << 20); }
+  bool Put(const mq::LogRecord& r) override { return WriteRecord(&out_, r, format_); }
   void Finish() override { out_.Flush(); }
   bool closed() const { return out_.closed(); }
 
  private:
-  std::string format_;
+  RecordFormat format_;
   Output out_;
 };
 
@@ -169,28 +159,22 @@ class ConfirmedTarget final : public Target {
 
 class ReplayCommand final : public Command {
  public:
-  const char* name() const override { return "replay"; }
-  const char* group() const override { return "data access"; }
-  const char* summary() const override { return "re-send a queue's messages to a mailbox socket or stdout; read-only"; }
+  ReplayCommand() : Command("replay", "data access", "re-send a queue's messages to a mailbox socket or stdout; read-only") {}
 
   int Run(const std::vector<std::string>& args) override {
-    po::options_description opts("options");
-    AddHelp(&opts);
+    po::options_description opts = OptionsWithHelp();
     opts.add_options()
-        ("to", po::value<std::string>()->value_name("SOCKET|-"), "the mailbox socket to send to, or - for stdout")
-        ("from", po::value<std::string>()->value_name("SEQ"), "only messages with seq >= SEQ")
-        ("until", po::value<std::string>()->value_name("SEQ"), "only messages with seq <= SEQ")
-        ("key", po::value<std::string>()->value_name("K"), "only messages whose key is K (escapes as in dump)")
-        ("key-extractor", po::value<std::string>()->value_name("SPEC"),
-         "how keys are cut from payloads: first:N or until:C (default: the index's)")
+        ("to", po::value<std::string>()->value_name("SOCKET|-"), "the mailbox socket to send to, or - for stdout");
+    AddSelectionOptions(&opts);
+    opts.add_options()
         ("include-consumed", "consumed messages too (default: pending only)")
         ("rate", po::value<std::string>()->value_name("N"), "at most N messages per second (default: no limit)")
         ("confirm", "wait until the mailbox confirms each message stored")
         ("format", po::value<std::string>()->value_name("FMT"), "with --to -: raw (default), text or jsonl, as in dump");
     po::variables_map vm;
     if (!ParseArgs(args, opts, {"queue"},
-                   "replay QUEUE --to SOCKET|- [--from SEQ] [--until SEQ] [--key K] [--include-consumed] "
-                   "[--key-extractor SPEC] [--rate N] [--confirm] [--format raw|text|jsonl]",
+                   std::string("replay QUEUE --to SOCKET|- [--include-consumed] ") + kSelectionUsage +
+                       " [--rate N] [--confirm] [--format raw|text|jsonl]",
                    "Re-sends a queue's messages in order without locking or changing it.\n"
                    "Exit: 0 done, 1 damaged bytes of the queue were skipped, 2 usage error,\n"
                    "3 could not read the queue or a send failed.", &vm))
@@ -200,21 +184,11 @@ class ReplayCommand final : public Command {
     const bool to_stdout = to == "-";
     const bool confirm = vm.count("confirm") > 0;
     if (confirm && to_stdout) throw UsageError("--confirm needs a mailbox socket, not --to -");
-    std::string format = vm.count("format") ? vm["format"].as<std::string>() : "raw";
     if (vm.count("format") && !to_stdout) throw UsageError("--format applies only to --to -");
-    if (format != "raw" && format != "text" && format != "jsonl")
-      throw UsageError("--format: '" + format + "' is not one of: raw, text, jsonl");
-    uint64_t from = vm.count("from") ? ParseSeq(vm["from"].as<std::string>(), "--from") : 1;
-    uint64_t until = vm.count("until") ? ParseSeq(vm["until"].as<std::string>(), "--until") : UINT64_MAX;
-    if (until < from)
-      throw UsageError("--until " + std::to_string(until) + " is below --from " + std::to_string(from));
+    const RecordFormat format =
+        ParseRecordFormat(vm.count("format") ? vm["format"].as<std::string>() : "raw", "raw, text, jsonl");
     const uint64_t rate = vm.count("rate") ? ParseUnsigned(vm["rate"].as<std::string>(), "--rate", 10000000) : 0;
-    const bool all = vm.count("include-consumed") > 0;
-    std::optional<std::string> key;
-    if (vm.count("key")) key = UnescapePayload(vm["key"].as<std::string>(), "--key");
-    if (vm.count("key-extractor") && !key) throw UsageError("--key-extractor is only used with --key");
-    mq::KeyExtractor extractor;
-    if (key) extractor = ChooseExtractor(vm, path);
+    const Selection selection = GetSelection(vm, path, "include-consumed");
 
     // Check the source before connecting anywhere.
     (void)Preflight(path);
@@ -236,11 +210,7 @@ class ReplayCommand final : public Command {
     bool stopped = false;
     std::exception_ptr failure;
     mq::LogSummary sum;
-    mq::Status s = mq::ScanLog(path, mq::InspectOptions{}, [&](const mq::LogRecord& r) {
-      if (r.seq > until) return false;
-      progress.Update(r.end);
-      if (r.seq < from || (r.consumed && !all)) return true;
-      if (key && extractor.Extract(r.payload) != *key) return true;
+    mq::Status s = ScanSelection(path, selection, &progress, [&](const mq::LogRecord& r) {
       if (rate != 0) {
         auto due = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
                                static_cast<double>(n) / static_cast<double>(rate)));
@@ -269,35 +239,8 @@ class ReplayCommand final : public Command {
       summary.Line(path + ": " + target->Summary());
       summary.Flush();
     }
-    return ReportDamage(path, sum) ? kExitNothing : kExitOk;
-  }
-
- private:
-  static mq::KeyExtractor ChooseExtractor(const po::variables_map& vm, const std::string& path) {
-    std::string spec;
-    if (vm.count("key-extractor")) {
-      spec = vm["key-extractor"].as<std::string>();
-    } else {
-      spec = RecordedKeyExtractor(path).ToString();
-      if (spec == "none")
-        throw UsageError(path + ": --key needs a key extractor and the index records none; give "
-                         "--key-extractor first:N or --key-extractor until:C");
-    }
-    auto parsed = mq::KeyExtractor::Parse(spec);
-    if (!parsed.ok()) throw UsageError("--key-extractor: " + parsed.status().message());
-    if (!parsed->enabled()) throw UsageError("--key-extractor none cannot match a key; give first:N or until:C");
-    return parsed.value();
-  }
-
-  static bool ReportDamage(const std::string& path, const mq::LogSummary& sum) {
-    if (!sum.complete) return false;
-    bool damaged = false;
-    for (const auto& d : sum.damage) {
-      damaged = true;
-      std::fprintf(stderr, "mqtool: %s; skipped (every intact message was replayed). Run mqtool check %s\n",
-                   DescribeDamage(path, d).c_str(), path.c_str());
-    }
-    return damaged;
+    const std::string again = "Run replay again with --from " + std::to_string(sum.last_seq + 1) + " to send it";
+    return ReportSkippedDamage(path, sum, again) ? kExitNothing : kExitOk;
   }
 };
 

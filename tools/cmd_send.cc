@@ -44,13 +44,10 @@ using std::chrono::milliseconds;
 
 class SendCommand final : public Command {
  public:
-  const char* name() const override { return "send"; }
-  const char* group() const override { return "actor"; }
-  const char* summary() const override { return "send messages to a mailbox's socket (optionally confirmed)"; }
+  SendCommand() : Command("send", "actor", "send messages to a mailbox's socket (optionally confirmed)") {}
 
   int Run(const std::vector<std::string>& args) override {
-    po::options_description opts("options");
-    AddHelp(&opts);
+    po::options_description opts = OptionsWithHelp();
     opts.add_options()
         ("confirm", "wait for each message's answer and print its sequence number")
         ("timeout", po::value<std::string>()->value_name("SECONDS"), "with --confirm: wait this long per answer (default 10)")

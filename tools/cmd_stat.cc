@@ -32,13 +32,10 @@ std::string IndexText(const mq::IndexInfo& i) {
 
 class StatCommand final : public Command {
  public:
-  const char* name() const override { return "stat"; }
-  const char* group() const override { return "data access"; }
-  const char* summary() const override { return "print a queue's counts, sizes, format, index state and lock holder"; }
+  StatCommand() : Command("stat", "data access", "print a queue's counts, sizes, format, index state and lock holder") {}
 
   int Run(const std::vector<std::string>& args) override {
-    po::options_description opts("options");
-    AddHelp(&opts);
+    po::options_description opts = OptionsWithHelp();
     opts.add_options()("format", po::value<std::string>()->default_value("text")->value_name("FMT"), "text or json");
     po::variables_map vm;
     if (!ParseArgs(args, opts, {"queue"}, "stat QUEUE [--format text|json]",

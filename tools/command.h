@@ -31,14 +31,22 @@ struct ToolError : std::runtime_error {
 
 class Command {
  public:
+  // name: "dump"; group: "actor", "data access" or "admin", how `mqtool help`
+  // groups commands; summary: one line for `mqtool help`.
+  Command(const char* name, const char* group, const char* summary)
+      : name_(name), group_(group), summary_(summary) {}
   virtual ~Command() = default;
-  virtual const char* name() const = 0;
-  // "actor", "data access" or "admin": how `mqtool help` groups commands.
-  virtual const char* group() const = 0;
-  virtual const char* summary() const = 0;  // one line
+  const char* name() const { return name_; }
+  const char* group() const { return group_; }
+  const char* summary() const { return summary_; }
   // Runs with the arguments after the command name (handles --help itself)
   // and returns an exit code. Throws UsageError or ToolError.
   virtual int Run(const std::vector<std::string>& args) = 0;
+
+ private:
+  const char* name_;
+  const char* group_;
+  const char* summary_;
 };
 
 std::unique_ptr<Command> MakeSendCommand();
