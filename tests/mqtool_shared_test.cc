@@ -61,6 +61,8 @@ TEST(JsonObjectTest, EscapesStringsAndSeparatesFieldsWithCommas) {
   EXPECT_EQ(JsonObject().str(), "{}");
   EXPECT_EQ(JsonObject().Number("n", 18446744073709551615u).String("s", "a\"b\n").Bytes("b", "hi").str(),
             "{\"n\":18446744073709551615,\"s\":\"a\\\"b\\n\",\"b\":\"aGk=\"}");
+  EXPECT_EQ(JsonObject().Number("a", 1).Object("o", JsonObject().Number("b", 2)).Number("c", 3).str(),
+            "{\"a\":1,\"o\":{\"b\":2},\"c\":3}");
 }
 
 }  // namespace

@@ -59,16 +59,28 @@ class StatCommand final : public Command {
     std::string text;
     auto u = [](uint64_t v) { return std::to_string(v); };
     if (format == "json") {
-      text = "{\"queue\":" + JsonString(path) + ",\"format_version\":" + u(sum.format_version) +
-             ",\"pending\":" + u(sum.pending) + ",\"consumed\":" + u(sum.consumed) +
-             ",\"file_bytes\":" + u(sum.file_bytes) + ",\"live_bytes\":" + u(sum.pending_bytes) +
-             ",\"reclaimable_bytes\":" + u(sum.consumed_bytes) + ",\"damaged_bytes\":" + u(damaged) +
-             ",\"damaged_regions\":" + u(sum.damage.size()) + ",\"first_seq\":" + u(sum.first_seq) +
-             ",\"last_seq\":" + u(sum.last_seq) + ",\"first_pending_seq\":" + u(sum.first_pending_seq) +
-             ",\"index\":{\"state\":\"" + mq::IndexStateName(index.state) + "\",\"behind_bytes\":" +
-             u(index.behind_bytes) + ",\"entries\":" + u(index.entries) + ",\"extractor\":" +
-             JsonString(index.extractor) + ",\"detail\":" + JsonString(index.detail) + "}" +
-             ",\"lock_holder_pid\":" + u(static_cast<uint64_t>(holder)) + "}\n";
+      text = JsonObject()
+                 .String("queue", path)
+                 .Number("format_version", sum.format_version)
+                 .Number("pending", sum.pending)
+                 .Number("consumed", sum.consumed)
+                 .Number("file_bytes", sum.file_bytes)
+                 .Number("live_bytes", sum.pending_bytes)
+                 .Number("reclaimable_bytes", sum.consumed_bytes)
+                 .Number("damaged_bytes", damaged)
+                 .Number("damaged_regions", sum.damage.size())
+                 .Number("first_seq", sum.first_seq)
+                 .Number("last_seq", sum.last_seq)
+                 .Number("first_pending_seq", sum.first_pending_seq)
+                 .Object("index", JsonObject()
+                                      .String("state", mq::IndexStateName(index.state))
+                                      .Number("behind_bytes", index.behind_bytes)
+                                      .Number("entries", index.entries)
+                                      .String("extractor", index.extractor)
+                                      .String("detail", index.detail))
+                 .Number("lock_holder_pid", static_cast<uint64_t>(holder))
+                 .str() +
+             "\n";
     } else {
       auto row = [&](const char* k, const std::string& v) {
         char head[32];

@@ -62,4 +62,10 @@ JsonObject& JsonObject::Bytes(std::string_view name, std::string_view bytes) {
   return *this;
 }
 
+JsonObject& JsonObject::Object(std::string_view name, const JsonObject& value) {
+  Name(name);
+  text_ += value.str();
+  return *this;
+}
+
 }  // namespace mqtool

@@ -1,5 +1,5 @@
 // JSON output: string literals, and the one builder of the one-line JSON
-// objects that dump, replay and recv print (jsonl).
+// objects that dump, replay and recv (jsonl) and stat (json) print.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +22,8 @@ class JsonObject {
   JsonObject& String(std::string_view name, std::string_view value);
   // `bytes` in standard base64 (payloads: any bytes at all).
   JsonObject& Bytes(std::string_view name, std::string_view bytes);
+  // Another object as the value (nested).
+  JsonObject& Object(std::string_view name, const JsonObject& value);
   std::string str() const { return text_ + "}"; }
 
  private:
