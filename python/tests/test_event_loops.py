@@ -303,3 +303,31 @@ def test_receive_async_on_a_second_event_loop_while_the_first_waits_is_refused(m
         put(mb, b"other")
         t.join()
     assert result == [b"other"]
+
+
+def test_fileno_is_not_made_readable_by_a_datagram_from_a_uid_the_mailbox_refuses(d):
+    # Another uid (nobody) can reach the socket but is not admitted: what it
+    # sends is counted and dropped, and must not wake an event loop.
+    os.chmod(d, 0o755)
+    with mq.Mailbox(socket=os.path.join(d, "s"), queue=os.path.join(d, "q"), socket_mode=0o666) as m:
+        m.fileno()
+        with pytest.raises(mq.Timeout):
+            m.receive(timeout=0)  # drains the new descriptor's first readiness
+        assert not readable(m)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setgid(65534)
+                os.setuid(65534)
+                import socket as sk
+                s = sk.socket(sk.AF_UNIX, sk.SOCK_DGRAM)
+                for _ in range(10):
+                    s.sendto(b"from nobody", os.path.join(d, "s"))
+                os._exit(0)
+            except BaseException:
+                os._exit(1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        wait_for(lambda: m.stats()["rejected_not_admitted"] == 10, "the 10 datagrams to be refused")
+        assert not readable(m)
+        assert m.stats()["stored"] == 0
