@@ -707,6 +707,37 @@ def section_ingest(R, T):
 
 # ---------------------------------------------------------------- plots
 
+def section_python(R):
+    """bench/python_bench.py's results (python.json), if this run has them."""
+    ctx = R.contexts.get("python.json")
+    if ctx is None:
+        return "## Python\n\nNot measured in this run (`bench/run --only python`).\n"
+    names = {"zmq": "pyzmq PUSH/PULL, ipc:// (reference, not durable)", "mq_none": "mq, sync=none",
+             "mq_batch": "mq, sync=batch",
+             "mq_stored": "mq, receive alone (already stored, sync=none)", "original": "the original design's class (not durable)",
+             "zmq_list": "pyzmq + a Python list (reference)", "mq_prefix": "mq, mq.prefix",
+             "mq_key": "mq, mq.key", "mq_callable": "mq, a Python callable"}
+    out = ["## Python\n",
+           "`bench/python_bench.py` (docs/python.md, \"Speed\"): Python %s, pyzmq %s, load average %s at the "
+           "start and %s at the end; ratios against the reference of the same run.\n"
+           % (ctx.get("python"), ctx.get("pyzmq"), ctx.get("loadavg_start"), ctx.get("loadavg_end"))]
+    for scenario, title, unit in (("py_recv", "Receive throughput, 64 B messages from another process", "rate"),
+                                  ("py_select", "Selective receive behind a backlog that does not match", "time")):
+        rows = [(sy, row) for (sc, sy, _), row in sorted(R.rows.items()) if sc == scenario]
+        if not rows:
+            continue
+        out.append("**%s**\n" % title)
+        out.append(table(["receiver", "messages/s" if unit == "rate" else "per receive", "vs reference"],
+                         [[names.get(sy, sy), fmt_rate(rate(row)) if unit == "rate" else fmt_time(ns(row)),
+                           "%.2fx" % row.get("mq_ratio_to_reference", 0)] for sy, row in rows]))
+    kb = [(dict(ps).get("backlog"), row) for (sc, sy, ps), row in R.rows.items() if sc == "py_key_behind"]
+    if kb:
+        kb.sort(key=lambda t: int(t[0]))
+        out.append("**Receive by key behind K pending (mq)**\n")
+        out.append(table(["K", "per receive"], [[human_count(int(k)), fmt_time(ns(row))] for k, row in kb]))
+    return "\n".join(out)
+
+
 def plot(series, path, title, xlabel, ylabel, tmp):
     if not series or shutil.which("gnuplot") is None:
         return False
@@ -769,7 +800,7 @@ def main():
            "`erlang_mailbox.escript`. Profiles: `bench/profile.sh` (see the last section).\n",
            section_machine(R, a.command),
            "## Targets\n", T.render(),
-           appends, receive, drains, maint, ingest]
+           appends, receive, drains, maint, ingest, section_python(R)]
     if a.analysis and os.path.exists(a.analysis):
         with open(a.analysis) as f:
             doc.append(f.read())

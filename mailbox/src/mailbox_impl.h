@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "mq/mailbox.h"
+#include "ready_signal.h"
 #include "reply_format.h"
 #include "reply_outbox.h"
 #include "unix_socket.h"
@@ -98,6 +99,7 @@ class Mailbox::Impl {
   bool closing = false;
   bool closed = false;
   Status ingest_error;
+  ReadySignal ready_signal;  // Mailbox::ReadyFd; signalled with every wake of `arrived` (ready_signal.h)
 
   // The confirmer's queue.
   std::mutex cmu;

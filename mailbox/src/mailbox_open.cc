@@ -173,6 +173,7 @@ Status Mailbox::Impl::CloseAll() {
     closing = true;
   }
   arrived.notify_all();
+  ready_signal.Signal();
   if (sock.get() >= 0) {
     // No new sender finds the path; senders already connected get EPIPE.
     uint64_t dev = 0, ino = 0;

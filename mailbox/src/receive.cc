@@ -17,6 +17,7 @@ void Mailbox::Impl::Wake() {
     notify = waiters > 0;
   }
   if (notify) arrived.notify_all();
+  ready_signal.Signal();
 }
 
 Status Mailbox::Impl::FindOnce(const Pattern& p, uint64_t* scanned_to, Message* out) {
@@ -151,6 +152,7 @@ Status Mailbox::Release(uint64_t seq) {
     if (--impl_->active == 0 && impl_->closing) impl_->arrived.notify_all();
   }
   impl_->arrived.notify_all();
+  impl_->ready_signal.Signal();
   return s;
 }
 

@@ -24,7 +24,6 @@ from ._mq import (  # noqa: F401
     Error,
     InvalidArgument,
     IOError,
-    Mailbox,
     Message,
     NoMatch,
     NotALog,
@@ -37,6 +36,7 @@ from ._mq import (  # noqa: F401
     prefix,
     send,
 )
+from ._aio import Mailbox  # noqa: F401  (mq._mq.Mailbox with receive_async, take_async)
 from ._compat import MessageQueue  # noqa: F401
 
 # mq.IOError is left out of __all__: `from mq import *` must not shadow the builtin IOError.
@@ -52,12 +52,18 @@ def read_log(path: Union[str, bytes, "os.PathLike[str]"]) -> Iterator[Tuple[int,
     log order, state being "pending" or "consumed" (as `mqtool dump --all`).
 
     Read-only: it takes no lock and writes nothing, so it is safe on the queue
-    of a running mailbox, and sees the log as it was when the call began.
-    Damaged regions are skipped (`mqtool check` lists them). The log is read
-    when read_log is called, not lazily: errors (mq.NotFound, mq.NotALog,
-    mq.InvalidArgument for a directory, ...) are raised by the call itself.
+    of a running mailbox. It lists the messages the log held when the call
+    began; a used flag is read as the reading reaches it (a message consumed
+    meanwhile may show either way). Damaged regions are skipped (`mqtool
+    check` lists them).
+
+    Lazy: a reader thread runs ahead of the iterator by at most 256 messages
+    or 4 MiB, so memory stays bounded whatever the log's size; close() (or
+    dropping the iterator) stops it. Errors opening the log (mq.NotFound,
+    mq.NotALog, mq.InvalidArgument for a directory, ...) are raised by the
+    call itself; a read error later in the log by the iteration that meets it.
     """
-    return iter(_mq._scan_log(path))
+    return _mq._LogReader(path)
 
 
 from . import _mq  # noqa: E402

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-from ._mq import Mailbox
+from ._aio import Mailbox
 
 
 class MessageQueue(object):

@@ -6,7 +6,15 @@
 // callable pattern runs on the receiving thread with the GIL taken back; the
 // store's lock is held meanwhile, so a pattern may not call into any mailbox
 // (a thread-local flag turns that into mq.Error instead of a deadlock).
+//
+// fileno() is the mailbox's readiness eventfd (mq::Mailbox::ReadyFd). A poll
+// (timeout 0) drains it before it looks and makes it readable again when it
+// returns a message (another may be pending), so the descriptor is readable
+// from any change until a poll finds nothing: a selector loop that polls
+// once per wakeup misses nothing (docs/python.md, "Event loops").
 #include <unistd.h>
+
+#include <cstdint>
 
 #include <memory>
 #include <string>
@@ -114,10 +122,13 @@ class PyMailbox {
     o.admit_any_uid = admit_any_uid;
     o.max_message_size = max_message_size;
     o.socket_mode = static_cast<mode_t>(socket_mode);
-    // MQ_SOCKET_FD (supervision): when mq::MailboxOptions can adopt a socket a
-    // supervisor passed in the environment, that happens inside
-    // mq::Mailbox::Open; nothing is needed here unless it becomes an option,
-    // which is then set on `o` at this point.
+    // The socket hand-off (docs/supervision.md): under a supervisor that
+    // bound this path and passes it (MQ_SOCKET_FD, MQ_SOCKET), adopt its
+    // descriptor instead of binding, as mqtool recv --socket does.
+    if (!o.socket_path.empty()) {
+      mq::Status env = mq::InheritSocketFromEnvironment(&o);
+      if (!env.ok()) Raise(env);
+    }
     queue_ = o.queue_path;
     std::unique_ptr<mq::Mailbox> mb;
     mq::Status s;
@@ -131,6 +142,10 @@ class PyMailbox {
   }
 
   ~PyMailbox() {
+    if (kept_) {
+      py::gil_scoped_release nogil;
+      kept_.reset();
+    }
     if (!mb_) return;
     if (getpid() != pid_) {
       // A forked child: the ingest thread is not here, and the socket and
@@ -151,9 +166,24 @@ class PyMailbox {
     {
       py::gil_scoped_release nogil;
       s = mb->Close();
-      mb.reset();
+      // The readiness descriptor lives as long as the mq::Mailbox: kept
+      // until this object goes, so an event loop still watching it never
+      // watches a closed or reused number.
+      if (ready_fd_ >= 0)
+        kept_ = std::move(mb);
+      else
+        mb.reset();
     }
     if (!s.ok()) Raise(s);
+  }
+
+  int Fileno() {
+    if (ready_fd_ >= 0 && t_in_pattern == 0) return ready_fd_;
+    std::shared_ptr<mq::Mailbox> mb = Check(true);
+    mq::Result<int> fd = mb->ReadyFd();
+    if (!fd.ok()) Raise(fd.status());
+    ready_fd_ = *fd;
+    return ready_fd_;
   }
 
   bool closed() const { return !mb_; }
@@ -168,6 +198,23 @@ class PyMailbox {
     const mq::Pattern p = ToPattern(pattern, &ctx);
     mq::Message msg;
     mq::Status s;
+    // A poll drains the readiness descriptor before it looks: what was
+    // signalled before is in the store by then, what comes later signals anew.
+    // Unless the poll finds nothing, it leaves the descriptor readable: after
+    // a message another may be pending, after an exception (a pattern
+    // raised) the messages are still there.
+    struct Rearm {
+      int fd;
+      bool found_nothing = false;
+      ~Rearm() {
+        const uint64_t one = 1;
+        if (fd >= 0 && !found_nothing) (void)!::write(fd, &one, sizeof(one));
+      }
+    } rearm{total == Ms::zero() ? ready_fd_ : -1};
+    if (rearm.fd >= 0) {
+      uint64_t n = 0;
+      (void)!::read(rearm.fd, &n, sizeof(n));
+    }
     Ms slice = mq::Mailbox::kPoll;  // a first look that does not wait
     while (true) {
       {
@@ -183,7 +230,10 @@ class PyMailbox {
       if (!s.IsTimedOut()) Raise(s);
       if (PyErr_CheckSignals() != 0) throw py::error_already_set();
       Ms left = forever ? kSlice : std::chrono::ceil<Ms>(deadline - Clock::now());
-      if (left <= Ms::zero()) Raise(s);
+      if (left <= Ms::zero()) {
+        rearm.found_nothing = true;
+        Raise(s);
+      }
       slice = std::min(left, kSlice);
     }
     PyMessage out;
@@ -256,6 +306,8 @@ class PyMailbox {
   }
 
   std::shared_ptr<mq::Mailbox> mb_;
+  std::shared_ptr<mq::Mailbox> kept_;  // closed, kept for its readiness descriptor
+  int ready_fd_ = -1;                  // mq::Mailbox::ReadyFd once fileno() was called
   std::string queue_;
   pid_t pid_ = 0;
 };
@@ -281,6 +333,7 @@ void BindMailbox(py::module_& m) {
       });
 
   py::class_<PyMailbox>(m, "Mailbox")
+      .def("fileno", &PyMailbox::Fileno)
       .def(py::init<const py::object&, const py::object&, const std::string&, const py::object&,
                     const py::object&, bool, uint64_t, int, double>(),
            py::kw_only(), py::arg("socket"), py::arg("queue"), py::arg("sync") = "batch",

@@ -166,6 +166,23 @@ class Mailbox {
   Status Ack(uint64_t seq);
   Status Release(uint64_t seq);
 
+  // A descriptor for an event loop (poll, epoll, Python's selectors and
+  // asyncio; docs/mailbox.md "Waiting in an event loop"): an eventfd, made
+  // by the first call, owned by the mailbox and closed by its destructor
+  // (not by Close, so a loop never watches a reused number). It becomes
+  // readable after every change a receiver may be waiting for: messages
+  // appended, a message released, the ingest thread failing, the mailbox
+  // closing. It is a hint: Receive and Take never read it. The protocol:
+  // read it (8 bytes, non-blocking) to drain it, then look with
+  // Receive/Take(kPoll) until a look finds nothing, then wait for it to be
+  // readable again. Every change made after the drain makes it readable
+  // again, and a look after the drain sees every change before it, so no
+  // wakeup is lost. It starts readable (changes before the first call were
+  // not signalled, so the first wait returns and the reader looks). One
+  // consumer: several threads that drain it may take each other's wakeups.
+  // Errors: kClosed, kIOError.
+  Result<int> ReadyFd();
+
   MailboxStats Stats();
   // The sticky error of the ingest thread (e.g. an append failed), or OK.
   Status ingest_status();
