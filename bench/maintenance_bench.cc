@@ -175,7 +175,7 @@ void Scan(benchmark::State& state, uint64_t target, bool cold) {
     }
     LogSummary sum;
     uint64_t seen = 0;
-    Status s = ScanLog(p->log, InspectOptions{}, [&](const LogRecord& r) {
+    Status s = ScanLog(p->log, InspectOptions{}, [&](const LogMessage& r) {
       seen += r.payload.size();
       return true;
     }, &sum);

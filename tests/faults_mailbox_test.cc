@@ -43,7 +43,7 @@ std::vector<std::string> PendingPayloads(const std::string& queue) {
   std::vector<std::string> out;
   Status s = ScanLog(
       queue, {},
-      [&](const LogRecord& r) {
+      [&](const LogMessage& r) {
         if (!r.consumed) out.emplace_back(r.payload);
         return true;
       },
@@ -151,7 +151,7 @@ TEST_F(FaultsMailboxTest, QueueFileTruncatedUnderARunningMailboxLosesOnlyWhatWas
   LogSummary sum;
   std::vector<std::string> pending;
   ASSERT_TRUE(ScanLog(opt_.queue_path, {},
-                      [&](const LogRecord& r) {
+                      [&](const LogMessage& r) {
                         if (!r.consumed) pending.emplace_back(r.payload);
                         return true;
                       },
@@ -298,7 +298,7 @@ TEST_F(FaultsMailboxTest, DatagramOfExactlyTheMaximumIsStoredWholeAndOneByteMore
   std::vector<uint64_t> sizes;
   LogSummary sum;
   ASSERT_TRUE(ScanLog(opt_.queue_path, {},
-                      [&](const LogRecord& r) {
+                      [&](const LogMessage& r) {
                         sizes.push_back(r.payload.size());
                         return true;
                       },

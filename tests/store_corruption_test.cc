@@ -60,7 +60,7 @@ class StoreCorruptionTest : public ::testing::Test {
     good_log_ = test::ReadFileOrDie(path_);
     good_index_ = test::ReadFileOrDie(path_ + ".idx");
     LogSummary sum;
-    ASSERT_TRUE(ScanLog(path_, InspectOptions{}, [&](const LogRecord& r) {
+    ASSERT_TRUE(ScanLog(path_, InspectOptions{}, [&](const LogMessage& r) {
       originals_[r.seq] = Original{std::string(r.payload), r.consumed, r.start, r.msg_offset, r.end};
       return true;
     }, &sum).ok());
@@ -131,7 +131,7 @@ class StoreCorruptionTest : public ::testing::Test {
   void CheckScanLog(const std::vector<uint64_t>& flips) {
     LogSummary sum;
     std::set<uint64_t> seen;
-    Status st = ScanLog(path_, InspectOptions{}, [&](const LogRecord& r) {
+    Status st = ScanLog(path_, InspectOptions{}, [&](const LogMessage& r) {
       auto it = originals_.find(r.seq);
       if (it == originals_.end()) {
         ADD_FAILURE() << "ScanLog visited seq " << r.seq << ", which was never written";

@@ -61,7 +61,7 @@ class StoreRecoveryTest : public ::testing::Test {
     ASSERT_TRUE(s->Close().ok());
     good_ = test::ReadFileOrDie(path_);
     LogSummary sum;
-    ASSERT_TRUE(ScanLog(path_, InspectOptions{}, [&](const LogRecord& r) {
+    ASSERT_TRUE(ScanLog(path_, InspectOptions{}, [&](const LogMessage& r) {
       msgs_[r.seq] = Msg{std::string(r.payload), r.start, r.msg_offset, r.end};
       return true;
     }, &sum).ok());

@@ -42,7 +42,7 @@ class CheckCommand final : public Command {
     mq::InspectOptions io;
     mq::LogSummary sum;
     Progress progress("check " + path, FileSizeOrZero(path));
-    mq::Status s = mq::ScanLog(path, io, [&](const mq::LogRecord& r) {
+    mq::Status s = mq::ScanLog(path, io, [&](const mq::LogMessage& r) {
       progress.Update(r.end);
       if (!r.consumed && r.used != 0)
         problems.push_back(path + ": offset " + std::to_string(r.msg_offset) + ": message " + std::to_string(r.seq) +

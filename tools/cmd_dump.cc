@@ -78,7 +78,7 @@ class DumpCommand final : public Command {
     Progress progress("dump " + path, FileSizeOrZero(path));
     mq::LogSummary sum;
     std::string line;
-    mq::Status s = mq::ScanLog(path, mq::InspectOptions{}, [&](const mq::LogRecord& r) {
+    mq::Status s = mq::ScanLog(path, mq::InspectOptions{}, [&](const mq::LogMessage& r) {
       if (r.seq > until) return false;
       progress.Update(r.end);
       if (r.seq < from || (r.consumed && !all)) return true;

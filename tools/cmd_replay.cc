@@ -43,7 +43,7 @@ class Target {
  public:
   virtual ~Target() = default;
   // Returns false to stop quietly (stdout closed); throws on a failed send.
-  virtual bool Put(const mq::LogRecord& r) = 0;
+  virtual bool Put(const mq::LogMessage& r) = 0;
   // Waits for whatever is in flight; throws if any failed.
   virtual void Finish() = 0;
   virtual std::string Summary() const { return {}; }
@@ -55,7 +55,7 @@ class StdoutTarget final : public Target {
   explicit StdoutTarget(std::string format) : format_(std::move(format)) {
     std::setvbuf(stdout, nullptr, _IOFBF, 1 << 20);
   }
-  bool Put(const mq::LogRecord& r) override {
+  bool Put(const mq::LogMessage& r) override {
     if (format_ == "text") return out_.Line(RecordText(r));
     if (format_ == "jsonl") return out_.Line(RecordJson(r));
     return out_.Write(r.payload) && out_.Write("\n");
@@ -75,7 +75,7 @@ class SocketTarget final : public Target {
     o.retry_for = std::chrono::seconds(10);  // while the mailbox's buffer is full
     ThrowIfError(mq::Sender::Open(socket, o, &sender_), socket);
   }
-  bool Put(const mq::LogRecord& r) override {
+  bool Put(const mq::LogMessage& r) override {
     mq::Status s = sender_->Send(r.payload);
     if (!s.ok())
       throw StatusError(s, socket_, "Stopped at message " + std::to_string(r.seq) + " (" +
@@ -109,7 +109,7 @@ class ConfirmedTarget final : public Target {
     o.window = 64;
     ThrowIfError(mq::ConfirmedSender::Open(socket, o, &sender_), socket);
   }
-  bool Put(const mq::LogRecord& r) override {
+  bool Put(const mq::LogMessage& r) override {
     uint64_t ticket = 0;
     mq::Status s = sender_->SendAsync(r.payload, &ticket);
     if (!s.ok()) {
@@ -236,7 +236,7 @@ class ReplayCommand final : public Command {
     bool stopped = false;
     std::exception_ptr failure;
     mq::LogSummary sum;
-    mq::Status s = mq::ScanLog(path, mq::InspectOptions{}, [&](const mq::LogRecord& r) {
+    mq::Status s = mq::ScanLog(path, mq::InspectOptions{}, [&](const mq::LogMessage& r) {
       if (r.seq > until) return false;
       progress.Update(r.end);
       if (r.seq < from || (r.consumed && !all)) return true;

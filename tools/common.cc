@@ -122,13 +122,13 @@ mq::Pattern ParseMatch(std::string_view expr) {
   return kind == "key" ? mq::Pattern::Key(std::move(text)) : mq::Pattern::Prefix(std::move(text));
 }
 
-std::string RecordText(const mq::LogRecord& r) {
+std::string RecordText(const mq::LogMessage& r) {
   return "seq=" + std::to_string(r.seq) + " offset=" + std::to_string(r.msg_offset) +
          " state=" + (r.consumed ? "consumed" : "pending") + " size=" + std::to_string(r.payload.size()) +
          " payload=" + EscapePayload(r.payload);
 }
 
-std::string RecordJson(const mq::LogRecord& r) {
+std::string RecordJson(const mq::LogMessage& r) {
   return "{\"seq\":" + std::to_string(r.seq) + ",\"offset\":" + std::to_string(r.msg_offset) + ",\"state\":\"" +
          (r.consumed ? "consumed" : "pending") + "\",\"size\":" + std::to_string(r.payload.size()) +
          ",\"payload_b64\":\"" + Base64Encode(r.payload) + "\"}";
@@ -348,7 +348,7 @@ WaitOptions GetWaitOptions(const po::variables_map& vm) {
 
 mq::LogSummary Preflight(const std::string& path) {
   mq::LogSummary sum;
-  mq::Status s = mq::ScanLog(path, mq::InspectOptions{}, [](const mq::LogRecord&) { return false; }, &sum);
+  mq::Status s = mq::ScanLog(path, mq::InspectOptions{}, [](const mq::LogMessage&) { return false; }, &sum);
   ThrowIfError(s, path);
   return sum;
 }

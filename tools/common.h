@@ -59,8 +59,8 @@ mq::Pattern ParseMatch(std::string_view expr);
 // One record of a queue as dump and replay --to - print it (no newline):
 // text:  seq=N offset=N state=pending|consumed size=N payload=ESCAPED
 // jsonl: {"seq":N,"offset":N,"state":"pending","size":N,"payload_b64":"..."}
-std::string RecordText(const mq::LogRecord& r);
-std::string RecordJson(const mq::LogRecord& r);
+std::string RecordText(const mq::LogMessage& r);
+std::string RecordJson(const mq::LogMessage& r);
 
 // ---- Numbers ---------------------------------------------------------------
 

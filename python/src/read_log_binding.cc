@@ -20,7 +20,7 @@ void BindReadLog(py::module_& m) {
           mq::Status s;
           {
             py::gil_scoped_release nogil;
-            s = mq::ScanLog(p, mq::InspectOptions{}, [&recs](const mq::LogRecord& r) {
+            s = mq::ScanLog(p, mq::InspectOptions{}, [&recs](const mq::LogMessage& r) {
               recs.push_back({r.seq, r.consumed, std::string(r.payload)});
               return true;
             }, &summary);

@@ -111,7 +111,7 @@ Scanned Scan(const std::string& path) {
   io.max_message_size = kMaxMessage;
   r.status = ScanLog(
       path, io,
-      [&](const LogRecord& rec) {
+      [&](const LogMessage& rec) {
         r.recs.push_back(Rec{rec.seq, rec.start, rec.framed, rec.used, std::string(rec.payload)});
         return true;
       },
