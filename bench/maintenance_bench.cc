@@ -265,7 +265,7 @@ void ReopenAfterKill(benchmark::State& state, uint64_t target, int late, size_t 
     std::unique_ptr<Store> s;
     if (Failed(state, Store::Open(log, Options(), &s))) break;
     state.PauseTiming();
-    action = s->open_report().index_action;
+    action = mq::DescribeIndexAction(s->open_report());
     (void)s->Close();
     s.reset();
     state.ResumeTiming();

@@ -224,7 +224,7 @@ TEST_F(StoreCorruptionTest, SalvageKeepsEveryUntouchedMessageWhateverTheDamageIn
     std::unique_ptr<Store> s;
     ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kSalvage), &s).ok());
     if (rebuild) {
-      EXPECT_EQ(s->open_report().index_action, "trusted") << "the damage is not seen at open";
+      EXPECT_EQ(s->open_report().index_action, mq::IndexAction::kTrusted) << "the damage is not seen at open";
       ASSERT_TRUE(s->RebuildIndex().ok());
     }
     std::map<uint64_t, std::string> got;
@@ -261,7 +261,7 @@ TEST_F(StoreCorruptionTest, PayloadDamagedAfterOpenIsNeverDelivered) {
   opt.reporter = &reporter;
   std::unique_ptr<Store> s;
   ASSERT_TRUE(Store::Open(path_, opt, &s).ok());
-  ASSERT_EQ(s->open_report().index_action, "trusted");
+  ASSERT_EQ(s->open_report().index_action, mq::IndexAction::kTrusted);
   // Damage seq 10's payload behind the store's back.
   const Original& o = originals_[10];
   int fd = ::open(path_.c_str(), O_WRONLY);

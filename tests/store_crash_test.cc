@@ -304,9 +304,9 @@ class StoreCrashTest : public ::testing::Test {
     Status st = Store::Open(path_, CrashOptions(env), &s);
     ASSERT_TRUE(st.ok()) << "reopen after the power loss: " << st.ToString();
     const OpenReport& rep = s->open_report();
-    const bool rebuilt = rep.index_action.rfind("rebuilt", 0) == 0;
+    const bool rebuilt = rep.index_action == IndexAction::kRebuilt;
     if (!index_usable) {
-      EXPECT_TRUE(rebuilt) << "index action: " << rep.index_action;
+      EXPECT_TRUE(rebuilt) << "index action: " << DescribeIndexAction(rep);
     }
     (rebuilt ? tally->rebuilt : tally->trusted) += 1;
     if (rep.tail_cut_bytes > 0) ++tally->tails_cut;

@@ -269,7 +269,7 @@ TEST_F(StoreFormatTest, EmptyAndLargePayloadsRoundTripThroughReopenAndIndexRebui
   EXPECT_EQ(test::ReadFileOrDie(path_).size(), 56u + 4 * 28u + big.size() + 3u);
   {
     auto s = OpenOrDie();
-    EXPECT_EQ(s->open_report().index_action, "trusted");
+    EXPECT_EQ(s->open_report().index_action, mq::IndexAction::kTrusted);
     EXPECT_EQ(Pending(s.get()), want);
     ASSERT_TRUE(s->RebuildIndex().ok());
     EXPECT_EQ(Pending(s.get()), want);

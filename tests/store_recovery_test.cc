@@ -255,7 +255,7 @@ TEST_F(StoreRecoveryTest, RebuildIndexInSalvageModeRepairsDamageTheTrustedIndexH
   damaged.replace(48, 8, test::ReadFileOrDie(path_).substr(48, 8));  // the stamp the index describes
   test::WriteFileOrDie(path_, damaged);
   ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kSalvage), &s).ok());
-  ASSERT_EQ(s->open_report().index_action, "trusted");
+  ASSERT_EQ(s->open_report().index_action, mq::IndexAction::kTrusted);
   ASSERT_TRUE(s->RebuildIndex().ok());
   EXPECT_EQ(s->open_report().damaged_regions, 1u);
   ASSERT_EQ(s->open_report().side_files.size(), 1u);
