@@ -65,7 +65,12 @@ Status ScanLog(const std::string& path, const InspectOptions& options,
   sum->file_bytes = size;
   log::Header h;
   log::FileKind kind;
-  MQ_RETURN_IF_ERROR(log::DetectFormat(f.get(), size, &h, &kind));
+  Status detected = log::DetectFormat(f.get(), size, &h, &kind);
+  if (!detected.ok()) {
+    // A file shorter than a header can be damaged only by being cut short.
+    sum->header_cut_short = detected.IsCorruption() && size < log::kHeaderRecordSize;
+    return detected;
+  }
   sum->legacy = kind != log::FileKind::kFramed;
   if (kind == log::FileKind::kEmpty) return Status::OK();
   sum->format_version = sum->legacy ? 0 : h.version;

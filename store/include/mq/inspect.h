@@ -51,6 +51,9 @@ struct LogSummary {
   // docs/log-format.md, "Key extractor records".
   std::string key_extractor;
   bool complete = true;  // false if the visitor stopped the scan early
+  // ScanLog failed (kCorruption) because the file is shorter than its file
+  // header: its writer stopped while creating it. The error says what to do.
+  bool header_cut_short = false;
 };
 
 struct InspectOptions {
