@@ -184,12 +184,12 @@ class Output {
 
 // ---- Progress --------------------------------------------------------------
 
-// "\r<label>: 42% (420 MB of 1000 MB)" on stderr, at most ten times a second,
-// only when stderr is a terminal; Done() clears the line. Silent in pipes and
-// files, so scripts and tests see nothing.
 // The size of the file at `path`, or 0 if it cannot be read (for Progress).
 uint64_t FileSizeOrZero(const std::string& path);
 
+// "\r<label>: 42% (420 MB of 1000 MB)" on stderr, at most ten times a second,
+// only when stderr is a terminal; Done() clears the line. Silent in pipes and
+// files, so scripts and tests see nothing.
 class Progress {
  public:
   Progress(std::string label, uint64_t total);
