@@ -175,7 +175,7 @@ void Scan(benchmark::State& state, uint64_t target, bool cold) {
     }
     LogSummary sum;
     uint64_t seen = 0;
-    Status s = ScanLog(p->log, InspectOptions{}, [&](const LogRecord& r) {
+    Status s = ScanLog(p->log, InspectOptions{}, [&](const LogMessage& r) {
       seen += r.payload.size();
       return true;
     }, &sum);
@@ -265,7 +265,7 @@ void ReopenAfterKill(benchmark::State& state, uint64_t target, int late, size_t 
     std::unique_ptr<Store> s;
     if (Failed(state, Store::Open(log, Options(), &s))) break;
     state.PauseTiming();
-    action = s->open_report().index_action;
+    action = mq::DescribeIndexAction(s->open_report());
     (void)s->Close();
     s.reset();
     state.ResumeTiming();

@@ -43,7 +43,7 @@ std::vector<std::string> PendingPayloads(const std::string& queue) {
   std::vector<std::string> out;
   Status s = ScanLog(
       queue, {},
-      [&](const LogRecord& r) {
+      [&](const LogMessage& r) {
         if (!r.consumed) out.emplace_back(r.payload);
         return true;
       },
@@ -151,7 +151,7 @@ TEST_F(FaultsMailboxTest, QueueFileTruncatedUnderARunningMailboxLosesOnlyWhatWas
   LogSummary sum;
   std::vector<std::string> pending;
   ASSERT_TRUE(ScanLog(opt_.queue_path, {},
-                      [&](const LogRecord& r) {
+                      [&](const LogMessage& r) {
                         if (!r.consumed) pending.emplace_back(r.payload);
                         return true;
                       },
@@ -168,7 +168,7 @@ TEST_F(FaultsMailboxTest, QueueFileTruncatedUnderARunningMailboxLosesOnlyWhatWas
   o.socket_path.clear();
   {
     auto again = test::OpenMailboxOrDie(o);
-    EXPECT_EQ(again->store()->open_report().index_action, "trusted");
+    EXPECT_EQ(again->store()->open_report().index_action, mq::IndexAction::kTrusted);
     std::vector<std::string> got;
     Message m;
     while (got.size() <= intact.size() && again->Take(Pattern::Any(), Mailbox::kPoll, &m).ok())
@@ -210,8 +210,8 @@ TEST_F(FaultsMailboxTest, IndexDeletedUnderARunningMailboxIsRebuiltAtRestartWith
   mb.reset();
 
   mb = test::OpenMailboxOrDie(opt_);
-  EXPECT_EQ(mb->store()->open_report().index_action.rfind("rebuilt", 0), 0u)
-      << mb->store()->open_report().index_action;
+  EXPECT_EQ(mb->store()->open_report().index_action, mq::IndexAction::kRebuilt)
+      << mq::DescribeIndexAction(mb->store()->open_report());
   std::vector<std::string> want;
   for (int i = 10; i < 20; ++i) want.push_back("a" + std::to_string(i));
   for (int i = 0; i < 20; ++i) want.push_back("b" + std::to_string(i));
@@ -298,7 +298,7 @@ TEST_F(FaultsMailboxTest, DatagramOfExactlyTheMaximumIsStoredWholeAndOneByteMore
   std::vector<uint64_t> sizes;
   LogSummary sum;
   ASSERT_TRUE(ScanLog(opt_.queue_path, {},
-                      [&](const LogRecord& r) {
+                      [&](const LogMessage& r) {
                         sizes.push_back(r.payload.size());
                         return true;
                       },

@@ -145,7 +145,7 @@ TEST_P(MailboxCrashTest, EveryConfirmedMessageSurvivesSigkillOfTheReceiver) {
   LogSummary sum;
   Status s = ScanLog(
       queue, {},
-      [&](const LogRecord& r) {
+      [&](const LogMessage& r) {
         logged.emplace_back(r.payload);
         return true;
       },

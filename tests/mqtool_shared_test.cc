@@ -9,8 +9,8 @@
 namespace mqtool {
 namespace {
 
-mq::LogRecord Record(uint64_t seq, std::string_view payload, bool consumed = false) {
-  mq::LogRecord r;
+mq::LogMessage Record(uint64_t seq, std::string_view payload, bool consumed = false) {
+  mq::LogMessage r;
   r.seq = seq;
   r.msg_offset = seq * 100;
   r.consumed = consumed;

@@ -68,7 +68,7 @@ class StoreBadInputTest : public ::testing::Test {
       EXPECT_EQ(DirNames(dir_.path()), names) << "a refused open left files behind";
     }
     LogSummary sum;
-    Status st = ScanLog(path_, InspectOptions{}, [](const LogRecord&) { return true; }, &sum);
+    Status st = ScanLog(path_, InspectOptions{}, [](const LogMessage&) { return true; }, &sum);
     EXPECT_EQ(st.code(), code) << "ScanLog: " << st.ToString();
     EXPECT_TRUE(Contains(st.message(), path_)) << st.ToString();
   }
@@ -92,7 +92,7 @@ TEST_F(StoreBadInputTest, MissingQueueWithoutCreateIsNotFoundAndCreatesNothing) 
   EXPECT_TRUE(Contains(st.message(), path_)) << st.ToString();
   EXPECT_TRUE(std::filesystem::is_empty(dir_.path())) << "not even a lock file";
   LogSummary sum;
-  EXPECT_TRUE(ScanLog(path_, InspectOptions{}, [](const LogRecord&) { return true; }, &sum).IsNotFound());
+  EXPECT_TRUE(ScanLog(path_, InspectOptions{}, [](const LogMessage&) { return true; }, &sum).IsNotFound());
 }
 
 TEST_F(StoreBadInputTest, DirectoryIsRefusedAndNothingIsCreatedBesideIt) {
@@ -107,7 +107,7 @@ TEST_F(StoreBadInputTest, DirectoryIsRefusedAndNothingIsCreatedBesideIt) {
   EXPECT_FALSE(test::FileExists(path_ + ".lock"));
   EXPECT_TRUE(std::filesystem::is_empty(path_));
   LogSummary sum;
-  EXPECT_EQ(ScanLog(path_, InspectOptions{}, [](const LogRecord&) { return true; }, &sum).code(),
+  EXPECT_EQ(ScanLog(path_, InspectOptions{}, [](const LogMessage&) { return true; }, &sum).code(),
             Status::Code::kInvalidArgument);
 }
 
@@ -216,7 +216,7 @@ TEST_F(StoreBadInputTest, QueueFileWithoutReadPermissionIsAnIOErrorNamingItAndSt
     std::unique_ptr<Store> s;
     Status st = Store::Open(path_, Opts(), &s);
     LogSummary sum;
-    Status scan = ScanLog(path_, InspectOptions{}, [](const LogRecord&) { return true; }, &sum);
+    Status scan = ScanLog(path_, InspectOptions{}, [](const LogMessage&) { return true; }, &sum);
     FILE* f = std::fopen(report.c_str(), "w");
     if (f == nullptr) return 3;
     std::fprintf(f, "%d %d %s\n%s\n", static_cast<int>(st.code()), st.sys_errno(), st.message().c_str(),

@@ -57,7 +57,7 @@ TEST_F(StoreBasicTest, ConsumedMessagesStayConsumedAcrossReopen) {
     ASSERT_TRUE(s->Close().ok());
   }
   auto s = OpenOrDie();
-  EXPECT_EQ(s->open_report().index_action, "trusted");
+  EXPECT_EQ(s->open_report().index_action, mq::IndexAction::kTrusted);
   EXPECT_EQ(Pending(s.get()), (std::vector<std::string>{"a0", "a2"}));
   uint64_t seq;
   ASSERT_TRUE(s->Append("a3", &seq).ok());

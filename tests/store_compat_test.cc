@@ -135,7 +135,7 @@ TEST_F(StoreCompatTest, OriginalQueueFileOpensAsIsWithSequenceNumbersByPosition)
   EXPECT_EQ(test::ReadFileOrDie(path_), original) << "opening and closing wrote nothing into the log";
   std::filesystem::remove(path_ + ".idx");
   auto s = OpenOrDie(path_);
-  EXPECT_EQ(s->open_report().index_action.rfind("rebuilt", 0), 0u) << s->open_report().index_action;
+  EXPECT_EQ(s->open_report().index_action, mq::IndexAction::kRebuilt) << mq::DescribeIndexAction(s->open_report());
   EXPECT_EQ(Values(Pending(s.get())), (std::vector<std::string>{"a0", "a1", "a2", "b0", "b2"}));
 }
 

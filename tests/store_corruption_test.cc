@@ -60,7 +60,7 @@ class StoreCorruptionTest : public ::testing::Test {
     good_log_ = test::ReadFileOrDie(path_);
     good_index_ = test::ReadFileOrDie(path_ + ".idx");
     LogSummary sum;
-    ASSERT_TRUE(ScanLog(path_, InspectOptions{}, [&](const LogRecord& r) {
+    ASSERT_TRUE(ScanLog(path_, InspectOptions{}, [&](const LogMessage& r) {
       originals_[r.seq] = Original{std::string(r.payload), r.consumed, r.start, r.msg_offset, r.end};
       return true;
     }, &sum).ok());
@@ -131,7 +131,7 @@ class StoreCorruptionTest : public ::testing::Test {
   void CheckScanLog(const std::vector<uint64_t>& flips) {
     LogSummary sum;
     std::set<uint64_t> seen;
-    Status st = ScanLog(path_, InspectOptions{}, [&](const LogRecord& r) {
+    Status st = ScanLog(path_, InspectOptions{}, [&](const LogMessage& r) {
       auto it = originals_.find(r.seq);
       if (it == originals_.end()) {
         ADD_FAILURE() << "ScanLog visited seq " << r.seq << ", which was never written";
@@ -224,7 +224,7 @@ TEST_F(StoreCorruptionTest, SalvageKeepsEveryUntouchedMessageWhateverTheDamageIn
     std::unique_ptr<Store> s;
     ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kSalvage), &s).ok());
     if (rebuild) {
-      EXPECT_EQ(s->open_report().index_action, "trusted") << "the damage is not seen at open";
+      EXPECT_EQ(s->open_report().index_action, mq::IndexAction::kTrusted) << "the damage is not seen at open";
       ASSERT_TRUE(s->RebuildIndex().ok());
     }
     std::map<uint64_t, std::string> got;
@@ -261,7 +261,7 @@ TEST_F(StoreCorruptionTest, PayloadDamagedAfterOpenIsNeverDelivered) {
   opt.reporter = &reporter;
   std::unique_ptr<Store> s;
   ASSERT_TRUE(Store::Open(path_, opt, &s).ok());
-  ASSERT_EQ(s->open_report().index_action, "trusted");
+  ASSERT_EQ(s->open_report().index_action, mq::IndexAction::kTrusted);
   // Damage seq 10's payload behind the store's back.
   const Original& o = originals_[10];
   int fd = ::open(path_.c_str(), O_WRONLY);

@@ -285,7 +285,7 @@ class StoreCrashTest : public ::testing::Test {
       LogSummary sum;
       InspectOptions io;
       io.env = env;
-      Status st = ScanLog(path_, io, [](const LogRecord&) { return true; }, &sum);
+      Status st = ScanLog(path_, io, [](const LogMessage&) { return true; }, &sum);
       if (st.ok()) {
         IndexInfo info;
         ASSERT_TRUE(InspectIndex(path_, sum, io, &info).ok());
@@ -304,9 +304,9 @@ class StoreCrashTest : public ::testing::Test {
     Status st = Store::Open(path_, CrashOptions(env), &s);
     ASSERT_TRUE(st.ok()) << "reopen after the power loss: " << st.ToString();
     const OpenReport& rep = s->open_report();
-    const bool rebuilt = rep.index_action.rfind("rebuilt", 0) == 0;
+    const bool rebuilt = rep.index_action == IndexAction::kRebuilt;
     if (!index_usable) {
-      EXPECT_TRUE(rebuilt) << "index action: " << rep.index_action;
+      EXPECT_TRUE(rebuilt) << "index action: " << DescribeIndexAction(rep);
     }
     (rebuilt ? tally->rebuilt : tally->trusted) += 1;
     if (rep.tail_cut_bytes > 0) ++tally->tails_cut;
@@ -331,7 +331,7 @@ class StoreCrashTest : public ::testing::Test {
     std::set<uint64_t> consumed_in_log;
     uint64_t prev = 0;
     LogSummary sum;
-    st = ScanLog(path_, InspectOptions{}, [&](const LogRecord& r) {
+    st = ScanLog(path_, InspectOptions{}, [&](const LogMessage& r) {
       EXPECT_GT(r.seq, prev) << "seqs must strictly increase along the log";
       prev = r.seq;
       std::string payload(r.payload);

@@ -238,7 +238,7 @@ TEST_F(StoreFormatTest, ConsumedMessagesStillVerifyBecauseTheChecksumExcludesThe
   }
   std::vector<std::pair<uint64_t, bool>> seen;
   LogSummary sum;
-  Status st = ScanLog(path_, InspectOptions{}, [&](const LogRecord& r) {
+  Status st = ScanLog(path_, InspectOptions{}, [&](const LogMessage& r) {
     EXPECT_TRUE(r.framed);
     seen.emplace_back(r.seq, r.consumed);
     return true;
@@ -269,7 +269,7 @@ TEST_F(StoreFormatTest, EmptyAndLargePayloadsRoundTripThroughReopenAndIndexRebui
   EXPECT_EQ(test::ReadFileOrDie(path_).size(), 56u + 4 * 28u + big.size() + 3u);
   {
     auto s = OpenOrDie();
-    EXPECT_EQ(s->open_report().index_action, "trusted");
+    EXPECT_EQ(s->open_report().index_action, mq::IndexAction::kTrusted);
     EXPECT_EQ(Pending(s.get()), want);
     ASSERT_TRUE(s->RebuildIndex().ok());
     EXPECT_EQ(Pending(s.get()), want);
@@ -436,7 +436,7 @@ TEST_F(StoreFormatTest, OneByteFlipInAPayloadIsCaughtByItsChecksum) {
   test::WriteFileOrDie(path_, b);
   LogSummary sum;
   std::vector<uint64_t> seqs;
-  ASSERT_TRUE(ScanLog(path_, InspectOptions{}, [&](const LogRecord& r) {
+  ASSERT_TRUE(ScanLog(path_, InspectOptions{}, [&](const LogMessage& r) {
     seqs.push_back(r.seq);
     return true;
   }, &sum).ok());

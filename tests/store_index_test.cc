@@ -134,10 +134,10 @@ class StoreIndexTest : public ::testing::Test {
 
   // Opens, checks the index action, and compares entries and reads with the
   // reference taken from an index that was never disturbed.
-  void ExpectRebuiltLikeTheOriginal(const std::string& action_prefix) {
+  void ExpectRebuiltLikeTheOriginal(const std::string& reason_prefix) {
     auto s = OpenOrDie(Opts());
-    const std::string action = s->open_report().index_action;
-    EXPECT_EQ(action.rfind(action_prefix, 0), 0u) << action;
+    EXPECT_EQ(s->open_report().index_action, mq::IndexAction::kRebuilt) << mq::DescribeIndexAction(s->open_report());
+    EXPECT_EQ(s->open_report().index_reason.rfind(reason_prefix, 0), 0u) << s->open_report().index_reason;
     EXPECT_EQ(Visible(s.get()), visible_);
     ASSERT_TRUE(s->Close().ok());
     EXPECT_EQ(DumpIndex(path_), entries_);
@@ -147,7 +147,7 @@ class StoreIndexTest : public ::testing::Test {
   void Reference() {
     entries_ = DumpIndex(path_);
     auto s = OpenOrDie(Opts());
-    ASSERT_EQ(s->open_report().index_action, "trusted");
+    ASSERT_EQ(s->open_report().index_action, mq::IndexAction::kTrusted);
     visible_ = Visible(s.get());
     ASSERT_TRUE(s->Close().ok());
     ASSERT_FALSE(entries_.empty());
@@ -169,7 +169,7 @@ TEST_F(StoreIndexTest, DeletedIndexIsRebuiltWithExactlyTheOldEntries) {
   Reference();
   EXPECT_EQ(entries_.size(), 40u);
   RemoveIndex();
-  ExpectRebuiltLikeTheOriginal("rebuilt: there was no index");
+  ExpectRebuiltLikeTheOriginal("there was no index");
 }
 
 TEST_F(StoreIndexTest, UnreadableIndexIsMovedAsideAndRebuilt) {
@@ -183,7 +183,7 @@ TEST_F(StoreIndexTest, UnreadableIndexIsMovedAsideAndRebuilt) {
     RemoveIndex();
     std::filesystem::remove(path_ + ".idx.unreadable");
     test::WriteFileOrDie(path_ + ".idx", junk);
-    ExpectRebuiltLikeTheOriginal("rebuilt");
+    ExpectRebuiltLikeTheOriginal("");
     ASSERT_TRUE(test::FileExists(path_ + ".idx.unreadable"));
     EXPECT_TRUE(test::ReadFileOrDie(path_ + ".idx.unreadable") == junk) << "the unreadable index is kept as it was";
   }
@@ -194,7 +194,7 @@ TEST_F(StoreIndexTest, EmptyIndexFileIsRebuilt) {
   Reference();
   RemoveIndex();
   test::WriteFileOrDie(path_ + ".idx", "");
-  ExpectRebuiltLikeTheOriginal("rebuilt");
+  ExpectRebuiltLikeTheOriginal("");
 }
 
 TEST_F(StoreIndexTest, IndexOfAnotherQueueIsRecognisedAndRebuilt) {
@@ -203,7 +203,7 @@ TEST_F(StoreIndexTest, IndexOfAnotherQueueIsRecognisedAndRebuilt) {
   const std::string other = dir_.File("other");
   Workload(other, 100, 140);
   std::filesystem::copy_file(other + ".idx", path_ + ".idx", std::filesystem::copy_options::overwrite_existing);
-  ExpectRebuiltLikeTheOriginal("rebuilt: it was built for another log file");
+  ExpectRebuiltLikeTheOriginal("it was built for another log file");
 }
 
 TEST_F(StoreIndexTest, IndexOfAnotherOriginalFormatFileIsRecognisedAndRebuilt) {
@@ -221,7 +221,7 @@ TEST_F(StoreIndexTest, IndexOfAnotherOriginalFormatFileIsRecognisedAndRebuilt) {
   const std::string copy = dir_.File("copy");
   std::filesystem::copy_file(path_, copy);
   std::filesystem::rename(copy, path_);
-  ExpectRebuiltLikeTheOriginal("rebuilt: it was built for another log file");
+  ExpectRebuiltLikeTheOriginal("it was built for another log file");
 }
 
 TEST_F(StoreIndexTest, IndexCatchesUpWithMessagesAppendedBehindItsBack) {
@@ -235,7 +235,7 @@ TEST_F(StoreIndexTest, IndexCatchesUpWithMessagesAppendedBehindItsBack) {
     test::WriteFileOrDie(path_, b);
   }
   auto s = OpenOrDie(Opts());
-  EXPECT_EQ(s->open_report().index_action, "caught up");
+  EXPECT_EQ(s->open_report().index_action, mq::IndexAction::kCaughtUp);
   EXPECT_EQ(s->open_report().messages_indexed, 15u);
   const auto seen = Visible(s.get());
   ASSERT_TRUE(s->Close().ok());
@@ -284,8 +284,8 @@ TEST_F(StoreIndexTest, KeyExtractorChangeRebuildsTheKeyIndex) {
   keyed.key = KeyExtractor::UntilDelimiter(':');
   {
     auto s = OpenOrDie(keyed);
-    EXPECT_EQ(s->open_report().index_action, "rebuilt: key extractor changed from none to until::")
-        << s->open_report().index_action;
+    EXPECT_EQ(s->open_report().index_action, mq::IndexAction::kRebuilt);
+    EXPECT_EQ(s->open_report().index_reason, "key extractor changed from none to until::");
     Message m;
     ASSERT_TRUE(s->FirstByKey("ab", &m).ok());
     EXPECT_EQ(m.seq, 1u);
@@ -297,7 +297,8 @@ TEST_F(StoreIndexTest, KeyExtractorChangeRebuildsTheKeyIndex) {
   keyed.key = KeyExtractor::FirstBytes(1);
   keyed.rekey = true;  // a recorded extractor changes only when asked to (store_key_record_test)
   auto s = OpenOrDie(keyed);
-  EXPECT_EQ(s->open_report().index_action.rfind("rebuilt: key extractor changed", 0), 0u);
+  EXPECT_EQ(s->open_report().index_action, mq::IndexAction::kRebuilt);
+  EXPECT_EQ(s->open_report().index_reason.rfind("key extractor changed", 0), 0u);
   Message m;
   ASSERT_TRUE(s->FirstByKey("a", &m).ok());
   EXPECT_EQ(m.seq, 3u);
@@ -311,7 +312,8 @@ TEST_F(StoreIndexTest, IndexCoveringMoreThanTheLogIsRebuilt) {
   // The log goes back to an older copy of itself; the index is ahead of it.
   test::WriteFileOrDie(path_, short_log);
   auto s = OpenOrDie(Opts());
-  EXPECT_EQ(s->open_report().index_action.rfind("rebuilt: it covers", 0), 0u) << s->open_report().index_action;
+  EXPECT_EQ(s->open_report().index_action, mq::IndexAction::kRebuilt);
+  EXPECT_EQ(s->open_report().index_reason.rfind("it covers", 0), 0u) << mq::DescribeIndexAction(s->open_report());
   const auto seen = Visible(s.get());
   ASSERT_TRUE(s->Close().ok());
   EXPECT_EQ(VerifyProblems(path_), std::vector<std::string>{});
@@ -330,8 +332,9 @@ TEST_F(StoreIndexTest, IndexWhoseLastMessageIsNoLongerInTheLogIsRebuilt) {
   b.replace(last, replaced.size(), replaced);
   test::WriteFileOrDie(path_, b);
   auto s = OpenOrDie(Opts());
-  EXPECT_EQ(s->open_report().index_action,
-            "rebuilt: its last indexed message at offset " + std::to_string(last) + " does not match the log");
+  EXPECT_EQ(s->open_report().index_action, mq::IndexAction::kRebuilt);
+  EXPECT_EQ(s->open_report().index_reason,
+            "its last indexed message at offset " + std::to_string(last) + " does not match the log");
   Message m;
   ASSERT_TRUE(s->Get(9, &m).ok());
   EXPECT_EQ(m.payload, "k9:9");
@@ -360,7 +363,8 @@ TEST_F(StoreIndexTest, UncleanIndexIsTrustedWithinTheSameBootButRebuiltAfterARes
   o.env = &other_boot;
   {
     auto s = OpenOrDie(o);
-    EXPECT_EQ(s->open_report().index_action, "rebuilt: the machine restarted since it was last written unsynced");
+    EXPECT_EQ(s->open_report().index_action, mq::IndexAction::kRebuilt);
+    EXPECT_EQ(s->open_report().index_reason, "the machine restarted since it was last written unsynced");
     Message m;
     ASSERT_TRUE(s->Get(11, &m).ok());
     EXPECT_EQ(m.payload, "k1:after");
@@ -369,8 +373,9 @@ TEST_F(StoreIndexTest, UncleanIndexIsTrustedWithinTheSameBootButRebuiltAfterARes
   test::WriteFileOrDie(path_, log_bytes);
   test::WriteFileOrDie(path_ + ".idx", idx_bytes);
   auto s = OpenOrDie(Opts());
-  const std::string action = s->open_report().index_action;
-  EXPECT_TRUE(action == "trusted" || action == "caught up") << action;
+  const mq::IndexAction action = s->open_report().index_action;
+  EXPECT_TRUE(action == mq::IndexAction::kTrusted || action == mq::IndexAction::kCaughtUp)
+      << mq::DescribeIndexAction(s->open_report());
   Message m;
   ASSERT_TRUE(s->Get(11, &m).ok());
 }
@@ -463,7 +468,7 @@ TEST_F(StoreIndexTest, KeysThatShareTheirFirst400BytesShareKeyBlocksInSeqOrderAn
   for (uint64_t seq = 1; seq <= 200; ++seq) all.push_back(seq);
   EXPECT_EQ(DumpKeyTable(path_, {a}).at(a), all);
   auto s = OpenOrDie(Opts());
-  EXPECT_EQ(s->open_report().index_action, "trusted");
+  EXPECT_EQ(s->open_report().index_action, mq::IndexAction::kTrusted);
   for (uint64_t want = 1; want <= 200; want += 2) {
     Message m;
     ASSERT_TRUE(s->FirstByKey(b, &m).ok());
@@ -505,7 +510,7 @@ TEST_F(StoreIndexTest, KeyTableHoldsExactlyThePendingMessagesOfEachKeyInSeqOrder
   EXPECT_EQ(DumpKeyTable(path_, keys), want);
   // And receive by key agrees after a reopen.
   auto s = OpenOrDie(Opts());
-  EXPECT_EQ(s->open_report().index_action, "trusted");
+  EXPECT_EQ(s->open_report().index_action, mq::IndexAction::kTrusted);
   Message m;
   ASSERT_TRUE(s->FirstByKey("k4", &m).ok());
   EXPECT_EQ(m.seq, want["k4"].front());
@@ -570,7 +575,8 @@ TEST_F(StoreIndexTest, IndexesOfFormatVersions1And2AreRebuiltAndTheirOldKeyTable
     ASSERT_TRUE(IndexHasTable(path_, o.table));
     {
       auto s = OpenOrDie(Opts());
-      EXPECT_EQ(s->open_report().index_action, "rebuilt: index format version " + std::to_string(o.version));
+      EXPECT_EQ(s->open_report().index_action, mq::IndexAction::kRebuilt);
+      EXPECT_EQ(s->open_report().index_reason, "index format version " + std::to_string(o.version));
       Message m;
       ASSERT_TRUE(s->FirstByKey("k2", &m).ok());
       EXPECT_EQ(m.payload, "k2:2");

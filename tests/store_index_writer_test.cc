@@ -122,7 +122,7 @@ class StoreIndexWriterTest : public ::testing::Test {
     EXPECT_TRUE(problems.empty()) << problems.front();
     std::unique_ptr<Store> s;
     ASSERT_TRUE(Store::Open(path_, Opts(), &s).ok());
-    EXPECT_EQ(s->open_report().index_action, "trusted");
+    EXPECT_EQ(s->open_report().index_action, mq::IndexAction::kTrusted);
     EXPECT_EQ(Pending(s.get()), want);
   }
 

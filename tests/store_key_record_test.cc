@@ -121,7 +121,7 @@ TEST_F(StoreKeyRecordTest, DeletedIndexIsRebuiltWithTheExtractorTheLogRecords) {
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(FirstSeqByKey(s.get(), "ab"), 1u);
   EXPECT_EQ(FirstSeqByKey(s.get(), "ac"), 2u);
-  EXPECT_EQ(s->open_report().index_action.rfind("rebuilt", 0), 0u) << s->open_report().index_action;
+  EXPECT_EQ(s->open_report().index_action, mq::IndexAction::kRebuilt) << mq::DescribeIndexAction(s->open_report());
   EXPECT_EQ(test::PendingMessages(s.get()).size(), 3u);  // the record is not a message
 }
 
@@ -195,7 +195,7 @@ TEST_F(StoreKeyRecordTest, RekeyRecordsTheNewExtractorAndARebuildKeepsIt) {
   ASSERT_TRUE(s->Close().ok());
   s = Open(Opts());
   ASSERT_NE(s, nullptr);
-  EXPECT_EQ(s->open_report().index_action, "trusted");
+  EXPECT_EQ(s->open_report().index_action, mq::IndexAction::kTrusted);
   EXPECT_EQ(FirstSeqByKey(s.get(), "z"), 4u);
 }
 
@@ -207,14 +207,14 @@ TEST_F(StoreKeyRecordTest, IndexIsTrustedWhenKeyRecordsFollowItsLastMessage) {
   { ASSERT_NE(Open(Opts(KeyExtractor::FirstBytes(1), true)), nullptr); }
   auto s = Open(Opts());
   ASSERT_NE(s, nullptr);
-  EXPECT_EQ(s->open_report().index_action, "trusted");
+  EXPECT_EQ(s->open_report().index_action, mq::IndexAction::kTrusted);
   EXPECT_EQ(FirstSeqByKey(s.get(), "a"), 1u);
   s.reset();
   q_ = dir_.File("empty");
   { ASSERT_NE(Open(Opts(KeyExtractor::UntilDelimiter(':'))), nullptr); }
   s = Open(Opts());
   ASSERT_NE(s, nullptr);
-  EXPECT_EQ(s->open_report().index_action, "trusted");
+  EXPECT_EQ(s->open_report().index_action, mq::IndexAction::kTrusted);
 }
 
 // A queue that records none takes the first extractor given (as creation

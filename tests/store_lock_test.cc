@@ -113,7 +113,7 @@ TEST_F(StoreLockTest, ReadOnlyInspectionWorksWhileAWriterHoldsTheQueue) {
   ASSERT_TRUE(holder.ready());
   LogSummary sum;
   std::string payload;
-  Status st = ScanLog(path_, InspectOptions{}, [&](const LogRecord& r) {
+  Status st = ScanLog(path_, InspectOptions{}, [&](const LogMessage& r) {
     payload.assign(r.payload);
     return true;
   }, &sum);

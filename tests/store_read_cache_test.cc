@@ -8,39 +8,14 @@
 #include <cstring>
 #include <string>
 
+#include "mem_file.h"
 #include "mq/env.h"
 #include "read_cache.h"
 
 namespace mq {
 namespace {
 
-// An in-memory file that counts reads.
-class MemFile final : public File {
- public:
-  Status Read(uint64_t offset, size_t n, char* dst, size_t* got) override {
-    ++reads;
-    *got = offset >= data.size() ? 0 : std::min<size_t>(n, data.size() - offset);
-    std::memcpy(dst, data.data() + offset, *got);
-    return Status::OK();
-  }
-  Status Write(uint64_t offset, const char* src, size_t n) override {
-    if (data.size() < offset + n) data.resize(offset + n);
-    std::memcpy(data.data() + offset, src, n);
-    return Status::OK();
-  }
-  Status Sync() override { return Status::OK(); }
-  Status Truncate(uint64_t size) override {
-    data.resize(size);
-    return Status::OK();
-  }
-  Status Size(uint64_t* size) override {
-    *size = data.size();
-    return Status::OK();
-  }
-  const std::string& path() const override { return name; }
-  std::string data, name = "mem";
-  int reads = 0;
-};
+using test::MemFile;  // counts reads
 
 std::string Chunk(int i, size_t n) { return std::string(n, static_cast<char>('a' + i % 26)); }
 

@@ -61,7 +61,7 @@ class StoreRecoveryTest : public ::testing::Test {
     ASSERT_TRUE(s->Close().ok());
     good_ = test::ReadFileOrDie(path_);
     LogSummary sum;
-    ASSERT_TRUE(ScanLog(path_, InspectOptions{}, [&](const LogRecord& r) {
+    ASSERT_TRUE(ScanLog(path_, InspectOptions{}, [&](const LogMessage& r) {
       msgs_[r.seq] = Msg{std::string(r.payload), r.start, r.msg_offset, r.end};
       return true;
     }, &sum).ok());
@@ -255,7 +255,7 @@ TEST_F(StoreRecoveryTest, RebuildIndexInSalvageModeRepairsDamageTheTrustedIndexH
   damaged.replace(48, 8, test::ReadFileOrDie(path_).substr(48, 8));  // the stamp the index describes
   test::WriteFileOrDie(path_, damaged);
   ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kSalvage), &s).ok());
-  ASSERT_EQ(s->open_report().index_action, "trusted");
+  ASSERT_EQ(s->open_report().index_action, mq::IndexAction::kTrusted);
   ASSERT_TRUE(s->RebuildIndex().ok());
   EXPECT_EQ(s->open_report().damaged_regions, 1u);
   ASSERT_EQ(s->open_report().side_files.size(), 1u);

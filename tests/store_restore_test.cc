@@ -63,7 +63,8 @@ TEST_F(StoreRestoreTest, LogRestoredFromAnOlderCopyDeliversTheMessagesTheCopyHas
   }
   test::WriteFileOrDie(path_, backup);  // cp q.bak q
   auto s = OpenOrDie();
-  EXPECT_EQ(s->open_report().index_action.rfind("rebuilt: ", 0), 0u) << s->open_report().index_action;
+  EXPECT_EQ(s->open_report().index_action, mq::IndexAction::kRebuilt);
+  EXPECT_FALSE(s->open_report().index_reason.empty()) << mq::DescribeIndexAction(s->open_report());
   EXPECT_EQ(test::PendingMessages(s.get()), all_four_);
   for (uint64_t want = 1; want <= 4; ++want) {
     Message m;
@@ -91,8 +92,9 @@ TEST_F(StoreRestoreTest, LogRestoredAfterAWriterCrashedDeliversTheMessagesTheCop
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   test::WriteFileOrDie(path_, backup);
   auto s = OpenOrDie();
-  EXPECT_EQ(s->open_report().index_action.rfind("rebuilt: the log's session stamp", 0), 0u)
-      << s->open_report().index_action;
+  EXPECT_EQ(s->open_report().index_action, mq::IndexAction::kRebuilt);
+  EXPECT_EQ(s->open_report().index_reason.rfind("the log's session stamp", 0), 0u)
+      << mq::DescribeIndexAction(s->open_report());
   EXPECT_EQ(test::PendingMessages(s.get()), all_four_);
 }
 
@@ -108,7 +110,8 @@ TEST_F(StoreRestoreTest, IndexRestoredFromAnOlderCopyNeitherLosesNorRedeliversMe
   }
   test::WriteFileOrDie(path_ + ".idx", old_index);  // the log is newer than the index
   auto s = OpenOrDie();
-  EXPECT_EQ(s->open_report().index_action.rfind("rebuilt: ", 0), 0u) << s->open_report().index_action;
+  EXPECT_EQ(s->open_report().index_action, mq::IndexAction::kRebuilt);
+  EXPECT_FALSE(s->open_report().index_reason.empty()) << mq::DescribeIndexAction(s->open_report());
   std::map<uint64_t, std::string> want{{3, "m3"}, {4, "m4"}, {5, "m5"}};
   EXPECT_EQ(test::PendingMessages(s.get()), want);
   Message m;
@@ -134,7 +137,8 @@ TEST_F(StoreRestoreTest, LogCopiedForwardOverAnOlderStateIsReadAsTheLogSays) {
   }
   test::WriteFileOrDie(path_, newer_log);
   auto s = OpenOrDie();
-  EXPECT_EQ(s->open_report().index_action.rfind("rebuilt: ", 0), 0u) << s->open_report().index_action;
+  EXPECT_EQ(s->open_report().index_action, mq::IndexAction::kRebuilt);
+  EXPECT_FALSE(s->open_report().index_reason.empty()) << mq::DescribeIndexAction(s->open_report());
   std::map<uint64_t, std::string> want{{3, "m3"}, {4, "m4"}};
   EXPECT_EQ(test::PendingMessages(s.get()), want);
 }
@@ -145,7 +149,7 @@ TEST_F(StoreRestoreTest, CleanReopenTrustsTheIndexAndEveryOpenRaisesTheSessionSt
   EXPECT_EQ(stamp, 1u);  // the creating open's
   for (int i = 0; i < 3; ++i) {
     auto s = OpenOrDie();
-    EXPECT_EQ(s->open_report().index_action, "trusted");
+    EXPECT_EQ(s->open_report().index_action, mq::IndexAction::kTrusted);
     EXPECT_EQ(s->open_report().scanned_bytes, 0u) << "a trusted clean index scans nothing";
     Message m;
     ASSERT_TRUE(s->ConsumeFirst(&m).ok());

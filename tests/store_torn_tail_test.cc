@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "log_format.h"
 #include "mq/store.h"
 #include "test_util.h"
 
@@ -20,7 +21,8 @@ namespace {
 // A log's bytes without the header's session stamp and checksum (record bytes
 // 48..55), which every writable open rewrites (docs/log-format.md, "File header").
 std::string NoStamp(std::string b) {
-  if (b.size() >= 56) b.replace(48, 8, 8, '\0');
+  constexpr size_t kStampAt = log::kRecordHeaderSize + log::kHeaderSessionOffset;  // stamp, then checksum
+  if (b.size() >= log::kHeaderRecordSize) b.replace(kStampAt, log::kHeaderRecordSize - kStampAt, log::kHeaderRecordSize - kStampAt, '\0');
   return b;
 }
 
@@ -59,12 +61,12 @@ class StoreTornTailTest : public ::testing::Test {
     ASSERT_TRUE(s->Close().ok());
     log_after_ = test::ReadFileOrDie(path_);
     messages_.clear();
-    uint64_t pos = 56;
+    uint64_t pos = log::kHeaderRecordSize;
     uint64_t n = 1;
     for (const auto* list : {&before, &last})
       for (const std::string& p : *list) {
-        messages_.push_back(Stored{n++, p, pos, pos + 28 + p.size()});
-        pos += 28 + p.size();
+        messages_.push_back(Stored{n++, p, pos, pos + log::kFramedOverhead + p.size()});
+        pos += log::kFramedOverhead + p.size();
       }
     ASSERT_EQ(pos, log_after_.size());
   }
@@ -77,7 +79,7 @@ class StoreTornTailTest : public ::testing::Test {
     if (keep_index) test::WriteFileOrDie(path_ + ".idx", index_before_);
 
     // The last message boundary at or before the cut: everything before it is intact.
-    uint64_t boundary = 56;
+    uint64_t boundary = log::kHeaderRecordSize;
     std::map<uint64_t, std::string> want;
     for (const Stored& m : messages_)
       if (m.end <= cut) {
@@ -118,7 +120,7 @@ class StoreTornTailTest : public ::testing::Test {
     ASSERT_TRUE(s->Close().ok());
     const std::string now = test::ReadFileOrDie(path_);
     EXPECT_EQ(NoStamp(now.substr(0, boundary)), NoStamp(log_after_.substr(0, boundary)));
-    EXPECT_EQ(now.size(), boundary + 28 + 5);
+    EXPECT_EQ(now.size(), boundary + log::kFramedOverhead + 5);
   }
 
   test::FastTempDir dir_;  // hundreds of opens: fsyncs would dominate

@@ -304,7 +304,7 @@ TEST_P(TortureKillTest, ConfirmedMessagesSurviveRepeatedSigkillOfTheMailboxProce
     }
     ASSERT_TRUE(mb->Close().ok());
     LogSummary sum;
-    s = ScanLog(queue, {}, [](const LogRecord&) { return true; }, &sum);
+    s = ScanLog(queue, {}, [](const LogMessage&) { return true; }, &sum);
     ASSERT_TRUE(s.ok()) << s.ToString();
     EXPECT_EQ(sum.pending, 0u);
     EXPECT_TRUE(sum.damage.empty()) << sum.damage.front().reason;

@@ -39,7 +39,7 @@ class CheckCommand final : public Command {
     mq::InspectOptions io;
     mq::LogSummary sum;
     Progress progress("check " + path, FileSizeOrZero(path));
-    mq::Status s = mq::ScanLog(path, io, [&](const mq::LogRecord& r) {
+    mq::Status s = mq::ScanLog(path, io, [&](const mq::LogMessage& r) {
       progress.Update(r.end);
       if (!r.consumed && r.used != 0)
         problems.push_back(path + ": offset " + std::to_string(r.msg_offset) + ": message " + std::to_string(r.seq) +
@@ -52,8 +52,9 @@ class CheckCommand final : public Command {
     progress.Done();
     if (s.IsCorruption()) {
       // A damaged file header: the log cannot be scanned at all.
-      // The store's message may already say what to do ("... . Move the file aside ...").
-      const bool advised = s.message().find(". ") != std::string::npos;
+      // For a header cut short the store's message already says what to do
+      // ("... Move the file aside and let mq create the queue again").
+      const bool advised = sum.header_cut_short;
       out.Line(s.message() + ". recover cannot repair a damaged file header" +
                (advised ? "" : ": restore the file from a backup"));
       out.Line(path + ": 1 problem found");

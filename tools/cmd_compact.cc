@@ -102,7 +102,7 @@ class CompactCommand final : public Command {
   // changing nothing, if the log has damage the rewrite would refuse.
   static Plan Scan(const std::string& path) {
     Plan p;
-    ThrowIfError(mq::ScanLog(path, mq::InspectOptions{}, [&](const mq::LogRecord& r) {
+    ThrowIfError(mq::ScanLog(path, mq::InspectOptions{}, [&](const mq::LogMessage& r) {
       if (r.consumed) {
         ++p.dropped;
       } else {

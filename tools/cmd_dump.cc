@@ -49,7 +49,7 @@ class DumpCommand final : public Command {
     Progress progress("dump " + path, FileSizeOrZero(path));
     mq::LogSummary sum;
     mq::Status s = ScanSelection(path, selection, &progress,
-                                 [&](const mq::LogRecord& r) { return WriteRecord(&out, r, format); }, &sum);
+                                 [&](const mq::LogMessage& r) { return WriteRecord(&out, r, format); }, &sum);
     progress.Done();
     ThrowIfError(s, path);
     out.Flush();

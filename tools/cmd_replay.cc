@@ -40,7 +40,7 @@ class Target {
  public:
   virtual ~Target() = default;
   // Returns false to stop quietly (stdout closed); throws on a failed send.
-  virtual bool Put(const mq::LogRecord& r) = 0;
+  virtual bool Put(const mq::LogMessage& r) = 0;
   // Waits for whatever is in flight; throws if any failed.
   virtual void Finish() = 0;
   virtual std::string Summary() const { return {}; }
@@ -49,7 +49,7 @@ class Target {
 class StdoutTarget final : public Target {
  public:
   explicit StdoutTarget(RecordFormat format) : format_(format) { std::setvbuf(stdout, nullptr, _IOFBF, 1 << 20); }
-  bool Put(const mq::LogRecord& r) override { return WriteRecord(&out_, r, format_); }
+  bool Put(const mq::LogMessage& r) override { return WriteRecord(&out_, r, format_); }
   void Finish() override { out_.Flush(); }
   bool closed() const { return out_.closed(); }
 
@@ -65,7 +65,7 @@ class SocketTarget final : public Target {
     o.retry_for = std::chrono::seconds(10);  // while the mailbox's buffer is full
     ThrowIfError(mq::Sender::Open(socket, o, &sender_), socket);
   }
-  bool Put(const mq::LogRecord& r) override {
+  bool Put(const mq::LogMessage& r) override {
     mq::Status s = sender_->Send(r.payload);
     if (!s.ok())
       throw StatusError(s, socket_, "Stopped at message " + std::to_string(r.seq) + " (" +
@@ -99,7 +99,7 @@ class ConfirmedTarget final : public Target {
     o.window = 64;
     ThrowIfError(mq::ConfirmedSender::Open(socket, o, &sender_), socket);
   }
-  bool Put(const mq::LogRecord& r) override {
+  bool Put(const mq::LogMessage& r) override {
     uint64_t ticket = 0;
     mq::Status s = sender_->SendAsync(r.payload, &ticket);
     if (!s.ok()) {
@@ -210,7 +210,7 @@ class ReplayCommand final : public Command {
     bool stopped = false;
     std::exception_ptr failure;
     mq::LogSummary sum;
-    mq::Status s = ScanSelection(path, selection, &progress, [&](const mq::LogRecord& r) {
+    mq::Status s = ScanSelection(path, selection, &progress, [&](const mq::LogMessage& r) {
       if (rate != 0) {
         auto due = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
                                static_cast<double>(n) / static_cast<double>(rate)));

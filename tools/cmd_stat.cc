@@ -48,7 +48,7 @@ class StatCommand final : public Command {
 
     mq::InspectOptions io;
     mq::LogSummary sum;
-    ThrowIfError(mq::ScanLog(path, io, [](const mq::LogRecord&) { return true; }, &sum), path);
+    ThrowIfError(mq::ScanLog(path, io, [](const mq::LogMessage&) { return true; }, &sum), path);
     mq::IndexInfo index;
     ThrowIfError(mq::InspectIndex(path, sum, io, &index), path);
     const pid_t holder = mq::QueueLockHolder(path);

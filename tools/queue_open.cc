@@ -29,7 +29,7 @@ WaitOptions GetWaitOptions(const po::variables_map& vm) {
 
 mq::LogSummary Preflight(const std::string& path) {
   mq::LogSummary sum;
-  mq::Status s = mq::ScanLog(path, mq::InspectOptions{}, [](const mq::LogRecord&) { return false; }, &sum);
+  mq::Status s = mq::ScanLog(path, mq::InspectOptions{}, [](const mq::LogMessage&) { return false; }, &sum);
   ThrowIfError(s, path);
   return sum;
 }

@@ -7,7 +7,7 @@
 namespace mqtool {
 
 namespace {
-const char* StateName(const mq::LogRecord& r) { return r.consumed ? "consumed" : "pending"; }
+const char* StateName(const mq::LogMessage& r) { return r.consumed ? "consumed" : "pending"; }
 }  // namespace
 
 RecordFormat ParseRecordFormat(const std::string& name, std::string_view choices) {
@@ -17,12 +17,12 @@ RecordFormat ParseRecordFormat(const std::string& name, std::string_view choices
   throw UsageError("--format: '" + name + "' is not one of: " + std::string(choices));
 }
 
-std::string RecordText(const mq::LogRecord& r) {
+std::string RecordText(const mq::LogMessage& r) {
   return "seq=" + std::to_string(r.seq) + " offset=" + std::to_string(r.msg_offset) + " state=" + StateName(r) +
          " size=" + std::to_string(r.payload.size()) + " payload=" + EscapePayload(r.payload);
 }
 
-std::string RecordJson(const mq::LogRecord& r) {
+std::string RecordJson(const mq::LogMessage& r) {
   return JsonObject()
       .Number("seq", r.seq)
       .Number("offset", r.msg_offset)
@@ -32,7 +32,7 @@ std::string RecordJson(const mq::LogRecord& r) {
       .str();
 }
 
-bool WriteRecord(Output* out, const mq::LogRecord& r, RecordFormat format) {
+bool WriteRecord(Output* out, const mq::LogMessage& r, RecordFormat format) {
   switch (format) {
     case RecordFormat::kText: return out->Line(RecordText(r));
     case RecordFormat::kJsonl: return out->Line(RecordJson(r));

@@ -21,10 +21,10 @@ enum class RecordFormat {
 RecordFormat ParseRecordFormat(const std::string& name, std::string_view choices);
 
 // One record in the text or jsonl form (no newline).
-std::string RecordText(const mq::LogRecord& r);
-std::string RecordJson(const mq::LogRecord& r);
+std::string RecordText(const mq::LogMessage& r);
+std::string RecordJson(const mq::LogMessage& r);
 
 // Writes `r` in `format` and a newline; false once the reader has gone away.
-bool WriteRecord(Output* out, const mq::LogRecord& r, RecordFormat format);
+bool WriteRecord(Output* out, const mq::LogMessage& r, RecordFormat format);
 
 }  // namespace mqtool

@@ -34,7 +34,7 @@ mq::KeyExtractor ChooseExtractor(const po::variables_map& vm, const std::string&
 
 }  // namespace
 
-bool Selection::Selects(const mq::LogRecord& r) const {
+bool Selection::Selects(const mq::LogMessage& r) const {
   if (r.seq < from || r.seq > until || (r.consumed && !consumed)) return false;
   return !key || extractor.Extract(r.payload) == *key;
 }
@@ -63,8 +63,8 @@ Selection GetSelection(const po::variables_map& vm, const std::string& path, con
 }
 
 mq::Status ScanSelection(const std::string& path, const Selection& selection, Progress* progress,
-                         const std::function<bool(const mq::LogRecord&)>& visit, mq::LogSummary* sum) {
-  return mq::ScanLog(path, mq::InspectOptions{}, [&](const mq::LogRecord& r) {
+                         const std::function<bool(const mq::LogMessage&)>& visit, mq::LogSummary* sum) {
+  return mq::ScanLog(path, mq::InspectOptions{}, [&](const mq::LogMessage& r) {
     if (r.seq > selection.until) return false;
     progress->Update(r.end);
     return !selection.Selects(r) || visit(r);

@@ -27,7 +27,7 @@ struct Selection {
   mq::KeyExtractor extractor;       // cuts the key from a payload when `key` is set
 
   // True if `r` is one of the messages selected.
-  bool Selects(const mq::LogRecord& r) const;
+  bool Selects(const mq::LogMessage& r) const;
 };
 
 // Adds --from, --until, --key and --key-extractor. Each command adds its own
@@ -46,6 +46,6 @@ Selection GetSelection(const po::variables_map& vm, const std::string& path, con
 // false or the scan passes --until. Shows the scan's progress. *sum is the
 // scan's summary, for ReportSkippedDamage.
 mq::Status ScanSelection(const std::string& path, const Selection& selection, Progress* progress,
-                         const std::function<bool(const mq::LogRecord&)>& visit, mq::LogSummary* sum);
+                         const std::function<bool(const mq::LogMessage&)>& visit, mq::LogSummary* sum);
 
 }  // namespace mqtool

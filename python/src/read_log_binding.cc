@@ -91,7 +91,7 @@ class LogReader {
  private:
   void Scan() {
     mq::LogSummary summary;
-    mq::Status s = mq::ScanLog(path_, mq::InspectOptions{}, [this](const mq::LogRecord& r) {
+    mq::Status s = mq::ScanLog(path_, mq::InspectOptions{}, [this](const mq::LogMessage& r) {
       std::unique_lock<std::mutex> g(mu_);
       space_.wait(g, [&] { return stop_ || queue_.empty() || (queue_.size() < kMaxRecords && bytes_ < kMaxBytes); });
       if (stop_) return false;
@@ -148,7 +148,7 @@ void BindReadLog(py::module_& m) {
           mq::Status s;
           {
             py::gil_scoped_release nogil;
-            s = mq::ScanLog(p, mq::InspectOptions{}, [&recs](const mq::LogRecord& r) {
+            s = mq::ScanLog(p, mq::InspectOptions{}, [&recs](const mq::LogMessage& r) {
               recs.push_back({r.seq, r.consumed, std::string(r.payload)});
               return true;
             }, &summary);

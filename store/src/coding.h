@@ -14,6 +14,7 @@ namespace mq {
 // loads and stores: a scan decodes several integers per message, and the
 // byte-at-a-time form was not combined into one load by the compiler.
 inline constexpr bool kLittleEndian = std::endian::native == std::endian::little;
+static_assert(kLittleEndian || std::endian::native == std::endian::big, "mixed-endian hosts are not supported");
 
 inline void EncodeFixed32(char* dst, uint32_t v) {
   if constexpr (kLittleEndian) {

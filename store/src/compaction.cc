@@ -54,7 +54,8 @@ Status StoreImpl::RebuildIndex() {
     broken_ = s.WithContext(path_ + ": rebuilding the index failed; close and reopen the queue");
     return s;
   }
-  report_.index_action = "rebuilt: asked to";
+  report_.index_action = IndexAction::kRebuilt;
+  report_.index_reason = "asked to";
   return Status::OK();
 }
 

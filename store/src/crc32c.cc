@@ -1,6 +1,7 @@
 #include "crc32c.h"
 
 #include <array>
+#include <cassert>
 #include <cstring>
 
 namespace mq::crc32c {
@@ -19,12 +20,20 @@ constexpr std::array<uint32_t, 256> MakeTable() {
 }
 constexpr auto kTable = MakeTable();
 
-uint32_t ExtendPortable(uint32_t crc, const char* p, size_t n) {
+constexpr uint32_t ExtendPortable(uint32_t crc, const char* p, size_t n) {
   crc = ~crc;
   for (size_t i = 0; i < n; ++i)
     crc = kTable[(crc ^ static_cast<uint8_t>(p[i])) & 0xff] ^ (crc >> 8);
   return ~crc;
 }
+
+// The standard check value of CRC-32C (RFC 3720, B.4): the table is the
+// Castagnoli polynomial's.
+constexpr char kCheckInput[] = "123456789";
+constexpr uint32_t kCheckValue = 0xe3069283u;
+static_assert(ExtendPortable(0, kCheckInput, 9) == kCheckValue);
+static_assert(ExtendPortable(ExtendPortable(0, kCheckInput, 4), kCheckInput + 4, 5) == kCheckValue,
+              "Extend continues a CRC");
 
 #if defined(__x86_64__)
 __attribute__((target("sse4.2"))) uint32_t ExtendSse42(uint32_t crc, const char* p, size_t n) {
@@ -48,7 +57,9 @@ __attribute__((target("sse4.2"))) uint32_t ExtendSse42(uint32_t crc, const char*
 using ExtendFn = uint32_t (*)(uint32_t, const char*, size_t);
 ExtendFn Choose() {
   __builtin_cpu_init();
-  return __builtin_cpu_supports("sse4.2") ? ExtendSse42 : ExtendPortable;
+  if (!__builtin_cpu_supports("sse4.2")) return ExtendPortable;
+  assert(ExtendSse42(0, kCheckInput, 9) == kCheckValue);  // the instruction computes the same CRC
+  return ExtendSse42;
 }
 const ExtendFn kExtend = Choose();
 #endif

@@ -14,10 +14,11 @@ inline uint32_t Value(const char* data, size_t n) { return Extend(0, data, n); }
 // The stored form of a CRC (docs/log-format.md, "Checksums"): rotated and
 // offset, so that a CRC over bytes that themselves contain CRCs stays strong.
 constexpr uint32_t kMaskDelta = 0xa282ead8u;
-inline uint32_t Mask(uint32_t crc) { return ((crc >> 15) | (crc << 17)) + kMaskDelta; }
-inline uint32_t Unmask(uint32_t masked) {
+constexpr uint32_t Mask(uint32_t crc) { return ((crc >> 15) | (crc << 17)) + kMaskDelta; }
+constexpr uint32_t Unmask(uint32_t masked) {
   uint32_t rot = masked - kMaskDelta;
   return (rot >> 17) | (rot << 15);
 }
+static_assert(Unmask(Mask(0)) == 0 && Unmask(Mask(0xe3069283u)) == 0xe3069283u && Mask(0) != 0);
 
 }  // namespace mq::crc32c

@@ -11,7 +11,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "bus_guard.h"
+#include "sigbus_guard.h"
 #include "mq/env.h"
 
 namespace mq {
@@ -58,7 +58,7 @@ class PosixFile final : public File {
     if (!writable_ || n > 64) return Write(offset, src, n);
     // Touching a mapped page wholly past the end of the file raises SIGBUS,
     // and another process may have cut the file. A guarded mapping
-    // (bus_guard.h) survives that touch and says so afterwards; an unguarded
+    // (sigbus_guard.h) survives that touch and says so afterwards; an unguarded
     // one is used only after lseek(SEEK_END) has confirmed the file's size
     // (it reads just the size; the file position it moves is never used).
     if (offset + n > map_len_ && !Remap(offset + n)) return Write(offset, src, n);
@@ -67,7 +67,7 @@ class PosixFile final : public File {
       if (end < 0 || offset + n > static_cast<uint64_t>(end)) return Write(offset, src, n);
     }
     std::memcpy(map_ + offset, src, n);
-    if (guard_ >= 0 && bus_guard::TakeFault(guard_)) {
+    if (guard_ >= 0 && sigbus_guard::TakeFault(guard_)) {
       // The file was cut below this page: what was stored went to a private
       // page. Drop the mapping and write as if there had been none.
       Cut();
@@ -110,7 +110,7 @@ class PosixFile final : public File {
       cut_reported_ = true;
       return first;
     }
-    if (guard_ < 0 || !bus_guard::TakeFault(guard_)) return false;
+    if (guard_ < 0 || !sigbus_guard::TakeFault(guard_)) return false;
     Cut();
     cut_reported_ = true;
     return true;
@@ -147,7 +147,7 @@ class PosixFile final : public File {
     Unmap();
     map_ = static_cast<char*>(p);
     map_len_ = len;
-    guard_ = bus_guard::Register(map_, map_len_);
+    guard_ = sigbus_guard::Register(map_, map_len_);
     return true;
   }
 
@@ -161,7 +161,7 @@ class PosixFile final : public File {
 
   void Unmap() {
     if (map_ == nullptr) return;
-    bus_guard::Unregister(guard_);
+    sigbus_guard::Unregister(guard_);
     ::munmap(map_, map_len_);
     map_ = nullptr;
     map_len_ = 0;
@@ -174,7 +174,7 @@ class PosixFile final : public File {
   bool writable_;
   char* map_ = nullptr;  // MAP_SHARED from offset 0, for Overwrite
   size_t map_len_ = 0;
-  int guard_ = -1;  // bus_guard slot of the mapping; -1: unguarded
+  int guard_ = -1;  // sigbus_guard slot of the mapping; -1: unguarded
   bool cut_ = false;           // a touch found the file cut: no mapped reads
   bool cut_reported_ = false;  // TakeMapFault has said so
   // The page size, for madvise's page-aligned ranges.

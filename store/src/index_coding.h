@@ -16,6 +16,8 @@ namespace mq::index_coding {
 
 constexpr uint8_t kFlagFramed = 1, kFlagTruncated = 2, kFlagHasKey = 4;
 constexpr size_t kLocSize = 13;
+static_assert(kLocSize == 8 + 4 + 1, "u64 offset, u32 size, one flags byte");
+static_assert(kMaxIndexKey <= 0xffff, "a key table key's length is a u16");
 
 // Writes kLocSize bytes at out: u64 LE offset, u32 LE size, flags.
 inline void EncodeLoc(const Loc& loc, bool has_key, char* out) {

@@ -54,7 +54,7 @@ const char* IndexStateName(IndexInfo::State s) {
 }
 
 Status ScanLog(const std::string& path, const InspectOptions& options,
-               const std::function<bool(const LogRecord&)>& visit, LogSummary* sum) {
+               const std::function<bool(const LogMessage&)>& visit, LogSummary* sum) {
   Env* env = options.env != nullptr ? options.env : Env::Default();
   *sum = LogSummary{};
   std::unique_ptr<File> f;
@@ -65,7 +65,12 @@ Status ScanLog(const std::string& path, const InspectOptions& options,
   sum->file_bytes = size;
   log::Header h;
   log::FileKind kind;
-  MQ_RETURN_IF_ERROR(log::DetectFormat(f.get(), size, &h, &kind));
+  Status detected = log::DetectFormat(f.get(), size, &h, &kind);
+  if (!detected.ok()) {
+    // A file shorter than a header can be damaged only by being cut short.
+    sum->header_cut_short = detected.IsCorruption() && size < log::kHeaderRecordSize;
+    return detected;
+  }
   sum->legacy = kind != log::FileKind::kFramed;
   if (kind == log::FileKind::kEmpty) return Status::OK();
   sum->format_version = sum->legacy ? 0 : h.version;
@@ -79,7 +84,7 @@ Status ScanLog(const std::string& path, const InspectOptions& options,
   log::ScannedMessage m;
   for (;;) {
     while (sc.Next(&m)) {
-      LogRecord r{m.seq, m.start, m.msg_offset, m.end, m.framed, m.used == log::kConsumed, m.used, m.payload};
+      LogMessage r{m.seq, m.start, m.msg_offset, m.end, m.framed, m.used == log::kConsumed, m.used, m.payload};
       ++sum->messages;
       if (sum->first_seq == 0) sum->first_seq = m.seq;
       sum->last_seq = m.seq;
@@ -196,7 +201,7 @@ Status VerifyIndex(const std::string& log_path, const InspectOptions& options, s
   Status cursor_status;
   auto entry_at = [&](uint64_t seq) { return std::to_string(seq); };
   LogSummary sum;
-  Status s = ScanLog(log_path, options, [&](const LogRecord& rec) {
+  Status s = ScanLog(log_path, options, [&](const LogMessage& rec) {
     while (cursor_status.ok() && r.Valid() && r.seq() < rec.seq) {
       problems->push_back(ipath + ": lists message " + entry_at(r.seq()) + " at offset " +
                           std::to_string(r.loc().msg_offset) + ", which the log does not hold");

@@ -1,6 +1,8 @@
 // The queue's key extractor lives in the log, as key extractor records
 // (docs/log-format.md, "Key extractor records"): the last one wins. The
 // index only caches it, so deleting the index keeps the extractor.
+#include <cassert>
+
 #include "log_format.h"
 #include "record.h"
 #include "store_impl.h"
@@ -18,6 +20,7 @@ bool StoreImpl::OnlyKeyRecords(uint64_t from, uint64_t to) {
 }
 
 Status StoreImpl::ChooseKeyExtractor(const IndexMeta* meta, bool trusted, uint64_t size) {
+  assert(!trusted || meta != nullptr);  // a trusted index is one that was read
   // What the log records: the last key record. A trusted index names the
   // one before its end, so only the bytes after it are read.
   log::LogScanner sc(file_.get(), size, log::kMaxPayload, 1 << 20);
@@ -67,6 +70,7 @@ Status StoreImpl::ChooseKeyExtractor(const IndexMeta* meta, bool trusted, uint64
 Status StoreImpl::RecordKeyExtractor() {
   std::string rec;
   log::AppendKeyRecord(&rec, opt_.key.ToString());
+  assert(KeyExtractor::Parse(opt_.key.ToString()).ok());  // what is recorded reads back (LogScanner)
   MQ_RETURN_IF_ERROR(file_->Write(end_, rec.data(), rec.size()));
   MQ_RETURN_IF_ERROR(file_->Sync());
   cache_.Invalidate();

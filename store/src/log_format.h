@@ -52,4 +52,16 @@ constexpr uint32_t kMaxPayload = 0x7fffffffu - kFramedOverhead;
 // size = spec length + 4, the spec 1 to kMaxKeySpec bytes.
 constexpr uint32_t kMaxKeySpec = 255;
 
+// The layout docs/log-format.md draws, checked where it is compiled.
+static_assert(kHeaderRecordSize == 56 && kHeaderPayloadSize == sizeof(kHeaderMagic) + 40);
+static_assert(kHeaderSessionOffset + 4 == kHeaderCrcOffset && kHeaderCrcOffset + 4 == kHeaderPayloadSize,
+              "the header ends with the session stamp, then the checksum");
+static_assert(kMetaSeqOffset == kRecordHeaderSize && kMetaCrcOffset == kMetaSeqOffset + 8 &&
+                  kMetaRecordSize == kMetaCrcOffset + 4,
+              "a meta record is [kind][size][u64 seq][u32 crc]");
+static_assert(kFramedOverhead == 28);
+static_assert(kPending != kConsumed && kHeaderKind != kMetaKind && kMetaKind != kKeyKind && kKeyKind != kHeaderKind);
+static_assert(kHeaderKind > kConsumed && kMetaKind > kConsumed && kKeyKind > kConsumed,
+              "frame record kinds are used flags the original reader skips");
+
 }  // namespace mq::log

@@ -1,6 +1,7 @@
 #include "log_scanner.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cstdio>
 #include <cstring>
 
@@ -20,7 +21,10 @@ std::string Hex32(uint32_t v) {
 }  // namespace
 
 LogScanner::LogScanner(File* file, uint64_t limit, uint64_t max_payload, size_t chunk)
-    : file_(file), limit_(limit), max_payload_(max_payload), chunk_(chunk) {}
+    : file_(file), limit_(limit), max_payload_(max_payload), chunk_(chunk) {
+  assert(file != nullptr);
+  assert(chunk > 0);
+}
 
 void LogScanner::Reset(uint64_t offset, uint64_t prev_seq, bool framed_only) {
   pos_ = offset;
@@ -44,10 +48,13 @@ bool LogScanner::Ensure(uint64_t off, size_t n) {
     buf_len_ = 0;
     return false;
   }
+  assert(got <= want);
   return got >= n;
 }
 
 bool LogScanner::Fail(ScanProblem::Kind kind, uint64_t offset, std::string reason) {
+  assert(kind != ScanProblem::Kind::kNone);
+  assert(offset == pos_);  // a problem is found where the scan stands, which stays on it
   problem_.kind = kind;
   problem_.offset = offset;
   problem_.reason = std::move(reason);
@@ -73,11 +80,13 @@ bool LogScanner::ValidFramedAt(uint64_t off, uint64_t min_seq, ScannedMessage* m
   m->framed = true;
   m->used = DecodeInt32(p + kMetaRecordSize);
   m->payload = std::string_view(p + kFramedOverhead, static_cast<size_t>(size));
+  assert(m->end <= limit_);
   return true;
 }
 
 bool LogScanner::TakeKeyRecord() {
   const uint64_t at = pos_;
+  assert(DecodeInt32(At(at)) == kKeyKind);  // Next saw the kind; the header is readable
   const int32_t size = DecodeInt32(At(at) + 4);
   if (size < 5 || static_cast<uint32_t>(size) > kMaxKeySpec + 4)
     return Fail(ScanProblem::Kind::kCorrupt, at,
@@ -197,6 +206,8 @@ bool LogScanner::Next(ScannedMessage* m) {
     return Fail(ScanProblem::Kind::kCorrupt, at,
                 "unknown record kind " + Hex32(static_cast<uint32_t>(used)));
   }
+  // Every message moves the scan forward, within the range.
+  assert(m->start == at && m->end > at && m->end <= limit_);
   prev_seq_ = m->seq;
   pos_ = m->end;
   return true;
@@ -220,6 +231,7 @@ bool LogScanner::Resync(uint64_t from, uint64_t min_seq, uint64_t* found) {
     uint64_t cand = pos + static_cast<uint64_t>(static_cast<const char*>(hit) - base);
     ScannedMessage m;
     if (ValidFramedAt(cand, min_seq, &m)) {
+      assert(cand >= from && m.seq > min_seq);
       *found = cand;
       return true;
     }

@@ -1,9 +1,11 @@
 // LogScanner: reads a log sequentially and checks every record against the
 // grammar of docs/log-format.md. It only computes; it never changes the file.
 // What to do about a problem it finds (cut a torn tail, refuse, salvage) is
-// the caller's policy (recovery.cc).
+// the caller's policy: the store's open (StoreImpl::ScanAndIndex), its
+// salvage (compaction.cc) and read-only inspection (inspect.cc).
 #pragma once
 
+#include <cassert>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -67,7 +69,10 @@ class LogScanner {
  private:
   // Makes [off, off+n) readable through At(); false past limit or on I/O error.
   bool Ensure(uint64_t off, size_t n);
-  const char* At(uint64_t off) const { return buf_.data() + (off - buf_off_); }
+  const char* At(uint64_t off) const {
+    assert(off >= buf_off_ && off - buf_off_ <= buf_len_);  // inside what Ensure made readable
+    return buf_.data() + (off - buf_off_);
+  }
   bool Fail(ScanProblem::Kind kind, uint64_t offset, std::string reason);
   // Checks the key extractor record at pos_ and moves past it.
   bool TakeKeyRecord();

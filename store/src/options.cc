@@ -35,4 +35,20 @@ const char* RecoveryModeName(RecoveryMode m) {
   return "?";
 }
 
+const char* IndexActionName(IndexAction a) {
+  switch (a) {
+    case IndexAction::kNone: return "none";
+    case IndexAction::kTrusted: return "trusted";
+    case IndexAction::kCaughtUp: return "caught up";
+    case IndexAction::kRebuilt: return "rebuilt";
+  }
+  return "?";
+}
+
+std::string DescribeIndexAction(const OpenReport& r) {
+  std::string s = IndexActionName(r.index_action);
+  if (!r.index_reason.empty()) s += ": " + r.index_reason;
+  return s;
+}
+
 }  // namespace mq

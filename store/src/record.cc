@@ -1,6 +1,7 @@
 #include "record.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cstdio>
 #include <cstring>
 
@@ -72,16 +73,19 @@ Status WriteHeaderSession(File* file, const Header& h) {
   std::string rec;
   EncodeHeader(h, &rec);
   constexpr uint32_t from = kRecordHeaderSize + kHeaderSessionOffset;
+  static_assert(from + 4 <= kRecordHeaderSize + kHeaderCrcOffset, "the stamp is rewritten alone: it ends before the checksum field");
   MQ_RETURN_IF_ERROR(file->Write(from, rec.data() + from, 4));
   return file->Sync();
 }
 
 uint32_t FramedCrc(const char* meta, const char* msg_size_field, size_t payload_len) {
+  assert(msg_size_field == meta + kMetaRecordSize + 4);  // the message record follows its meta record
   uint32_t c = crc32c::Value(meta, kMetaCrcOffset);
   return crc32c::Extend(c, msg_size_field, 4 + payload_len);
 }
 
 size_t EncodeFramed(char* dst, uint64_t seq, std::string_view payload) {
+  assert(payload.size() <= kMaxPayload);  // the size field is an int32
   EncodeFixed32(dst, static_cast<uint32_t>(kMetaKind));
   EncodeFixed32(dst + 4, kMetaPayloadSize);
   EncodeFixed64(dst + kMetaSeqOffset, seq);
@@ -94,10 +98,12 @@ size_t EncodeFramed(char* dst, uint64_t seq, std::string_view payload) {
 }
 
 uint32_t KeyRecordCrc(const char* rec, uint32_t size) {
+  assert(size >= 4);  // the size counts the checksum itself
   return crc32c::Value(rec, kRecordHeaderSize + size - 4);
 }
 
 void AppendKeyRecord(std::string* dst, std::string_view spec) {
+  assert(!spec.empty() && spec.size() <= kMaxKeySpec);  // what LogScanner accepts
   const size_t old = dst->size();
   const uint32_t size = static_cast<uint32_t>(spec.size()) + 4;
   dst->resize(old + kRecordHeaderSize + size);
@@ -128,6 +134,7 @@ Status DetectFormat(File* file, uint64_t size, Header* h, FileKind* kind) {
     *kind = FileKind::kEmpty;
     return Status::OK();
   }
+  assert(got <= want);
   if (got >= 4 && DecodeInt32(buf) == kHeaderKind) {
     if (got < kHeaderRecordSize)
       return Status::Corruption(path + ": offset 0: the file header is cut short (" + std::to_string(got) +

@@ -359,11 +359,13 @@ Status StoreImpl::OpenIndex() {
     consumed_count_ = meta.consumed_count;
     consumed_bytes_ = meta.consumed_bytes;
     next_seq_ = std::max(next_seq_, meta.next_seq);
-    report_.index_action = meta.applied == size ? "trusted" : "caught up";
+    report_.index_action = meta.applied == size ? IndexAction::kTrusted : IndexAction::kCaughtUp;
+    report_.index_reason.clear();
     MQ_RETURN_IF_ERROR(ScanAndIndex(meta.applied, meta.tail_seq, framed_only_, false));
   } else {
     if (present) Note(opt_.index_path + ": rebuilt from the log: " + why);
-    report_.index_action = "rebuilt: " + why;
+    report_.index_action = IndexAction::kRebuilt;
+    report_.index_reason = why;
     tail_start_ = tail_seq_ = 0;
     pending_bytes_ = consumed_count_ = consumed_bytes_ = 0;
     MQ_RETURN_IF_ERROR(ScanAndIndex(data_start_, 0, !legacy_, true));
@@ -375,7 +377,7 @@ Status StoreImpl::OpenIndex() {
   durable_seq_.store(0);
   const bool record_key = !key_in_log_;
   if (record_key) MQ_RETURN_IF_ERROR(RecordKeyExtractor());
-  if (report_.index_action != "trusted" || record_key) {
+  if (report_.index_action != IndexAction::kTrusted || record_key) {
     Index::Write w(index_.get());
     MQ_RETURN_IF_ERROR(w.Begin());
     MQ_RETURN_IF_ERROR(w.PutMeta(CurrentMeta(false)));

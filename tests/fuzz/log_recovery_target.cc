@@ -111,7 +111,7 @@ Scanned Scan(const std::string& path) {
   io.max_message_size = kMaxMessage;
   r.status = ScanLog(
       path, io,
-      [&](const LogRecord& rec) {
+      [&](const LogMessage& rec) {
         r.recs.push_back(Rec{rec.seq, rec.start, rec.framed, rec.used, std::string(rec.payload)});
         return true;
       },
@@ -181,8 +181,8 @@ void ExerciseRecovered(const std::string& log, const Scanned& recovered, const P
   Status s = Store::Open(log, Options(mode, rep), &st);
   FUZZ_CHECK(s.ok(), "reopening the recovered log in " + std::string(RecoveryModeName(mode)) +
                          " mode: " + s.ToString());
-  FUZZ_CHECK(st->open_report().index_action == "trusted",
-             "the index of a cleanly closed queue is not trusted: " + st->open_report().index_action);
+  FUZZ_CHECK(st->open_report().index_action == IndexAction::kTrusted,
+             "the index of a cleanly closed queue is not trusted: " + DescribeIndexAction(st->open_report()));
   PendingList got;
   Message m;
   while (got.size() <= pending.size()) {

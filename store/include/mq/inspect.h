@@ -17,7 +17,7 @@
 
 namespace mq {
 
-struct LogRecord {
+struct LogMessage {
   uint64_t seq = 0;
   uint64_t start = 0;       // first byte of the message's records
   uint64_t msg_offset = 0;  // its message record (where the used flag is)
@@ -51,6 +51,9 @@ struct LogSummary {
   // docs/log-format.md, "Key extractor records".
   std::string key_extractor;
   bool complete = true;  // false if the visitor stopped the scan early
+  // ScanLog failed (kCorruption) because the file is shorter than its file
+  // header: its writer stopped while creating it. The error says what to do.
+  bool header_cut_short = false;
 };
 
 struct InspectOptions {
@@ -63,7 +66,7 @@ struct InspectOptions {
 // Errors: kNotFound, kNotALog, kUnsupported, kCorruption (damaged header),
 // kIOError (e.g. no read permission), kInvalidArgument (a directory).
 Status ScanLog(const std::string& path, const InspectOptions& options,
-               const std::function<bool(const LogRecord&)>& visit, LogSummary* summary);
+               const std::function<bool(const LogMessage&)>& visit, LogSummary* summary);
 
 struct IndexInfo {
   enum class State { kMissing, kCurrent, kBehind, kStale, kUnreadable };

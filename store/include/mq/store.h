@@ -107,11 +107,21 @@ struct MessageView {
   std::string_view payload;  // valid only during the callback
 };
 
+// What opening (or RebuildIndex) did with the index it found beside the log.
+enum class IndexAction {
+  kNone,      // not decided yet (the open has not reached the index)
+  kTrusted,   // used as it was: it covered the whole log
+  kCaughtUp,  // used, and the log's tail past what it covered scanned into it
+  kRebuilt,   // rebuilt from the log; OpenReport::index_reason says why
+};
+const char* IndexActionName(IndexAction a);  // "trusted" | "caught up" | "rebuilt" | "none"
+
 // What Open (or Recover) found and did.
 struct OpenReport {
   bool created = false;             // a new log was made
   bool legacy = false;              // the log has no header (the original design's format)
-  std::string index_action;         // "trusted", "caught up", "rebuilt: <why>"
+  IndexAction index_action = IndexAction::kNone;
+  std::string index_reason;         // kRebuilt: why, for people (e.g. "there was no index"); else ""
   uint64_t scanned_from = 0;        // where the log scan started
   uint64_t scanned_bytes = 0;
   uint64_t messages_indexed = 0;    // index entries written by recovery
@@ -123,6 +133,8 @@ struct OpenReport {
   uint64_t flags_repaired = 0;      // RebuildIndex: of those, set to 0 (pending), the old flag kept in a side file
   std::vector<std::string> side_files;  // where cut or damaged bytes were kept
 };
+// The index action for people: "trusted", "caught up" or "rebuilt: <why>".
+std::string DescribeIndexAction(const OpenReport& r);
 
 struct StoreStats {
   uint64_t pending = 0;            // messages not consumed (taken ones included)

@@ -1,5 +1,5 @@
-// The SIGBUS handler behind guarded mappings (bus_guard.h).
-#include "bus_guard.h"
+// The SIGBUS handler behind guarded mappings (sigbus_guard.h).
+#include "sigbus_guard.h"
 
 #include <signal.h>
 #include <sys/mman.h>
@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <mutex>
 
-namespace mq::bus_guard {
+namespace mq::sigbus_guard {
 namespace {
 
 struct Slot {
@@ -121,4 +121,4 @@ bool TakeFault(int slot) {
   return true;
 }
 
-}  // namespace mq::bus_guard
+}  // namespace mq::sigbus_guard

@@ -1,4 +1,4 @@
-// Guarded mappings (store/src/bus_guard.h): a touch of a page that another
+// Guarded mappings (store/src/sigbus_guard.h): a touch of a page that another
 // process cut from the file completes without reaching the file and is
 // reported; every other SIGBUS goes where it would have gone without us.
 #include <fcntl.h>
@@ -11,7 +11,7 @@
 #include <cstring>
 #include <string>
 
-#include "bus_guard.h"
+#include "sigbus_guard.h"
 #include "mq/store.h"
 #include "test_util.h"
 
@@ -51,41 +51,41 @@ void ExitOnSigbus(int) { ::_exit(42); }
 void TouchACutPageOutsideEveryGuardedRange(const test::TempDir& dir) {
   MappedFile guarded(dir.File("guarded"), 1);
   MappedFile other(dir.File("other"), 2);
-  if (bus_guard::Register(guarded.map, guarded.len) < 0) ::_exit(3);
+  if (sigbus_guard::Register(guarded.map, guarded.len) < 0) ::_exit(3);
   if (::ftruncate(other.fd, 0) != 0) ::_exit(4);
   other.map[kPage] = 'y';
 }
 
-TEST(BusGuard, ATouchOfAGuardedPageCutFromTheFileCompletesAndIsReportedWithoutReachingTheFile) {
+TEST(SigbusGuard, ATouchOfAGuardedPageCutFromTheFileCompletesAndIsReportedWithoutReachingTheFile) {
   test::TempDir dir;
   MappedFile f(dir.File("log"), 3);
-  const int slot = bus_guard::Register(f.map, f.len);
+  const int slot = sigbus_guard::Register(f.map, f.len);
   ASSERT_GE(slot, 0);
   ASSERT_EQ(::ftruncate(f.fd, 100), 0);  // as another process would
   volatile char* page2 = f.map + 2 * kPage;
   page2[8] = 'y';  // without the guard: SIGBUS
-  EXPECT_TRUE(bus_guard::TakeFault(slot));
-  EXPECT_FALSE(bus_guard::TakeFault(slot)) << "a fault is reported once";
+  EXPECT_TRUE(sigbus_guard::TakeFault(slot));
+  EXPECT_FALSE(sigbus_guard::TakeFault(slot)) << "a fault is reported once";
   EXPECT_EQ(f.Size(), 100u) << "the touch must not reach the file";
-  bus_guard::Unregister(slot);
+  sigbus_guard::Unregister(slot);
 }
 
-TEST(BusGuard, ATouchInsideTheFileReachesItAndIsNoFault) {
+TEST(SigbusGuard, ATouchInsideTheFileReachesItAndIsNoFault) {
   test::TempDir dir;
   MappedFile f(dir.File("log"), 2);
-  const int slot = bus_guard::Register(f.map, f.len);
+  const int slot = sigbus_guard::Register(f.map, f.len);
   ASSERT_GE(slot, 0);
   f.map[kPage + 5] = 'y';
-  EXPECT_FALSE(bus_guard::TakeFault(slot));
+  EXPECT_FALSE(sigbus_guard::TakeFault(slot));
   char c = 0;
   ASSERT_EQ(::pread(f.fd, &c, 1, static_cast<off_t>(kPage + 5)), 1);
   EXPECT_EQ(c, 'y');
-  bus_guard::Unregister(slot);
+  sigbus_guard::Unregister(slot);
 }
 
 // The children start from the default action (a sanitizer may have put its
 // own handler there), which is what the guard must hand such a SIGBUS to.
-TEST(BusGuardDeathTest, ASigbusOutsideEveryGuardedRangeStillKillsTheProcess) {
+TEST(SigbusGuardDeathTest, ASigbusOutsideEveryGuardedRangeStillKillsTheProcess) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   test::TempDir dir;
   EXPECT_EXIT(
@@ -97,16 +97,16 @@ TEST(BusGuardDeathTest, ASigbusOutsideEveryGuardedRangeStillKillsTheProcess) {
       testing::KilledBySignal(SIGBUS), "");
 }
 
-TEST(BusGuardDeathTest, AnUnregisteredRangeIsNoLongerGuarded) {
+TEST(SigbusGuardDeathTest, AnUnregisteredRangeIsNoLongerGuarded) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   test::TempDir dir;
   EXPECT_EXIT(
       {
         ::signal(SIGBUS, SIG_DFL);
         MappedFile f(dir.File("log"), 2);
-        const int slot = bus_guard::Register(f.map, f.len);
+        const int slot = sigbus_guard::Register(f.map, f.len);
         if (slot < 0) ::_exit(3);
-        bus_guard::Unregister(slot);
+        sigbus_guard::Unregister(slot);
         if (::ftruncate(f.fd, 0) != 0) ::_exit(4);
         f.map[kPage] = 'y';
         ::_exit(0);
@@ -114,7 +114,7 @@ TEST(BusGuardDeathTest, AnUnregisteredRangeIsNoLongerGuarded) {
       testing::KilledBySignal(SIGBUS), "");
 }
 
-TEST(BusGuardDeathTest, TheProgramsOwnEarlierHandlerStillGetsEverySigbusOutsideGuardedRanges) {
+TEST(SigbusGuardDeathTest, TheProgramsOwnEarlierHandlerStillGetsEverySigbusOutsideGuardedRanges) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   test::TempDir dir;
   EXPECT_EXIT(
@@ -130,20 +130,20 @@ TEST(BusGuardDeathTest, TheProgramsOwnEarlierHandlerStillGetsEverySigbusOutsideG
 // opened: ranges are no longer guarded, and the store checks the file's size
 // before each flag write instead, so a cut log still never reaches that
 // handler.
-TEST(BusGuardDeathTest, AfterTheProgramReplacesTheHandlerAStoreStillSurvivesACutLog) {
+TEST(SigbusGuardDeathTest, AfterTheProgramReplacesTheHandlerAStoreStillSurvivesACutLog) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   test::TempDir dir;
   EXPECT_EXIT(
       {
         {
           MappedFile first(dir.File("first"), 1);
-          const int slot = bus_guard::Register(first.map, first.len);
+          const int slot = sigbus_guard::Register(first.map, first.len);
           if (slot < 0) ::_exit(3);
-          bus_guard::Unregister(slot);
+          sigbus_guard::Unregister(slot);
         }
         ::signal(SIGBUS, ExitOnSigbus);
         MappedFile f(dir.File("log"), 1);
-        if (bus_guard::Register(f.map, f.len) >= 0) ::_exit(5);  // must refuse now
+        if (sigbus_guard::Register(f.map, f.len) >= 0) ::_exit(5);  // must refuse now
         const std::string p = dir.File("q");
         StoreOptions o;
         o.sync = SyncPolicy::kNone;

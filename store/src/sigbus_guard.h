@@ -19,7 +19,7 @@
 
 #include <cstddef>
 
-namespace mq::bus_guard {
+namespace mq::sigbus_guard {
 
 // Registers [base, base + len) as a guarded range. Returns its slot, or -1
 // when ranges cannot be guarded (the handler could not be installed, another
@@ -35,4 +35,4 @@ void Unregister(int slot);
 // it (the store calls it under the mutex its touches ran under).
 [[nodiscard]] bool TakeFault(int slot);
 
-}  // namespace mq::bus_guard
+}  // namespace mq::sigbus_guard
