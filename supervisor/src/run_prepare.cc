@@ -73,13 +73,13 @@ Status Supervisor::Prepare() {
   o.queue_path = spec_.control + ".q";
   o.sync = SyncPolicy::kNone;  // requests are answered, not kept
   if (Status s = InheritSocketFromEnvironment(&o); !s.ok()) return s;  // adopts only if MQ_SOCKET is control
-  if (Status s = DropStaleRequests(o.queue_path); !s.ok()) return s.WithContext("control queue " + o.queue_path + ": ");
+  if (Status s = DropStaleRequests(o.queue_path); !s.ok()) return s.WithContext("control mailbox " + spec_.control);
   if (Status s = Mailbox::Open(o, &control_); !s.ok())
-    return s.WithContext("control mailbox " + spec_.control + ": ");
+    return s.WithContext("control mailbox " + spec_.control);
   auto history = History::Open(spec_.log);
   if (!history.ok()) {
     Release();
-    return history.status().WithContext("history " + spec_.log + ": ");
+    return history.status().WithContext("history " + spec_.log);
   }
   history_ = std::move(*history);
   for (ChildProcess& c : children_) {
@@ -92,7 +92,7 @@ Status Supervisor::Prepare() {
     auto fd = BindOwnedSocket(c.spec.socket, c.spec.socket_mode);
     if (!fd.ok()) {
       Release();
-      return fd.status().WithContext("child " + c.spec.name + ": ");
+      return fd.status().WithContext("child " + c.spec.name);
     }
     c.socket_fd = *fd;
   }
