@@ -9,6 +9,7 @@
 #include "../supervisor/src/control.h"
 #include "mq/run.h"
 #include "mq/sender.h"
+#include "mq/store.h"
 #include "mqsup_testing.h"
 
 namespace mq::test {
@@ -106,6 +107,23 @@ TEST_F(MqsupControlTest, AStopRequestFromAnotherUidIsNotObeyed) {
   auto body = supervisor::AskSupervisor(control, "status-json");
   ASSERT_TRUE(body.ok()) << body.status().ToString();
   EXPECT_NE(body->find("\"state\":\"running\""), std::string::npos);
+  EXPECT_EQ(run_.Events(), std::vector<std::string>{"start a"});
+}
+
+TEST_F(MqsupControlTest, AStopStoredByAnEarlierRunIsDroppedNotObeyed) {
+  // A stop request that reached the control queue of a supervisor that
+  // then crashed before handling it.
+  {
+    std::unique_ptr<Store> q;
+    ASSERT_TRUE(Store::Open(run_.control() + ".q", StoreOptions{}, &q).ok());
+    uint64_t seq = 0;
+    ASSERT_TRUE(q->Append("CTL mqsup-answer/1/0000000000000000 stop", &seq).ok());
+    ASSERT_TRUE(q->Close().ok());
+  }
+  run_.Configure("", {Ready("a")});
+  run_.Start();
+  ASSERT_TRUE(run_.WaitRunning(1)) << run_.Stderr();
+  EXPECT_NE(run_.Stderr().find("dropped 1 control requests of an earlier run"), std::string::npos) << run_.Stderr();
   EXPECT_EQ(run_.Events(), std::vector<std::string>{"start a"});
 }
 
