@@ -1,49 +1,33 @@
-// mqsup: the supervisor of mq actors (docs/supervision.md). This build has
-// `mqsup check CONFIG`, which validates a configuration without running it.
-//
-// Exit codes: 0 valid, 1 the configuration has an error (printed as
-// FILE:LINE: FIELD: what), 2 usage error, 3 an I/O error (/dev/null could not
-// be opened for a closed standard descriptor).
+// mqsup: the supervisor of mq actors (docs/supervision.md). One file per
+// subcommand (mqsup_*.cc); this one reads the command line.
+#include <signal.h>
+
 #include <cstdio>
 #include <cstring>
 #include <string>
 
+#include "mq/run.h"
 #include "mq/std_fds.h"
-#include "mq/supervisor.h"
+#include "mqsup_commands.h"
 
 namespace {
 
-constexpr int kExitOk = 0, kExitInvalid = 1, kExitUsage = 2, kExitIo = 3;
-
-const char* StrategyName(mq::supervisor::Strategy s) {
-  switch (s) {
-    case mq::supervisor::Strategy::kOneForOne: return "one_for_one";
-    case mq::supervisor::Strategy::kOneForAll: return "one_for_all";
-    case mq::supervisor::Strategy::kRestForOne: return "rest_for_one";
-  }
-  return "?";
-}
+using namespace mq::supervisor;
 
 int Usage(std::FILE* out, int rc) {
   std::fprintf(out,
-               "usage: mqsup check CONFIG   validate a supervisor configuration (TOML) without running it\n"
-               "exit codes: 0 valid, 1 an error in the configuration (FILE:LINE: FIELD: what), 2 usage error\n"
+               "usage: mqsup check CONFIG          validate a configuration (TOML) without running it\n"
+               "       mqsup run CONFIG            supervise in the foreground (logs to stderr; SIGTERM stops)\n"
+               "       mqsup status CONFIG [--json] each child: pid, state, restarts, last exit, uptime\n"
+               "       mqsup restart CONFIG NAME   stop the child and start it again\n"
+               "       mqsup stop CONFIG           stop every child (reverse start order); the supervisor exits 0\n"
+               "exit codes: 0 ok; 1 the configuration is invalid (FILE:LINE: FIELD: what); 2 usage error;\n"
+               "  3 I/O error; 4 run refused to start (socket in use, queue locked, command would not start;\n"
+               "  nothing is left running); 5 run gave up (more than `intensity` restarts in `period`, every\n"
+               "  child stopped); 6 no supervisor answered at the control socket; 7 the supervisor refused\n"
+               "  the request (unknown child)\n"
                "manual: docs/supervision.md\n");
   return rc;
-}
-
-int Check(const std::string& path) {
-  auto spec = mq::supervisor::LoadConfig(path);
-  if (!spec.ok()) {
-    std::fprintf(stderr, "mqsup: %s\n", spec.status().message().c_str());
-    return kExitInvalid;
-  }
-  std::string names;
-  for (const auto& c : spec->children) names += (names.empty() ? "" : ", ") + c.name;
-  std::printf("%s: valid: strategy %s, intensity %u in %lld ms, %zu children%s%s\n", path.c_str(),
-              StrategyName(spec->strategy), spec->intensity, static_cast<long long>(spec->period.count()),
-              spec->children.size(), names.empty() ? "" : ": ", names.c_str());
-  return kExitOk;
 }
 
 }  // namespace
@@ -54,10 +38,17 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "mqsup: %s\n", s.message().c_str());
     return kExitIo;
   }
-  if (argc == 2 && (std::strcmp(argv[1], "help") == 0 || std::strcmp(argv[1], "--help") == 0))
-    return Usage(stdout, kExitOk);
-  if (argc == 3 && std::strcmp(argv[1], "check") == 0) return Check(argv[2]);
-  if (argc >= 2 && std::strcmp(argv[1], "check") != 0)
-    std::fprintf(stderr, "mqsup: unknown command '%s'; this mqsup has: check\n", argv[1]);
+  ::signal(SIGPIPE, SIG_IGN);
+  const std::string cmd = argc >= 2 ? argv[1] : "";
+  if (argc == 2 && (cmd == "help" || cmd == "--help")) return Usage(stdout, kExitOk);
+  if (argc == 3 && cmd == "check") return mqsup::Check(argv[2]);
+  if (argc == 3 && cmd == "run") return mqsup::Run(argv[2]);
+  if (argc == 3 && cmd == "status") return mqsup::Status(argv[2], false);
+  if (argc == 4 && cmd == "status" && std::strcmp(argv[3], "--json") == 0) return mqsup::Status(argv[2], true);
+  if (argc == 4 && cmd == "restart") return mqsup::Restart(argv[2], argv[3]);
+  if (argc == 3 && cmd == "stop") return mqsup::Stop(argv[2]);
+  if (!cmd.empty() && cmd != "check" && cmd != "run" && cmd != "status" && cmd != "restart" && cmd != "stop")
+    std::fprintf(stderr, "mqsup: unknown command '%s'; the commands are: check, run, status, restart, stop\n",
+                 cmd.c_str());
   return Usage(stderr, kExitUsage);
 }

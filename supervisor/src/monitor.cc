@@ -3,6 +3,7 @@
 #include "mq/monitor.h"
 
 #include <poll.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
@@ -16,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "link_keeper.h"
 #include "mq/sender.h"
 
 namespace mq::supervisor {
@@ -42,6 +44,10 @@ ExitReason FromWaitStatus(int status) {
 
 }  // namespace
 
+std::string ExitMessage(uint64_t ref, pid_t pid, const std::string& name, const ExitReason& reason) {
+  return "EXIT" + DownMessage(ref, pid, name, reason).substr(4);
+}
+
 std::string DownMessage(uint64_t ref, pid_t pid, const std::string& name, const ExitReason& reason) {
   return "DOWN ref=" + std::to_string(ref) + " pid=" + std::to_string(pid) + " name=" + (name.empty() ? "-" : name) +
          " reason=" + reason.ToString();
@@ -67,6 +73,8 @@ struct Monitors::Impl {
     pid_t pid = 0;
     std::string path, name;
     bool awaiting_reap = false;  // exited, status not available until reaped
+    bool link = false;           // a link: EXIT (trap) or SIGTERM to this process, not DOWN
+    bool trap_exit = false;
   };
 
   std::mutex mu;
@@ -77,6 +85,7 @@ struct Monitors::Impl {
   int wake = -1;
   std::thread thread;
   std::atomic<uint64_t> undelivered{0};
+  std::unique_ptr<LinkKeeper> keeper;  // guarded by mu; forked at the first Link
 
   void Wake() {
     const uint64_t one = 1;
@@ -84,12 +93,17 @@ struct Monitors::Impl {
   }
 
   void Deliver(uint64_t ref, const Watch& w, const ExitReason& reason) {
+    if (w.link && !w.trap_exit) {
+      (void)::kill(::getpid(), SIGTERM);  // a linked process ended and this one does not trap exits
+      return;
+    }
+    const std::string payload = w.link ? ExitMessage(ref, w.pid, w.name, reason) : DownMessage(ref, w.pid, w.name, reason);
     std::unique_ptr<ConfirmedSender> s;
     ConfirmedSenderOptions o;
     o.reply_timeout = std::chrono::seconds(5);
     uint64_t seq = 0;
     if (!ConfirmedSender::Open(w.path, o, &s).ok() ||
-        !s->SendConfirmed(DownMessage(ref, w.pid, w.name, reason), std::chrono::seconds(5), &seq).ok())
+        !s->SendConfirmed(payload, std::chrono::seconds(5), &seq).ok())
       undelivered.fetch_add(1);
   }
 
@@ -173,6 +187,57 @@ Monitors::~Monitors() {
   for (auto& [ref, w] : impl_->watches)
     if (w.pidfd >= 0) ::close(w.pidfd);
   ::close(impl_->wake);
+  impl_->keeper.reset();  // quits without notifying: links end with the Monitors
+}
+
+Result<uint64_t> Monitors::Link(pid_t pid, const LinkOptions& o) {
+  if (pid <= 0) return Status::InvalidArgument("link: pid " + std::to_string(pid) + " is not a process id");
+  if (o.trap_exit && o.notify_socket.empty())
+    return Status::InvalidArgument("link: trap_exit needs notify_socket, the mailbox EXIT messages go to");
+  const long fd = ::syscall(SYS_pidfd_open, pid, 0);
+  if (fd < 0 && errno == ESRCH) return Status::NotFound("link: pid " + std::to_string(pid) + " is gone (noproc)");
+  if (fd < 0) return Status::FromErrno("link: pidfd_open of pid " + std::to_string(pid));
+  Impl::Watch w;
+  w.pidfd = static_cast<int>(fd);
+  w.pid = pid;
+  w.path = o.notify_socket;
+  w.name = o.name;
+  w.link = true;
+  w.trap_exit = o.trap_exit;
+  uint64_t ref;
+  {
+    std::lock_guard<std::mutex> g(impl_->mu);
+    if (impl_->keeper == nullptr) {
+      auto k = LinkKeeper::Start();
+      if (!k.ok()) {
+        ::close(w.pidfd);
+        return k.status();
+      }
+      impl_->keeper.reset(*k);
+    }
+    ref = impl_->next_ref++;
+    if (Status s = impl_->keeper->Add(ref, w.pidfd, o.peer_notify_socket, o.self_name); !s.ok()) {
+      ::close(w.pidfd);
+      return s;
+    }
+    impl_->watches.emplace(ref, std::move(w));
+  }
+  impl_->Wake();
+  return ref;
+}
+
+Status Monitors::Unlink(uint64_t ref) {
+  {
+    std::lock_guard<std::mutex> g(impl_->mu);
+    auto it = impl_->watches.find(ref);
+    if (it == impl_->watches.end() || !it->second.link)
+      return Status::NotFound("unlink: ref " + std::to_string(ref) + " is not a link, or has fired");
+    impl_->to_close.push_back(it->second.pidfd);
+    impl_->watches.erase(it);
+    if (impl_->keeper != nullptr) (void)impl_->keeper->Remove(ref);
+  }
+  impl_->Wake();
+  return Status::OK();
 }
 
 Result<uint64_t> Monitors::Monitor(pid_t pid, const std::string& notify_socket, const std::string& name) {

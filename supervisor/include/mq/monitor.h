@@ -17,6 +17,19 @@
 // parent has reaped it. On older kernels, or when nobody reaps, the reason
 // is "unknown".
 //
+// Links (Erlang's link/1, two-way): Link(pid, options) ties this process
+// and `pid` together. When `pid` ends, this process gets, if it traps exits
+// (options.trap_exit), "EXIT ref=<ref> pid=<pid> name=<name> reason=<reason>"
+// at options.notify_socket (its own mailbox), and otherwise SIGTERM. When
+// this process ends, however it ends (kill -9 included), `pid` gets the same
+// way "EXIT ref=<ref> pid=<this pid> name=<self_name> reason=<how this one
+// ended>" at options.peer_notify_socket if one is given (it traps exits), or
+// SIGTERM. Unlike Erlang, exit:0 is not exempt: every end is signalled.
+// The second direction is kept by a small keeper process forked at the
+// first Link: it holds pidfds of this process and of the linked ones, closes
+// every other descriptor, and outlives this process just long enough to
+// notify (supervisor/src/link_keeper.h). Destroying the Monitors unlinks all.
+//
 // One watcher thread per Monitors polls the pidfds (and an eventfd that
 // wakes it for changes); it never busy-loops. Thread-safe.
 #pragma once
@@ -34,6 +47,16 @@ namespace mq::supervisor {
 
 // "DOWN ref=.. pid=.. name=.. reason=.." ("name=-" when `name` is empty).
 std::string DownMessage(uint64_t ref, pid_t pid, const std::string& name, const ExitReason& reason);
+// The same fields after "EXIT " (links whose process traps exits).
+std::string ExitMessage(uint64_t ref, pid_t pid, const std::string& name, const ExitReason& reason);
+
+struct LinkOptions {
+  bool trap_exit = false;           // this process traps exits: EXIT messages, not SIGTERM
+  std::string notify_socket;        // this process's mailbox for EXIT (needed with trap_exit)
+  std::string name;                 // the linked process's name in this process's EXIT
+  std::string peer_notify_socket;   // the linked process traps exits: its mailbox; empty: SIGTERM
+  std::string self_name;            // this process's name in the linked process's EXIT
+};
 
 // How the process behind `pidfd` ended, once it has (see above). *known is
 // false (and the reason unknown) when no status is available yet: not our
@@ -54,7 +77,15 @@ class Monitors {
   // unknown or already fired.
   Status Demonitor(uint64_t ref);
 
-  // DOWN messages that could not be delivered (no mailbox at the path, or
+  // Links this process and `pid` (see above); returns the reference.
+  // kNotFound if `pid` is already gone (noproc); kInvalidArgument for a pid
+  // <= 0, or trap_exit without notify_socket.
+  Result<uint64_t> Link(pid_t pid, const LinkOptions& options);
+  // Nothing is sent either way for `ref` after this returns OK. kNotFound if
+  // `ref` is not a link or has fired.
+  Status Unlink(uint64_t ref);
+
+  // DOWN (and EXIT) messages that could not be delivered (no mailbox at the path, or
   // no confirmation within 5 s).
   uint64_t undelivered() const;
 
