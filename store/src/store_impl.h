@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "coding.h"
+#include "group_commit.h"
 #include "index.h"
 #include "log_scanner.h"
 #include "mq/store.h"
@@ -52,9 +53,9 @@ class StoreImpl final : public Store {
   Status FindFirst(uint64_t from_seq, const std::function<bool(std::string_view)>& match, Message* m,
                    uint64_t* scanned_to) override;
   Status Sync() override;
-  Status WaitDurable(uint64_t seq) override;
-  uint64_t durable_seq() const override { return durable_seq_.load(); }
-  uint64_t last_seq() const override { return last_seq_.load(); }
+  Status WaitDurable(uint64_t seq) override { return commit_.WaitDurable(seq); }
+  uint64_t durable_seq() const override { return commit_.durable_seq(); }
+  uint64_t last_seq() const override { return commit_.last_seq(); }
   Status Compact(CompactionResult* result) override;
   Status MaybeCompact(bool* compacted) override;
   Status RebuildIndex() override;
@@ -138,10 +139,6 @@ class StoreImpl final : public Store {
     reader_fresh_ = false;
     if (reader_ != nullptr) reader_->Release();
   }
-  Status SyncUpTo(uint64_t gen);
-  // OK if path_ still names the file identified by (dev, ino).
-  Status CheckFileInPlace(uint64_t dev, uint64_t ino);
-  void FlusherLoop();
   Status CheckUsable();
 
   // ---- reading (store_read.cc) ----
@@ -198,8 +195,6 @@ class StoreImpl final : public Store {
   Status CompactLocked(CompactionResult* result, bool salvage);
   bool CompactionDue() const;
 
-  std::shared_ptr<File> CurrentFile();
-
   const std::string path_;
   const std::string dir_;
   const std::string name_;  // BaseName(path_): the log's name in its directory
@@ -216,9 +211,7 @@ class StoreImpl final : public Store {
   OpenReport report_;
 
   std::unique_ptr<FileLock> lock_;
-  std::mutex file_mu_;             // guards the file_ pointer (not the file)
-  std::shared_ptr<File> file_;
-  uint64_t file_dev_ = 0, file_ino_ = 0;  // what path_ named when file_ was opened (file_mu_)
+  std::shared_ptr<File> file_;     // the log (commit_ holds it too, for its syncs)
   std::unique_ptr<Index> index_;
   std::unique_ptr<Index::Read> reader_;
   ReadCache cache_;
@@ -312,21 +305,11 @@ class StoreImpl final : public Store {
   std::string boot_id_;                  // cached Env::BootId()
   uint64_t log_dev_ = 0, log_ino_ = 0;   // identity of a log without header
 
-  // Group commit. Generations count completed writes (appends and flag writes).
-  std::atomic<uint64_t> last_seq_{0};
-  std::atomic<uint64_t> write_gen_{0};
-  std::atomic<uint64_t> durable_seq_{0};
-  std::mutex sync_mu_;               // lock order: mu_, then sync_mu_, then file_mu_
-  std::atomic<bool> sync_failed_{false};
   bool auto_compact_failed_ = false;
-  std::condition_variable sync_cv_;
-  uint64_t synced_gen_ = 0;
-  bool syncing_ = false;
-  uint64_t syncs_ = 0;
-  Status sync_error_;
-  bool stop_flusher_ = false;
-  std::condition_variable flusher_cv_;
-  std::thread flusher_;
+
+  // Group commit: the write generations, the syncs and the flusher thread.
+  // Lock order: mu_, then its locks.
+  GroupCommit commit_;
 
   // The index writer. Lock order: mu_, then write_mu_; the writer thread
   // takes only write_mu_.

@@ -21,7 +21,8 @@ std::string IndexPathFor(const std::string& log_path) { return log_path + ".idx"
 std::string LockPathFor(const std::string& log_path) { return log_path + ".lock"; }
 
 StoreImpl::StoreImpl(std::string path, StoreOptions opt)
-    : path_(std::move(path)), dir_(DirName(path_)), name_(BaseName(path_)), opt_(std::move(opt)), cache_(256 << 10, opt_.read_cache_bytes) {
+    : path_(std::move(path)), dir_(DirName(path_)), name_(BaseName(path_)), opt_(std::move(opt)), cache_(256 << 10, opt_.read_cache_bytes),
+      commit_(path_, name_, opt_.sync, opt_.batch_interval) {
   env_ = opt_.env != nullptr ? opt_.env : Env::Default();
   if (opt_.index_path.empty()) opt_.index_path = IndexPathFor(path_);
 }
@@ -172,8 +173,7 @@ Status StoreImpl::OpenLocked(const FileInfo& info) {
     file_ = std::move(f);
     FileInfo fi;
     MQ_RETURN_IF_ERROR(qdir_->Stat(name_, &fi));
-    file_dev_ = fi.device;
-    file_ino_ = fi.inode;
+    commit_.SetFile(file_, qdir_.get(), fi.device, fi.inode);
   }
   uint64_t size = 0;
   MQ_RETURN_IF_ERROR(file_->Size(&size));
@@ -207,7 +207,7 @@ Status StoreImpl::OpenLocked(const FileInfo& info) {
     }
     return s;
   }
-  if (opt_.sync == SyncPolicy::kBatch) flusher_ = std::thread([this] { FlusherLoop(); });
+  if (opt_.sync == SyncPolicy::kBatch) commit_.StartFlusher();
   return Status::OK();
 }
 
@@ -371,8 +371,7 @@ Status StoreImpl::OpenIndex() {
   // A previous process may have died with appends not yet synced: nothing
   // in the log counts as durable until this process syncs it (WaitDurable
   // does so on demand), so generation 1 stands for "unknown".
-  write_gen_.store(1);
-  durable_seq_.store(0);
+  commit_.StartUnsynced();
   const bool record_key = !key_in_log_;
   if (record_key) MQ_RETURN_IF_ERROR(RecordKeyExtractor());
   if (report_.index_action != "trusted" || record_key) {
@@ -484,7 +483,7 @@ Status StoreImpl::ScanAndIndex(uint64_t from, uint64_t prev_seq, bool framed_onl
     end_ = size;
     MQ_RETURN_IF_ERROR(CompactLocked(nullptr, true));
   }
-  last_seq_ = next_seq_ - 1;
+  commit_.SetLastSeq(next_seq_ - 1);
   return Status::OK();
 }
 

@@ -425,16 +425,13 @@ StoreStats StoreImpl::Stats() {
   st.file_bytes = end_;
   st.pending_bytes = pending_bytes_;
   st.reclaimable_bytes = consumed_bytes_;
-  st.last_seq = last_seq_.load();
-  st.durable_seq = durable_seq_.load();
+  st.last_seq = commit_.last_seq();
+  st.durable_seq = commit_.durable_seq();
   st.format_version = legacy_ ? 0 : header_.version;
   st.log_id = legacy_ ? 0 : header_.log_id;
   st.compactions = compactions_;
   st.index_writes = index_writes_;
-  {
-    std::lock_guard<std::mutex> sl(sync_mu_);
-    st.syncs = syncs_;
-  }
+  st.syncs = commit_.syncs();
   return st;
 }
 

@@ -13,18 +13,10 @@ namespace {
 constexpr size_t kMaxUnflushed = 65536;
 }  // namespace
 
-std::shared_ptr<File> StoreImpl::CurrentFile() {
-  std::lock_guard<std::mutex> g(file_mu_);
-  return file_;
-}
-
 Status StoreImpl::CheckUsable() {
   if (closed_) return Status::Closed(path_ + ": the store is closed");
   if (!broken_.ok()) return broken_;
-  if (sync_failed_.load()) {
-    std::lock_guard<std::mutex> sl(sync_mu_);
-    return sync_error_;
-  }
+  if (commit_.failed()) return commit_.error();
   return Status::OK();
 }
 
@@ -34,7 +26,7 @@ Status StoreImpl::Append(std::string_view payload, uint64_t* seq) {
 
 Status StoreImpl::AppendBatch(std::span<const std::string_view> payloads, uint64_t* first_seq) {
   MQ_RETURN_IF_ERROR(AppendBatchNoWait(payloads, first_seq));
-  if (opt_.sync == SyncPolicy::kAlways) return SyncUpTo(write_gen_.load());
+  if (opt_.sync == SyncPolicy::kAlways) return commit_.Sync();
   return Status::OK();
 }
 
@@ -98,8 +90,7 @@ Status StoreImpl::AppendLocked(std::span<const std::string_view> payloads, uint6
   tail_seq_ = next_seq_ - 1;
   pending_bytes_ += total;
   framed_only_ = true;
-  last_seq_.store(next_seq_ - 1);
-  write_gen_.fetch_add(1);
+  commit_.Appended(next_seq_ - 1);
   *first_seq = seq0;
   // The messages are appended: a failure of the index write (this one's or
   // the one it waits for) is in broken_, and the next call reports it.
@@ -164,7 +155,7 @@ Status StoreImpl::Consume(uint64_t seq) {
     std::lock_guard<std::mutex> g(mu_);
     MQ_RETURN_IF_ERROR(ConsumeLocked(seq, &gen));
   }
-  if (opt_.sync == SyncPolicy::kAlways && gen != 0) return SyncUpTo(gen);
+  if (opt_.sync == SyncPolicy::kAlways && gen != 0) return commit_.SyncUpTo(gen);
   return Status::OK();
 }
 
@@ -175,7 +166,7 @@ Status StoreImpl::ConsumeFirst(Message* m) {
     MQ_RETURN_IF_ERROR(FirstPendingLocked(m));
     MQ_RETURN_IF_ERROR(ConsumeLocked(m->seq, &gen));
   }
-  if (opt_.sync == SyncPolicy::kAlways && gen != 0) return SyncUpTo(gen);
+  if (opt_.sync == SyncPolicy::kAlways && gen != 0) return commit_.SyncUpTo(gen);
   return Status::OK();
 }
 
@@ -227,7 +218,7 @@ Status StoreImpl::ConsumeLocked(uint64_t seq, uint64_t* gen_out) {
   } else {
     Heal(seq, loc);  // counts it consumed and queues its index delete
   }
-  gen = write_gen_.fetch_add(1) + 1;
+  gen = commit_.Wrote();
   // The consume is done: an index write's failure is in broken_ for the next call.
   if (unflushed_.size() >= kMaxUnflushed) (void)StartIndexWrite();
   if (opt_.auto_compact && !auto_compact_failed_ && CompactionDue()) {
@@ -267,119 +258,17 @@ Status StoreImpl::Release(uint64_t seq) {
   return Status::OK();
 }
 
-Status StoreImpl::Sync() { return SyncUpTo(write_gen_.load()); }
-
-Status StoreImpl::WaitDurable(uint64_t seq) {
-  if (seq <= durable_seq_.load()) return Status::OK();
-  if (seq > last_seq_.load())
-    return Status::InvalidArgument(path_ + ": message " + std::to_string(seq) + " has not been appended");
-  switch (opt_.sync) {
-    case SyncPolicy::kNone:
-      return Status::OK();  // written to the OS is all this policy promises
-    case SyncPolicy::kAlways:
-      return SyncUpTo(write_gen_.load());
-    case SyncPolicy::kBatch: {
-      std::unique_lock<std::mutex> sl(sync_mu_);
-      sync_cv_.wait(sl, [&] { return durable_seq_.load() >= seq || !sync_error_.ok() || stop_flusher_; });
-      if (!sync_error_.ok()) return sync_error_;
-      if (durable_seq_.load() < seq) return Status::InvalidArgument(path_ + ": the store is closing");
-      return Status::OK();
-    }
-  }
-  return Status::OK();
-}
-
-Status StoreImpl::SyncUpTo(uint64_t gen) {
-  std::unique_lock<std::mutex> sl(sync_mu_);
-  while (synced_gen_ < gen) {
-    // A failed fdatasync is final: the kernel may have dropped the dirty
-    // pages, so a later success would not prove anything (docs/design.md).
-    if (!sync_error_.ok()) return sync_error_;
-    if (syncing_) {
-      sync_cv_.wait(sl);
-      continue;
-    }
-    syncing_ = true;
-    const uint64_t g = write_gen_.load();
-    const uint64_t seq = last_seq_.load();
-    std::shared_ptr<File> f;
-    uint64_t dev = 0, ino = 0;
-    {
-      std::lock_guard<std::mutex> fg(file_mu_);
-      f = file_;
-      dev = file_dev_;
-      ino = file_ino_;
-    }
-    sl.unlock();
-    Status s = f ? f->Sync() : Status::OK();
-    // A sync of a file no longer at the queue's path proves nothing.
-    Status moved = s.ok() && f ? CheckFileInPlace(dev, ino) : Status::OK();
-    sl.lock();
-    syncing_ = false;
-    if (!moved.ok()) {
-      sync_error_ = moved;
-      sync_failed_.store(true);
-    } else if (s.ok()) {
-      synced_gen_ = std::max(synced_gen_, g);
-      if (seq > durable_seq_.load()) durable_seq_.store(seq);
-      ++syncs_;
-    } else {
-      sync_error_ = Status::IOError(path_ + ": fdatasync failed (" + s.message() +
-                                        "); what was written since the last sync may be lost. Close and "
-                                        "reopen the queue to recover",
-                                    s.sys_errno());
-      sync_failed_.store(true);
-    }
-    sync_cv_.notify_all();
-  }
-  return Status::OK();
-}
-
-// Another process may have renamed a file over the queue's path, or removed
-// it: what this store writes then goes to a file nobody will open again, so
-// nothing written since may be called durable (docs/reliability.md).
-Status StoreImpl::CheckFileInPlace(uint64_t dev, uint64_t ino) {
-  if (dev == 0 && ino == 0) return Status::OK();
-  FileInfo info;
-  Status s = qdir_->Stat(name_, &info);
-  if (s.ok() && info.exists && info.device == dev && info.inode == ino) return Status::OK();
-  return Status::IOError(path_ + ": the queue file was replaced or removed by another process while it was open "
-                                 "here; what was written since is only in the old file, which no longer has this "
-                                 "name. Nothing more is accepted: stop every process writing this queue, look at "
-                                 "what is at the path, and reopen it",
-                         s.ok() ? ESTALE : s.sys_errno());
-}
-
-void StoreImpl::FlusherLoop() {
-  std::unique_lock<std::mutex> sl(sync_mu_);
-  while (!stop_flusher_) {
-    flusher_cv_.wait_for(sl, opt_.batch_interval, [&] { return stop_flusher_; });
-    if (stop_flusher_) break;
-    uint64_t gen = write_gen_.load();
-    if (gen <= synced_gen_ || !sync_error_.ok()) continue;
-    sl.unlock();
-    (void)SyncUpTo(gen);
-    sl.lock();
-  }
-}
+Status StoreImpl::Sync() { return commit_.Sync(); }
 
 Status StoreImpl::Close() {
   if (closed_) return Status::OK();
-  if (flusher_.joinable()) {
-    {
-      std::lock_guard<std::mutex> sl(sync_mu_);
-      stop_flusher_ = true;
-    }
-    flusher_cv_.notify_all();
-    sync_cv_.notify_all();
-    flusher_.join();
-  }
+  commit_.StopFlusher();
   Status s;
   bool healthy = false;
   {
     std::lock_guard<std::mutex> g(mu_);
     (void)WaitIndexWrite();  // a failure is in broken_
-    healthy = broken_.ok() && !sync_failed_.load() && index_ != nullptr;
+    healthy = broken_.ok() && !commit_.failed() && index_ != nullptr;
     if (healthy) s = FlushIndex();
   }
   if (writer_.joinable()) {
@@ -390,7 +279,7 @@ Status StoreImpl::Close() {
     write_cv_.notify_all();
     writer_.join();
   }
-  if (s.ok() && file_ != nullptr) s = SyncUpTo(write_gen_.load());
+  if (s.ok() && file_ != nullptr) s = commit_.Sync();
   if (s.ok() && healthy) {
     // Clean: the log and the index are both on disk and agree, so the index
     // may be trusted even after the machine restarts.
@@ -406,10 +295,8 @@ Status StoreImpl::Close() {
   closed_ = true;
   reader_.reset();
   index_.reset();
-  {
-    std::lock_guard<std::mutex> g(file_mu_);
-    file_.reset();
-  }
+  commit_.SetFile(nullptr, nullptr, 0, 0);
+  file_.reset();
   lock_.reset();
   return s.ok() ? s : s.WithContext("closing " + path_);
 }
