@@ -32,11 +32,8 @@ Status StoreImpl::MaybeCompact(bool* compacted) {
 Status StoreImpl::RebuildIndex() {
   std::lock_guard<std::mutex> g(mu_);
   MQ_RETURN_IF_ERROR(CheckUsable());
-  MQ_RETURN_IF_ERROR(WaitIndexWrite());  // its transaction first; the rebuild replaces what it wrote
-  unflushed_.clear();
-  tail_.clear();
-  tail_keys_.clear();
-  tail_pending_ = 0;
+  MQ_RETURN_IF_ERROR(WaitTailFlush());  // its transaction first; the rebuild replaces what it wrote
+  tail_.Clear();
   last_read_seq_ = 0;
   key_front_.clear();
   hidden_.assign(taken_);
@@ -85,8 +82,8 @@ class Output {
 }  // namespace
 
 Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
-  // The index write in flight commits first: compaction replaces the index.
-  MQ_RETURN_IF_ERROR(WaitIndexWrite());
+  // The flush in flight commits first: compaction replaces the index.
+  MQ_RETURN_IF_ERROR(WaitTailFlush());
   GroupCommit::Pause no_syncs(&commit_);  // none of the old file while it is replaced
   const std::string tmp_name = name_ + ".compact";
   FileInfo old_info;
@@ -203,10 +200,7 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
   tail_seq_ = new_tail_seq;
   pending_bytes_ = new_pending_bytes;
   consumed_count_ = consumed_bytes_ = 0;
-  unflushed_.clear();
-  tail_.clear();
-  tail_keys_.clear();
-  tail_pending_ = 0;
+  tail_.Clear();
   last_read_seq_ = 0;
   StaleReader();
   key_front_.clear();

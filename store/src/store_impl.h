@@ -16,6 +16,7 @@
 #include "coding.h"
 #include "group_commit.h"
 #include "index.h"
+#include "index_tail.h"
 #include "log_scanner.h"
 #include "mq/store.h"
 #include "read_cache.h"
@@ -94,45 +95,29 @@ class StoreImpl final : public Store {
 
   // ---- writing (store_write.cc) ----
   Status AppendLocked(std::span<const std::string_view> payloads, uint64_t* first_seq);
-  // Writes the tail and the waiting deletes to LMDB in one transaction, on
-  // this thread, after the index write in flight (if any) has finished.
-  Status FlushIndex();
 
-  // ---- the index writer (index_writer.cc; docs/design.md, "The index tail") ----
-  // Hands the tail and the waiting deletes to the index writer thread, which
-  // writes them to LMDB while appends go on. Waits first for the write in
-  // flight: at most one is, so the tail holds at most two flushes' worth.
-  Status StartIndexWrite();
-  // Waits for the index write in flight, if any, and finishes it.
-  Status WaitIndexWrite();
-  // Finishes the write in flight if it is done, without waiting.
-  Status ReapIndexWrite() { return write_done_.load(std::memory_order_acquire) ? WaitIndexWrite() : Status::OK(); }
-  // Moves the tail into frozen_ and the waiting deletes into frozen_deletes_.
-  void FreezeTail();
-  // Waits for the write in flight, then freezes the tail if there is
-  // anything to write (*frozen says whether it did).
-  Status FreezeForWrite(bool* frozen);
-  // Writes frozen_, frozen_deletes_ and frozen_meta_ to LMDB in one
-  // transaction. Runs without mu_: it reads only what nobody changes while
-  // the tail is frozen (an entry's seq, loc, key and to_lmdb; the key map's
-  // shape and seq lists).
-  Status WriteFrozen();
-  // Under mu_, after WriteFrozen returned s: LMDB now has what frozen_ had.
-  Status FinishFrozen(const Status& s);
-  void IndexWriterLoop();
+  // ---- flushing the index tail (store_flush.cc; docs/design.md, "The index tail") ----
+  // A flush: the tail and the waiting deletes into LMDB in one index
+  // transaction. FlushTail runs it on this thread, StartTailFlush on the
+  // tail writer thread while appends go on. Each first waits for the flush
+  // in flight: at most one is, so the tail holds at most two flushes' worth.
+  Status FlushTail();
+  Status StartTailFlush();
+  // Waits for the flush in flight, if any, and finishes it.
+  Status WaitTailFlush();
+  // Finishes the flush in flight if it is done, without waiting.
+  Status ReapTailFlush() { return tail_.write_done() ? WaitTailFlush() : Status::OK(); }
+  // Waits for the flush in flight, then freezes the tail if there is
+  // anything to flush (*frozen says whether it did).
+  Status FreezeForFlush(bool* frozen);
+  // Under mu_, after the frozen tail's index transaction returned s: LMDB
+  // now has what the frozen tail had.
+  Status FinishFlush(const Status& s);
 
-  // The tail entry for seq (in frozen_ or tail_), or nullptr.
-  struct TailEntry;
-  TailEntry* FindTail(uint64_t seq);
-  bool InFrozen(uint64_t seq) const { return !frozen_.empty() && seq <= frozen_.back().seq; }
-  // The first seq LMDB may not have: frozen_'s front, else tail_'s.
-  uint64_t TailFront() const {
-    return !frozen_.empty() ? frozen_.front().seq : tail_.empty() ? UINT64_MAX : tail_.front().seq;
-  }
   // Where a pending message is, from the tail, the last read, or the index.
-  Status Locate(uint64_t seq, Loc* loc, TailEntry** tail);
+  Status Locate(uint64_t seq, Loc* loc, IndexTail::Entry** tail);
   Status FreshReader();
-  // After an index write: the read snapshot is stale. It is let go at once:
+  // After an index transaction: the read snapshot is stale. It is let go at once:
   // held, it would keep LMDB from reusing the pages later writes free, and
   // the index file would only grow.
   void StaleReader() {
@@ -229,69 +214,18 @@ class StoreImpl final : public Store {
   uint64_t next_seq_ = 1;
   uint64_t tail_start_ = 0, tail_seq_ = 0;
   uint64_t pending_bytes_ = 0, consumed_count_ = 0, consumed_bytes_ = 0;
-  // The tail: appended messages not yet written to LMDB (docs/design.md,
-  // "The index tail"). Seqs are consecutive from tail_.front().seq.
-  struct TailEntry {
-    uint64_t seq;
-    Loc loc;
-    // Its key: the name of its node in the tail's key map (nodes stay put
-    // when the map is swapped into frozen_keys_); nullptr without a key
-    // extractor.
-    const std::string* key;
-    bool consumed = false;
-    // Index (in its vector) of the first entry at or after this one that may
-    // not be consumed; equal to its own index while it is not. Path-compressed
-    // by NextLiveTail, so walks skip runs of consumed entries in one step.
-    size_t next = 0;
-    // Set when the tail is frozen with consumed entries in it (else all go):
-    // the index writer puts this entry in LMDB (it was not consumed then).
-    // Read by the writer thread; never changed while frozen.
-    bool to_lmdb = false;
-  };
-  using TailVec = std::vector<TailEntry>;
-  static size_t NextLiveTail(TailVec& v, size_t i) {  // the common case inline: entry i is live
-    return i >= v.size() || v[i].next == i ? i : SkipConsumedTail(v, i);
-  }
-  static size_t SkipConsumedTail(TailVec& v, size_t i);
   // Consumed entries still in LMDB (their deletes wait for the next index
   // transaction) that the last walk stepped over. Many of them make the
   // waiting deletes worth flushing now, so later walks don't pay again.
   uint64_t walk_skipped_ = 0;
   Status FlushIfWalksPay();
-  TailVec tail_;
-  // Per key, its tail entries as key-table items (EncodeKeyItem: the index
-  // writer hands them to LMDB as they are), and how many of the first ones
-  // are known consumed (so a receive by key does not step over them again:
-  // the tail holds up to 65,536 messages). A key's node outlives its items
-  // (FinishFrozen empties it), so the next tail reuses it.
-  struct TailKey {
-    std::string items;
-    size_t front = 0;
-    size_t size() const { return items.size() / kKeyItemSize; }
-    uint64_t seq(size_t i) const { return DecodeBigEndian64(items.data() + i * kKeyItemSize); }
-  };
-  // Looked up by string_view (no string built per append).
-  struct KeyHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view k) const { return std::hash<std::string_view>{}(k); }
-  };
-  using TailKeys = std::unordered_map<std::string, TailKey, KeyHash, std::equal_to<>>;
-  TailKeys tail_keys_;
-  uint64_t tail_pending_ = 0;
-  // The frozen tail: older than tail_, being written to LMDB by the index
-  // writer (empty when no write is in flight). Reads walk it as they walk
-  // tail_; a consume marks its entry and queues an LMDB delete as well.
-  TailVec frozen_;
-  TailKeys frozen_keys_;
-  uint64_t frozen_pending_ = 0;
-  bool frozen_all_live_ = false;  // no entry was consumed before the freeze
-  std::vector<uint64_t> frozen_deletes_;  // hidden until FinishFrozen
-  IndexMeta frozen_meta_;
+  // The index tail: appended messages and waiting deletes not yet in LMDB,
+  // the frozen tail of the flush in flight, and the tail writer thread.
+  IndexTail tail_;
   bool reader_fresh_ = false;            // reader_ has seen the latest LMDB commit
   uint64_t last_read_seq_ = 0;           // the message most recently returned ...
   Loc last_read_loc_;                    // ... and where it is
-  std::vector<uint64_t> unflushed_;      // consumed, index entry not yet deleted
-  SeqSet hidden_;                        // unflushed ∪ taken ∪ damaged
+  SeqSet hidden_;                        // waiting deletes ∪ taken ∪ damaged
   std::unordered_set<uint64_t> taken_;
   uint64_t front_seq_ = 0;               // no visible message has a lower seq
   // Per key, as front_seq_: no visible message with this key in LMDB has a
@@ -300,7 +234,6 @@ class StoreImpl final : public Store {
   Status broken_;                        // set when the index fell behind at run time
   bool closed_ = false;
   uint64_t compactions_ = 0;
-  uint64_t index_writes_ = 0;  // StartIndexWrite's batches (StoreStats::index_writes)
   std::string append_buf_;
   std::string boot_id_;                  // cached Env::BootId()
   uint64_t log_dev_ = 0, log_ino_ = 0;   // identity of a log without header
@@ -310,17 +243,6 @@ class StoreImpl final : public Store {
   // Group commit: the write generations, the syncs and the flusher thread.
   // Lock order: mu_, then its locks.
   GroupCommit commit_;
-
-  // The index writer. Lock order: mu_, then write_mu_; the writer thread
-  // takes only write_mu_.
-  enum class WriteState { kIdle, kQueued, kDone };
-  std::mutex write_mu_;
-  std::condition_variable write_cv_;
-  WriteState write_state_ = WriteState::kIdle;  // write_mu_
-  Status write_status_;                           // write_mu_
-  bool stop_writer_ = false;                      // write_mu_
-  std::atomic<bool> write_done_{false};           // write_state_ == kDone
-  std::thread writer_;
 };
 
 // Writes bytes [offset, offset+len) of `src` into a new side file beside the

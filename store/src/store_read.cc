@@ -63,7 +63,7 @@ Status StoreImpl::Get(uint64_t seq, Message* m) {
   if (Hidden(seq) && taken_.count(seq) == 0)
     return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not pending");
   Loc loc;
-  TailEntry* tail = nullptr;
+  IndexTail::Entry* tail = nullptr;
   MQ_RETURN_IF_ERROR(Locate(seq, &loc, &tail));
   MessageView v;
   int state = 0;
@@ -197,7 +197,7 @@ Status StoreImpl::Walk(uint64_t start, Visit&& visit) {
   // where that run ends; what is then visited is what LMDB lists, in order.
   // One span for the whole walk: the read cache knows where the walk began.
   ReadCache::Span span;
-  const uint64_t tail_front = TailFront();  // LMDB may hold more (a write in flight): not visited there
+  const uint64_t tail_front = tail_.Front();  // LMDB may hold more (a flush in flight): not visited there
   if (start < tail_front) {
     constexpr uint64_t kStepRatherThanSeek = 16;
     MQ_RETURN_IF_ERROR(FreshReader());
@@ -224,13 +224,13 @@ Status StoreImpl::Walk(uint64_t start, Visit&& visit) {
     }
   }
   // 2. The tail: the frozen part (being written to LMDB), then the rest.
-  for (TailVec* tail : {&frozen_, &tail_}) {
+  for (IndexTail::Entries* tail : tail_.parts()) {
     if (tail->empty()) continue;
     const uint64_t front = tail->front().seq;
     const size_t n = tail->size();  // a visit never appends
     size_t i = start > front ? static_cast<size_t>(std::min<uint64_t>(start - front, n)) : 0;
-    for (i = NextLiveTail(*tail, i); i < n; i = NextLiveTail(*tail, i + 1)) {
-      const TailEntry& e = (*tail)[i];  // not consumed: NextLiveTail skipped those
+    for (i = IndexTail::NextLive(*tail, i); i < n; i = IndexTail::NextLive(*tail, i + 1)) {
+      const IndexTail::Entry& e = (*tail)[i];  // not consumed: NextLive skipped those
       if (Hidden(e.seq)) continue;
       uint64_t seq = e.seq;
       Loc loc = e.loc;
@@ -276,9 +276,9 @@ Status StoreImpl::ScanPendingLocked(uint64_t from_seq, const std::function<bool(
 
 Status StoreImpl::FlushIfWalksPay() {
   constexpr uint64_t kWorthIt = 4096;
-  const bool pay = walk_skipped_ >= kWorthIt && !unflushed_.empty() && !index_->read_only();
+  const bool pay = walk_skipped_ >= kWorthIt && tail_.waiting_deletes() != 0 && !index_->read_only();
   walk_skipped_ = 0;
-  return pay ? FlushIndex() : Status::OK();
+  return pay ? FlushTail() : Status::OK();
 }
 
 Status StoreImpl::FindFirst(uint64_t from_seq, const std::function<bool(std::string_view)>& match, Message* m,
@@ -356,8 +356,8 @@ Status StoreImpl::FirstByKey(std::string_view key, Message* m) {
   // a front at the tail means LMDB has none of the key's (no seek at all).
   std::string k(key);
   auto front = key_front_.find(k);
-  // LMDB may hold more (a write in flight): those are found in the tail below.
-  const uint64_t tail_front = std::min(TailFront(), next_seq_);
+  // LMDB may hold more (a flush in flight): those are found in the tail below.
+  const uint64_t tail_front = std::min(tail_.Front(), next_seq_);
   const bool in_lmdb = front == key_front_.end() || front->second < tail_front;
   if (in_lmdb) {
     MQ_RETURN_IF_ERROR(FreshReader());
@@ -381,13 +381,13 @@ Status StoreImpl::FirstByKey(std::string_view key, Message* m) {
   }
   if (in_lmdb && key.size() < kMaxIndexKey) RememberKeyFront(k, last_seen != 0 ? last_seen + 1 : tail_front);
   // 2. The tail: the frozen part, then the rest.
-  for (TailKeys* keys : {&frozen_keys_, &tail_keys_}) {
+  for (IndexTail::KeyMap* keys : tail_.key_parts()) {
     auto it = keys->find(k);
     if (it == keys->end()) continue;
-    TailKey& tk = it->second;
+    IndexTail::KeyItems& tk = it->second;
     for (size_t i = tk.front; i < tk.size(); ++i) {
       const uint64_t seq = tk.seq(i);
-      const TailEntry* e = FindTail(seq);
+      const IndexTail::Entry* e = tail_.Find(seq);
       if (e == nullptr || e->consumed) {
         if (i == tk.front) ++tk.front;  // consumed for good: never look at it again
         continue;
@@ -406,17 +406,17 @@ StoreStats StoreImpl::Stats() {
   StoreStats st;
   if (closed_) return st;
   // The counts below need LMDB and the tails not to overlap. A failure is in
-  // broken_; frozen_ then stays out of LMDB and is counted as a tail.
-  (void)WaitIndexWrite();
+  // broken_; the frozen tail then stays out of LMDB and is counted as a tail.
+  (void)WaitTailFlush();
   if (FreshReader().ok()) {
     uint64_t entries = reader_->Entries();
-    st.pending = entries - std::min<uint64_t>(entries, unflushed_.size()) + frozen_pending_ + tail_pending_;
+    st.pending = entries - std::min<uint64_t>(entries, tail_.waiting_deletes()) + tail_.pending();
     if (reader_->Seek(0).ok()) {
       while (reader_->Valid() && Hidden(reader_->seq()) && taken_.count(reader_->seq()) == 0)
         if (!reader_->Next().ok()) break;
       if (reader_->Valid()) st.first_pending_seq = reader_->seq();
     }
-    for (const TailVec* tail : {&frozen_, &tail_})
+    for (const IndexTail::Entries* tail : tail_.parts())
       for (size_t i = 0; st.first_pending_seq == 0 && i < tail->size(); ++i)
         if (!(*tail)[i].consumed) st.first_pending_seq = (*tail)[i].seq;
   }
@@ -430,7 +430,7 @@ StoreStats StoreImpl::Stats() {
   st.format_version = legacy_ ? 0 : header_.version;
   st.log_id = legacy_ ? 0 : header_.log_id;
   st.compactions = compactions_;
-  st.index_writes = index_writes_;
+  st.index_writes = tail_.writes();
   st.syncs = commit_.syncs();
   return st;
 }

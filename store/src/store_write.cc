@@ -37,7 +37,7 @@ Status StoreImpl::AppendBatchNoWait(std::span<const std::string_view> payloads, 
 
 Status StoreImpl::AppendLocked(std::span<const std::string_view> payloads, uint64_t* first_seq) {
   // A failed index write is reported here, before anything is written.
-  MQ_RETURN_IF_ERROR(ReapIndexWrite());
+  MQ_RETURN_IF_ERROR(ReapTailFlush());
   MQ_RETURN_IF_ERROR(CheckUsable());
   if (payloads.empty()) return Status::InvalidArgument(path_ + ": append of no messages");
   size_t total = 0;
@@ -61,30 +61,19 @@ Status StoreImpl::AppendLocked(std::span<const std::string_view> payloads, uint6
   file_->PrepareOverwrite(end_, total);
   cache_.Append(end_, buf.data(), total);
 
-  // 2. The index tail: LMDB sees these messages in the next FlushIndex, in
-  //    one large sorted batch; those consumed before then never reach it.
+  // 2. The index tail: LMDB sees these messages in the next flush, in one
+  //    large sorted batch; those consumed before then never reach it.
   uint64_t pos = end_;
-  // Appended messages wait in the tail until LMDB gets them as one batch.
   const size_t tail_flush = std::max<size_t>(1, opt_.index_tail_flush);
-  if (tail_.empty()) tail_.reserve(tail_flush);
+  tail_.Reserve(tail_flush);
+  const bool keyed = opt_.key.enabled();
   for (size_t i = 0; i < payloads.size(); ++i) {
-    TailEntry e{seq0 + i, Loc{pos + log::kMetaRecordSize, static_cast<uint32_t>(payloads[i].size()), true, false},
-                nullptr, false, tail_.size()};
-    if (opt_.key.enabled()) {
-      const std::string_view key = opt_.key.Extract(payloads[i]);
-      auto it = tail_keys_.find(key);
-      if (it == tail_keys_.end()) it = tail_keys_.emplace(std::string(key), TailKey{}).first;
-      e.key = &it->first;
-      std::string& items = it->second.items;
-      const size_t at = items.size();
-      items.resize(at + kKeyItemSize);
-      EncodeKeyItem(e.seq, e.loc, key, items.data() + at);
-    }
-    tail_.push_back(e);
+    const Loc loc{pos + log::kMetaRecordSize, static_cast<uint32_t>(payloads[i].size()), true, false};
+    tail_.Add(seq0 + i, loc, keyed, keyed ? opt_.key.Extract(payloads[i]) : std::string_view());
     tail_start_ = pos;
     pos += log::kFramedOverhead + payloads[i].size();
   }
-  tail_pending_ += payloads.size();
+  tail_.AddedPending(payloads.size());
   end_ += total;
   next_seq_ += payloads.size();
   tail_seq_ = next_seq_ - 1;
@@ -92,27 +81,10 @@ Status StoreImpl::AppendLocked(std::span<const std::string_view> payloads, uint6
   framed_only_ = true;
   commit_.Appended(next_seq_ - 1);
   *first_seq = seq0;
-  // The messages are appended: a failure of the index write (this one's or
-  // the one it waits for) is in broken_, and the next call reports it.
-  if (tail_.size() >= tail_flush || unflushed_.size() >= kMaxUnflushed) (void)StartIndexWrite();
+  // The messages are appended: a failure of the flush (this one's or the
+  // one it waits for) is in broken_, and the next call reports it.
+  if (tail_.size() >= tail_flush || tail_.waiting_deletes() >= kMaxUnflushed) (void)StartTailFlush();
   return Status::OK();
-}
-
-size_t StoreImpl::SkipConsumedTail(TailVec& v, size_t i) {
-  size_t r = i;
-  while (r < v.size() && v[r].next != r) r = v[r].next;
-  while (i < r) {  // point every entry passed at the answer
-    const size_t n = v[i].next;
-    v[i].next = r;
-    i = n;
-  }
-  return r;
-}
-
-StoreImpl::TailEntry* StoreImpl::FindTail(uint64_t seq) {
-  for (TailVec* v : {&frozen_, &tail_})
-    if (!v->empty() && seq >= v->front().seq && seq <= v->back().seq) return &(*v)[seq - v->front().seq];
-  return nullptr;
 }
 
 Status StoreImpl::FreshReader() {
@@ -122,8 +94,8 @@ Status StoreImpl::FreshReader() {
   return Status::OK();
 }
 
-Status StoreImpl::Locate(uint64_t seq, Loc* loc, TailEntry** tail) {
-  *tail = FindTail(seq);
+Status StoreImpl::Locate(uint64_t seq, Loc* loc, IndexTail::Entry** tail) {
+  *tail = tail_.Find(seq);
   if (*tail != nullptr) {
     if ((*tail)->consumed) return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not pending");
     *loc = (*tail)->loc;
@@ -142,7 +114,7 @@ Status StoreImpl::Locate(uint64_t seq, Loc* loc, TailEntry** tail) {
 void StoreImpl::Heal(uint64_t seq, const Loc& loc) {
   uint64_t framed = loc.size + (loc.framed ? log::kFramedOverhead : log::kRecordHeaderSize);
   if (hidden_.insert(seq)) {
-    unflushed_.push_back(seq);
+    tail_.QueueDelete(seq);
     pending_bytes_ -= std::min(pending_bytes_, framed);
     ++consumed_count_;
     consumed_bytes_ += framed;
@@ -172,12 +144,12 @@ Status StoreImpl::ConsumeFirst(Message* m) {
 
 Status StoreImpl::ConsumeLocked(uint64_t seq, uint64_t* gen_out) {
   uint64_t& gen = *gen_out;
-  MQ_RETURN_IF_ERROR(ReapIndexWrite());  // a failed index write is reported before the flag is written
+  MQ_RETURN_IF_ERROR(ReapTailFlush());  // a failed flush is reported before the flag is written
   MQ_RETURN_IF_ERROR(CheckUsable());
   if (Hidden(seq) && taken_.count(seq) == 0)
     return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not pending");
   Loc loc;
-  TailEntry* tail = nullptr;
+  IndexTail::Entry* tail = nullptr;
   MQ_RETURN_IF_ERROR(Locate(seq, &loc, &tail));
   if (tail == nullptr && seq != last_read_seq_) {
     // An index entry that no read has checked: the log may already say
@@ -199,18 +171,10 @@ Status StoreImpl::ConsumeLocked(uint64_t seq, uint64_t* gen_out) {
   if (seq == last_read_seq_) last_read_seq_ = 0;
   if (tail != nullptr) {
     uint64_t framed = loc.size + log::kFramedOverhead;
-    tail->consumed = true;
-    if (InFrozen(seq)) {
-      tail->next = static_cast<size_t>(tail - frozen_.data()) + 1;
-      --frozen_pending_;
-      // Pending when frozen, so the index writer puts it in LMDB (maybe
-      // right now): the next index write deletes it; until then it stays
-      // hidden.
-      if (hidden_.insert(seq)) unflushed_.push_back(seq);
-    } else {
-      // Never reached LMDB, and now never will.
-      tail->next = static_cast<size_t>(tail - tail_.data()) + 1;
-      --tail_pending_;
+    if (tail_.MarkConsumed(tail)) {
+      // Pending when frozen, so the flush puts it in LMDB (maybe right now):
+      // the next flush deletes it; until then it stays hidden.
+      if (hidden_.insert(seq)) tail_.QueueDelete(seq);
     }
     pending_bytes_ -= std::min(pending_bytes_, framed);
     ++consumed_count_;
@@ -219,8 +183,8 @@ Status StoreImpl::ConsumeLocked(uint64_t seq, uint64_t* gen_out) {
     Heal(seq, loc);  // counts it consumed and queues its index delete
   }
   gen = commit_.Wrote();
-  // The consume is done: an index write's failure is in broken_ for the next call.
-  if (unflushed_.size() >= kMaxUnflushed) (void)StartIndexWrite();
+  // The consume is done: a flush's failure is in broken_ for the next call.
+  if (tail_.waiting_deletes() >= kMaxUnflushed) (void)StartTailFlush();
   if (opt_.auto_compact && !auto_compact_failed_ && CompactionDue()) {
     // The consume is done; a failed compaction only stops further tries.
     CompactionResult r;
@@ -239,7 +203,7 @@ Status StoreImpl::Take(uint64_t seq) {
   std::lock_guard<std::mutex> g(mu_);
   if (Hidden(seq)) return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not available");
   Loc loc;
-  TailEntry* tail = nullptr;
+  IndexTail::Entry* tail = nullptr;
   MQ_RETURN_IF_ERROR(Locate(seq, &loc, &tail));
   taken_.insert(seq);
   hidden_.insert(seq);
@@ -253,8 +217,7 @@ Status StoreImpl::Release(uint64_t seq) {
   hidden_.erase(seq);
   front_seq_ = std::min(front_seq_, seq);
   key_front_.clear();
-  for (TailKeys* keys : {&frozen_keys_, &tail_keys_})
-    for (auto& [key, tk] : *keys) tk.front = 0;
+  tail_.ForgetKeyFronts();
   return Status::OK();
 }
 
@@ -267,17 +230,10 @@ Status StoreImpl::Close() {
   bool healthy = false;
   {
     std::lock_guard<std::mutex> g(mu_);
-    (void)WaitIndexWrite();  // a failure is in broken_
+    (void)WaitTailFlush();  // a failure is in broken_
     healthy = broken_.ok() && !commit_.failed() && index_ != nullptr;
-    if (healthy) s = FlushIndex();
-  }
-  if (writer_.joinable()) {
-    {
-      std::lock_guard<std::mutex> wl(write_mu_);
-      stop_writer_ = true;
-    }
-    write_cv_.notify_all();
-    writer_.join();
+    if (healthy) s = FlushTail();
+    tail_.StopWriter();  // idle: it never takes mu_
   }
   if (s.ok() && file_ != nullptr) s = commit_.Sync();
   if (s.ok() && healthy) {
