@@ -14,13 +14,13 @@ bool StoreImpl::CompactionDue() const {
 }
 
 Status StoreImpl::Compact(CompactionResult* result) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock l(&mu_);
   MQ_RETURN_IF_ERROR(CheckUsable());
   return CompactLocked(result, false);
 }
 
 Status StoreImpl::MaybeCompact(bool* compacted) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock l(&mu_);
   *compacted = false;
   MQ_RETURN_IF_ERROR(CheckUsable());
   if (!CompactionDue()) return Status::OK();
@@ -30,7 +30,7 @@ Status StoreImpl::MaybeCompact(bool* compacted) {
 }
 
 Status StoreImpl::RebuildIndex() {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock l(&mu_);
   MQ_RETURN_IF_ERROR(CheckUsable());
   MQ_RETURN_IF_ERROR(WaitTailFlush());  // its transaction first; the rebuild replaces what it wrote
   tail_.Clear();

@@ -98,6 +98,7 @@ class GroupCommit {
   void StopFlusher() MQ_EXCLUDES(sync_mu_);
 
  private:
+  friend class StoreImpl;  // names this class's mutexes in its lock order (MQ_ACQUIRED_BEFORE)
   // OK if the log's name still leads to the file identified by (dev, ino).
   Status CheckFileInPlace(Directory* dir, uint64_t dev, uint64_t ino);
   void FlusherLoop() MQ_EXCLUDES(sync_mu_);

@@ -183,6 +183,7 @@ class IndexTail {
   void StopWriter() MQ_EXCLUDES(write_mu_);
 
  private:
+  friend class StoreImpl;  // names this class's mutexes in its lock order (MQ_ACQUIRED_BEFORE)
   static size_t SkipConsumed(Entries& v, size_t i);
   void WriterLoop() MQ_EXCLUDES(write_mu_);
 

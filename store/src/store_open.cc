@@ -130,7 +130,10 @@ Status StoreImpl::OpenImpl() {
 
   FileInfo lock_info;
   MQ_RETURN_IF_ERROR(qdir_->Stat(LockPathFor(name_), &lock_info));
-  Status s = OpenLocked(info);
+  // Nobody else sees the store yet; held so that the open, like every
+  // other operation, touches what mu_ guards only under it.
+  MutexLock l(&mu_);
+  Status s = LockAndOpen(info);
   if (!s.ok() && lock_ != nullptr && !lock_info.exists) ForgetNewLock();
   return s;
 }
@@ -145,7 +148,7 @@ void StoreImpl::ForgetNewLock() {
   lock_.reset();
 }
 
-Status StoreImpl::OpenLocked(const FileInfo& info) {
+Status StoreImpl::LockAndOpen(const FileInfo& info) {
   pid_t holder = 0;
   Status s = qdir_->LockFile(LockPathFor(name_), opt_.file_mode, &lock_, &holder);
   if (s.IsBusy())

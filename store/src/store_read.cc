@@ -58,7 +58,7 @@ void Fill(const MessageView& v, Message* m) {
 }  // namespace
 
 Status StoreImpl::Get(uint64_t seq, Message* m) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock l(&mu_);
   if (closed_) return CheckUsable();
   if (Hidden(seq) && taken_.count(seq) == 0)
     return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not pending");
@@ -77,7 +77,7 @@ Status StoreImpl::Get(uint64_t seq, Message* m) {
 }
 
 Status StoreImpl::FirstPending(Message* m) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock l(&mu_);
   return FirstPendingLocked(m);
 }
 
@@ -246,7 +246,7 @@ Status StoreImpl::Walk(uint64_t start, Visit&& visit) {
 }
 
 Status StoreImpl::ScanPending(uint64_t from_seq, const std::function<bool(const MessageView&)>& fn) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock l(&mu_);
   return ScanPendingLocked(from_seq, fn);
 }
 
@@ -258,6 +258,7 @@ Status StoreImpl::ScanPendingLocked(uint64_t from_seq, const std::function<bool(
   bool first = true;
   Status err;
   MQ_RETURN_IF_ERROR(Walk(std::max(from_seq, front_seq_), [&](uint64_t seq, const Loc& loc, const char*) {
+    mu_.AssertHeld();  // runs within this function, under its lock
     MessageView v;
     int state = 0;
     err = ReadAt(seq, loc, &v, &state);
@@ -283,7 +284,7 @@ Status StoreImpl::FlushIfWalksPay() {
 
 Status StoreImpl::FindFirst(uint64_t from_seq, const std::function<bool(std::string_view)>& match, Message* m,
                             uint64_t* scanned_to) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock l(&mu_);
   MappedReads view(this);
   if (closed_) return CheckUsable();
   bool found = false;
@@ -294,6 +295,7 @@ Status StoreImpl::FindFirst(uint64_t from_seq, const std::function<bool(std::str
   // a third of a predicate scan (bench/analysis.md).
   Status walked = Walk(std::max(from_seq, front_seq_), [&](uint64_t seq, const Loc& loc, const char* rec)
                                                            __attribute__((always_inline)) {
+    mu_.AssertHeld();  // runs within this function, under its lock
     // The checksum is checked only for a match: a predicate may look at
     // damaged bytes, but never gets them delivered.
     std::string_view payload;
@@ -338,9 +340,10 @@ Status StoreImpl::FirstByKey(std::string_view key, Message* m) {
   if (!opt_.key.enabled())
     return Status::InvalidArgument(path_ + ": the queue has no key extractor; open it with one (first:N or until:C) "
                                    "to receive by key");
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock l(&mu_);
   if (closed_) return CheckUsable();
   auto found = [&](uint64_t seq, const Loc& loc, bool verify_key) -> Result<bool> {
+    mu_.AssertHeld();  // runs within this function, under its lock
     MessageView v;
     int state = 0;
     Status s = ReadAt(seq, loc, &v, &state);
@@ -402,7 +405,7 @@ Status StoreImpl::FirstByKey(std::string_view key, Message* m) {
 }
 
 StoreStats StoreImpl::Stats() {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock l(&mu_);
   StoreStats st;
   if (closed_) return st;
   // The counts below need LMDB and the tails not to overlap. A failure is in

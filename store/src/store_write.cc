@@ -31,7 +31,7 @@ Status StoreImpl::AppendBatch(std::span<const std::string_view> payloads, uint64
 }
 
 Status StoreImpl::AppendBatchNoWait(std::span<const std::string_view> payloads, uint64_t* first_seq) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock l(&mu_);
   return AppendLocked(payloads, first_seq);
 }
 
@@ -124,7 +124,7 @@ void StoreImpl::Heal(uint64_t seq, const Loc& loc) {
 Status StoreImpl::Consume(uint64_t seq) {
   uint64_t gen = 0;
   {
-    std::lock_guard<std::mutex> g(mu_);
+    MutexLock l(&mu_);
     MQ_RETURN_IF_ERROR(ConsumeLocked(seq, &gen));
   }
   if (opt_.sync == SyncPolicy::kAlways && gen != 0) return commit_.SyncUpTo(gen);
@@ -134,7 +134,7 @@ Status StoreImpl::Consume(uint64_t seq) {
 Status StoreImpl::ConsumeFirst(Message* m) {
   uint64_t gen = 0;
   {
-    std::lock_guard<std::mutex> g(mu_);
+    MutexLock l(&mu_);
     MQ_RETURN_IF_ERROR(FirstPendingLocked(m));
     MQ_RETURN_IF_ERROR(ConsumeLocked(m->seq, &gen));
   }
@@ -200,7 +200,7 @@ Status StoreImpl::ConsumeLocked(uint64_t seq, uint64_t* gen_out) {
 }
 
 Status StoreImpl::Take(uint64_t seq) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock l(&mu_);
   if (Hidden(seq)) return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not available");
   Loc loc;
   IndexTail::Entry* tail = nullptr;
@@ -211,7 +211,7 @@ Status StoreImpl::Take(uint64_t seq) {
 }
 
 Status StoreImpl::Release(uint64_t seq) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock l(&mu_);
   if (taken_.erase(seq) == 0)
     return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not taken");
   hidden_.erase(seq);
@@ -224,17 +224,19 @@ Status StoreImpl::Release(uint64_t seq) {
 Status StoreImpl::Sync() { return commit_.Sync(); }
 
 Status StoreImpl::Close() {
-  if (closed_) return Status::OK();
-  commit_.StopFlusher();
-  Status s;
-  bool healthy = false;
   {
-    std::lock_guard<std::mutex> g(mu_);
-    (void)WaitTailFlush();  // a failure is in broken_
-    healthy = broken_.ok() && !commit_.failed() && index_ != nullptr;
-    if (healthy) s = FlushTail();
-    tail_.StopWriter();  // idle: it never takes mu_
+    MutexLock l(&mu_);
+    if (closed_) return Status::OK();
   }
+  commit_.StopFlusher();  // the flusher takes only commit_'s locks
+  // The rest under mu_, so that no operation runs between the last flush and
+  // the clean meta (commit_'s sync takes its lock after mu_: the lock order).
+  MutexLock l(&mu_);
+  if (closed_) return Status::OK();
+  (void)WaitTailFlush();  // a failure is in broken_
+  const bool healthy = broken_.ok() && !commit_.failed() && index_ != nullptr;
+  Status s = healthy ? FlushTail() : Status::OK();
+  tail_.StopWriter();  // idle: it never takes mu_
   if (s.ok() && file_ != nullptr) s = commit_.Sync();
   if (s.ok() && healthy) {
     // Clean: the log and the index are both on disk and agree, so the index
