@@ -2,6 +2,7 @@
 #include "group_commit.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 
 namespace mq {
@@ -41,6 +42,7 @@ void GroupCommit::ReplaceFile(std::shared_ptr<File> file, uint64_t dev, uint64_t
   MutexLock l(&sync_mu_);
   synced_gen_ = write_gen_.load();
   if (last_seq_.load() > durable_seq_.load()) durable_seq_.store(last_seq_.load());
+  assert(durable_seq_.load() <= last_seq_.load());
 }
 
 GroupCommit::Pause::Pause(GroupCommit* gc) : gc_(gc) {
@@ -110,6 +112,7 @@ Status GroupCommit::SyncUpTo(uint64_t gen) {
     } else if (s.ok()) {
       synced_gen_ = std::max(synced_gen_, g);
       if (seq > durable_seq_.load()) durable_seq_.store(seq);
+      assert(durable_seq_.load() <= last_seq_.load());  // only what was written is durable
       ++syncs_;
     } else {
       sync_error_ = Status::IOError(path_ + ": fdatasync failed (" + s.message() +

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <atomic>
+#include <cassert>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -40,6 +41,7 @@ class GroupCommit {
   // ---- what writers report (under the store's mutex; lock-free here) ----
   // Messages up to last_seq are written to the log: one more generation.
   void Appended(uint64_t last_seq) {
+    assert(last_seq > last_seq_.load());  // seqs only grow
     last_seq_.store(last_seq);
     write_gen_.fetch_add(1);
   }

@@ -24,7 +24,7 @@ void IndexTail::ForgetKeyFronts() {
 }
 
 void IndexTail::Clear() {
-  assert(!in_flight_);
+  assert(!in_flight_ && frozen_.empty());  // the flush in flight has finished
   deletes_.clear();
   tail_.clear();
   keys_.clear();
@@ -115,7 +115,8 @@ void IndexTail::DropFrozen() {
 }
 
 void IndexTail::StartWrite(Index* index, bool keyed) {
-  assert(!in_flight_);
+  assert(!in_flight_);  // at most one index transaction in flight
+  assert(!frozen_.empty() || !frozen_deletes_.empty());
   if (!writer_.joinable()) writer_ = std::thread([this] { WriterLoop(); });
   ++writes_;
   in_flight_ = true;

@@ -110,8 +110,10 @@ class IndexTail {
   // ---- finding and consuming ----
   // The tail entry for seq (in the frozen tail or the tail), or nullptr.
   Entry* Find(uint64_t seq) {
-    for (Entries* v : {&frozen_, &tail_})
+    for (Entries* v : {&frozen_, &tail_}) {
+      assert(v->empty() || v->back().seq - v->front().seq + 1 == v->size());  // consecutive seqs
       if (!v->empty() && seq >= v->front().seq && seq <= v->back().seq) return &(*v)[seq - v->front().seq];
+    }
     return nullptr;
   }
   bool InFrozen(uint64_t seq) const { return !frozen_.empty() && seq <= frozen_.back().seq; }

@@ -128,13 +128,19 @@ class StoreImpl final : public Store {
   // ---- reading (store_read.cc) ----
   Status ScanPendingLocked(uint64_t from_seq, const std::function<bool(const MessageView&)>& fn) MQ_REQUIRES(mu_);
   Status FirstPendingLocked(Message* m) MQ_REQUIRES(mu_);
-  // Reads and checks the pending message at loc. *state: 0 ok, 1 consumed
-  // (stale index entry), 2 damaged (reported).
-  Status ReadAt(uint64_t seq, const Loc& loc, MessageView* v, int* state, bool verify = true) MQ_REQUIRES(mu_);
+  // What ReadAt found at a pending message's location.
+  enum class ReadState {
+    kPending,   // the message, checked: *v is set
+    kConsumed,  // the log's flag says consumed (a stale index entry): now recorded so
+    kDamaged,   // the bytes do not match the index or their checksum: reported, and hidden
+  };
+  // Reads and checks the pending message at loc.
+  Status ReadAt(uint64_t seq, const Loc& loc, MessageView* v, ReadState* state, bool verify = true)
+      MQ_REQUIRES(mu_);
   // ReadAt's common case, for walks: the record is in a read window (*span
   // first), matches the index and is pending. Returns its message record,
   // or nullptr for anything else (the caller then takes ReadAt, which
-  // reads, reports and heals).
+  // reads, reports and records what it finds).
   const char* PeekPending(uint64_t seq, const Loc& loc, ReadCache::Span* span) MQ_REQUIRES(mu_);
   // If the log holds message seq+1, pending, right after message seq at
   // *loc, moves *loc to it and returns its message record, checked as
@@ -154,7 +160,10 @@ class StoreImpl final : public Store {
   // spends tens of nanoseconds per message in all; an indirect call counts).
   template <typename Visit>
   Status Walk(uint64_t start, Visit&& visit) MQ_REQUIRES(mu_);
-  void Heal(uint64_t seq, const Loc& loc) MQ_REQUIRES(mu_);
+  // Message seq, at loc and not in the tail, is consumed in the log (its
+  // flag was just written, or a crash left its LMDB entry behind): hides
+  // it, queues its LMDB delete and counts its bytes as consumed.
+  void RecordConsumed(uint64_t seq, const Loc& loc) MQ_REQUIRES(mu_);
   // For one operation under mu_: its reads of the log go through the file's
   // mapping where the file offers one (File::MapForRead), after a mapping
   // that met a page cut by another process has been dropped (reads then

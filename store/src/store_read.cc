@@ -6,7 +6,7 @@
 
 namespace mq {
 
-Status StoreImpl::ReadAt(uint64_t seq, const Loc& loc, MessageView* v, int* state, bool verify) {
+Status StoreImpl::ReadAt(uint64_t seq, const Loc& loc, MessageView* v, ReadState* state, bool verify) {
   const size_t head = loc.framed ? log::kMetaRecordSize : 0;
   const uint64_t start = loc.msg_offset - head;
   const size_t n = head + log::kRecordHeaderSize + loc.size;
@@ -16,7 +16,7 @@ Status StoreImpl::ReadAt(uint64_t seq, const Loc& loc, MessageView* v, int* stat
     if (!s.IsCorruption()) return s;
     ReportCorruption(start, n, s.message());
     hidden_.insert(seq);
-    *state = 2;
+    *state = ReadState::kDamaged;
     return Status::OK();
   }
   const char* msg = p + head;
@@ -34,18 +34,18 @@ Status StoreImpl::ReadAt(uint64_t seq, const Loc& loc, MessageView* v, int* stat
     ReportCorruption(start, n, "message " + std::to_string(seq) + ": " + why +
                                    "; it is not delivered. Run `mqtool check` on the queue");
     hidden_.insert(seq);
-    *state = 2;
+    *state = ReadState::kDamaged;
     return Status::OK();
   }
   if (DecodeInt32(msg) == log::kConsumed) {
-    Heal(seq, loc);
-    *state = 1;
+    RecordConsumed(seq, loc);
+    *state = ReadState::kConsumed;
     return Status::OK();
   }
   v->seq = seq;
   v->offset = loc.msg_offset;
   v->payload = std::string_view(msg + log::kRecordHeaderSize, loc.size);
-  *state = 0;
+  *state = ReadState::kPending;
   return Status::OK();
 }
 
@@ -66,10 +66,10 @@ Status StoreImpl::Get(uint64_t seq, Message* m) {
   IndexTail::Entry* tail = nullptr;
   MQ_RETURN_IF_ERROR(Locate(seq, &loc, &tail));
   MessageView v;
-  int state = 0;
+  ReadState state = ReadState::kPending;
   MQ_RETURN_IF_ERROR(ReadAt(seq, loc, &v, &state));
-  if (state == 1) return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not pending");
-  if (state == 2)
+  if (state == ReadState::kConsumed) return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not pending");
+  if (state == ReadState::kDamaged)
     return Status::Corruption(path_ + ": message " + std::to_string(seq) + " at offset " +
                               std::to_string(loc.msg_offset) + " is damaged. Run `mqtool check` on the queue");
   Fill(v, m);
@@ -260,10 +260,10 @@ Status StoreImpl::ScanPendingLocked(uint64_t from_seq, const std::function<bool(
   MQ_RETURN_IF_ERROR(Walk(std::max(from_seq, front_seq_), [&](uint64_t seq, const Loc& loc, const char*) {
     mu_.AssertHeld();  // runs within this function, under its lock
     MessageView v;
-    int state = 0;
+    ReadState state = ReadState::kPending;
     err = ReadAt(seq, loc, &v, &state);
     if (!err.ok()) return true;
-    if (state != 0) return false;
+    if (state != ReadState::kPending) return false;
     if (first && from_front) front_seq_ = seq;
     first = false;
     last_read_seq_ = seq;
@@ -303,20 +303,20 @@ Status StoreImpl::FindFirst(uint64_t from_seq, const std::function<bool(std::str
       payload = std::string_view(rec + log::kRecordHeaderSize, loc.size);
     } else {
       MessageView v;
-      int state = 0;
+      ReadState state = ReadState::kPending;
       err = ReadAt(seq, loc, &v, &state, false);
       if (!err.ok()) return true;
       scanned = seq;
-      if (state != 0) return false;
+      if (state != ReadState::kPending) return false;
       payload = v.payload;
     }
     scanned = seq;
     if (!match(payload)) return false;
     MessageView v;
-    int state = 0;
+    ReadState state = ReadState::kPending;
     err = ReadAt(seq, loc, &v, &state, true);
     if (!err.ok()) return true;
-    if (state != 0) return false;
+    if (state != ReadState::kPending) return false;
     last_read_seq_ = seq;
     last_read_loc_ = loc;
     Fill(v, m);
@@ -345,10 +345,10 @@ Status StoreImpl::FirstByKey(std::string_view key, Message* m) {
   auto found = [&](uint64_t seq, const Loc& loc, bool verify_key) -> Result<bool> {
     mu_.AssertHeld();  // runs within this function, under its lock
     MessageView v;
-    int state = 0;
+    ReadState state = ReadState::kPending;
     Status s = ReadAt(seq, loc, &v, &state);
     if (!s.ok()) return s;
-    if (state != 0 || (verify_key && opt_.key.Extract(v.payload) != key)) return false;
+    if (state != ReadState::kPending || (verify_key && opt_.key.Extract(v.payload) != key)) return false;
     last_read_seq_ = seq;
     last_read_loc_ = loc;
     Fill(v, m);

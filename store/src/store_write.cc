@@ -1,6 +1,7 @@
 // Appending, consuming and group commit (docs/design.md, "Append",
 // "Consume", "Group commit").
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 
 #include "coding.h"
@@ -51,6 +52,7 @@ Status StoreImpl::AppendLocked(std::span<const std::string_view> payloads, uint6
   std::string& buf = append_buf_;
   buf.resize(total);
   const uint64_t seq0 = next_seq_;
+  assert(seq0 > tail_seq_ && seq0 > commit_.last_seq());  // a seq is never reused
   size_t off = 0;
   for (size_t i = 0; i < payloads.size(); ++i)
     off += log::EncodeFramed(buf.data() + off, seq0 + i, payloads[i]);
@@ -111,7 +113,7 @@ Status StoreImpl::Locate(uint64_t seq, Loc* loc, IndexTail::Entry** tail) {
   return s;
 }
 
-void StoreImpl::Heal(uint64_t seq, const Loc& loc) {
+void StoreImpl::RecordConsumed(uint64_t seq, const Loc& loc) {
   uint64_t framed = loc.size + (loc.framed ? log::kFramedOverhead : log::kRecordHeaderSize);
   if (hidden_.insert(seq)) {
     tail_.QueueDelete(seq);
@@ -157,7 +159,7 @@ Status StoreImpl::ConsumeLocked(uint64_t seq, uint64_t* gen_out) {
     const char* p = nullptr;
     MQ_RETURN_IF_ERROR(cache_.Read(file_.get(), end_, loc.msg_offset, 4, &p));
     if (DecodeInt32(p) == log::kConsumed) {
-      Heal(seq, loc);
+      RecordConsumed(seq, loc);
       return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not pending");
     }
   }
@@ -180,7 +182,7 @@ Status StoreImpl::ConsumeLocked(uint64_t seq, uint64_t* gen_out) {
     ++consumed_count_;
     consumed_bytes_ += framed;
   } else {
-    Heal(seq, loc);  // counts it consumed and queues its index delete
+    RecordConsumed(seq, loc);
   }
   gen = commit_.Wrote();
   // The consume is done: a flush's failure is in broken_ for the next call.
