@@ -37,7 +37,7 @@ Status StoreImpl::AppendBatchNoWait(std::span<const std::string_view> payloads, 
 }
 
 Status StoreImpl::AppendLocked(std::span<const std::string_view> payloads, uint64_t* first_seq) {
-  // A failed index write is reported here, before anything is written.
+  // A failed flush is reported here, before anything is written.
   MQ_RETURN_IF_ERROR(ReapTailFlush());
   MQ_RETURN_IF_ERROR(CheckUsable());
   if (payloads.empty()) return Status::InvalidArgument(path_ + ": append of no messages");
