@@ -1,6 +1,9 @@
 // StoreImpl: the state behind mq::Store, shared by store_open.cc (open and
-// recovery), store_write.cc (append, consume, group commit), store_read.cc
-// (lookups and scans) and compaction.cc.
+// recovery), store_write.cc (append, consume), store_read.cc (lookups and
+// scans), store_flush.cc (the index tail into LMDB) and compaction.cc. Group
+// commit (GroupCommit) and the index tail with its writer thread (IndexTail)
+// are classes of their own; docs/design.md, "Locks and threads", says what
+// each owns and the lock order.
 #pragma once
 
 #include <memory>
