@@ -2,11 +2,12 @@
 # Builds mq and runs every test under ctest. This is what CI runs.
 #   ./test.sh            release build (RelWithDebInfo) + all tests, then the
 #                        reliability stages (docs/reliability.md):
+#     tsa    clang's thread-safety analysis of the libraries, as errors (compile only)
 #     asan   the whole suite again, built with AddressSanitizer + UBSan
 #     tsan   the mailbox's threaded tests (and the kill torture) under ThreadSanitizer
 #     fuzz   each libFuzzer target (clang) for MQ_FUZZ_SECONDS; any crash fails
 # Environment, for local runs:
-#   MQ_STAGES="asan tsan fuzz"   which reliability stages run (default: all three; "" for none)
+#   MQ_STAGES="tsa asan tsan fuzz"   which reliability stages run (default: all four; "" for none)
 #   MQ_FUZZ_SECONDS=45           seconds per fuzz target
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -23,7 +24,7 @@ cmake --build build -j "$jobs"
 ctest --test-dir build --output-on-failure -j "$jobs" --timeout 300
 
 # ---- reliability stages (docs/reliability.md) ----
-stages=${MQ_STAGES-asan tsan fuzz}
+stages=${MQ_STAGES-tsa asan tsan fuzz}
 fuzz_seconds=${MQ_FUZZ_SECONDS:-45}
 summary=()
 stage_start=0
@@ -34,6 +35,15 @@ want() { [[ " $stages " == *" $1 "* ]]; }
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+
+if want tsa; then
+  begin "clang -Wthread-safety: which mutex guards what, and the lock order (docs/design.md, \"Locks and threads\")"
+  cmake -S . -B build-tsa -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
+    -DCMAKE_CXX_COMPILER=clang++ -DMQ_THREAD_SAFETY_ANALYSIS=ON -DMQ_BUILD_TESTS=OFF \
+    -DMQ_BUILD_BENCH=OFF -DMQ_BUILD_TOOLS=OFF -DMQ_BUILD_PYTHON=OFF "${launcher[@]}" >/dev/null
+  cmake --build build-tsa -j "$jobs" --target mq_store mq_mailbox mq_supervisor
+  done_stage tsa "the store, mailbox and supervisor libraries"
+fi
 
 if want asan; then
   begin "AddressSanitizer + UndefinedBehaviorSanitizer: build, then the whole suite"

@@ -14,13 +14,13 @@ bool StoreImpl::CompactionDue() const {
 }
 
 Status StoreImpl::Compact(CompactionResult* result) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock l(&mu_);
   MQ_RETURN_IF_ERROR(CheckUsable());
   return CompactLocked(result, false);
 }
 
 Status StoreImpl::MaybeCompact(bool* compacted) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock l(&mu_);
   *compacted = false;
   MQ_RETURN_IF_ERROR(CheckUsable());
   if (!CompactionDue()) return Status::OK();
@@ -30,13 +30,10 @@ Status StoreImpl::MaybeCompact(bool* compacted) {
 }
 
 Status StoreImpl::RebuildIndex() {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock l(&mu_);
   MQ_RETURN_IF_ERROR(CheckUsable());
-  MQ_RETURN_IF_ERROR(WaitIndexWrite());  // its transaction first; the rebuild replaces what it wrote
-  unflushed_.clear();
-  tail_.clear();
-  tail_keys_.clear();
-  tail_pending_ = 0;
+  MQ_RETURN_IF_ERROR(WaitTailFlush());  // its transaction first; the rebuild replaces what it wrote
+  tail_.Clear();
   last_read_seq_ = 0;
   key_front_.clear();
   hidden_.assign(taken_);
@@ -60,26 +57,6 @@ Status StoreImpl::RebuildIndex() {
 }
 
 namespace {
-
-// Holds off group commits on the old file while it is being replaced.
-class SyncFence {
- public:
-  SyncFence(std::mutex* mu, std::condition_variable* cv, bool* syncing) : mu_(mu), cv_(cv), syncing_(syncing) {
-    std::unique_lock<std::mutex> l(*mu_);
-    cv_->wait(l, [&] { return !*syncing_; });
-    *syncing_ = true;
-  }
-  ~SyncFence() {
-    std::lock_guard<std::mutex> l(*mu_);
-    *syncing_ = false;
-    cv_->notify_all();
-  }
-
- private:
-  std::mutex* mu_;
-  std::condition_variable* cv_;
-  bool* syncing_;
-};
 
 // Buffered sequential writer for the new log.
 class Output {
@@ -106,9 +83,9 @@ class Output {
 }  // namespace
 
 Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
-  // The index write in flight commits first: compaction replaces the index.
-  MQ_RETURN_IF_ERROR(WaitIndexWrite());
-  SyncFence fence(&sync_mu_, &sync_cv_, &syncing_);
+  // The flush in flight commits first: compaction replaces the index.
+  MQ_RETURN_IF_ERROR(WaitTailFlush());
+  GroupCommit::Pause no_syncs(&commit_);  // none of the old file while it is replaced
   const std::string tmp_name = name_ + ".compact";
   FileInfo old_info;
   MQ_RETURN_IF_ERROR(qdir_->Stat(name_, &old_info));
@@ -224,10 +201,7 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
   tail_seq_ = new_tail_seq;
   pending_bytes_ = new_pending_bytes;
   consumed_count_ = consumed_bytes_ = 0;
-  unflushed_.clear();
-  tail_.clear();
-  tail_keys_.clear();
-  tail_pending_ = 0;
+  tail_.Clear();
   last_read_seq_ = 0;
   StaleReader();
   key_front_.clear();
@@ -237,15 +211,8 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
   {
     FileInfo fi;  // the new log's identity (zero if unknown: not checked then)
     if (!qdir_->Stat(name_, &fi).ok()) fi = FileInfo{};
-    std::lock_guard<std::mutex> g(file_mu_);
     file_ = std::shared_ptr<File>(std::move(out_file));
-    file_dev_ = fi.device;
-    file_ino_ = fi.inode;
-  }
-  {
-    std::lock_guard<std::mutex> g(sync_mu_);
-    synced_gen_ = write_gen_.load();
-    if (last_seq_.load() > durable_seq_.load()) durable_seq_.store(last_seq_.load());
+    commit_.ReplaceFile(file_, fi.device, fi.inode);
   }
   Status s = w.PutMeta(CurrentMeta(false));
   if (s.ok()) s = w.Commit();

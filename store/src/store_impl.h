@@ -1,22 +1,24 @@
 // StoreImpl: the state behind mq::Store, shared by store_open.cc (open and
-// recovery), store_write.cc (append, consume, group commit), store_read.cc
-// (lookups and scans) and compaction.cc.
+// recovery), store_write.cc (append, consume), store_read.cc (lookups and
+// scans), store_flush.cc (the index tail into LMDB) and compaction.cc. Group
+// commit (GroupCommit) and the index tail with its writer thread (IndexTail)
+// are classes of their own; docs/design.md, "Locks and threads", says what
+// each owns and the lock order.
 #pragma once
 
-#include <atomic>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
 #include "coding.h"
+#include "group_commit.h"
 #include "index.h"
+#include "index_tail.h"
 #include "log_scanner.h"
 #include "mq/store.h"
+#include "mutex.h"
 #include "read_cache.h"
 #include "record.h"
 #include "seq_set.h"
@@ -28,150 +30,143 @@ class StoreImpl final : public Store {
   StoreImpl(std::string path, StoreOptions opt);
   ~StoreImpl() override;
 
-  Status OpenImpl();
-  Status OpenLocked(const FileInfo& info);  // OpenImpl after its checks: lock, log, index
-  void ForgetNewLock();
+  // Store::Open's work: checks the path, then LockAndOpen.
+  Status OpenImpl() MQ_EXCLUDES(mu_);
 
-  Status Close() override;
-  Status Append(std::string_view payload, uint64_t* seq) override;
-  Status AppendBatch(std::span<const std::string_view> payloads, uint64_t* first_seq) override;
-  Status AppendBatchNoWait(std::span<const std::string_view> payloads, uint64_t* first_seq) override;
-  Status Consume(uint64_t seq) override;
-  Status Take(uint64_t seq) override;
-  Status Release(uint64_t seq) override;
-  Status Get(uint64_t seq, Message* m) override;
-  Status FirstPending(Message* m) override;
-  Status ConsumeFirst(Message* m) override;
-  Status FirstByKey(std::string_view key, Message* m) override;
-  Status ScanPending(uint64_t from_seq, const std::function<bool(const MessageView&)>& fn) override;
-  Status ScanPendingLocked(uint64_t from_seq, const std::function<bool(const MessageView&)>& fn);
-  Status FirstPendingLocked(Message* m);
-  // Consume's work under mu_; *gen is the write generation a kAlways
-  // consume must sync up to (0: nothing to sync).
-  Status ConsumeLocked(uint64_t seq, uint64_t* gen);
+  Status Close() override MQ_EXCLUDES(mu_);
+  Status Append(std::string_view payload, uint64_t* seq) override MQ_EXCLUDES(mu_);
+  Status AppendBatch(std::span<const std::string_view> payloads, uint64_t* first_seq) override MQ_EXCLUDES(mu_);
+  Status AppendBatchNoWait(std::span<const std::string_view> payloads, uint64_t* first_seq) override MQ_EXCLUDES(mu_);
+  Status Consume(uint64_t seq) override MQ_EXCLUDES(mu_);
+  Status Take(uint64_t seq) override MQ_EXCLUDES(mu_);
+  Status Release(uint64_t seq) override MQ_EXCLUDES(mu_);
+  Status Get(uint64_t seq, Message* m) override MQ_EXCLUDES(mu_);
+  Status FirstPending(Message* m) override MQ_EXCLUDES(mu_);
+  Status ConsumeFirst(Message* m) override MQ_EXCLUDES(mu_);
+  Status FirstByKey(std::string_view key, Message* m) override MQ_EXCLUDES(mu_);
+  Status ScanPending(uint64_t from_seq, const std::function<bool(const MessageView&)>& fn) override MQ_EXCLUDES(mu_);
   Status FindFirst(uint64_t from_seq, const std::function<bool(std::string_view)>& match, Message* m,
-                   uint64_t* scanned_to) override;
-  Status Sync() override;
-  Status WaitDurable(uint64_t seq) override;
-  uint64_t durable_seq() const override { return durable_seq_.load(); }
-  uint64_t last_seq() const override { return last_seq_.load(); }
-  Status Compact(CompactionResult* result) override;
-  Status MaybeCompact(bool* compacted) override;
-  Status RebuildIndex() override;
+                   uint64_t* scanned_to) override MQ_EXCLUDES(mu_);
+  Status Sync() override MQ_EXCLUDES(mu_);
+  Status WaitDurable(uint64_t seq) override { return commit_.WaitDurable(seq); }
+  uint64_t durable_seq() const override { return commit_.durable_seq(); }
+  uint64_t last_seq() const override { return commit_.last_seq(); }
+  Status Compact(CompactionResult* result) override MQ_EXCLUDES(mu_);
+  Status MaybeCompact(bool* compacted) override MQ_EXCLUDES(mu_);
+  Status RebuildIndex() override MQ_EXCLUDES(mu_);
   KeyExtractor key_extractor() const override { return opt_.key; }
-  StoreStats Stats() override;
+  StoreStats Stats() override MQ_EXCLUDES(mu_);
   const OpenReport& open_report() const override { return report_; }
   const std::string& path() const override { return path_; }
   const StoreOptions& options() const override { return opt_; }
 
  private:
   // ---- open and recovery (store_open.cc) ----
-  Status CreateLog();
-  Status ReadHeader(uint64_t size);
-  Status OpenIndex();
-  bool IndexTrusted(const IndexMeta& m, uint64_t size, std::string* why);
+  // OpenImpl after its checks: takes the queue's lock file, then opens the
+  // log and the index.
+  Status LockAndOpen(const FileInfo& info) MQ_REQUIRES(mu_);
+  // A refused open removes the lock file it created.
+  void ForgetNewLock() MQ_REQUIRES(mu_);
+  Status CreateLog() MQ_REQUIRES(mu_);
+  Status ReadHeader(uint64_t size) MQ_REQUIRES(mu_);
+  Status OpenIndex() MQ_REQUIRES(mu_);
+  bool IndexTrusted(const IndexMeta& m, uint64_t size, std::string* why) MQ_REQUIRES(mu_);
   // Scans [from, size), indexing pending messages, handling damage by mode.
-  Status ScanAndIndex(uint64_t from, uint64_t prev_seq, bool framed_only, bool rebuild);
-  Status CutTail(uint64_t offset, uint64_t size, const std::string& reason);
-  IndexMeta CurrentMeta(bool clean) const;
-  bool LogProvesIndexFlags(const IndexMeta& m, std::string* why);
-  Status BumpSession();
+  Status ScanAndIndex(uint64_t from, uint64_t prev_seq, bool framed_only, bool rebuild) MQ_REQUIRES(mu_);
+  Status CutTail(uint64_t offset, uint64_t size, const std::string& reason) MQ_REQUIRES(mu_);
+  IndexMeta CurrentMeta(bool clean) const MQ_REQUIRES(mu_);
+  bool LogProvesIndexFlags(const IndexMeta& m, std::string* why) MQ_REQUIRES(mu_);
+  Status BumpSession() MQ_REQUIRES(mu_);
   // The key extractor lives in the log (key_record.cc; docs/log-format.md,
   // "Key extractor records"). Chooses opt_.key from the log's record and the
   // one asked for, or refuses a change that StoreOptions::rekey does not ask
   // for. Reads only; nothing is written before the open is accepted.
-  Status ChooseKeyExtractor(const IndexMeta* meta, bool trusted, uint64_t size);
+  Status ChooseKeyExtractor(const IndexMeta* meta, bool trusted, uint64_t size) MQ_REQUIRES(mu_);
   // Appends (and syncs) a key extractor record for opt_.key at end_.
-  Status RecordKeyExtractor();
+  Status RecordKeyExtractor() MQ_REQUIRES(mu_);
   // True if log bytes [from, to) hold only key extractor records.
-  bool OnlyKeyRecords(uint64_t from, uint64_t to);
-  Status RepairFlags();
+  bool OnlyKeyRecords(uint64_t from, uint64_t to) MQ_REQUIRES(mu_);
+  Status RepairFlags() MQ_REQUIRES(mu_);
   // The log file now, for a clean close's index meta.
-  Status StampClosedLog(IndexMeta* m);
-  void ReportCorruption(uint64_t offset, uint64_t bytes, const std::string& reason);
-  void Note(const std::string& what);
+  Status StampClosedLog(IndexMeta* m) MQ_REQUIRES(mu_);
+  void ReportCorruption(uint64_t offset, uint64_t bytes, const std::string& reason) MQ_REQUIRES(mu_);
+  void Note(const std::string& what) MQ_REQUIRES(mu_);
 
   // ---- writing (store_write.cc) ----
-  Status AppendLocked(std::span<const std::string_view> payloads, uint64_t* first_seq);
-  // Writes the tail and the waiting deletes to LMDB in one transaction, on
-  // this thread, after the index write in flight (if any) has finished.
-  Status FlushIndex();
+  // Consume's work under mu_; *gen is the write generation a kAlways
+  // consume must sync up to (0: nothing to sync).
+  Status ConsumeLocked(uint64_t seq, uint64_t* gen) MQ_REQUIRES(mu_);
+  Status AppendLocked(std::span<const std::string_view> payloads, uint64_t* first_seq) MQ_REQUIRES(mu_);
 
-  // ---- the index writer (index_writer.cc; docs/design.md, "The index tail") ----
-  // Hands the tail and the waiting deletes to the index writer thread, which
-  // writes them to LMDB while appends go on. Waits first for the write in
-  // flight: at most one is, so the tail holds at most two flushes' worth.
-  Status StartIndexWrite();
-  // Waits for the index write in flight, if any, and finishes it.
-  Status WaitIndexWrite();
-  // Finishes the write in flight if it is done, without waiting.
-  Status ReapIndexWrite() { return write_done_.load(std::memory_order_acquire) ? WaitIndexWrite() : Status::OK(); }
-  // Moves the tail into frozen_ and the waiting deletes into frozen_deletes_.
-  void FreezeTail();
-  // Waits for the write in flight, then freezes the tail if there is
-  // anything to write (*frozen says whether it did).
-  Status FreezeForWrite(bool* frozen);
-  // Writes frozen_, frozen_deletes_ and frozen_meta_ to LMDB in one
-  // transaction. Runs without mu_: it reads only what nobody changes while
-  // the tail is frozen (an entry's seq, loc, key and to_lmdb; the key map's
-  // shape and seq lists).
-  Status WriteFrozen();
-  // Under mu_, after WriteFrozen returned s: LMDB now has what frozen_ had.
-  Status FinishFrozen(const Status& s);
-  void IndexWriterLoop();
+  // ---- flushing the index tail (store_flush.cc; docs/design.md, "The index tail") ----
+  // A flush: the tail and the waiting deletes into LMDB in one index
+  // transaction. FlushTail runs it on this thread, StartTailFlush on the
+  // tail writer thread while appends go on. Each first waits for the flush
+  // in flight: at most one is, so the tail holds at most two flushes' worth.
+  Status FlushTail() MQ_REQUIRES(mu_);
+  Status StartTailFlush() MQ_REQUIRES(mu_);
+  // Waits for the flush in flight, if any, and finishes it.
+  Status WaitTailFlush() MQ_REQUIRES(mu_);
+  // Finishes the flush in flight if it is done, without waiting.
+  Status ReapTailFlush() MQ_REQUIRES(mu_) { return tail_.write_done() ? WaitTailFlush() : Status::OK(); }
+  // Waits for the flush in flight, then freezes the tail if there is
+  // anything to flush (*frozen says whether it did).
+  Status FreezeForFlush(bool* frozen) MQ_REQUIRES(mu_);
+  // Under mu_, after the frozen tail's index transaction returned s: LMDB
+  // now has what the frozen tail had.
+  Status FinishFlush(const Status& s) MQ_REQUIRES(mu_);
 
-  // The tail entry for seq (in frozen_ or tail_), or nullptr.
-  struct TailEntry;
-  TailEntry* FindTail(uint64_t seq);
-  bool InFrozen(uint64_t seq) const { return !frozen_.empty() && seq <= frozen_.back().seq; }
-  // The first seq LMDB may not have: frozen_'s front, else tail_'s.
-  uint64_t TailFront() const {
-    return !frozen_.empty() ? frozen_.front().seq : tail_.empty() ? UINT64_MAX : tail_.front().seq;
-  }
   // Where a pending message is, from the tail, the last read, or the index.
-  Status Locate(uint64_t seq, Loc* loc, TailEntry** tail);
-  Status FreshReader();
-  // After an index write: the read snapshot is stale. It is let go at once:
+  Status Locate(uint64_t seq, Loc* loc, IndexTail::Entry** tail) MQ_REQUIRES(mu_);
+  Status FreshReader() MQ_REQUIRES(mu_);
+  // After an index transaction: the read snapshot is stale. It is let go at once:
   // held, it would keep LMDB from reusing the pages later writes free, and
   // the index file would only grow.
-  void StaleReader() {
+  void StaleReader() MQ_REQUIRES(mu_) {
     reader_fresh_ = false;
     if (reader_ != nullptr) reader_->Release();
   }
-  Status SyncUpTo(uint64_t gen);
-  // OK if path_ still names the file identified by (dev, ino).
-  Status CheckFileInPlace(uint64_t dev, uint64_t ino);
-  void FlusherLoop();
-  Status CheckUsable();
+  Status CheckUsable() MQ_REQUIRES(mu_);
 
   // ---- reading (store_read.cc) ----
-  // Reads and checks the pending message at loc. *state: 0 ok, 1 consumed
-  // (stale index entry), 2 damaged (reported).
-  Status ReadAt(uint64_t seq, const Loc& loc, MessageView* v, int* state, bool verify = true);
+  Status ScanPendingLocked(uint64_t from_seq, const std::function<bool(const MessageView&)>& fn) MQ_REQUIRES(mu_);
+  Status FirstPendingLocked(Message* m) MQ_REQUIRES(mu_);
+  // What ReadAt found at a pending message's location.
+  enum class ReadState {
+    kPending,   // the message, checked: *v is set
+    kConsumed,  // the log's flag says consumed (a stale index entry): now recorded so
+    kDamaged,   // the bytes do not match the index or their checksum: reported, and hidden
+  };
+  // Reads and checks the pending message at loc.
+  Status ReadAt(uint64_t seq, const Loc& loc, MessageView* v, ReadState* state, bool verify = true)
+      MQ_REQUIRES(mu_);
   // ReadAt's common case, for walks: the record is in a read window (*span
   // first), matches the index and is pending. Returns its message record,
   // or nullptr for anything else (the caller then takes ReadAt, which
-  // reads, reports and heals).
-  const char* PeekPending(uint64_t seq, const Loc& loc, ReadCache::Span* span);
+  // reads, reports and records what it finds).
+  const char* PeekPending(uint64_t seq, const Loc& loc, ReadCache::Span* span) MQ_REQUIRES(mu_);
   // If the log holds message seq+1, pending, right after message seq at
   // *loc, moves *loc to it and returns its message record, checked as
   // PeekPending checks: a walk through LMDB then steps through the log
   // instead of the B-tree (docs/design.md, "Reading").
-  const char* NextInLog(uint64_t seq, Loc* loc, ReadCache::Span* span);
+  const char* NextInLog(uint64_t seq, Loc* loc, ReadCache::Span* span) MQ_REQUIRES(mu_);
   // Visits the messages after message *seq (at *loc) that the log holds
   // back to back, pending and not hidden, with seqs below `stop`, as
   // NextInLog would one at a time. *seq and *loc end at the last visited.
   // True if the visit asked to stop.
   template <typename Visit>
-  bool RunThroughLog(uint64_t* seq, Loc* loc, ReadCache::Span* span, uint64_t stop, Visit& visit);
+  bool RunThroughLog(uint64_t* seq, Loc* loc, ReadCache::Span* span, uint64_t stop, Visit& visit) MQ_REQUIRES(mu_);
   // Walks visible messages from `start` in seq order (LMDB, then the tail),
   // calling visit(seq, loc, rec) until it returns true (stop); rec is the
   // message record if PeekPending or a log run found it, else nullptr.
   // A template, so that the per-message visit is inlined (a predicate scan
   // spends tens of nanoseconds per message in all; an indirect call counts).
   template <typename Visit>
-  Status Walk(uint64_t start, Visit&& visit);
-  void Heal(uint64_t seq, const Loc& loc);
+  Status Walk(uint64_t start, Visit&& visit) MQ_REQUIRES(mu_);
+  // Message seq, at loc and not in the tail, is consumed in the log (its
+  // flag was just written, or a crash left its LMDB entry behind): hides
+  // it, queues its LMDB delete and counts its bytes as consumed.
+  void RecordConsumed(uint64_t seq, const Loc& loc) MQ_REQUIRES(mu_);
   // For one operation under mu_: its reads of the log go through the file's
   // mapping where the file offers one (File::MapForRead), after a mapping
   // that met a page cut by another process has been dropped (reads then
@@ -179,26 +174,26 @@ class StoreImpl final : public Store {
   // mapping between operations, since a flag write may map the file anew.
   class MappedReads {
    public:
-    explicit MappedReads(StoreImpl* s) : s_(s) {
+    explicit MappedReads(StoreImpl* s) MQ_REQUIRES(s->mu_) : s_(s) {
       if (s->file_ == nullptr) return;
       if (s->file_->TakeMapFault()) s->cache_.Invalidate();
       s->cache_.UseMapping(s->file_->MapForRead(s->end_), s->end_);
     }
-    ~MappedReads() { s_->cache_.UseMapping(nullptr, 0); }
+    // Unchecked: clang cannot see that the object lives within the scope
+    // of the lock its constructor required.
+    ~MappedReads() MQ_NO_THREAD_SAFETY_ANALYSIS { s_->cache_.UseMapping(nullptr, 0); }
     MappedReads(const MappedReads&) = delete;
     MappedReads& operator=(const MappedReads&) = delete;
 
    private:
     StoreImpl* s_;
   };
-  void RememberKeyFront(const std::string& key, uint64_t seq);  // index says pending, log says consumed
-  bool Hidden(uint64_t seq) const { return hidden_.contains(seq); }
+  void RememberKeyFront(const std::string& key, uint64_t seq) MQ_REQUIRES(mu_);  // index says pending, log says consumed
+  bool Hidden(uint64_t seq) const MQ_REQUIRES(mu_) { return hidden_.contains(seq); }
 
   // ---- compaction (compaction.cc) ----
-  Status CompactLocked(CompactionResult* result, bool salvage);
-  bool CompactionDue() const;
-
-  std::shared_ptr<File> CurrentFile();
+  Status CompactLocked(CompactionResult* result, bool salvage) MQ_REQUIRES(mu_);
+  bool CompactionDue() const MQ_REQUIRES(mu_);
 
   const std::string path_;
   const std::string dir_;
@@ -213,131 +208,66 @@ class StoreImpl final : public Store {
   std::unique_ptr<Directory> idx_dir_own_;
   Directory* idx_dir_ = nullptr;
   std::string idx_name_;
+  // Written by the open and by RebuildIndex (both under mu_); not guarded,
+  // since open_report() hands out a reference: read it while no
+  // RebuildIndex runs.
   OpenReport report_;
 
-  std::unique_ptr<FileLock> lock_;
-  std::mutex file_mu_;             // guards the file_ pointer (not the file)
-  std::shared_ptr<File> file_;
-  uint64_t file_dev_ = 0, file_ino_ = 0;  // what path_ named when file_ was opened (file_mu_)
-  std::unique_ptr<Index> index_;
-  std::unique_ptr<Index::Read> reader_;
-  ReadCache cache_;
+  // The store's mutex: every operation holds it, and it guards what is
+  // marked MQ_GUARDED_BY(mu_). Lock order: mu_, then the locks of commit_
+  // and tail_ (which never take mu_).
+  mutable Mutex mu_ MQ_ACQUIRED_BEFORE(commit_.sync_mu_, commit_.file_mu_, tail_.write_mu_);
 
-  mutable std::mutex mu_;          // everything below, unless atomic
-  log::Header header_;
-  bool legacy_ = false;
-  bool repair_flags_ = false;            // RebuildIndex: rewrite bad used flags (RepairFlags)
-  std::vector<uint64_t> bad_flag_offsets_;  // the scan's bad used flags, for RepairFlags
-  bool key_in_log_ = true;               // the log records opt_.key (none: no record needed)
-  bool header_damaged_ = false;          // salvage: the header failed its checks
-  bool framed_only_ = false;
-  uint64_t data_start_ = 0;
-  uint64_t end_ = 0;               // bytes of valid log
-  uint64_t next_seq_ = 1;
-  uint64_t tail_start_ = 0, tail_seq_ = 0;
-  uint64_t pending_bytes_ = 0, consumed_count_ = 0, consumed_bytes_ = 0;
-  // The tail: appended messages not yet written to LMDB (docs/design.md,
-  // "The index tail"). Seqs are consecutive from tail_.front().seq.
-  struct TailEntry {
-    uint64_t seq;
-    Loc loc;
-    // Its key: the name of its node in the tail's key map (nodes stay put
-    // when the map is swapped into frozen_keys_); nullptr without a key
-    // extractor.
-    const std::string* key;
-    bool consumed = false;
-    // Index (in its vector) of the first entry at or after this one that may
-    // not be consumed; equal to its own index while it is not. Path-compressed
-    // by NextLiveTail, so walks skip runs of consumed entries in one step.
-    size_t next = 0;
-    // Set when the tail is frozen with consumed entries in it (else all go):
-    // the index writer puts this entry in LMDB (it was not consumed then).
-    // Read by the writer thread; never changed while frozen.
-    bool to_lmdb = false;
-  };
-  using TailVec = std::vector<TailEntry>;
-  static size_t NextLiveTail(TailVec& v, size_t i) {  // the common case inline: entry i is live
-    return i >= v.size() || v[i].next == i ? i : SkipConsumedTail(v, i);
-  }
-  static size_t SkipConsumedTail(TailVec& v, size_t i);
+  std::unique_ptr<FileLock> lock_ MQ_GUARDED_BY(mu_);
+  std::shared_ptr<File> file_ MQ_GUARDED_BY(mu_);  // the log (commit_ holds it too, for its syncs)
+  std::unique_ptr<Index> index_ MQ_GUARDED_BY(mu_);
+  std::unique_ptr<Index::Read> reader_ MQ_GUARDED_BY(mu_);
+  ReadCache cache_ MQ_GUARDED_BY(mu_);
+
+  log::Header header_ MQ_GUARDED_BY(mu_);
+  bool legacy_ MQ_GUARDED_BY(mu_) = false;
+  bool repair_flags_ MQ_GUARDED_BY(mu_) = false;  // RebuildIndex: rewrite bad used flags (RepairFlags)
+  std::vector<uint64_t> bad_flag_offsets_ MQ_GUARDED_BY(mu_);  // the scan's bad used flags, for RepairFlags
+  bool key_in_log_ MQ_GUARDED_BY(mu_) = true;      // the log records opt_.key (none: no record needed)
+  bool header_damaged_ MQ_GUARDED_BY(mu_) = false;  // salvage: the header failed its checks
+  bool framed_only_ MQ_GUARDED_BY(mu_) = false;
+  uint64_t data_start_ MQ_GUARDED_BY(mu_) = 0;
+  uint64_t end_ MQ_GUARDED_BY(mu_) = 0;  // bytes of valid log
+  uint64_t next_seq_ MQ_GUARDED_BY(mu_) = 1;
+  uint64_t tail_start_ MQ_GUARDED_BY(mu_) = 0;  // the last message's offset and seq (the index meta's tail)
+  uint64_t tail_seq_ MQ_GUARDED_BY(mu_) = 0;
+  uint64_t pending_bytes_ MQ_GUARDED_BY(mu_) = 0;
+  uint64_t consumed_count_ MQ_GUARDED_BY(mu_) = 0;
+  uint64_t consumed_bytes_ MQ_GUARDED_BY(mu_) = 0;
   // Consumed entries still in LMDB (their deletes wait for the next index
   // transaction) that the last walk stepped over. Many of them make the
   // waiting deletes worth flushing now, so later walks don't pay again.
-  uint64_t walk_skipped_ = 0;
-  Status FlushIfWalksPay();
-  TailVec tail_;
-  // Per key, its tail entries as key-table items (EncodeKeyItem: the index
-  // writer hands them to LMDB as they are), and how many of the first ones
-  // are known consumed (so a receive by key does not step over them again:
-  // the tail holds up to 65,536 messages). A key's node outlives its items
-  // (FinishFrozen empties it), so the next tail reuses it.
-  struct TailKey {
-    std::string items;
-    size_t front = 0;
-    size_t size() const { return items.size() / kKeyItemSize; }
-    uint64_t seq(size_t i) const { return DecodeBigEndian64(items.data() + i * kKeyItemSize); }
-  };
-  // Looked up by string_view (no string built per append).
-  struct KeyHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view k) const { return std::hash<std::string_view>{}(k); }
-  };
-  using TailKeys = std::unordered_map<std::string, TailKey, KeyHash, std::equal_to<>>;
-  TailKeys tail_keys_;
-  uint64_t tail_pending_ = 0;
-  // The frozen tail: older than tail_, being written to LMDB by the index
-  // writer (empty when no write is in flight). Reads walk it as they walk
-  // tail_; a consume marks its entry and queues an LMDB delete as well.
-  TailVec frozen_;
-  TailKeys frozen_keys_;
-  uint64_t frozen_pending_ = 0;
-  bool frozen_all_live_ = false;  // no entry was consumed before the freeze
-  std::vector<uint64_t> frozen_deletes_;  // hidden until FinishFrozen
-  IndexMeta frozen_meta_;
-  bool reader_fresh_ = false;            // reader_ has seen the latest LMDB commit
-  uint64_t last_read_seq_ = 0;           // the message most recently returned ...
-  Loc last_read_loc_;                    // ... and where it is
-  std::vector<uint64_t> unflushed_;      // consumed, index entry not yet deleted
-  SeqSet hidden_;                        // unflushed ∪ taken ∪ damaged
-  std::unordered_set<uint64_t> taken_;
-  uint64_t front_seq_ = 0;               // no visible message has a lower seq
+  uint64_t walk_skipped_ MQ_GUARDED_BY(mu_) = 0;
+  Status FlushIfWalksPay() MQ_REQUIRES(mu_);
+  // The index tail: appended messages and waiting deletes not yet in LMDB,
+  // the frozen tail of the flush in flight, and the tail writer thread.
+  IndexTail tail_ MQ_GUARDED_BY(mu_);
+  bool reader_fresh_ MQ_GUARDED_BY(mu_) = false;  // reader_ has seen the latest LMDB commit
+  uint64_t last_read_seq_ MQ_GUARDED_BY(mu_) = 0;  // the message most recently returned ...
+  Loc last_read_loc_ MQ_GUARDED_BY(mu_);           // ... and where it is
+  SeqSet hidden_ MQ_GUARDED_BY(mu_);               // waiting deletes ∪ taken ∪ damaged
+  std::unordered_set<uint64_t> taken_ MQ_GUARDED_BY(mu_);
+  uint64_t front_seq_ MQ_GUARDED_BY(mu_) = 0;      // no visible message has a lower seq
   // Per key, as front_seq_: no visible message with this key in LMDB has a
   // lower seq. Forgotten on Release, compaction, rebuild, or when it grows large.
-  std::unordered_map<std::string, uint64_t> key_front_;
-  Status broken_;                        // set when the index fell behind at run time
-  bool closed_ = false;
-  uint64_t compactions_ = 0;
-  uint64_t index_writes_ = 0;  // StartIndexWrite's batches (StoreStats::index_writes)
-  std::string append_buf_;
-  std::string boot_id_;                  // cached Env::BootId()
-  uint64_t log_dev_ = 0, log_ino_ = 0;   // identity of a log without header
+  std::unordered_map<std::string, uint64_t> key_front_ MQ_GUARDED_BY(mu_);
+  Status broken_ MQ_GUARDED_BY(mu_);  // set when the index fell behind at run time
+  bool closed_ MQ_GUARDED_BY(mu_) = false;
+  uint64_t compactions_ MQ_GUARDED_BY(mu_) = 0;
+  bool auto_compact_failed_ MQ_GUARDED_BY(mu_) = false;
+  std::string append_buf_ MQ_GUARDED_BY(mu_);
+  std::string boot_id_ MQ_GUARDED_BY(mu_);  // cached Env::BootId()
+  uint64_t log_dev_ MQ_GUARDED_BY(mu_) = 0;  // identity of a log without header
+  uint64_t log_ino_ MQ_GUARDED_BY(mu_) = 0;
 
-  // Group commit. Generations count completed writes (appends and flag writes).
-  std::atomic<uint64_t> last_seq_{0};
-  std::atomic<uint64_t> write_gen_{0};
-  std::atomic<uint64_t> durable_seq_{0};
-  std::mutex sync_mu_;               // lock order: mu_, then sync_mu_, then file_mu_
-  std::atomic<bool> sync_failed_{false};
-  bool auto_compact_failed_ = false;
-  std::condition_variable sync_cv_;
-  uint64_t synced_gen_ = 0;
-  bool syncing_ = false;
-  uint64_t syncs_ = 0;
-  Status sync_error_;
-  bool stop_flusher_ = false;
-  std::condition_variable flusher_cv_;
-  std::thread flusher_;
-
-  // The index writer. Lock order: mu_, then write_mu_; the writer thread
-  // takes only write_mu_.
-  enum class WriteState { kIdle, kQueued, kDone };
-  std::mutex write_mu_;
-  std::condition_variable write_cv_;
-  WriteState write_state_ = WriteState::kIdle;  // write_mu_
-  Status write_status_;                           // write_mu_
-  bool stop_writer_ = false;                      // write_mu_
-  std::atomic<bool> write_done_{false};           // write_state_ == kDone
-  std::thread writer_;
+  // Group commit: the write generations, the syncs and the flusher thread.
+  // Lock order: mu_, then its locks.
+  GroupCommit commit_;
 };
 
 // Writes bytes [offset, offset+len) of `src` into a new side file beside the

@@ -21,7 +21,8 @@ std::string IndexPathFor(const std::string& log_path) { return log_path + ".idx"
 std::string LockPathFor(const std::string& log_path) { return log_path + ".lock"; }
 
 StoreImpl::StoreImpl(std::string path, StoreOptions opt)
-    : path_(std::move(path)), dir_(DirName(path_)), name_(BaseName(path_)), opt_(std::move(opt)), cache_(256 << 10, opt_.read_cache_bytes) {
+    : path_(std::move(path)), dir_(DirName(path_)), name_(BaseName(path_)), opt_(std::move(opt)), cache_(256 << 10, opt_.read_cache_bytes),
+      commit_(path_, name_, opt_.sync, opt_.batch_interval) {
   env_ = opt_.env != nullptr ? opt_.env : Env::Default();
   if (opt_.index_path.empty()) opt_.index_path = IndexPathFor(path_);
 }
@@ -129,7 +130,10 @@ Status StoreImpl::OpenImpl() {
 
   FileInfo lock_info;
   MQ_RETURN_IF_ERROR(qdir_->Stat(LockPathFor(name_), &lock_info));
-  Status s = OpenLocked(info);
+  // Nobody else sees the store yet; held so that the open, like every
+  // other operation, touches what mu_ guards only under it.
+  MutexLock l(&mu_);
+  Status s = LockAndOpen(info);
   if (!s.ok() && lock_ != nullptr && !lock_info.exists) ForgetNewLock();
   return s;
 }
@@ -144,7 +148,7 @@ void StoreImpl::ForgetNewLock() {
   lock_.reset();
 }
 
-Status StoreImpl::OpenLocked(const FileInfo& info) {
+Status StoreImpl::LockAndOpen(const FileInfo& info) {
   pid_t holder = 0;
   Status s = qdir_->LockFile(LockPathFor(name_), opt_.file_mode, &lock_, &holder);
   if (s.IsBusy())
@@ -172,8 +176,7 @@ Status StoreImpl::OpenLocked(const FileInfo& info) {
     file_ = std::move(f);
     FileInfo fi;
     MQ_RETURN_IF_ERROR(qdir_->Stat(name_, &fi));
-    file_dev_ = fi.device;
-    file_ino_ = fi.inode;
+    commit_.SetFile(file_, qdir_.get(), fi.device, fi.inode);
   }
   uint64_t size = 0;
   MQ_RETURN_IF_ERROR(file_->Size(&size));
@@ -207,7 +210,7 @@ Status StoreImpl::OpenLocked(const FileInfo& info) {
     }
     return s;
   }
-  if (opt_.sync == SyncPolicy::kBatch) flusher_ = std::thread([this] { FlusherLoop(); });
+  if (opt_.sync == SyncPolicy::kBatch) commit_.StartFlusher();
   return Status::OK();
 }
 
@@ -373,8 +376,7 @@ Status StoreImpl::OpenIndex() {
   // A previous process may have died with appends not yet synced: nothing
   // in the log counts as durable until this process syncs it (WaitDurable
   // does so on demand), so generation 1 stands for "unknown".
-  write_gen_.store(1);
-  durable_seq_.store(0);
+  commit_.StartUnsynced();
   const bool record_key = !key_in_log_;
   if (record_key) MQ_RETURN_IF_ERROR(RecordKeyExtractor());
   if (report_.index_action != IndexAction::kTrusted || record_key) {
@@ -486,7 +488,7 @@ Status StoreImpl::ScanAndIndex(uint64_t from, uint64_t prev_seq, bool framed_onl
     end_ = size;
     MQ_RETURN_IF_ERROR(CompactLocked(nullptr, true));
   }
-  last_seq_ = next_seq_ - 1;
+  commit_.SetLastSeq(next_seq_ - 1);
   return Status::OK();
 }
 

@@ -6,7 +6,7 @@
 
 namespace mq {
 
-Status StoreImpl::ReadAt(uint64_t seq, const Loc& loc, MessageView* v, int* state, bool verify) {
+Status StoreImpl::ReadAt(uint64_t seq, const Loc& loc, MessageView* v, ReadState* state, bool verify) {
   const size_t head = loc.framed ? log::kMetaRecordSize : 0;
   const uint64_t start = loc.msg_offset - head;
   const size_t n = head + log::kRecordHeaderSize + loc.size;
@@ -16,7 +16,7 @@ Status StoreImpl::ReadAt(uint64_t seq, const Loc& loc, MessageView* v, int* stat
     if (!s.IsCorruption()) return s;
     ReportCorruption(start, n, s.message());
     hidden_.insert(seq);
-    *state = 2;
+    *state = ReadState::kDamaged;
     return Status::OK();
   }
   const char* msg = p + head;
@@ -34,18 +34,18 @@ Status StoreImpl::ReadAt(uint64_t seq, const Loc& loc, MessageView* v, int* stat
     ReportCorruption(start, n, "message " + std::to_string(seq) + ": " + why +
                                    "; it is not delivered. Run `mqtool check` on the queue");
     hidden_.insert(seq);
-    *state = 2;
+    *state = ReadState::kDamaged;
     return Status::OK();
   }
   if (DecodeInt32(msg) == log::kConsumed) {
-    Heal(seq, loc);
-    *state = 1;
+    RecordConsumed(seq, loc);
+    *state = ReadState::kConsumed;
     return Status::OK();
   }
   v->seq = seq;
   v->offset = loc.msg_offset;
   v->payload = std::string_view(msg + log::kRecordHeaderSize, loc.size);
-  *state = 0;
+  *state = ReadState::kPending;
   return Status::OK();
 }
 
@@ -58,18 +58,18 @@ void Fill(const MessageView& v, Message* m) {
 }  // namespace
 
 Status StoreImpl::Get(uint64_t seq, Message* m) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock l(&mu_);
   if (closed_) return CheckUsable();
   if (Hidden(seq) && taken_.count(seq) == 0)
     return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not pending");
   Loc loc;
-  TailEntry* tail = nullptr;
+  IndexTail::Entry* tail = nullptr;
   MQ_RETURN_IF_ERROR(Locate(seq, &loc, &tail));
   MessageView v;
-  int state = 0;
+  ReadState state = ReadState::kPending;
   MQ_RETURN_IF_ERROR(ReadAt(seq, loc, &v, &state));
-  if (state == 1) return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not pending");
-  if (state == 2)
+  if (state == ReadState::kConsumed) return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not pending");
+  if (state == ReadState::kDamaged)
     return Status::Corruption(path_ + ": message " + std::to_string(seq) + " at offset " +
                               std::to_string(loc.msg_offset) + " is damaged. Run `mqtool check` on the queue");
   Fill(v, m);
@@ -77,7 +77,7 @@ Status StoreImpl::Get(uint64_t seq, Message* m) {
 }
 
 Status StoreImpl::FirstPending(Message* m) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock l(&mu_);
   return FirstPendingLocked(m);
 }
 
@@ -197,7 +197,7 @@ Status StoreImpl::Walk(uint64_t start, Visit&& visit) {
   // where that run ends; what is then visited is what LMDB lists, in order.
   // One span for the whole walk: the read cache knows where the walk began.
   ReadCache::Span span;
-  const uint64_t tail_front = TailFront();  // LMDB may hold more (a write in flight): not visited there
+  const uint64_t tail_front = tail_.Front();  // LMDB may hold more (a flush in flight): not visited there
   if (start < tail_front) {
     constexpr uint64_t kStepRatherThanSeek = 16;
     MQ_RETURN_IF_ERROR(FreshReader());
@@ -224,13 +224,13 @@ Status StoreImpl::Walk(uint64_t start, Visit&& visit) {
     }
   }
   // 2. The tail: the frozen part (being written to LMDB), then the rest.
-  for (TailVec* tail : {&frozen_, &tail_}) {
+  for (IndexTail::Entries* tail : tail_.parts()) {
     if (tail->empty()) continue;
     const uint64_t front = tail->front().seq;
     const size_t n = tail->size();  // a visit never appends
     size_t i = start > front ? static_cast<size_t>(std::min<uint64_t>(start - front, n)) : 0;
-    for (i = NextLiveTail(*tail, i); i < n; i = NextLiveTail(*tail, i + 1)) {
-      const TailEntry& e = (*tail)[i];  // not consumed: NextLiveTail skipped those
+    for (i = IndexTail::NextLive(*tail, i); i < n; i = IndexTail::NextLive(*tail, i + 1)) {
+      const IndexTail::Entry& e = (*tail)[i];  // not consumed: NextLive skipped those
       if (Hidden(e.seq)) continue;
       uint64_t seq = e.seq;
       Loc loc = e.loc;
@@ -246,7 +246,7 @@ Status StoreImpl::Walk(uint64_t start, Visit&& visit) {
 }
 
 Status StoreImpl::ScanPending(uint64_t from_seq, const std::function<bool(const MessageView&)>& fn) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock l(&mu_);
   return ScanPendingLocked(from_seq, fn);
 }
 
@@ -258,11 +258,12 @@ Status StoreImpl::ScanPendingLocked(uint64_t from_seq, const std::function<bool(
   bool first = true;
   Status err;
   MQ_RETURN_IF_ERROR(Walk(std::max(from_seq, front_seq_), [&](uint64_t seq, const Loc& loc, const char*) {
+    mu_.AssertHeld();  // runs within this function, under its lock
     MessageView v;
-    int state = 0;
+    ReadState state = ReadState::kPending;
     err = ReadAt(seq, loc, &v, &state);
     if (!err.ok()) return true;
-    if (state != 0) return false;
+    if (state != ReadState::kPending) return false;
     if (first && from_front) front_seq_ = seq;
     first = false;
     last_read_seq_ = seq;
@@ -276,14 +277,14 @@ Status StoreImpl::ScanPendingLocked(uint64_t from_seq, const std::function<bool(
 
 Status StoreImpl::FlushIfWalksPay() {
   constexpr uint64_t kWorthIt = 4096;
-  const bool pay = walk_skipped_ >= kWorthIt && !unflushed_.empty() && !index_->read_only();
+  const bool pay = walk_skipped_ >= kWorthIt && tail_.waiting_deletes() != 0 && !index_->read_only();
   walk_skipped_ = 0;
-  return pay ? FlushIndex() : Status::OK();
+  return pay ? FlushTail() : Status::OK();
 }
 
 Status StoreImpl::FindFirst(uint64_t from_seq, const std::function<bool(std::string_view)>& match, Message* m,
                             uint64_t* scanned_to) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock l(&mu_);
   MappedReads view(this);
   if (closed_) return CheckUsable();
   bool found = false;
@@ -294,6 +295,7 @@ Status StoreImpl::FindFirst(uint64_t from_seq, const std::function<bool(std::str
   // a third of a predicate scan (bench/analysis.md).
   Status walked = Walk(std::max(from_seq, front_seq_), [&](uint64_t seq, const Loc& loc, const char* rec)
                                                            __attribute__((always_inline)) {
+    mu_.AssertHeld();  // runs within this function, under its lock
     // The checksum is checked only for a match: a predicate may look at
     // damaged bytes, but never gets them delivered.
     std::string_view payload;
@@ -301,20 +303,20 @@ Status StoreImpl::FindFirst(uint64_t from_seq, const std::function<bool(std::str
       payload = std::string_view(rec + log::kRecordHeaderSize, loc.size);
     } else {
       MessageView v;
-      int state = 0;
+      ReadState state = ReadState::kPending;
       err = ReadAt(seq, loc, &v, &state, false);
       if (!err.ok()) return true;
       scanned = seq;
-      if (state != 0) return false;
+      if (state != ReadState::kPending) return false;
       payload = v.payload;
     }
     scanned = seq;
     if (!match(payload)) return false;
     MessageView v;
-    int state = 0;
+    ReadState state = ReadState::kPending;
     err = ReadAt(seq, loc, &v, &state, true);
     if (!err.ok()) return true;
-    if (state != 0) return false;
+    if (state != ReadState::kPending) return false;
     last_read_seq_ = seq;
     last_read_loc_ = loc;
     Fill(v, m);
@@ -338,14 +340,15 @@ Status StoreImpl::FirstByKey(std::string_view key, Message* m) {
   if (!opt_.key.enabled())
     return Status::InvalidArgument(path_ + ": the queue has no key extractor; open it with one (first:N or until:C) "
                                    "to receive by key");
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock l(&mu_);
   if (closed_) return CheckUsable();
   auto found = [&](uint64_t seq, const Loc& loc, bool verify_key) -> Result<bool> {
+    mu_.AssertHeld();  // runs within this function, under its lock
     MessageView v;
-    int state = 0;
+    ReadState state = ReadState::kPending;
     Status s = ReadAt(seq, loc, &v, &state);
     if (!s.ok()) return s;
-    if (state != 0 || (verify_key && opt_.key.Extract(v.payload) != key)) return false;
+    if (state != ReadState::kPending || (verify_key && opt_.key.Extract(v.payload) != key)) return false;
     last_read_seq_ = seq;
     last_read_loc_ = loc;
     Fill(v, m);
@@ -356,8 +359,8 @@ Status StoreImpl::FirstByKey(std::string_view key, Message* m) {
   // a front at the tail means LMDB has none of the key's (no seek at all).
   std::string k(key);
   auto front = key_front_.find(k);
-  // LMDB may hold more (a write in flight): those are found in the tail below.
-  const uint64_t tail_front = std::min(TailFront(), next_seq_);
+  // LMDB may hold more (a flush in flight): those are found in the tail below.
+  const uint64_t tail_front = std::min(tail_.Front(), next_seq_);
   const bool in_lmdb = front == key_front_.end() || front->second < tail_front;
   if (in_lmdb) {
     MQ_RETURN_IF_ERROR(FreshReader());
@@ -381,13 +384,13 @@ Status StoreImpl::FirstByKey(std::string_view key, Message* m) {
   }
   if (in_lmdb && key.size() < kMaxIndexKey) RememberKeyFront(k, last_seen != 0 ? last_seen + 1 : tail_front);
   // 2. The tail: the frozen part, then the rest.
-  for (TailKeys* keys : {&frozen_keys_, &tail_keys_}) {
+  for (IndexTail::KeyMap* keys : tail_.key_parts()) {
     auto it = keys->find(k);
     if (it == keys->end()) continue;
-    TailKey& tk = it->second;
+    IndexTail::KeyItems& tk = it->second;
     for (size_t i = tk.front; i < tk.size(); ++i) {
       const uint64_t seq = tk.seq(i);
-      const TailEntry* e = FindTail(seq);
+      const IndexTail::Entry* e = tail_.Find(seq);
       if (e == nullptr || e->consumed) {
         if (i == tk.front) ++tk.front;  // consumed for good: never look at it again
         continue;
@@ -402,21 +405,21 @@ Status StoreImpl::FirstByKey(std::string_view key, Message* m) {
 }
 
 StoreStats StoreImpl::Stats() {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock l(&mu_);
   StoreStats st;
   if (closed_) return st;
   // The counts below need LMDB and the tails not to overlap. A failure is in
-  // broken_; frozen_ then stays out of LMDB and is counted as a tail.
-  (void)WaitIndexWrite();
+  // broken_; the frozen tail then stays out of LMDB and is counted as a tail.
+  (void)WaitTailFlush();
   if (FreshReader().ok()) {
     uint64_t entries = reader_->Entries();
-    st.pending = entries - std::min<uint64_t>(entries, unflushed_.size()) + frozen_pending_ + tail_pending_;
+    st.pending = entries - std::min<uint64_t>(entries, tail_.waiting_deletes()) + tail_.pending();
     if (reader_->Seek(0).ok()) {
       while (reader_->Valid() && Hidden(reader_->seq()) && taken_.count(reader_->seq()) == 0)
         if (!reader_->Next().ok()) break;
       if (reader_->Valid()) st.first_pending_seq = reader_->seq();
     }
-    for (const TailVec* tail : {&frozen_, &tail_})
+    for (const IndexTail::Entries* tail : tail_.parts())
       for (size_t i = 0; st.first_pending_seq == 0 && i < tail->size(); ++i)
         if (!(*tail)[i].consumed) st.first_pending_seq = (*tail)[i].seq;
   }
@@ -425,16 +428,13 @@ StoreStats StoreImpl::Stats() {
   st.file_bytes = end_;
   st.pending_bytes = pending_bytes_;
   st.reclaimable_bytes = consumed_bytes_;
-  st.last_seq = last_seq_.load();
-  st.durable_seq = durable_seq_.load();
+  st.last_seq = commit_.last_seq();
+  st.durable_seq = commit_.durable_seq();
   st.format_version = legacy_ ? 0 : header_.version;
   st.log_id = legacy_ ? 0 : header_.log_id;
   st.compactions = compactions_;
-  st.index_writes = index_writes_;
-  {
-    std::lock_guard<std::mutex> sl(sync_mu_);
-    st.syncs = syncs_;
-  }
+  st.index_writes = tail_.writes();
+  st.syncs = commit_.syncs();
   return st;
 }
 

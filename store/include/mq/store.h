@@ -86,7 +86,7 @@ struct StoreOptions {
   // no window is grown where memory runs out); 0 keeps it to two 256 KiB
   // windows.
   size_t read_cache_bytes = size_t{16} << 20;
-  // Appended messages the in-memory index tail holds before the index writer
+  // Appended messages the in-memory index tail holds before the tail writer
   // thread writes them to LMDB in one batch (docs/design.md, "The index
   // tail"). Tests lower it so that a small workload runs the writer; 0 counts
   // as 1.
@@ -150,7 +150,7 @@ struct StoreStats {
   uint64_t log_id = 0;
   uint64_t compactions = 0;        // by this Store object
   uint64_t syncs = 0;              // fdatasyncs by this Store object
-  uint64_t index_writes = 0;       // batches handed to the index writer thread by this Store object
+  uint64_t index_writes = 0;       // flushes of the index tail handed to the tail writer thread by this Store object
 };
 
 struct CompactionResult {
@@ -234,7 +234,7 @@ class Store {
   // in absolute mode, which refuses such a flag).
   virtual Status RebuildIndex() = 0;
 
-  // Waits for an index write in flight (the index writer thread's) to end
+  // Waits for the flush in flight (the tail writer thread's index transaction) to end
   // first, so that the counts add up.
   virtual StoreStats Stats() = 0;
   virtual const OpenReport& open_report() const = 0;
