@@ -95,7 +95,7 @@ class DumpCommand final : public Command {
           break;
       }
       return out.Line(line);
-    }, &sum);
+    }).MoveTo(&sum);
     progress.Done();
     ThrowIfError(s, path);
     out.Flush();
@@ -112,7 +112,7 @@ class DumpCommand final : public Command {
       // Only the extractor is wanted here, which the index records whatever
       // its state; an empty summary is enough for InspectIndex to read it.
       mq::IndexInfo info;
-      ThrowIfError(mq::InspectIndex(path, mq::LogSummary{}, mq::InspectOptions{}, &info), path);
+      ThrowIfError(mq::InspectIndex(path, mq::LogSummary{}, mq::InspectOptions{}).MoveTo(&info), path);
       spec = info.extractor;
       if (spec.empty() || spec == "none")
         throw UsageError(path + ": --key needs a key extractor and " +

@@ -348,7 +348,7 @@ WaitOptions GetWaitOptions(const po::variables_map& vm) {
 
 mq::LogSummary Preflight(const std::string& path) {
   mq::LogSummary sum;
-  mq::Status s = mq::ScanLog(path, mq::InspectOptions{}, [](const mq::LogRecord&) { return false; }, &sum);
+  mq::Status s = mq::ScanLog(path, mq::InspectOptions{}, [](const mq::LogRecord&) { return false; }).MoveTo(&sum);
   ThrowIfError(s, path);
   return sum;
 }
@@ -370,7 +370,7 @@ std::string DescribeDamage(const std::string& path, const mq::LogDamage& d) {
 
 mq::KeyExtractor RecordedKeyExtractor(const std::string& path) {
   mq::IndexInfo info;
-  if (!mq::InspectIndex(path, mq::LogSummary{}, mq::InspectOptions{}, &info).ok()) return {};
+  if (!mq::InspectIndex(path, mq::LogSummary{}, mq::InspectOptions{}).MoveTo(&info).ok()) return {};
   auto k = mq::KeyExtractor::Parse(info.extractor);
   return k.ok() ? k.value() : mq::KeyExtractor{};
 }
@@ -381,7 +381,7 @@ std::unique_ptr<mq::Store> OpenForWriting(const std::string& path, mq::StoreOpti
   const auto start = std::chrono::steady_clock::now();
   for (;;) {
     std::unique_ptr<mq::Store> store;
-    mq::Status s = mq::Store::Open(path, options, &store);
+    mq::Status s = mq::Store::Open(path, options).MoveTo(&store);
     if (s.ok()) return store;
     if (!s.IsBusy()) throw StatusError(s, path);
     if (!wait.wait) throw StatusError(s, path, "Or add --wait to wait for it");

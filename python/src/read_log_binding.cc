@@ -23,7 +23,7 @@ void BindReadLog(py::module_& m) {
             s = mq::ScanLog(p, mq::InspectOptions{}, [&recs](const mq::LogRecord& r) {
               recs.push_back({r.seq, r.consumed, std::string(r.payload)});
               return true;
-            }, &summary);
+            }).MoveTo(&summary);
           }
           if (!s.ok()) Raise(s);
           py::list out;

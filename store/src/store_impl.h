@@ -33,9 +33,9 @@ class StoreImpl final : public Store {
   void ForgetNewLock();
 
   Status Close() override;
-  Status Append(std::string_view payload, uint64_t* seq) override;
-  Status AppendBatch(std::span<const std::string_view> payloads, uint64_t* first_seq) override;
-  Status AppendBatchNoWait(std::span<const std::string_view> payloads, uint64_t* first_seq) override;
+  Result<uint64_t> Append(std::string_view payload) override;
+  Result<uint64_t> AppendBatch(std::span<const std::string_view> payloads) override;
+  Result<uint64_t> AppendBatchNoWait(std::span<const std::string_view> payloads) override;
   Status Consume(uint64_t seq) override;
   Status Take(uint64_t seq) override;
   Status Release(uint64_t seq) override;
@@ -55,8 +55,8 @@ class StoreImpl final : public Store {
   Status WaitDurable(uint64_t seq) override;
   uint64_t durable_seq() const override { return durable_seq_.load(); }
   uint64_t last_seq() const override { return last_seq_.load(); }
-  Status Compact(CompactionResult* result) override;
-  Status MaybeCompact(bool* compacted) override;
+  Result<CompactionResult> Compact() override;
+  Result<bool> MaybeCompact() override;
   Status RebuildIndex() override;
   KeyExtractor key_extractor() const override { return opt_.key; }
   StoreStats Stats() override;

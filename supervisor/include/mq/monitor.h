@@ -42,7 +42,7 @@ ExitReason ReasonOf(int pidfd, bool* known);
 
 class Monitors {
  public:
-  static Status Start(std::unique_ptr<Monitors>* out);
+  static Result<std::unique_ptr<Monitors>> Start();
   ~Monitors();  // stops the watcher; pending monitors never fire
   Monitors(const Monitors&) = delete;
   Monitors& operator=(const Monitors&) = delete;
