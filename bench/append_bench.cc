@@ -61,7 +61,7 @@ void StoreAppend(benchmark::State& state, size_t size, size_t batch, int sync, b
   o.key = keyed ? KeyExtractor::UntilDelimiter(':') : KeyExtractor::None();
   o.auto_compact = false;
   std::unique_ptr<Store> store;
-  if (Failed(state, Store::Open(dir.File("q"), o, &store))) return;
+  if (Failed(state, Store::Open(dir.File("q"), o).MoveTo(&store))) return;
   Pool pool(size);
   size_t i = 0;
   uint64_t seq = 0;
@@ -69,11 +69,11 @@ void StoreAppend(benchmark::State& state, size_t size, size_t batch, int sync, b
   for (auto _ : state) {
     Status s;
     if (batch == 1) {
-      s = store->Append(pool.pv[i], &seq);
+      s = store->Append(pool.pv[i]).MoveTo(&seq);
       i = (i + 1) % kPool;
     } else {
       if (i + batch > kPool) i = 0;
-      s = store->AppendBatch(std::span<const std::string_view>(pool.pv.data() + i, batch), &seq);
+      s = store->AppendBatch(std::span<const std::string_view>(pool.pv.data() + i, batch)).MoveTo(&seq);
       i += batch;
     }
     if (Failed(state, s)) break;

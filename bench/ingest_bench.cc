@@ -230,7 +230,7 @@ void MailboxIngest(benchmark::State& state, size_t size, SyncPolicy sync, int ba
   o.sync = sync;
   o.batch_interval = std::chrono::milliseconds(batch_ms);
   std::unique_ptr<Mailbox> mb;
-  if (Failed(state, Mailbox::Open(o, &mb))) return;
+  if (Failed(state, Mailbox::Open(o).MoveTo(&mb))) return;
   sender.Go();
   Message m;
   for (auto _ : state) {
@@ -267,7 +267,7 @@ void SenderBody(const std::string& path, const std::string& out, const std::stri
   co.connect_retry = std::chrono::milliseconds(5000);
   if (window > 0) co.window = window;
   std::unique_ptr<ConfirmedSender> cs;
-  if (Status st = ConfirmedSender::Open(path, co, &cs); !st.ok()) fail("open", st);
+  if (Status st = ConfirmedSender::Open(path, co).MoveTo(&cs); !st.ok()) fail("open", st);
   std::vector<int64_t> lat;
   lat.reserve(1 << 20);
   std::vector<Clock::time_point> sent;
@@ -287,13 +287,13 @@ void SenderBody(const std::string& path, const std::string& out, const std::stri
   while (now < end) {
     const auto a = Clock::now();
     if (window == 0) {
-      if (Status st = cs->SendConfirmed(payload, std::chrono::milliseconds(10000), &seq); !st.ok())
+      if (Status st = cs->SendConfirmed(payload, std::chrono::milliseconds(10000)).MoveTo(&seq); !st.ok())
         fail("SendConfirmed", st);
       now = Clock::now();
       lat.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(now - a).count());
     } else {
       uint64_t ticket = 0;
-      if (Status st = cs->SendAsync(payload, &ticket); !st.ok()) fail("SendAsync", st);
+      if (Status st = cs->SendAsync(payload).MoveTo(&ticket); !st.ok()) fail("SendAsync", st);
       if (sent.size() <= ticket) sent.resize(ticket + 1);
       sent[ticket] = a;
       (void)cs->Collect(std::chrono::milliseconds(0), &confs);
@@ -405,7 +405,7 @@ void ConfirmedSends(benchmark::State& state, int senders, double seconds, size_t
       o.queue_path = dir.File("q");
       o.sync = SyncPolicy::kAlways;
       std::unique_ptr<Mailbox> mb;
-      if (Failed(state, Mailbox::Open(o, &mb))) break;
+      if (Failed(state, Mailbox::Open(o).MoveTo(&mb))) break;
       for (auto& k : kids) k->Go();
       for (auto& k : kids) k->Wait();
       st = mb->Stats();

@@ -60,7 +60,7 @@ Prepared* Prepare(uint64_t target) {
   p->log = p->dir.File("q");
   p->idx = IndexPathFor(p->log);
   std::unique_ptr<Store> s;
-  p->status = Store::Open(p->log, Options(), &s);
+  p->status = Store::Open(p->log, Options()).MoveTo(&s);
   if (!p->status.ok()) return p;
   std::mt19937_64 rng(target);
   std::uniform_int_distribution<size_t> size(64, 4096);
@@ -76,7 +76,7 @@ Prepared* Prepare(uint64_t target) {
       bytes += batch.back().size() + 28;
     }
     views.assign(batch.begin(), batch.end());
-    p->status = s->AppendBatch(views, &seq);
+    p->status = s->AppendBatch(views).MoveTo(&seq);
     written += bytes;
   }
   p->messages = n;
@@ -101,7 +101,7 @@ bool Restore(benchmark::State& state, Prepared* p, ScratchDir* work, std::unique
   if (!CopyFile(p->log, work->File("q")) || !CopyFile(p->idx, IndexPathFor(work->File("q"))))
     return !FailedErrno(state, "copying the prepared log");
   if (s == nullptr) return true;
-  return !Failed(state, Store::Open(work->File("q"), Options(), s));
+  return !Failed(state, Store::Open(work->File("q"), Options()).MoveTo(s));
 }
 
 bool WriteAll(int fd, const char* p, size_t n) {
@@ -148,7 +148,7 @@ void Compact(benchmark::State& state, uint64_t target) {
     if (!Restore(state, p, work.get(), &s)) break;
     state.ResumeTiming();
     CompactionResult r;
-    if (Failed(state, s->Compact(&r))) break;
+    if (Failed(state, s->Compact().MoveTo(&r))) break;
     state.PauseTiming();
     after = r.bytes_after;
     (void)s->Close();
@@ -178,7 +178,7 @@ void Scan(benchmark::State& state, uint64_t target, bool cold) {
     Status s = ScanLog(p->log, InspectOptions{}, [&](const LogMessage& r) {
       seen += r.payload.size();
       return true;
-    }, &sum);
+    }).MoveTo(&sum);
     if (Failed(state, s)) break;
     benchmark::DoNotOptimize(seen);
   }
@@ -190,7 +190,7 @@ void Verify(benchmark::State& state, uint64_t target) {
   if (!Ready(state, p)) return;
   for (auto _ : state) {
     std::vector<std::string> problems;
-    if (Failed(state, VerifyIndex(p->log, InspectOptions{}, &problems))) break;
+    if (Failed(state, VerifyIndex(p->log, InspectOptions{}).MoveTo(&problems))) break;
     if (!problems.empty()) {
       state.SkipWithError(("index problems: " + problems.front()).c_str());
       break;
@@ -240,12 +240,12 @@ void ReopenAfterKill(benchmark::State& state, uint64_t target, int late, size_t 
     if (pid == 0) {
       ::close(fds[0]);
       std::unique_ptr<Store> s;
-      if (!Store::Open(log, Options(), &s).ok()) ::_exit(1);
+      if (!Store::Open(log, Options()).MoveTo(&s).ok()) ::_exit(1);
       std::vector<std::string> msgs;
       for (int i = 0; i < late; ++i) msgs.push_back(MakePayload(late_size, "late", static_cast<uint64_t>(i)));
       std::vector<std::string_view> views(msgs.begin(), msgs.end());
       uint64_t seq = 0;
-      if (!s->AppendBatch(views, &seq).ok()) ::_exit(1);
+      if (!s->AppendBatch(views).MoveTo(&seq).ok()) ::_exit(1);
       char c = 'k';
       if (::write(fds[1], &c, 1) != 1) ::_exit(1);
       for (;;) ::pause();
@@ -263,7 +263,7 @@ void ReopenAfterKill(benchmark::State& state, uint64_t target, int late, size_t 
     }
     state.ResumeTiming();
     std::unique_ptr<Store> s;
-    if (Failed(state, Store::Open(log, Options(), &s))) break;
+    if (Failed(state, Store::Open(log, Options()).MoveTo(&s))) break;
     state.PauseTiming();
     action = mq::DescribeIndexAction(s->open_report());
     (void)s->Close();

@@ -67,16 +67,15 @@ Status OpenStore(const std::string& path, std::unique_ptr<Store>* out, bool keye
   o.sync = SyncPolicy::kNone;
   o.key = keyed ? KeyExtractor::UntilDelimiter(':') : KeyExtractor::None();
   o.auto_compact = false;
-  return Store::Open(path, o, out);
+  return Store::Open(path, o).MoveTo(out);
 }
 
 Status Fill(Store* s, const std::vector<std::string>& msgs) {
   std::vector<std::string_view> views;
-  uint64_t seq = 0;
   for (size_t i = 0; i < msgs.size(); i += 4096) {
     views.assign(msgs.begin() + static_cast<long>(i),
                  msgs.begin() + static_cast<long>(std::min(msgs.size(), i + 4096)));
-    MQ_RETURN_IF_ERROR(s->AppendBatch(views, &seq));
+    MQ_RETURN_IF_ERROR(s->AppendBatch(views).status());
   }
   return Status::OK();
 }

@@ -46,8 +46,7 @@ std::vector<std::string> PendingPayloads(const std::string& queue) {
       [&](const LogMessage& r) {
         if (!r.consumed) out.emplace_back(r.payload);
         return true;
-      },
-      &sum);
+      }).MoveTo(&sum);
   EXPECT_TRUE(s.ok()) << s.ToString();
   EXPECT_TRUE(sum.damage.empty()) << queue << ": " << sum.damage.front().reason;
   return out;
@@ -61,7 +60,7 @@ class FaultsMailboxTest : public ::testing::Test {
   }
   std::unique_ptr<ConfirmedSender> Sender() {
     std::unique_ptr<ConfirmedSender> cs;
-    Status s = ConfirmedSender::Open(opt_.socket_path, {}, &cs);
+    Status s = ConfirmedSender::Open(opt_.socket_path, {}).MoveTo(&cs);
     EXPECT_TRUE(s.ok()) << s.ToString();
     return cs;
   }
@@ -71,7 +70,7 @@ class FaultsMailboxTest : public ::testing::Test {
     for (int i = 0; i < n; ++i) {
       uint64_t seq = 0;
       std::string p = prefix + std::to_string(i);
-      if (cs->SendConfirmed(p, seconds(10), &seq).ok()) confirmed.push_back(p);
+      if (cs->SendConfirmed(p, seconds(10)).MoveTo(&seq).ok()) confirmed.push_back(p);
     }
     return confirmed;
   }
@@ -96,9 +95,9 @@ TEST_F(FaultsMailboxTest, QueueFileReplacedUnderARunningMailboxStopsItAndLosesNo
   {
     StoreOptions so;
     std::unique_ptr<Store> st;
-    ASSERT_TRUE(Store::Open(other, so, &st).ok());
+    ASSERT_TRUE(Store::Open(other, so).MoveTo(&st).ok());
     uint64_t seq;
-    ASSERT_TRUE(st->Append("other-0", &seq).ok());
+    ASSERT_TRUE(st->Append("other-0").MoveTo(&seq).ok());
     ASSERT_TRUE(st->Close().ok());
   }
   const std::string replacement = test::ReadFileOrDie(other);
@@ -154,8 +153,7 @@ TEST_F(FaultsMailboxTest, QueueFileTruncatedUnderARunningMailboxLosesOnlyWhatWas
                       [&](const LogMessage& r) {
                         if (!r.consumed) pending.emplace_back(r.payload);
                         return true;
-                      },
-                      &sum)
+                      }).MoveTo(&sum)
                   .ok());
   ASSERT_EQ(sum.damage.size(), 1u);
   EXPECT_EQ(sum.damage[0].offset, cut - (36 - 10));
@@ -181,7 +179,7 @@ TEST_F(FaultsMailboxTest, QueueFileTruncatedUnderARunningMailboxLosesOnlyWhatWas
   // damaged bytes to a side file.
   ASSERT_EQ(::unlink(IndexPathFor(opt_.queue_path).c_str()), 0);
   std::unique_ptr<Mailbox> refused;
-  Status s = Mailbox::Open(o, &refused);
+  Status s = Mailbox::Open(o).MoveTo(&refused);
   EXPECT_TRUE(s.IsCorruption()) << s.ToString();
   EXPECT_NE(s.message().find("salvage"), std::string::npos) << s.ToString();
   o.store.recovery = RecoveryMode::kSalvage;
@@ -286,9 +284,9 @@ TEST_F(FaultsMailboxTest, DatagramOfExactlyTheMaximumIsStoredWholeAndOneByteMore
   const std::string over = exact + "!";
   auto cs = Sender();
   uint64_t seq = 0;
-  Status s = cs->SendConfirmed(over, seconds(10), &seq);
+  Status s = cs->SendConfirmed(over, seconds(10)).MoveTo(&seq);
   EXPECT_EQ(s.code(), Status::Code::kTooLarge) << s.ToString();
-  s = cs->SendConfirmed(exact, seconds(10), &seq);
+  s = cs->SendConfirmed(exact, seconds(10)).MoveTo(&seq);
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(mb->Stats().rejected_too_large, 1u);
   ASSERT_TRUE(mb->Close().ok());
@@ -301,8 +299,7 @@ TEST_F(FaultsMailboxTest, DatagramOfExactlyTheMaximumIsStoredWholeAndOneByteMore
                       [&](const LogMessage& r) {
                         sizes.push_back(r.payload.size());
                         return true;
-                      },
-                      &sum)
+                      }).MoveTo(&sum)
                   .ok());
   EXPECT_EQ(sizes, std::vector<uint64_t>{kMax});
   mb = test::OpenMailboxOrDie(opt_);
@@ -327,7 +324,7 @@ TEST_F(FaultsOtherUidTest, SocketPathInADirectoryTheMailboxCannotWriteIsAClearEr
   ASSERT_EQ(::pipe(msg), 0);
   int rc = AsNobody([&] {
     std::unique_ptr<Mailbox> mb;
-    Status s = Mailbox::Open(o, &mb);
+    Status s = Mailbox::Open(o).MoveTo(&mb);
     const std::string text = s.ToString() + "|" + std::to_string(s.sys_errno());
     (void)!::write(msg[1], text.data(), text.size());
     return s.ok() ? 1 : 0;

@@ -154,11 +154,11 @@ TEST(AnswerBoundsTest, FloodersThatNeverReadDelayNoAdmittedConfirmationAndTheirA
 
   // The flooders stay alive and unread. Every confirmation arrives.
   std::unique_ptr<ConfirmedSender> cs;
-  ASSERT_TRUE(ConfirmedSender::Open(opt.socket_path, {}, &cs).ok());
+  ASSERT_TRUE(ConfirmedSender::Open(opt.socket_path, {}).MoveTo(&cs).ok());
   int confirmed = 0;
   for (int i = 0; i < kConfirmed; ++i) {
     uint64_t seq = 0;
-    Status s = cs->SendConfirmed("admitted-" + std::to_string(i), seconds(20), &seq);
+    Status s = cs->SendConfirmed("admitted-" + std::to_string(i), seconds(20)).MoveTo(&seq);
     if (!s.ok()) {
       ADD_FAILURE() << "confirmation " << i << " did not arrive: " << s.ToString();
       break;

@@ -104,12 +104,12 @@ TEST_F(AnswerIsolationTest, UnadmittedFlooderThatNeverReadsGetsNoAnswerAndEveryA
   // The admitted sender (root) keeps its flooder (still connected, never
   // reading) alive and gets every confirmation, none timing out.
   std::unique_ptr<ConfirmedSender> cs;
-  ASSERT_TRUE(ConfirmedSender::Open(opt_.socket_path, {}, &cs).ok());
+  ASSERT_TRUE(ConfirmedSender::Open(opt_.socket_path, {}).MoveTo(&cs).ok());
   constexpr int kAdmitted = 200;
   int confirmed = 0;
   for (int i = 0; i < kAdmitted; ++i) {
     uint64_t seq = 0;
-    Status s = cs->SendConfirmed("root-" + std::to_string(i), seconds(10), &seq);
+    Status s = cs->SendConfirmed("root-" + std::to_string(i), seconds(10)).MoveTo(&seq);
     if (!s.ok()) {
       ADD_FAILURE() << "confirmation " << i << " did not arrive: " << s.ToString();
       break;

@@ -30,10 +30,10 @@ class MailboxCliTest : public ::testing::Test {
     StoreOptions o;
     if (!key.empty()) o.key = KeyExtractor::Parse(key).value();
     std::unique_ptr<mq::Store> s;
-    ASSERT_TRUE(mq::Store::Open(queue_, o, &s).ok());
+    ASSERT_TRUE(mq::Store::Open(queue_, o).MoveTo(&s).ok());
     std::vector<std::string_view> v(payloads.begin(), payloads.end());
     uint64_t first = 0;
-    ASSERT_TRUE(s->AppendBatch(v, &first).ok());
+    ASSERT_TRUE(s->AppendBatch(v).MoveTo(&first).ok());
     ASSERT_TRUE(s->Close().ok());
   }
   test::TempDir dir_;

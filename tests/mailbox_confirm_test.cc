@@ -33,10 +33,10 @@ class MailboxConfirmTest : public ::testing::TestWithParam<SyncPolicy> {
 TEST_P(MailboxConfirmTest, ConfirmedSendReturnsTheSeqOfTheStoredMessageOnceDurable) {
   auto mb = OpenMailboxOrDie(opt_);
   std::unique_ptr<ConfirmedSender> cs;
-  ASSERT_TRUE(ConfirmedSender::Open(opt_.socket_path, {}, &cs).ok());
+  ASSERT_TRUE(ConfirmedSender::Open(opt_.socket_path, {}).MoveTo(&cs).ok());
   for (uint64_t want = 1; want <= 3; ++want) {
     uint64_t seq = 0;
-    Status s = cs->SendConfirmed("m" + std::to_string(want), seconds(10), &seq);
+    Status s = cs->SendConfirmed("m" + std::to_string(want), seconds(10)).MoveTo(&seq);
     ASSERT_TRUE(s.ok()) << s.ToString();
     EXPECT_EQ(seq, want);
     if (GetParam() != SyncPolicy::kNone) {
@@ -54,12 +54,12 @@ TEST_P(MailboxConfirmTest, PipelinedSendsAreConfirmedInSendOrderWithIncreasingSe
   ConfirmedSenderOptions co;
   co.window = 16;
   std::unique_ptr<ConfirmedSender> cs;
-  ASSERT_TRUE(ConfirmedSender::Open(opt_.socket_path, co, &cs).ok());
+  ASSERT_TRUE(ConfirmedSender::Open(opt_.socket_path, co).MoveTo(&cs).ok());
   constexpr uint64_t kCount = 300;
   std::vector<Confirmation> got;
   for (uint64_t i = 0; i < kCount; ++i) {
     uint64_t ticket = 0;
-    Status s = cs->SendAsync("p" + std::to_string(i), &ticket);
+    Status s = cs->SendAsync("p" + std::to_string(i)).MoveTo(&ticket);
     ASSERT_TRUE(s.ok()) << s.ToString();
     EXPECT_EQ(ticket, i);
     EXPECT_LE(cs->in_flight(), co.window);
@@ -89,7 +89,7 @@ TEST_P(MailboxConfirmTest, ConcurrentConfirmingSendersEachGetTheirOwnAnswers) {
       ConfirmedSenderOptions co;
       co.window = 8;
       std::unique_ptr<ConfirmedSender> cs;
-      ASSERT_TRUE(ConfirmedSender::Open(opt_.socket_path, co, &cs).ok());
+      ASSERT_TRUE(ConfirmedSender::Open(opt_.socket_path, co).MoveTo(&cs).ok());
       for (int i = 0; i < kEach; ++i)
         ASSERT_TRUE(cs->SendAsync(std::to_string(k) + ":" + std::to_string(i)).ok());
       ASSERT_TRUE(cs->Flush(&results[k]).ok());
@@ -158,7 +158,7 @@ TEST_F(PlainSenderTest, ReplyDatagramIsTheDocumentedSixteenBytes) {
 
 TEST_F(PlainSenderTest, ConfirmedSendWithoutAMailboxFailsNamingThePath) {
   std::unique_ptr<ConfirmedSender> cs;
-  Status s = ConfirmedSender::Open(opt_.socket_path, {}, &cs);
+  Status s = ConfirmedSender::Open(opt_.socket_path, {}).MoveTo(&cs);
   EXPECT_TRUE(s.IsNotFound()) << s.ToString();
   EXPECT_NE(s.message().find(opt_.socket_path), std::string::npos);
 }
@@ -170,12 +170,12 @@ TEST_F(PlainSenderTest, ConfirmedSenderFollowsAMailboxThatRestarted) {
   uint64_t seq = 0;
   {
     auto mb = OpenMailboxOrDie(opt_);
-    ASSERT_TRUE(ConfirmedSender::Open(opt_.socket_path, co, &cs).ok());
-    ASSERT_TRUE(cs->SendConfirmed("before", seconds(5), &seq).ok());
+    ASSERT_TRUE(ConfirmedSender::Open(opt_.socket_path, co).MoveTo(&cs).ok());
+    ASSERT_TRUE(cs->SendConfirmed("before", seconds(5)).MoveTo(&seq).ok());
     EXPECT_EQ(seq, 1u);
   }
   auto mb = OpenMailboxOrDie(opt_);
-  Status s = cs->SendConfirmed("after", seconds(5), &seq);
+  Status s = cs->SendConfirmed("after", seconds(5)).MoveTo(&seq);
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(seq, 2u);
 }
@@ -188,9 +188,9 @@ TEST_F(PlainSenderTest, UnansweredConfirmedSendTimesOutAndALaterOneIsNotConfused
   std::strncpy(a.sun_path, opt_.socket_path.c_str(), sizeof(a.sun_path) - 1);
   ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
   std::unique_ptr<ConfirmedSender> cs;
-  ASSERT_TRUE(ConfirmedSender::Open(opt_.socket_path, {}, &cs).ok());
+  ASSERT_TRUE(ConfirmedSender::Open(opt_.socket_path, {}).MoveTo(&cs).ok());
   uint64_t seq = 0;
-  Status s = cs->SendConfirmed("one", milliseconds(50), &seq);
+  Status s = cs->SendConfirmed("one", milliseconds(50)).MoveTo(&seq);
   EXPECT_TRUE(s.IsTimedOut()) << s.ToString();
   // Now answer the first message late, from the "mailbox", to its reply socket.
   char buf[64];
@@ -200,7 +200,7 @@ TEST_F(PlainSenderTest, UnansweredConfirmedSendTimesOutAndALaterOneIsNotConfused
   char ans[reply::kSize];
   reply::Encode(reply::Code::kOk, 77, ans);
   (void)::sendto(fd, ans, sizeof(ans), 0, reinterpret_cast<sockaddr*>(&from), from_len);
-  s = cs->SendConfirmed("two", milliseconds(100), &seq);
+  s = cs->SendConfirmed("two", milliseconds(100)).MoveTo(&seq);
   EXPECT_TRUE(s.IsTimedOut()) << "took the late answer for message one as message two's: " << s.ToString();
   ::close(fd);
 }
@@ -208,12 +208,12 @@ TEST_F(PlainSenderTest, UnansweredConfirmedSendTimesOutAndALaterOneIsNotConfused
 TEST_F(PlainSenderTest, SendAsyncTicketsStayConsecutiveAcrossSendConfirmedCalls) {
   auto mb = OpenMailboxOrDie(opt_);
   std::unique_ptr<ConfirmedSender> cs;
-  ASSERT_TRUE(ConfirmedSender::Open(opt_.socket_path, {}, &cs).ok());
+  ASSERT_TRUE(ConfirmedSender::Open(opt_.socket_path, {}).MoveTo(&cs).ok());
   uint64_t t0 = 99, t1 = 99, seq = 0;
-  ASSERT_TRUE(cs->SendAsync("a0", &t0).ok());
-  ASSERT_TRUE(cs->SendConfirmed("sync", seconds(10), &seq).ok());
+  ASSERT_TRUE(cs->SendAsync("a0").MoveTo(&t0).ok());
+  ASSERT_TRUE(cs->SendConfirmed("sync", seconds(10)).MoveTo(&seq).ok());
   EXPECT_EQ(seq, 2u);
-  ASSERT_TRUE(cs->SendAsync("a1", &t1).ok());
+  ASSERT_TRUE(cs->SendAsync("a1").MoveTo(&t1).ok());
   EXPECT_EQ(t0, 0u);
   EXPECT_EQ(t1, 1u);
   std::vector<Confirmation> got;

@@ -63,7 +63,7 @@ void RunSender(const std::string& socket, int k, const std::atomic<bool>* stop, 
   co.connect_retry = std::chrono::seconds(10);
   co.reply_timeout = std::chrono::seconds(5);
   std::unique_ptr<ConfirmedSender> cs;
-  Status s = ConfirmedSender::Open(socket, co, &cs);
+  Status s = ConfirmedSender::Open(socket, co).MoveTo(&cs);
   if (!s.ok()) {
     log->odd_errors.push_back("open: " + s.ToString());
     return;
@@ -71,7 +71,7 @@ void RunSender(const std::string& socket, int k, const std::atomic<bool>* stop, 
   for (uint64_t i = 0; !stop->load(); ++i) {
     log->attempted = i + 1;
     uint64_t seq = 0;
-    s = cs->SendConfirmed(Payload(k, i), std::chrono::seconds(5), &seq);
+    s = cs->SendConfirmed(Payload(k, i), std::chrono::seconds(5)).MoveTo(&seq);
     log->confirmed.push_back(s.ok());
     if (s.ok()) ++log->confirmed_count;
     // A killed mailbox leaves the fate of the message in flight unknown
@@ -125,9 +125,9 @@ TEST_P(MailboxCrashTest, EveryConfirmedMessageSurvivesSigkillOfTheReceiver) {
     ConfirmedSenderOptions co;
     co.connect_retry = std::chrono::seconds(10);
     std::unique_ptr<ConfirmedSender> cs;
-    ASSERT_TRUE(ConfirmedSender::Open(socket, co, &cs).ok());
+    ASSERT_TRUE(ConfirmedSender::Open(socket, co).MoveTo(&cs).ok());
     uint64_t seq;
-    Status s = cs->SendConfirmed("STOP", std::chrono::seconds(10), &seq);
+    Status s = cs->SendConfirmed("STOP", std::chrono::seconds(10)).MoveTo(&seq);
     ASSERT_TRUE(s.ok()) << s.ToString();
   }
   ASSERT_EQ(test::WaitProcess(pid, std::chrono::seconds(60)), 0) << "the last actor did not drain and exit";
@@ -148,8 +148,7 @@ TEST_P(MailboxCrashTest, EveryConfirmedMessageSurvivesSigkillOfTheReceiver) {
       [&](const LogMessage& r) {
         logged.emplace_back(r.payload);
         return true;
-      },
-      &sum);
+      }).MoveTo(&sum);
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(sum.pending, 0u) << "the last actor left messages pending";
   EXPECT_TRUE(sum.damage.empty());

@@ -46,7 +46,7 @@ class MailboxHandoffTest : public ::testing::Test {
   void ExpectRefused(int fd, const std::string& says) {
     opt_.inherit_socket = fd;
     std::unique_ptr<Mailbox> mb;
-    Status s = Mailbox::Open(opt_, &mb);
+    Status s = Mailbox::Open(opt_).MoveTo(&mb);
     EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << s.ToString();
     EXPECT_NE(s.message().find(says), std::string::npos) << s.message();
     EXPECT_NE(s.message().find("descriptor " + std::to_string(fd)), std::string::npos) << s.message();

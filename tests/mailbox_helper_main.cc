@@ -41,7 +41,7 @@ int Actor(const std::string& socket, const std::string& queue, bool ack) {
   o.queue_path = queue;
   o.sync = mq::SyncPolicy::kAlways;
   std::unique_ptr<mq::Mailbox> mb;
-  mq::Status s = mq::Mailbox::Open(o, &mb);
+  mq::Status s = mq::Mailbox::Open(o).MoveTo(&mb);
   if (!s.ok()) return Fail(s);
   // Marks where this run's deliveries begin (the crash test needs to know).
   if (!WriteAll("#start\n")) return Fail(mq::Status::FromErrno("writing to stdout"));
@@ -94,10 +94,10 @@ int main(int argc, char** argv) {
       return 0;
     }
     std::unique_ptr<mq::ConfirmedSender> cs;
-    mq::Status s = mq::ConfirmedSender::Open(args[0], {}, &cs);
+    mq::Status s = mq::ConfirmedSender::Open(args[0], {}).MoveTo(&cs);
     if (!s.ok()) return Fail(s);
     uint64_t seq = 0;
-    s = cs->SendConfirmed(args[1], std::chrono::seconds(5), &seq);
+    s = cs->SendConfirmed(args[1], std::chrono::seconds(5)).MoveTo(&seq);
     if (!s.ok()) return Fail(s);
     std::printf("ok %llu\n", static_cast<unsigned long long>(seq));
     return 0;

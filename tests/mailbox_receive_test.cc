@@ -243,7 +243,7 @@ TEST_F(MailboxReceiveTest, ManyMessagesFromSeveralSendersAreAllStoredInEachSende
       std::unique_ptr<Sender> s;
       SendOptions so;
       so.retry_for = std::chrono::seconds(10);
-      ASSERT_TRUE(Sender::Open(opt_.socket_path, so, &s).ok());
+      ASSERT_TRUE(Sender::Open(opt_.socket_path, so).MoveTo(&s).ok());
       for (int i = 0; i < kEach; ++i) {
         Status st = s->Send(std::to_string(k) + ":" + std::to_string(i));
         ASSERT_TRUE(st.ok()) << st.ToString();

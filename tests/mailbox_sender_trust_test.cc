@@ -132,7 +132,7 @@ TEST_F(SenderTrustTest, ForgedAnswersOfAnotherUidWhileTheSenderWaitsForItsMailbo
   o.connect_retry = seconds(30);
   std::unique_ptr<ConfirmedSender> cs;
   Status opened;
-  std::thread opener([&] { opened = ConfirmedSender::Open(path_, o, &cs); });
+  std::thread opener([&] { opened = ConfirmedSender::Open(path_, o).MoveTo(&cs); });
   // ... while the forger looks for its reply socket 50 times and sends to
   // whatever it finds.
   EXPECT_TRUE(ReadBytes(scans[0], 50));
@@ -143,10 +143,10 @@ TEST_F(SenderTrustTest, ForgedAnswersOfAnotherUidWhileTheSenderWaitsForItsMailbo
   // The forger now sees the connected reply socket and keeps sending.
   EXPECT_TRUE(ReadBytes(scans[0], 50));
   uint64_t seq = 0;
-  Status s = cs->SendConfirmed("hello", milliseconds(300), &seq);
+  Status s = cs->SendConfirmed("hello", milliseconds(300)).MoveTo(&seq);
   EXPECT_TRUE(s.IsTimedOut()) << "confirmed as seq " << seq << ": " << s.ToString();
   uint64_t ticket = 0;
-  ASSERT_TRUE(cs->SendAsync("again", &ticket).ok());
+  ASSERT_TRUE(cs->SendAsync("again").MoveTo(&ticket).ok());
   EXPECT_TRUE(ReadBytes(scans[0], 50));
   std::vector<Confirmation> got;
   EXPECT_TRUE(cs->Collect(milliseconds(0), &got).IsTimedOut());
@@ -175,7 +175,7 @@ TEST_F(SenderTrustTest, ForgedAnswersWhileTheMailboxNeverComesUpConfirmNothingAn
   ConfirmedSenderOptions o;
   o.connect_retry = milliseconds(300);
   std::unique_ptr<ConfirmedSender> cs;
-  Status s = ConfirmedSender::Open(path_, o, &cs);
+  Status s = ConfirmedSender::Open(path_, o).MoveTo(&cs);
   EXPECT_TRUE(s.IsNotFound()) << s.ToString();
   EXPECT_EQ(cs, nullptr);
   ASSERT_EQ(::write(stop[1], "x", 1), 1);
@@ -222,7 +222,7 @@ TEST_F(SenderTrustTest, AnswerFromAProcessOfAnotherUidOnTheMailboxSocketIsDroppe
   ::close(mailbox);
   ::close(answered[1]);
   std::unique_ptr<ConfirmedSender> cs;
-  Status s = ConfirmedSender::Open(path_, {}, &cs);
+  Status s = ConfirmedSender::Open(path_, {}).MoveTo(&cs);
   ASSERT_TRUE(s.ok()) << s.ToString();
   ASSERT_TRUE(cs->SendAsync("to root's mailbox").ok());
   ASSERT_TRUE(ReadBytes(answered[0], 1));  // the answer is queued now
@@ -271,7 +271,7 @@ TEST_F(SenderTrustTest, MailboxPathBoundByAnotherUidIsRefusedNamingTheUidAndNoth
   ASSERT_EQ(::stat(path_.c_str(), &st), 0);
   ASSERT_EQ(st.st_uid, kNobody);
   std::unique_ptr<ConfirmedSender> cs;
-  Status s = ConfirmedSender::Open(path_, {}, &cs);
+  Status s = ConfirmedSender::Open(path_, {}).MoveTo(&cs);
   EXPECT_EQ(s.code(), Status::Code::kDenied) << s.ToString();
   EXPECT_NE(s.message().find("owned by uid 65534"), std::string::npos) << s.message();
   EXPECT_NE(s.message().find("root, uid 0"), std::string::npos) << s.message();
@@ -279,7 +279,7 @@ TEST_F(SenderTrustTest, MailboxPathBoundByAnotherUidIsRefusedNamingTheUidAndNoth
   EXPECT_NE(s.message().find("nothing was sent"), std::string::npos) << s.message();
   if (s.ok()) {
     uint64_t seq = 0;
-    (void)cs->SendConfirmed("secret", milliseconds(100), &seq);
+    (void)cs->SendConfirmed("secret", milliseconds(100)).MoveTo(&seq);
   }
   EXPECT_EQ(impostor.Finish(), 0) << "a message reached the impostor";
 }
@@ -318,10 +318,10 @@ TEST_F(SenderTrustTest, MailboxOfAnotherUidIsUsedWhenItIsTheExpectedUid) {
   ConfirmedSenderOptions o;
   o.expected_uid = kNobody;
   std::unique_ptr<ConfirmedSender> cs;
-  Status s = ConfirmedSender::Open(path_, o, &cs);
+  Status s = ConfirmedSender::Open(path_, o).MoveTo(&cs);
   ASSERT_TRUE(s.ok()) << s.ToString();
   uint64_t seq = 0;
-  s = cs->SendConfirmed("hello", seconds(10), &seq);
+  s = cs->SendConfirmed("hello", seconds(10)).MoveTo(&seq);
   EXPECT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(seq, 5u);
   EXPECT_EQ(cs->dropped_answers(), 0u);

@@ -82,7 +82,7 @@ TEST_F(MailboxSocketModeTest, ModeIsExactEvenWhereUnshareIsRefused) {
     ::umask(022);
     opt_.socket_mode = 0666;
     std::unique_ptr<Mailbox> mb;
-    if (!Mailbox::Open(opt_, &mb).ok()) ::_exit(12);
+    if (!Mailbox::Open(opt_).MoveTo(&mb).ok()) ::_exit(12);
     const mode_t m = SocketMode();
     (void)mb->Close();
     ::_exit(m == 0666 ? 0 : 13);

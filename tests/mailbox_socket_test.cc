@@ -61,7 +61,7 @@ TEST_F(MailboxSocketTest, LiveSocketIsRefusedAndKeepsWorking) {
   MailboxOptions second = opt_;
   second.queue_path = dir_.File("other-queue");
   std::unique_ptr<Mailbox> mb;
-  Status s = Mailbox::Open(second, &mb);
+  Status s = Mailbox::Open(second).MoveTo(&mb);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.sys_errno(), EADDRINUSE) << s.ToString();
   EXPECT_NE(s.message().find(opt_.socket_path), std::string::npos) << s.message();
@@ -74,7 +74,7 @@ TEST_F(MailboxSocketTest, LiveSocketIsRefusedAndKeepsWorking) {
 TEST_F(MailboxSocketTest, PathThatIsNotASocketIsNeverUnlinked) {
   test::WriteFileOrDie(opt_.socket_path, "precious");
   std::unique_ptr<Mailbox> mb;
-  Status s = Mailbox::Open(opt_, &mb);
+  Status s = Mailbox::Open(opt_).MoveTo(&mb);
   EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << s.ToString();
   EXPECT_NE(s.message().find("not a socket"), std::string::npos) << s.message();
   EXPECT_EQ(test::ReadFileOrDie(opt_.socket_path), "precious");
@@ -86,7 +86,7 @@ TEST_F(MailboxSocketTest, SecondMailboxOnTheSameQueueGetsAClearErrorAndBindsNoth
   MailboxOptions second = opt_;
   second.socket_path = dir_.File("sock2");
   std::unique_ptr<Mailbox> mb;
-  Status s = Mailbox::Open(second, &mb);
+  Status s = Mailbox::Open(second).MoveTo(&mb);
   EXPECT_TRUE(s.IsBusy()) << s.ToString();
   EXPECT_NE(s.message().find(std::to_string(::getpid())), std::string::npos) << s.message();
   EXPECT_FALSE(test::FileExists(second.socket_path));
@@ -145,7 +145,7 @@ TEST_F(MailboxSocketTest, ASenderThatSendsTheInstantThePathAppearsIsAdmitted) {
       ::close(fd);
     });
     std::unique_ptr<Mailbox> mb;
-    Status s = Mailbox::Open(opt_, &mb);
+    Status s = Mailbox::Open(opt_).MoveTo(&mb);
     ASSERT_TRUE(test::WaitUntil([&] { return sent.load() > 0; }));
     stop.store(true);
     sender.join();
@@ -272,11 +272,11 @@ TEST_F(MailboxSocketTest, ConfirmingSenderOfAnOversizeMessageIsToldItIsTooLarge)
   opt_.max_message_size = 100;
   auto mb = OpenMailboxOrDie(opt_);
   std::unique_ptr<ConfirmedSender> cs;
-  ASSERT_TRUE(ConfirmedSender::Open(opt_.socket_path, {}, &cs).ok());
+  ASSERT_TRUE(ConfirmedSender::Open(opt_.socket_path, {}).MoveTo(&cs).ok());
   uint64_t seq = 0;
-  Status s = cs->SendConfirmed(std::string(101, 'x'), std::chrono::seconds(5), &seq);
+  Status s = cs->SendConfirmed(std::string(101, 'x'), std::chrono::seconds(5)).MoveTo(&seq);
   EXPECT_EQ(s.code(), Status::Code::kTooLarge) << s.ToString();
-  s = cs->SendConfirmed("small", std::chrono::seconds(5), &seq);
+  s = cs->SendConfirmed("small", std::chrono::seconds(5)).MoveTo(&seq);
   ASSERT_TRUE(s.ok()) << s.ToString();
   EXPECT_EQ(seq, 1u);
 }
@@ -313,7 +313,7 @@ TEST_F(MailboxSocketTest, SendToAFullSocketBufferFailsWithEagainAfterItsRetryTim
   std::unique_ptr<Sender> sender;
   SendOptions so;
   so.retry_for = std::chrono::milliseconds(30);
-  ASSERT_TRUE(Sender::Open(opt_.socket_path, so, &sender).ok());
+  ASSERT_TRUE(Sender::Open(opt_.socket_path, so).MoveTo(&sender).ok());
   Status s;
   int sent = 0;
   for (; sent < 10000; ++sent) {
@@ -336,7 +336,7 @@ TEST_F(MailboxSocketTest, OverlongSocketPathIsAnInvalidArgument) {
   MailboxOptions o = opt_;
   o.socket_path = dir_.path() + "/" + std::string(200, 's');
   std::unique_ptr<Mailbox> mb;
-  Status s = Mailbox::Open(o, &mb);
+  Status s = Mailbox::Open(o).MoveTo(&mb);
   EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << s.ToString();
   EXPECT_NE(s.message().find("at most 107"), std::string::npos) << s.message();
   EXPECT_FALSE(test::FileExists(o.queue_path)) << "a failed open created the queue";
@@ -358,7 +358,7 @@ TEST(MailboxOptionsTest, OutOfRangeOptionsAreInvalidArgumentsAndCreateNothing) {
     if (which == 2) o.ingest_batch = 0;
     if (which == 3) o.queue_path.clear();
     std::unique_ptr<Mailbox> mb;
-    Status s = Mailbox::Open(o, &mb);
+    Status s = Mailbox::Open(o).MoveTo(&mb);
     EXPECT_EQ(s.code(), Status::Code::kInvalidArgument) << which << ": " << s.ToString();
     EXPECT_FALSE(test::FileExists(o.socket_path));
     EXPECT_FALSE(test::FileExists(dir.File("queue")));

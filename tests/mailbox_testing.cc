@@ -30,7 +30,7 @@ MailboxOptions OptionsIn(const TempDir& dir) {
 
 std::unique_ptr<Mailbox> OpenMailboxOrDie(const MailboxOptions& options) {
   std::unique_ptr<Mailbox> mb;
-  Status s = Mailbox::Open(options, &mb);
+  Status s = Mailbox::Open(options).MoveTo(&mb);
   EXPECT_TRUE(s.ok()) << s.ToString();
   return mb;
 }

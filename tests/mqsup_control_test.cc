@@ -115,9 +115,9 @@ TEST_F(MqsupControlTest, AStopStoredByAnEarlierRunIsDroppedNotObeyed) {
   // then crashed before handling it.
   {
     std::unique_ptr<Store> q;
-    ASSERT_TRUE(Store::Open(run_.control() + ".q", StoreOptions{}, &q).ok());
+    ASSERT_TRUE(Store::Open(run_.control() + ".q", StoreOptions{}).MoveTo(&q).ok());
     uint64_t seq = 0;
-    ASSERT_TRUE(q->Append("CTL mqsup-answer/1/0000000000000000 stop", &seq).ok());
+    ASSERT_TRUE(q->Append("CTL mqsup-answer/1/0000000000000000 stop").MoveTo(&seq).ok());
     ASSERT_TRUE(q->Close().ok());
   }
   run_.Configure("", {Ready("a")});

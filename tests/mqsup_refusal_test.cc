@@ -41,7 +41,7 @@ TEST_F(MqsupRefusalTest, ASocketBoundByALiveProcessIsRefused) {
 TEST_F(MqsupRefusalTest, AQueueLockedByAnotherProcessIsRefused) {
   run_.Configure("", {WithSocket("a"), WithSocket("b", "queue = \"" + run_.dir().File("b.q") + "\"\n")});
   std::unique_ptr<Store> holder;
-  ASSERT_TRUE(Store::Open(run_.dir().File("b.q"), StoreOptions{}, &holder).ok());
+  ASSERT_TRUE(Store::Open(run_.dir().File("b.q"), StoreOptions{}).MoveTo(&holder).ok());
   ExpectRefusedCleanly("child b: queue " + run_.dir().File("b.q") + " is locked by pid " + std::to_string(::getpid()));
 }
 

@@ -42,19 +42,19 @@ TEST_F(MqtoolCheckHeaderTest, ScanLogSaysWhenTheHeaderIsCutShortAndOnlyThen) {
   const std::string whole = ReadFileOrDie(q_);
   LogSummary sum;
   WriteFileOrDie(q_, whole.substr(0, 30));
-  Status s = ScanLog(q_, InspectOptions{}, [](const LogMessage&) { return true; }, &sum);
+  Status s = ScanLog(q_, InspectOptions{}, [](const LogMessage&) { return true; }).MoveTo(&sum);
   EXPECT_TRUE(s.IsCorruption()) << s.ToString();
   EXPECT_TRUE(sum.header_cut_short);
 
   std::string damaged = whole;
   damaged[30] ^= 0x01;  // inside the header's log id: its checksum fails
   WriteFileOrDie(q_, damaged);
-  s = ScanLog(q_, InspectOptions{}, [](const LogMessage&) { return true; }, &sum);
+  s = ScanLog(q_, InspectOptions{}, [](const LogMessage&) { return true; }).MoveTo(&sum);
   EXPECT_TRUE(s.IsCorruption()) << s.ToString();
   EXPECT_FALSE(sum.header_cut_short);
 
   WriteFileOrDie(q_, whole);
-  ASSERT_TRUE(ScanLog(q_, InspectOptions{}, [](const LogMessage&) { return true; }, &sum).ok());
+  ASSERT_TRUE(ScanLog(q_, InspectOptions{}, [](const LogMessage&) { return true; }).MoveTo(&sum).ok());
   EXPECT_FALSE(sum.header_cut_short);
 }
 

@@ -88,7 +88,7 @@ TEST_F(MqtoolCheckTest, IndexMissingAPendingMessageIsReported) {
   std::string before = ReadFileOrDie(q);
   {
     std::unique_ptr<Store> s;
-    ASSERT_TRUE(Store::Open(q, StoreOptions{}, &s).ok());
+    ASSERT_TRUE(Store::Open(q, StoreOptions{}).MoveTo(&s).ok());
     ASSERT_TRUE(s->Consume(2).ok());
     ASSERT_TRUE(s->Close().ok());
   }
@@ -107,7 +107,7 @@ TEST_F(MqtoolCheckTest, IndexMissingAPendingMessageIsReported) {
 
 TEST_F(MqtoolCheckTest, TornTailWhileAMailboxHoldsTheQueueIsANoteNotDamage) {
   std::unique_ptr<Store> s;
-  ASSERT_TRUE(Store::Open(q_, StoreOptions{}, &s).ok());
+  ASSERT_TRUE(Store::Open(q_, StoreOptions{}).MoveTo(&s).ok());
   std::string bytes = ReadFileOrDie(q_) + "half";  // as if an append were in progress
   WriteFileOrDie(q_, bytes);
   ToolRun r = Check();

@@ -65,7 +65,7 @@ TEST_F(MqtoolCompactTest, DryRunReportsTheSameNumbersAndChangesNothing) {
 
 TEST_F(MqtoolCompactTest, DryRunWorksWhileAMailboxHoldsTheQueue) {
   std::unique_ptr<Store> s;
-  ASSERT_TRUE(Store::Open(q_, StoreOptions{}, &s).ok());
+  ASSERT_TRUE(Store::Open(q_, StoreOptions{}).MoveTo(&s).ok());
   ToolRun r = Run({"compact", q_, "--dry-run"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("Q: would compact: 193 bytes before, 156 after"), std::string::npos) << r.out;
@@ -74,7 +74,7 @@ TEST_F(MqtoolCompactTest, DryRunWorksWhileAMailboxHoldsTheQueue) {
 
 TEST_F(MqtoolCompactTest, QueueHeldByAMailboxIsRefusedAtOnceWithItsPid) {
   std::unique_ptr<Store> s;
-  ASSERT_TRUE(Store::Open(q_, StoreOptions{}, &s).ok());
+  ASSERT_TRUE(Store::Open(q_, StoreOptions{}).MoveTo(&s).ok());
   std::string bytes = ReadFileOrDie(q_);
   ToolRun r = Run({"compact", q_});
   EXPECT_EQ(r.exit_code, 3);

@@ -137,10 +137,10 @@ TEST(MqtoolDumpLiveTest, WorksWhileAMailboxHoldsTheQueue) {
   std::unique_ptr<Store> s;
   StoreOptions opt;
   opt.sync = SyncPolicy::kAlways;
-  ASSERT_TRUE(Store::Open(q, opt, &s).ok());
+  ASSERT_TRUE(Store::Open(q, opt).MoveTo(&s).ok());
   uint64_t seq = 0;
-  ASSERT_TRUE(s->Append("live one", &seq).ok());
-  ASSERT_TRUE(s->Append("live two", &seq).ok());
+  ASSERT_TRUE(s->Append("live one").MoveTo(&seq).ok());
+  ASSERT_TRUE(s->Append("live two").MoveTo(&seq).ok());
   ToolRun r = RunTool({"dump", q, "--format", "raw"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "live one\nlive two\n");

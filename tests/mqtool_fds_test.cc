@@ -35,7 +35,7 @@ class MqtoolFdsTest : public ::testing::Test {
     MailboxOptions o;
     o.socket_path = dir_.File("sock");
     o.queue_path = dir_.File("mbq");
-    Status s = Mailbox::Open(o, &mailbox_);
+    Status s = Mailbox::Open(o).MoveTo(&mailbox_);
     ASSERT_TRUE(s.ok()) << s.ToString();
   }
   TempDir dir_;

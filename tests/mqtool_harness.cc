@@ -118,11 +118,11 @@ void MakeQueue(const std::string& path, const std::vector<std::string>& payloads
     opt.key = k.value();
   }
   std::unique_ptr<Store> s;
-  Status st = Store::Open(path, opt, &s);
+  Status st = Store::Open(path, opt).MoveTo(&s);
   ASSERT_TRUE(st.ok()) << st.ToString();
   for (const auto& p : payloads) {
     uint64_t seq = 0;
-    st = s->Append(p, &seq);
+    st = s->Append(p).MoveTo(&seq);
     ASSERT_TRUE(st.ok()) << st.ToString();
   }
   for (uint64_t seq : consumed) {

@@ -109,7 +109,7 @@ TEST_F(MqtoolRecoverTest, AbsoluteModeRefusesATornTailAndChangesNothing) {
 
 TEST_F(MqtoolRecoverTest, QueueHeldByAMailboxIsRefusedAtOnceWithItsPid) {
   std::unique_ptr<Store> s;
-  ASSERT_TRUE(Store::Open(q_, StoreOptions{}, &s).ok());
+  ASSERT_TRUE(Store::Open(q_, StoreOptions{}).MoveTo(&s).ok());
   ToolRun r = Run({"recover", q_});
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_EQ(r.out, "");
@@ -120,7 +120,7 @@ TEST_F(MqtoolRecoverTest, QueueHeldByAMailboxIsRefusedAtOnceWithItsPid) {
 
 TEST_F(MqtoolRecoverTest, WaitWithATimeoutGivesUpWhileTheQueueStaysHeld) {
   std::unique_ptr<Store> s;
-  ASSERT_TRUE(Store::Open(q_, StoreOptions{}, &s).ok());
+  ASSERT_TRUE(Store::Open(q_, StoreOptions{}).MoveTo(&s).ok());
   ToolRun r = Run({"recover", q_, "--wait", "--timeout", "1"});
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_NE(r.err.find("queue in use by pid " + std::to_string(::getpid())), std::string::npos) << r.err;
@@ -130,7 +130,7 @@ TEST_F(MqtoolRecoverTest, WaitWithATimeoutGivesUpWhileTheQueueStaysHeld) {
 
 TEST_F(MqtoolRecoverTest, WaitProceedsOnceTheMailboxClosesTheQueue) {
   std::unique_ptr<Store> s;
-  ASSERT_TRUE(Store::Open(q_, StoreOptions{}, &s).ok());
+  ASSERT_TRUE(Store::Open(q_, StoreOptions{}).MoveTo(&s).ok());
   std::thread closer([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     EXPECT_TRUE(s->Close().ok());

@@ -29,7 +29,7 @@ class MqtoolReplayTest : public ::testing::Test {
     o.socket_path = dir_.File("dst.sock");
     o.queue_path = dir_.File("dst");
     o.sync = sync;
-    Status s = Mailbox::Open(o, &mailbox_);
+    Status s = Mailbox::Open(o).MoveTo(&mailbox_);
     ASSERT_TRUE(s.ok()) << s.ToString();
   }
   // Waits (bounded) until the target mailbox has stored n datagrams, then closes it.

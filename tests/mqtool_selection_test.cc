@@ -26,10 +26,10 @@ class LiveTornTailTest : public ::testing::Test {
     q_ = dir_.File("q");
     StoreOptions opt;
     opt.sync = SyncPolicy::kAlways;
-    ASSERT_TRUE(Store::Open(q_, opt, &store_).ok());
+    ASSERT_TRUE(Store::Open(q_, opt).MoveTo(&store_).ok());
     uint64_t seq = 0;
-    ASSERT_TRUE(store_->Append("live one", &seq).ok());
-    ASSERT_TRUE(store_->Append("live two", &seq).ok());
+    ASSERT_TRUE(store_->Append("live one").MoveTo(&seq).ok());
+    ASSERT_TRUE(store_->Append("live two").MoveTo(&seq).ok());
     const int fd = ::open(q_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
     ASSERT_GE(fd, 0);
     ASSERT_EQ(::write(fd, "partial!", 8), 8);  // a torn tail of 8 bytes

@@ -68,7 +68,7 @@ TEST_F(MqtoolStatTest, IndexBehindTheLogIsReportedWithItsByteCount) {
 
 TEST_F(MqtoolStatTest, LockHolderPidIsShownWhileAMailboxHoldsTheQueue) {
   std::unique_ptr<Store> s;
-  ASSERT_TRUE(Store::Open(q_, StoreOptions{}, &s).ok());
+  ASSERT_TRUE(Store::Open(q_, StoreOptions{}).MoveTo(&s).ok());
   ToolRun r = RunTool({"stat", q_});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("\nlock holder:        pid " + std::to_string(::getpid()) + "\n"), std::string::npos)

@@ -59,7 +59,7 @@ class StoreBadInputTest : public ::testing::Test {
     for (RecoveryMode mode : modes) {
       SCOPED_TRACE(RecoveryModeName(mode));
       std::unique_ptr<Store> s;
-      Status st = Store::Open(path_, Opts(mode), &s);
+      Status st = Store::Open(path_, Opts(mode)).MoveTo(&s);
       EXPECT_EQ(st.code(), code) << st.ToString();
       EXPECT_TRUE(Contains(st.message(), path_)) << st.ToString();
       for (const std::string& n : needles) EXPECT_TRUE(Contains(st.message(), n)) << st.ToString();
@@ -68,7 +68,7 @@ class StoreBadInputTest : public ::testing::Test {
       EXPECT_EQ(DirNames(dir_.path()), names) << "a refused open left files behind";
     }
     LogSummary sum;
-    Status st = ScanLog(path_, InspectOptions{}, [](const LogMessage&) { return true; }, &sum);
+    Status st = ScanLog(path_, InspectOptions{}, [](const LogMessage&) { return true; }).MoveTo(&sum);
     EXPECT_EQ(st.code(), code) << "ScanLog: " << st.ToString();
     EXPECT_TRUE(Contains(st.message(), path_)) << st.ToString();
   }
@@ -87,19 +87,19 @@ TEST_F(StoreBadInputTest, MissingQueueWithoutCreateIsNotFoundAndCreatesNothing) 
   StoreOptions o = Opts();
   o.create_if_missing = false;
   std::unique_ptr<Store> s;
-  Status st = Store::Open(path_, o, &s);
+  Status st = Store::Open(path_, o).MoveTo(&s);
   EXPECT_TRUE(st.IsNotFound()) << st.ToString();
   EXPECT_TRUE(Contains(st.message(), path_)) << st.ToString();
   EXPECT_TRUE(std::filesystem::is_empty(dir_.path())) << "not even a lock file";
   LogSummary sum;
-  EXPECT_TRUE(ScanLog(path_, InspectOptions{}, [](const LogMessage&) { return true; }, &sum).IsNotFound());
+  EXPECT_TRUE(ScanLog(path_, InspectOptions{}, [](const LogMessage&) { return true; }).MoveTo(&sum).IsNotFound());
 }
 
 TEST_F(StoreBadInputTest, DirectoryIsRefusedAndNothingIsCreatedBesideIt) {
   std::filesystem::create_directory(path_);
   for (RecoveryMode mode : kModes) {
     std::unique_ptr<Store> s;
-    Status st = Store::Open(path_, Opts(mode), &s);
+    Status st = Store::Open(path_, Opts(mode)).MoveTo(&s);
     EXPECT_EQ(st.code(), Status::Code::kInvalidArgument) << st.ToString();
     EXPECT_TRUE(Contains(st.message(), path_ + ": is a directory")) << st.ToString();
   }
@@ -107,21 +107,21 @@ TEST_F(StoreBadInputTest, DirectoryIsRefusedAndNothingIsCreatedBesideIt) {
   EXPECT_FALSE(test::FileExists(path_ + ".lock"));
   EXPECT_TRUE(std::filesystem::is_empty(path_));
   LogSummary sum;
-  EXPECT_EQ(ScanLog(path_, InspectOptions{}, [](const LogMessage&) { return true; }, &sum).code(),
+  EXPECT_EQ(ScanLog(path_, InspectOptions{}, [](const LogMessage&) { return true; }).MoveTo(&sum).code(),
             Status::Code::kInvalidArgument);
 }
 
 TEST_F(StoreBadInputTest, FifoIsRefusedAsNotARegularFile) {
   ASSERT_EQ(::mkfifo(path_.c_str(), 0600), 0);
   std::unique_ptr<Store> s;
-  Status st = Store::Open(path_, Opts(), &s);
+  Status st = Store::Open(path_, Opts()).MoveTo(&s);
   EXPECT_EQ(st.code(), Status::Code::kInvalidArgument) << st.ToString();
   EXPECT_TRUE(Contains(st.message(), path_ + ": is not a regular file")) << st.ToString();
 }
 
 TEST_F(StoreBadInputTest, EmptyPathIsAnInvalidArgument) {
   std::unique_ptr<Store> s;
-  EXPECT_EQ(Store::Open("", Opts(), &s).code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(Store::Open("", Opts()).MoveTo(&s).code(), Status::Code::kInvalidArgument);
 }
 
 TEST_F(StoreBadInputTest, TextFileIsNotAnMqLogAndTheErrorShowsWhatOffsetZeroHolds) {
@@ -214,9 +214,9 @@ TEST_F(StoreBadInputTest, QueueFileWithoutReadPermissionIsAnIOErrorNamingItAndSt
   const std::string report = dir_.File("report");
   int rc = AsUnprivileged([&] {
     std::unique_ptr<Store> s;
-    Status st = Store::Open(path_, Opts(), &s);
+    Status st = Store::Open(path_, Opts()).MoveTo(&s);
     LogSummary sum;
-    Status scan = ScanLog(path_, InspectOptions{}, [](const LogMessage&) { return true; }, &sum);
+    Status scan = ScanLog(path_, InspectOptions{}, [](const LogMessage&) { return true; }).MoveTo(&sum);
     FILE* f = std::fopen(report.c_str(), "w");
     if (f == nullptr) return 3;
     std::fprintf(f, "%d %d %s\n%s\n", static_cast<int>(st.code()), st.sys_errno(), st.message().c_str(),
@@ -248,7 +248,7 @@ TEST_F(StoreBadInputTest, QueueInADirectoryWithoutWriteAccessNamesTheLockFileAnd
   int rc = AsUnprivileged([&] {
     ::close(fds[0]);
     std::unique_ptr<Store> s;
-    Status st = Store::Open(path_, Opts(), &s);
+    Status st = Store::Open(path_, Opts()).MoveTo(&s);
     std::string text = std::to_string(static_cast<int>(st.code())) + " " + st.message();
     return ::write(fds[1], text.data(), text.size()) == static_cast<ssize_t>(text.size()) && !st.ok() ? 0 : 1;
   });
@@ -270,22 +270,22 @@ TEST_F(StoreBadInputTest, MessageLargerThanTheQueueMaximumIsTooLargeAndNothingIs
   StoreOptions o = Opts();
   o.max_message_size = 100;
   std::unique_ptr<Store> s;
-  ASSERT_TRUE(Store::Open(path_, o, &s).ok());
+  ASSERT_TRUE(Store::Open(path_, o).MoveTo(&s).ok());
   uint64_t seq = 0;
-  ASSERT_TRUE(s->Append(std::string(100, 'x'), &seq).ok()) << "the maximum itself is allowed";
+  ASSERT_TRUE(s->Append(std::string(100, 'x')).MoveTo(&seq).ok()) << "the maximum itself is allowed";
   ASSERT_TRUE(s->Sync().ok());
   const std::string before = test::ReadFileOrDie(path_);
-  Status st = s->Append(std::string(101, 'x'), &seq);
+  Status st = s->Append(std::string(101, 'x')).MoveTo(&seq);
   EXPECT_EQ(st.code(), Status::Code::kTooLarge) << st.ToString();
   EXPECT_TRUE(Contains(st.message(), path_)) << st.ToString();
   EXPECT_TRUE(Contains(st.message(), "101 bytes")) << st.ToString();
   EXPECT_TRUE(Contains(st.message(), "maximum of 100")) << st.ToString();
   std::vector<std::string_view> batch = {"small", std::string_view(before.data(), 101), "small"};
-  EXPECT_EQ(s->AppendBatch(batch, &seq).code(), Status::Code::kTooLarge) << "one too large refuses the batch";
+  EXPECT_EQ(s->AppendBatch(batch).MoveTo(&seq).code(), Status::Code::kTooLarge) << "one too large refuses the batch";
   ASSERT_TRUE(s->Sync().ok());
   EXPECT_TRUE(test::ReadFileOrDie(path_) == before);
   EXPECT_EQ(s->last_seq(), 1u);
-  ASSERT_TRUE(s->Append("fine", &seq).ok());
+  ASSERT_TRUE(s->Append("fine").MoveTo(&seq).ok());
   EXPECT_EQ(seq, 2u);
 }
 
@@ -293,24 +293,24 @@ TEST_F(StoreBadInputTest, MaximumMessageSizeAboveTheFormatLimitIsAnInvalidArgume
   StoreOptions o = Opts();
   o.max_message_size = uint64_t{1} << 31;
   std::unique_ptr<Store> s;
-  Status st = Store::Open(path_, o, &s);
+  Status st = Store::Open(path_, o).MoveTo(&s);
   EXPECT_EQ(st.code(), Status::Code::kInvalidArgument) << st.ToString();
   EXPECT_FALSE(test::FileExists(path_));
 }
 
 TEST_F(StoreBadInputTest, ReopeningWithASmallerMaximumKeepsTheLargerMessagesAlreadyStored) {
   std::unique_ptr<Store> s;
-  ASSERT_TRUE(Store::Open(path_, Opts(), &s).ok());
+  ASSERT_TRUE(Store::Open(path_, Opts()).MoveTo(&s).ok());
   uint64_t seq = 0;
-  ASSERT_TRUE(s->Append(std::string(500, 'L'), &seq).ok());
-  ASSERT_TRUE(s->Append("s", &seq).ok());
-  ASSERT_TRUE(s->Append(std::string(400, 'M'), &seq).ok());
+  ASSERT_TRUE(s->Append(std::string(500, 'L')).MoveTo(&seq).ok());
+  ASSERT_TRUE(s->Append("s").MoveTo(&seq).ok());
+  ASSERT_TRUE(s->Append(std::string(400, 'M')).MoveTo(&seq).ok());
   ASSERT_TRUE(s->Close().ok());
   const std::string before = test::ReadFileOrDie(path_);
   std::filesystem::remove(path_ + ".idx");  // the whole log is scanned
   StoreOptions o = Opts();
   o.max_message_size = 100;
-  Status st = Store::Open(path_, o, &s);
+  Status st = Store::Open(path_, o).MoveTo(&s);
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_TRUE(s->open_report().side_files.empty());
   Message m;

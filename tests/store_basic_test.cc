@@ -16,7 +16,7 @@ class StoreBasicTest : public ::testing::Test {
   void SetUp() override { path_ = dir_.File("q"); }
   std::unique_ptr<Store> OpenOrDie(StoreOptions opt = {}) {
     std::unique_ptr<Store> s;
-    Status st = Store::Open(path_, opt, &s);
+    Status st = Store::Open(path_, opt).MoveTo(&s);
     EXPECT_TRUE(st.ok()) << st.ToString();
     return s;
   }
@@ -36,8 +36,8 @@ class StoreBasicTest : public ::testing::Test {
 TEST_F(StoreBasicTest, AppendedMessagesAreReadBackInOrderWithIncreasingSeqs) {
   auto s = OpenOrDie();
   uint64_t a = 0, b = 0;
-  ASSERT_TRUE(s->Append("hello", &a).ok());
-  ASSERT_TRUE(s->Append("world", &b).ok());
+  ASSERT_TRUE(s->Append("hello").MoveTo(&a).ok());
+  ASSERT_TRUE(s->Append("world").MoveTo(&b).ok());
   EXPECT_EQ(a, 1u);
   EXPECT_EQ(b, 2u);
   EXPECT_EQ(Pending(s.get()), (std::vector<std::string>{"hello", "world"}));
@@ -51,7 +51,7 @@ TEST_F(StoreBasicTest, ConsumedMessagesStayConsumedAcrossReopen) {
     auto s = OpenOrDie();
     uint64_t seq;
     std::vector<std::string_view> batch = {"a0", "a1", "a2"};
-    ASSERT_TRUE(s->AppendBatch(batch, &seq).ok());
+    ASSERT_TRUE(s->AppendBatch(batch).MoveTo(&seq).ok());
     ASSERT_TRUE(s->Consume(2).ok());
     EXPECT_TRUE(s->Consume(2).IsNotFound());
     ASSERT_TRUE(s->Close().ok());
@@ -60,7 +60,7 @@ TEST_F(StoreBasicTest, ConsumedMessagesStayConsumedAcrossReopen) {
   EXPECT_EQ(s->open_report().index_action, mq::IndexAction::kTrusted);
   EXPECT_EQ(Pending(s.get()), (std::vector<std::string>{"a0", "a2"}));
   uint64_t seq;
-  ASSERT_TRUE(s->Append("a3", &seq).ok());
+  ASSERT_TRUE(s->Append("a3").MoveTo(&seq).ok());
   EXPECT_EQ(seq, 4u);
 }
 
@@ -69,7 +69,7 @@ TEST_F(StoreBasicTest, ConsumeFirstReturnsTheOldestVisibleMessageAndConsumesItFo
     auto s = OpenOrDie();
     uint64_t seq;
     std::vector<std::string_view> batch = {"a0", "a1", "a2", "a3"};
-    ASSERT_TRUE(s->AppendBatch(batch, &seq).ok());
+    ASSERT_TRUE(s->AppendBatch(batch).MoveTo(&seq).ok());
     ASSERT_TRUE(s->Take(1).ok());  // taken: not visible, so not consumed
     Message m;
     ASSERT_TRUE(s->ConsumeFirst(&m).ok());
@@ -98,7 +98,7 @@ TEST_F(StoreBasicTest, KeyLookupFindsOldestPendingWithThatKey) {
   opt.key = KeyExtractor::UntilDelimiter(':');
   auto s = OpenOrDie(opt);
   uint64_t seq;
-  for (const char* p : {"x:1", "y:1", "x:2", "y:2"}) ASSERT_TRUE(s->Append(p, &seq).ok());
+  for (const char* p : {"x:1", "y:1", "x:2", "y:2"}) ASSERT_TRUE(s->Append(p).MoveTo(&seq).ok());
   Message m;
   ASSERT_TRUE(s->FirstByKey("y", &m).ok());
   EXPECT_EQ(m.payload, "y:1");
@@ -111,13 +111,13 @@ TEST_F(StoreBasicTest, KeyLookupFindsOldestPendingWithThatKey) {
 TEST_F(StoreBasicTest, CompactionDropsConsumedAndKeepsSeqs) {
   auto s = OpenOrDie();
   uint64_t seq;
-  for (int i = 0; i < 100; ++i) ASSERT_TRUE(s->Append("m" + std::to_string(i), &seq).ok());
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(s->Append("m" + std::to_string(i)).MoveTo(&seq).ok());
   for (uint64_t i = 1; i <= 100; ++i)
     if (i % 10 != 0) {
       ASSERT_TRUE(s->Consume(i).ok());
     }
   CompactionResult r;
-  ASSERT_TRUE(s->Compact(&r).ok());
+  ASSERT_TRUE(s->Compact().MoveTo(&r).ok());
   EXPECT_EQ(r.messages_kept, 10u);
   EXPECT_EQ(r.messages_dropped, 90u);
   EXPECT_LT(r.bytes_after, r.bytes_before);
@@ -126,7 +126,7 @@ TEST_F(StoreBasicTest, CompactionDropsConsumedAndKeepsSeqs) {
   EXPECT_EQ(m.payload, "m49");
   ASSERT_TRUE(s->Close().ok());
   auto s2 = OpenOrDie();
-  ASSERT_TRUE(s2->Append("next", &seq).ok());
+  ASSERT_TRUE(s2->Append("next").MoveTo(&seq).ok());
   EXPECT_EQ(seq, 101u);
   EXPECT_EQ(Pending(s2.get()).size(), 11u);
 }

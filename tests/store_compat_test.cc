@@ -74,7 +74,7 @@ StoreOptions Opts(RecoveryMode mode = RecoveryMode::kTolerateTornTail) {
 
 std::unique_ptr<Store> OpenOrDie(const std::string& path, const StoreOptions& opt = Opts()) {
   std::unique_ptr<Store> s;
-  Status st = Store::Open(path, opt, &s);
+  Status st = Store::Open(path, opt).MoveTo(&s);
   EXPECT_TRUE(st.ok()) << st.ToString();
   return s;
 }
@@ -145,10 +145,10 @@ TEST_F(StoreCompatTest, AppendingToAnOriginalQueueFileKeepsItValidForBothReaders
   {
     auto s = OpenOrDie(path_);
     uint64_t seq = 0;
-    ASSERT_TRUE(s->Append("c0", &seq).ok());
+    ASSERT_TRUE(s->Append("c0").MoveTo(&seq).ok());
     EXPECT_EQ(seq, 7u);
     std::vector<std::string_view> batch = {"c1", "", "c3"};
-    ASSERT_TRUE(s->AppendBatch(batch, &seq).ok());
+    ASSERT_TRUE(s->AppendBatch(batch).MoveTo(&seq).ok());
     EXPECT_EQ(seq, 8u);
     ASSERT_TRUE(s->Consume(2).ok());  // a1, a record without frame
     ASSERT_TRUE(s->Consume(8).ok());  // c1, a framed one
@@ -176,12 +176,12 @@ TEST_F(StoreCompatTest, CompactingAnOriginalQueueFileFramesItsMessagesAndKeepsTh
   test::WriteFileOrDie(path_, SeedQueueFile());
   auto s = OpenOrDie(path_);
   CompactionResult r;
-  ASSERT_TRUE(s->Compact(&r).ok());
+  ASSERT_TRUE(s->Compact().MoveTo(&r).ok());
   EXPECT_EQ(r.messages_kept, 5u);
   EXPECT_EQ(r.messages_dropped, 1u);
   EXPECT_EQ(s->Stats().format_version, 1u);
   uint64_t seq = 0;
-  ASSERT_TRUE(s->Append("c0", &seq).ok());
+  ASSERT_TRUE(s->Append("c0").MoveTo(&seq).ok());
   EXPECT_EQ(seq, 7u);
   ASSERT_TRUE(s->Close().ok());
   const std::string now = test::ReadFileOrDie(path_);
@@ -240,9 +240,9 @@ void Workload(Store* s, int from, int to, std::vector<std::string>* pending) {
   for (int i = from; i < to; ++i) batch.push_back(Payload(i));
   uint64_t first = 0;
   const size_t half = batch.size() / 2;
-  for (size_t k = 0; k < half; ++k) ASSERT_TRUE(s->Append(batch[k], &first).ok());
+  for (size_t k = 0; k < half; ++k) ASSERT_TRUE(s->Append(batch[k]).MoveTo(&first).ok());
   std::vector<std::string_view> views(batch.begin() + static_cast<std::ptrdiff_t>(half), batch.end());
-  ASSERT_TRUE(s->AppendBatch(views, &first).ok());
+  ASSERT_TRUE(s->AppendBatch(views).MoveTo(&first).ok());
   const uint64_t last = s->last_seq();
   const uint64_t seq0 = last - batch.size() + 1;
   for (size_t k = 0; k < batch.size(); ++k) {
@@ -268,7 +268,7 @@ std::vector<Scenario> StoreWrittenLogs(const test::TempDir& dir) {
     auto s = OpenOrDie(sc.path);
     Workload(s.get(), 0, 40, &sc.pending);
     CompactionResult r;
-    EXPECT_TRUE(s->Compact(&r).ok());
+    EXPECT_TRUE(s->Compact().MoveTo(&r).ok());
     Workload(s.get(), 40, 60, &sc.pending);
     EXPECT_TRUE(s->Close().ok());
     out.push_back(sc);
@@ -287,7 +287,7 @@ std::vector<Scenario> StoreWrittenLogs(const test::TempDir& dir) {
     auto s = OpenOrDie(sc.path);
     Workload(s.get(), 1, 12, &sc.pending);
     uint64_t seq = 0;
-    EXPECT_TRUE(s->Append("this one is torn", &seq).ok());
+    EXPECT_TRUE(s->Append("this one is torn").MoveTo(&seq).ok());
     EXPECT_TRUE(s->Close().ok());
     std::filesystem::resize_file(sc.path, std::filesystem::file_size(sc.path) - 5);
     s = OpenOrDie(sc.path);

@@ -45,16 +45,16 @@ class StoreCorruptionTest : public ::testing::Test {
   void SetUp() override {
     path_ = dir_.File("q");
     std::unique_ptr<Store> s;
-    ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kTolerateTornTail), &s).ok());
+    ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kTolerateTornTail)).MoveTo(&s).ok());
     uint64_t seq = 0;
     for (int i = 1; i <= 40; ++i) {
       std::string p = "m" + std::to_string(i) + "-" + std::string(static_cast<size_t>(i * 13 % 90), static_cast<char>('a' + i % 26));
       if (i % 10 == 5) p.clear();
       payloads_.push_back(p);
     }
-    for (int i = 0; i < 25; ++i) ASSERT_TRUE(s->Append(payloads_[static_cast<size_t>(i)], &seq).ok());
+    for (int i = 0; i < 25; ++i) ASSERT_TRUE(s->Append(payloads_[static_cast<size_t>(i)]).MoveTo(&seq).ok());
     std::vector<std::string_view> batch(payloads_.begin() + 25, payloads_.end());
-    ASSERT_TRUE(s->AppendBatch(batch, &seq).ok());
+    ASSERT_TRUE(s->AppendBatch(batch).MoveTo(&seq).ok());
     for (uint64_t q = 4; q <= 40; q += 4) ASSERT_TRUE(s->Consume(q).ok());
     ASSERT_TRUE(s->Close().ok());
     good_log_ = test::ReadFileOrDie(path_);
@@ -63,7 +63,7 @@ class StoreCorruptionTest : public ::testing::Test {
     ASSERT_TRUE(ScanLog(path_, InspectOptions{}, [&](const LogMessage& r) {
       originals_[r.seq] = Original{std::string(r.payload), r.consumed, r.start, r.msg_offset, r.end};
       return true;
-    }, &sum).ok());
+    }).MoveTo(&sum).ok());
     ASSERT_EQ(originals_.size(), 40u);
     ASSERT_TRUE(sum.damage.empty());
   }
@@ -82,7 +82,7 @@ class StoreCorruptionTest : public ::testing::Test {
     if (with_index) test::WriteFileOrDie(path_ + ".idx", good_index_);
     const bool header_touched = Touched(flips, 0, 56);
     std::unique_ptr<Store> s;
-    Status st = Store::Open(path_, Opts(mode), &s);
+    Status st = Store::Open(path_, Opts(mode)).MoveTo(&s);
     ++outcomes_[std::string(RecoveryModeName(mode)) + (st.ok() ? " opened" : " refused")];
     if (st.ok() && s->open_report().tail_cut_bytes > 0) ++outcomes_["tail cut"];
     if (st.ok() && s->open_report().damaged_regions > 0) ++outcomes_["salvaged"];
@@ -141,7 +141,7 @@ class StoreCorruptionTest : public ::testing::Test {
       EXPECT_EQ(r.payload, it->second.payload) << "seq " << r.seq;
       seen.insert(r.seq);
       return true;
-    }, &sum);
+    }).MoveTo(&sum);
     if (Touched(flips, 0, 56)) {
       EXPECT_FALSE(st.ok()) << "ScanLog read a log whose header was damaged";
       return;
@@ -222,7 +222,7 @@ TEST_F(StoreCorruptionTest, SalvageKeepsEveryUntouchedMessageWhateverTheDamageIn
     test::WriteFileOrDie(path_, damaged);
     if (rebuild) test::WriteFileOrDie(path_ + ".idx", good_index_);
     std::unique_ptr<Store> s;
-    ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kSalvage), &s).ok());
+    ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kSalvage)).MoveTo(&s).ok());
     if (rebuild) {
       EXPECT_EQ(s->open_report().index_action, mq::IndexAction::kTrusted) << "the damage is not seen at open";
       ASSERT_TRUE(s->RebuildIndex().ok());
@@ -238,7 +238,7 @@ TEST_F(StoreCorruptionTest, SalvageKeepsEveryUntouchedMessageWhateverTheDamageIn
     ASSERT_TRUE(s->Close().ok());
     // The salvaged log reopens cleanly, even with its index rebuilt.
     std::filesystem::remove(path_ + ".idx");
-    ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kAbsoluteConsistency), &s).ok());
+    ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kAbsoluteConsistency)).MoveTo(&s).ok());
     got.clear();
     ASSERT_TRUE(s->ScanPending(0, [&](const MessageView& v) {
       got.emplace(v.seq, std::string(v.payload));
@@ -260,7 +260,7 @@ TEST_F(StoreCorruptionTest, PayloadDamagedAfterOpenIsNeverDelivered) {
   StoreOptions opt = Opts(RecoveryMode::kTolerateTornTail);
   opt.reporter = &reporter;
   std::unique_ptr<Store> s;
-  ASSERT_TRUE(Store::Open(path_, opt, &s).ok());
+  ASSERT_TRUE(Store::Open(path_, opt).MoveTo(&s).ok());
   ASSERT_EQ(s->open_report().index_action, mq::IndexAction::kTrusted);
   // Damage seq 10's payload behind the store's back.
   const Original& o = originals_[10];

@@ -105,13 +105,13 @@ class Workload {
   uint64_t last_seq() const { return (big_ ? kBigBatch : 0) + 9; }
 
  private:
-  bool Open() { return Store::Open(path_, CrashOptions(env_), &store_).ok(); }
+  bool Open() { return Store::Open(path_, CrashOptions(env_)).MoveTo(&store_).ok(); }
 
   bool Append(const std::vector<std::string>& payloads) {
     const uint64_t seq0 = store_->last_seq() + 1;
     std::vector<std::string_view> views(payloads.begin(), payloads.end());
     uint64_t first = 0;
-    Status s = payloads.size() == 1 ? store_->Append(views[0], &first) : store_->AppendBatch(views, &first);
+    Status s = payloads.size() == 1 ? store_->Append(views[0]).MoveTo(&first) : store_->AppendBatch(views).MoveTo(&first);
     auto& book = s.ok() ? ledger_->acked : ledger_->in_flight;
     if (s.ok()) {
       EXPECT_EQ(first, seq0);
@@ -128,7 +128,7 @@ class Workload {
 
   bool Compact() {
     CompactionResult r;
-    return store_->Compact(&r).ok();
+    return store_->Compact().MoveTo(&r).ok();
   }
 
   bool Reopen() {
@@ -285,10 +285,10 @@ class StoreCrashTest : public ::testing::Test {
       LogSummary sum;
       InspectOptions io;
       io.env = env;
-      Status st = ScanLog(path_, io, [](const LogMessage&) { return true; }, &sum);
+      Status st = ScanLog(path_, io, [](const LogMessage&) { return true; }).MoveTo(&sum);
       if (st.ok()) {
         IndexInfo info;
-        ASSERT_TRUE(InspectIndex(path_, sum, io, &info).ok());
+        ASSERT_TRUE(InspectIndex(path_, sum, io).MoveTo(&info).ok());
         index_usable = info.state == IndexInfo::State::kCurrent || info.state == IndexInfo::State::kBehind;
         if (after_power_loss && info.state != IndexInfo::State::kMissing &&
             info.state != IndexInfo::State::kUnreadable && !info.clean) {
@@ -301,7 +301,7 @@ class StoreCrashTest : public ::testing::Test {
     }
 
     std::unique_ptr<Store> s;
-    Status st = Store::Open(path_, CrashOptions(env), &s);
+    Status st = Store::Open(path_, CrashOptions(env)).MoveTo(&s);
     ASSERT_TRUE(st.ok()) << "reopen after the power loss: " << st.ToString();
     const OpenReport& rep = s->open_report();
     const bool rebuilt = rep.index_action == IndexAction::kRebuilt;
@@ -314,7 +314,7 @@ class StoreCrashTest : public ::testing::Test {
     uint64_t max_acked = 0;
     for (const auto& [seq, p] : ledger.acked) max_acked = std::max(max_acked, seq);
     uint64_t post = 0;
-    ASSERT_TRUE(s->Append("p:after recovery", &post).ok());
+    ASSERT_TRUE(s->Append("p:after recovery").MoveTo(&post).ok());
     EXPECT_GT(post, max_acked) << "a new message reused an acknowledged seq";
     if (post_seq != nullptr) *post_seq = post;
 
@@ -356,7 +356,7 @@ class StoreCrashTest : public ::testing::Test {
         via_log.emplace_back(r.seq, payload);
       }
       return true;
-    }, &sum);
+    }).MoveTo(&sum);
     ASSERT_TRUE(st.ok()) << st.ToString();
     EXPECT_TRUE(sum.damage.empty()) << "damage left in the log at offset " << sum.damage.front().offset << ": "
                                     << sum.damage.front().reason;
@@ -372,7 +372,7 @@ class StoreCrashTest : public ::testing::Test {
     }
 
     std::vector<std::string> problems;
-    ASSERT_TRUE(VerifyIndex(path_, InspectOptions{}, &problems).ok());
+    ASSERT_TRUE(VerifyIndex(path_, InspectOptions{}).MoveTo(&problems).ok());
     EXPECT_TRUE(problems.empty()) << problems.front();
     EXPECT_EQ(via_store, via_log) << "the index after recovery differs from a scan of the log";
   }
@@ -483,7 +483,7 @@ TEST_F(StoreCrashTest, CrashesDuringRecoveryLoseNothing) {
     uint64_t recovery_ops = 0;
     {
       std::unique_ptr<Store> s;
-      ASSERT_TRUE(Store::Open(path_, CrashOptions(&env), &s).ok());
+      ASSERT_TRUE(Store::Open(path_, CrashOptions(&env)).MoveTo(&s).ok());
       recovery_ops = env.operations();
     }
     recovery_ops_total += recovery_ops;
@@ -498,7 +498,7 @@ TEST_F(StoreCrashTest, CrashesDuringRecoveryLoseNothing) {
       env.CrashAtOperation(j);
       {
         std::unique_ptr<Store> s;
-        (void)Store::Open(path_, CrashOptions(&env), &s);  // fails, or succeeds and dies on close
+        (void)Store::Open(path_, CrashOptions(&env)).MoveTo(&s);  // fails, or succeeds and dies on close
       }
       env.SetObserver(nullptr);
       const std::string second = env.crash_point();

@@ -48,7 +48,7 @@ std::vector<std::string> Pending(const std::string& path) {
   std::unique_ptr<Store> s;
   StoreOptions o;
   o.create_if_missing = false;
-  Status st = Store::Open(path, o, &s);
+  Status st = Store::Open(path, o).MoveTo(&s);
   EXPECT_TRUE(st.ok()) << st.ToString();
   std::vector<std::string> got;
   if (!st.ok()) return got;
@@ -79,9 +79,9 @@ class StoreDirSwapTest : public ::testing::TestWithParam<Swap> {
     ASSERT_EQ(::mkdir(dir.c_str(), 0777), 0);
     {
       std::unique_ptr<Store> other;
-      ASSERT_TRUE(Store::Open(dir + "/q", StoreOptions{}, &other).ok());
+      ASSERT_TRUE(Store::Open(dir + "/q", StoreOptions{}).MoveTo(&other).ok());
       uint64_t seq = 0;
-      ASSERT_TRUE(other->Append("the other queue's message", &seq).ok());
+      ASSERT_TRUE(other->Append("the other queue's message").MoveTo(&seq).ok());
       ASSERT_TRUE(other->Close().ok());
     }
     for (const char* name : {"q.compact", "q.cut-118", "q.cut-120"})
@@ -93,11 +93,11 @@ class StoreDirSwapTest : public ::testing::TestWithParam<Swap> {
     StoreOptions o;
     o.sync = SyncPolicy::kNone;
     o.auto_compact = false;
-    Status st = Store::Open(spool_ + "/q", o, &s_);
+    Status st = Store::Open(spool_ + "/q", o).MoveTo(&s_);
     ASSERT_TRUE(st.ok()) << st.ToString();
     uint64_t seq = 0;
-    ASSERT_TRUE(s_->Append("one", &seq).ok());
-    ASSERT_TRUE(s_->Append("two", &seq).ok());
+    ASSERT_TRUE(s_->Append("one").MoveTo(&seq).ok());
+    ASSERT_TRUE(s_->Append("two").MoveTo(&seq).ok());
     ASSERT_TRUE(s_->Sync().ok());
 
     // Someone with write access to the parent swaps the directory.
@@ -117,7 +117,7 @@ class StoreDirSwapTest : public ::testing::TestWithParam<Swap> {
     Status st = s_->Consume(1);
     ASSERT_TRUE(st.ok()) << st.ToString();
     CompactionResult cr;
-    st = s_->Compact(&cr);
+    st = s_->Compact().MoveTo(&cr);
     ASSERT_TRUE(st.ok()) << st.ToString();
     EXPECT_EQ(cr.messages_kept, kept);
     EXPECT_EQ(cr.messages_dropped, 1u);
@@ -157,7 +157,7 @@ TEST_P(StoreDirSwapTest, LaterOperationsActOnTheOriginalDirectoryAndNeverTouchTh
   ASSERT_NO_FATAL_FAILURE(OpenAndSwap());
   // Append + sync.
   uint64_t seq = 0;
-  Status st = s_->Append("three", &seq);
+  Status st = s_->Append("three").MoveTo(&seq);
   ASSERT_TRUE(st.ok()) << st.ToString();
   st = s_->Sync();
   ASSERT_TRUE(st.ok()) << st.ToString();

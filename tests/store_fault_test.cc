@@ -187,7 +187,7 @@ class StoreFaultTest : public ::testing::TestWithParam<int> {
   }
   std::unique_ptr<Store> OpenOrDie() {
     std::unique_ptr<Store> s;
-    Status st = Store::Open(path_, Options(), &s);
+    Status st = Store::Open(path_, Options()).MoveTo(&s);
     EXPECT_TRUE(st.ok()) << st.ToString();
     return s;
   }
@@ -203,7 +203,7 @@ class StoreFaultTest : public ::testing::TestWithParam<int> {
   // Appends and remembers what was acknowledged.
   void AppendOrDie(Store* s, const std::string& payload) {
     uint64_t seq = 0;
-    Status st = s->Append(payload, &seq);
+    Status st = s->Append(payload).MoveTo(&seq);
     ASSERT_TRUE(st.ok()) << st.ToString();
     acked_.emplace_back(seq, payload);
   }
@@ -241,9 +241,9 @@ TEST_P(StoreFaultTest, AFailedAppendWriteNamesTheLogAndLosesNothingAndAppendsRes
   AppendOrDie(s.get(), "a:2");
   env_.InjectWriteFault(Fault::From(err));
   uint64_t seq = 0;
-  ExpectFault(s->Append("x:lost", &seq), err, path_);
+  ExpectFault(s->Append("x:lost").MoveTo(&seq), err, path_);
   std::vector<std::string_view> batch = {"x:1", "x:2"};
-  ExpectFault(s->AppendBatch(batch, &seq), err, path_);
+  ExpectFault(s->AppendBatch(batch).MoveTo(&seq), err, path_);
   // Still deliverable, by every kind of read.
   EXPECT_EQ(PendingOf(s.get()), acked_);
   Message m;
@@ -269,7 +269,7 @@ TEST_P(StoreFaultTest, AnAppendThatFailsHalfWrittenIsCutOrOverwrittenAndNothingI
   AppendOrDie(s.get(), "a:1");
   env_.InjectWriteFault(Fault::Nth(err).HalfWritten());
   uint64_t seq = 0;
-  ExpectFault(s->Append("x:a message whose first half reached the file", &seq), err, path_);
+  ExpectFault(s->Append("x:a message whose first half reached the file").MoveTo(&seq), err, path_);
   EXPECT_EQ(PendingOf(s.get()), acked_);
   ASSERT_TRUE(s->Close().ok());
   s.reset();
@@ -280,7 +280,7 @@ TEST_P(StoreFaultTest, AnAppendThatFailsHalfWrittenIsCutOrOverwrittenAndNothingI
   EXPECT_GT(s->open_report().tail_cut_bytes, 0u);
   EXPECT_EQ(PendingOf(s.get()), acked_);
   env_.InjectWriteFault(Fault::Nth(err).HalfWritten());
-  ExpectFault(s->Append("y:another message whose first half reached the file", &seq), err, path_);
+  ExpectFault(s->Append("y:another message whose first half reached the file").MoveTo(&seq), err, path_);
   AppendOrDie(s.get(), "z:a longer message that covers every byte the failed append left behind");
   ASSERT_TRUE(s->Close().ok());
   s.reset();
@@ -300,17 +300,17 @@ TEST_P(StoreFaultTest, AFailedFdatasyncFailsTheAppendAndRefusesWritesUntilReopen
   AppendOrDie(s.get(), "b:1");
   env_.InjectSyncFault(Fault::Nth(err));
   uint64_t seq = 0;
-  Status st = s->Append("c:unconfirmed", &seq);
+  Status st = s->Append("c:unconfirmed").MoveTo(&seq);
   ExpectFault(st, err, path_);
   EXPECT_TRUE(Contains(st.message(), "reopen")) << st.ToString();
 
   env_.ClearFaults();  // even with the disk healthy again, this Store object refuses writes
-  Status again = s->Append("d:refused", &seq);
+  Status again = s->Append("d:refused").MoveTo(&seq);
   EXPECT_EQ(again.code(), Status::Code::kIOError);
   EXPECT_TRUE(Contains(again.message(), "fdatasync failed")) << again.ToString();
   EXPECT_FALSE(s->Consume(1).ok());
   CompactionResult r;
-  EXPECT_FALSE(s->Compact(&r).ok());
+  EXPECT_FALSE(s->Compact().MoveTo(&r).ok());
   EXPECT_FALSE(s->Sync().ok());
   // Reads go on.
   Message m;
@@ -404,7 +404,7 @@ TEST_P(StoreFaultTest, ACompactionThatFailsToWriteChangesNothingAndRemovesItsTem
   const uint64_t bytes = s->Stats().file_bytes;
   env_.InjectWriteFault(Fault::From(err).OnlyPaths(".compact"));
   CompactionResult r;
-  ExpectFault(s->Compact(&r), err, path_ + ".compact");
+  ExpectFault(s->Compact().MoveTo(&r), err, path_ + ".compact");
   EXPECT_FALSE(test::FileExists(path_ + ".compact")) << "a failed compaction must not keep holding disk space";
   EXPECT_EQ(s->Stats().file_bytes, bytes);
   EXPECT_EQ(PendingOf(s.get()), acked_);
@@ -413,7 +413,7 @@ TEST_P(StoreFaultTest, ACompactionThatFailsToWriteChangesNothingAndRemovesItsTem
   acked_.erase(acked_.begin());
 
   env_.ClearFaults();
-  ASSERT_TRUE(s->Compact(&r).ok());
+  ASSERT_TRUE(s->Compact().MoveTo(&r).ok());
   EXPECT_EQ(r.messages_dropped, 4u);
   EXPECT_EQ(PendingOf(s.get()), acked_);
   ASSERT_TRUE(s->Close().ok());
@@ -430,7 +430,7 @@ TEST_P(StoreFaultTest, ACompactionWhoseFdatasyncFailsKeepsTheOldLogAndTheStoreUs
   acked_.erase(acked_.begin() + 1);
   env_.InjectSyncFault(Fault::Nth(err).OnlyPaths(".compact"));
   CompactionResult r;
-  ExpectFault(s->Compact(&r), err, path_ + ".compact");
+  ExpectFault(s->Compact().MoveTo(&r), err, path_ + ".compact");
   EXPECT_FALSE(test::FileExists(path_ + ".compact"));
   EXPECT_EQ(PendingOf(s.get()), acked_);
   AppendOrDie(s.get(), "k:5");
@@ -448,14 +448,14 @@ TEST_P(StoreFaultTest, AFailedDirectorySyncAfterCompactionsRenameRefusesWritesUn
   acked_.erase(acked_.begin());
   env_.InjectSyncDirFault(Fault::Nth(err));
   CompactionResult r;
-  Status st = s->Compact(&r);
+  Status st = s->Compact().MoveTo(&r);
   ExpectFault(st, err, dir_.path());
   EXPECT_TRUE(Contains(st.message(), "reopen")) << st.ToString();
   env_.ClearFaults();
   // The new log has the name, but its rename is not known to be durable and
   // this Store object still holds the old file: it must not take writes.
   uint64_t seq = 0;
-  EXPECT_FALSE(s->Append("k:refused", &seq).ok());
+  EXPECT_FALSE(s->Append("k:refused").MoveTo(&seq).ok());
   EXPECT_FALSE(s->Consume(2).ok());
   EXPECT_EQ(PendingOf(s.get()), acked_);
   (void)s->Close();
@@ -473,7 +473,7 @@ TEST_P(StoreFaultTest, CreatingAQueueWithoutSpaceFailsNamingItAndWorksOnceSpaceR
   const int err = GetParam();
   env_.InjectWriteFault(Fault::From(err));
   std::unique_ptr<Store> s;
-  ExpectFault(Store::Open(path_, Options(), &s), err, path_);
+  ExpectFault(Store::Open(path_, Options()).MoveTo(&s), err, path_);
   EXPECT_EQ(s, nullptr);
   env_.ClearFaults();
   s = OpenOrDie();
@@ -499,7 +499,7 @@ TEST_P(StoreFaultTest, ARecoveryThatCannotSaveATornTailLeavesTheLogAsItWas) {
 
   env_.InjectWriteFault(Fault::From(err).OnlyPaths(".cut-"));
   std::unique_ptr<Store> s;
-  ExpectFault(Store::Open(path_, Options(), &s), err, path_ + ".cut-");
+  ExpectFault(Store::Open(path_, Options()).MoveTo(&s), err, path_ + ".cut-");
   EXPECT_EQ(test::ReadFileOrDie(path_), log) << "the torn tail must not be cut before it is saved";
 
   env_.ClearFaults();

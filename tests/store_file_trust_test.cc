@@ -55,14 +55,14 @@ class FileTrustTest : public ::testing::Test {
   Status OpenQ(std::unique_ptr<Store>* st, RecoveryMode mode = RecoveryMode::kTolerateTornTail) {
     StoreOptions o;
     o.recovery = mode;
-    return Store::Open(q_, o, st);
+    return Store::Open(q_, o).MoveTo(st);
   }
   void MakeQ(int n) {
     std::unique_ptr<Store> st;
     ASSERT_TRUE(OpenQ(&st).ok());
     for (int i = 0; i < n; ++i) {
       uint64_t seq;
-      ASSERT_TRUE(st->Append("m" + std::to_string(i), &seq).ok());
+      ASSERT_TRUE(st->Append("m" + std::to_string(i)).MoveTo(&seq).ok());
     }
     ASSERT_TRUE(st->Close().ok());
   }
@@ -89,7 +89,7 @@ TEST_F(FileTrustTest, PlantedCompactionTempSymlinkIsReplacedNotWrittenThrough) {
   ASSERT_TRUE(st->Consume(1).ok());
   Plant("Q.compact");  // after the open, which removes a leftover temp file
   CompactionResult r;
-  ASSERT_TRUE(st->Compact(&r).ok());
+  ASSERT_TRUE(st->Compact().MoveTo(&r).ok());
   EXPECT_EQ(r.messages_kept, 2u);
   ASSERT_TRUE(st->Close().ok());
   ExpectSecretUnchanged();
@@ -142,9 +142,9 @@ TEST_F(FileTrustTest, QueueThatIsASymlinkIsRefusedByNameAndNotWrittenThrough) {
     std::unique_ptr<Store> st;
     StoreOptions o;
     o.file_mode = 0600;
-    ASSERT_TRUE(Store::Open(secret_, o, &st).ok());
+    ASSERT_TRUE(Store::Open(secret_, o).MoveTo(&st).ok());
     uint64_t seq;
-    ASSERT_TRUE(st->Append("root's message", &seq).ok());
+    ASSERT_TRUE(st->Append("root's message").MoveTo(&seq).ok());
     ASSERT_TRUE(st->Close().ok());
     secret_bytes_ = ReadFileOrDie(secret_);
   }

@@ -21,7 +21,7 @@ std::unique_ptr<Store> OpenOrDie(const std::string& path) {
   o.sync = SyncPolicy::kNone;
   o.auto_compact = false;
   std::unique_ptr<Store> s;
-  Status st = Store::Open(path, o, &s);
+  Status st = Store::Open(path, o).MoveTo(&s);
   EXPECT_TRUE(st.ok()) << st.ToString();
   return s;
 }
@@ -37,8 +37,8 @@ TEST(StoreFlagWrite, ConsumeSetsTheFlagToOneInTheFileBeforeItReturns) {
   const std::string p = dir.File("q");
   auto s = OpenOrDie(p);
   uint64_t seq = 0;
-  ASSERT_TRUE(s->Append("first", &seq).ok());
-  ASSERT_TRUE(s->Append("second", &seq).ok());
+  ASSERT_TRUE(s->Append("first").MoveTo(&seq).ok());
+  ASSERT_TRUE(s->Append("second").MoveTo(&seq).ok());
   Message m;
   ASSERT_TRUE(s->Get(1, &m).ok());
   const uint64_t flag_at = m.offset;
@@ -59,7 +59,7 @@ TEST(StoreFlagWrite, FlagsAreWrittenAcrossALogThatGrowsPastTheFirstMapping) {
     auto s = OpenOrDie(p);
     uint64_t seq = 0;
     for (uint64_t i = 0; i < kN; ++i) {
-      ASSERT_TRUE(s->Append(big, &seq).ok());
+      ASSERT_TRUE(s->Append(big).MoveTo(&seq).ok());
       if (i == 0 || i == 40) {
         ASSERT_TRUE(s->Consume(seq).ok());  // before and after a remap
       }
@@ -89,7 +89,7 @@ TEST(StoreFlagWrite, MessagesAppendedOnceTheLogIsMappedAreConsumedWithoutAPageFa
   const std::string p = dir.File("q");
   auto s = OpenOrDie(p);
   uint64_t seq = 0;
-  ASSERT_TRUE(s->Append("maps the log", &seq).ok());
+  ASSERT_TRUE(s->Append("maps the log").MoveTo(&seq).ok());
   ASSERT_TRUE(s->Consume(seq).ok());  // the first flag write maps the log
   // 256 pages of messages, appended in batches as the mailbox appends them.
   const std::string payload(72, 'p');  // 88 bytes framed
@@ -97,7 +97,7 @@ TEST(StoreFlagWrite, MessagesAppendedOnceTheLogIsMappedAreConsumedWithoutAPageFa
   const uint64_t n = kPages * 4096 / 88;
   std::vector<std::string_view> batch(16, payload);
   uint64_t first = 0, appended = 0;
-  for (; appended < n; appended += batch.size()) ASSERT_TRUE(s->AppendBatch(batch, &first).ok());
+  for (; appended < n; appended += batch.size()) ASSERT_TRUE(s->AppendBatch(batch).MoveTo(&first).ok());
   Message m;
   ASSERT_TRUE(s->FirstPending(&m).ok());  // reads are not what is measured
   const uint64_t from = m.seq;
@@ -117,7 +117,7 @@ TEST(StoreFlagWrite, ConsumingAMessageCutAwayByAnotherProcessDoesNotCrashTheStor
   const std::string p = dir.File("q");
   auto s = OpenOrDie(p);
   uint64_t seq = 0;
-  for (int i = 0; i < 100; ++i) ASSERT_TRUE(s->Append("message-" + std::to_string(i) + std::string(100, '.'), &seq).ok());
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(s->Append("message-" + std::to_string(i) + std::string(100, '.')).MoveTo(&seq).ok());
   ASSERT_TRUE(s->Consume(1).ok());  // the mapping exists now
   Message last;
   ASSERT_TRUE(s->Get(100, &last).ok());
@@ -150,7 +150,7 @@ TEST(StoreFlagWrite, ReadingMessagesCutAwayByAnotherProcessDoesNotCrashTheStoreN
   const std::string p = dir.File("q");
   auto s = OpenOrDie(p);
   uint64_t seq = 0;
-  for (int i = 0; i < 100; ++i) ASSERT_TRUE(s->Append("message-" + std::to_string(i) + std::string(100, '.'), &seq).ok());
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(s->Append("message-" + std::to_string(i) + std::string(100, '.')).MoveTo(&seq).ok());
   Message m;
   ASSERT_TRUE(s->FirstPending(&m).ok());  // the log is mapped now
   ASSERT_TRUE(s->Get(100, &m).ok());

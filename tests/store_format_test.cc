@@ -92,7 +92,7 @@ class StoreFormatTest : public ::testing::Test {
   std::unique_ptr<Store> OpenOrDie(StoreOptions opt = {}) {
     opt.sync = SyncPolicy::kNone;
     std::unique_ptr<Store> s;
-    Status st = Store::Open(path_, opt, &s);
+    Status st = Store::Open(path_, opt).MoveTo(&s);
     EXPECT_TRUE(st.ok()) << st.ToString();
     return s;
   }
@@ -142,11 +142,11 @@ TEST_F(StoreFormatTest, NewLogIsOnlyA56ByteHeaderRecordWithTheSpecifiedFields) {
 TEST_F(StoreFormatTest, EveryNewLogFileGetsItsOwnLogId) {
   auto a = OpenOrDie();
   std::unique_ptr<Store> b;
-  ASSERT_TRUE(Store::Open(dir_.File("other"), StoreOptions{}, &b).ok());
+  ASSERT_TRUE(Store::Open(dir_.File("other"), StoreOptions{}).MoveTo(&b).ok());
   EXPECT_NE(a->Stats().log_id, b->Stats().log_id);
   const uint64_t before = a->Stats().log_id;
   CompactionResult r;
-  ASSERT_TRUE(a->Compact(&r).ok());
+  ASSERT_TRUE(a->Compact().MoveTo(&r).ok());
   EXPECT_NE(a->Stats().log_id, before) << "a compacted log is a new file";
   EXPECT_EQ(Get64(test::ReadFileOrDie(path_), 24), a->Stats().log_id);
 }
@@ -154,7 +154,7 @@ TEST_F(StoreFormatTest, EveryNewLogFileGetsItsOwnLogId) {
 TEST_F(StoreFormatTest, AppendWritesAMetaRecordThenThePendingMessageRecord) {
   auto s = OpenOrDie();
   uint64_t seq = 0;
-  ASSERT_TRUE(s->Append("hello", &seq).ok());
+  ASSERT_TRUE(s->Append("hello").MoveTo(&seq).ok());
   ASSERT_TRUE(s->Close().ok());
   std::string b = test::ReadFileOrDie(path_);
   ASSERT_EQ(b.size(), 56u + 28u + 5u);
@@ -165,7 +165,7 @@ TEST_F(StoreFormatTest, BatchAppendWritesOneFramedMessagePerPayloadBackToBack) {
   auto s = OpenOrDie();
   std::vector<std::string_view> batch = {"x", "", "yz"};
   uint64_t first = 0;
-  ASSERT_TRUE(s->AppendBatch(batch, &first).ok());
+  ASSERT_TRUE(s->AppendBatch(batch).MoveTo(&first).ok());
   ASSERT_TRUE(s->Close().ok());
   EXPECT_EQ(first, 1u);
   EXPECT_EQ(test::ReadFileOrDie(path_).substr(56), RefFramed(1, "x") + RefFramed(2, "") + RefFramed(3, "yz"));
@@ -174,8 +174,8 @@ TEST_F(StoreFormatTest, BatchAppendWritesOneFramedMessagePerPayloadBackToBack) {
 TEST_F(StoreFormatTest, WorkedExampleOfTheSpecIsWhatTheStoreWrites) {
   auto s = OpenOrDie();
   uint64_t seq = 0;
-  ASSERT_TRUE(s->Append("a0", &seq).ok());
-  ASSERT_TRUE(s->Append("b1", &seq).ok());
+  ASSERT_TRUE(s->Append("a0").MoveTo(&seq).ok());
+  ASSERT_TRUE(s->Append("b1").MoveTo(&seq).ok());
   ASSERT_TRUE(s->Consume(2).ok());
   ASSERT_TRUE(s->Close().ok());
   std::string b = test::ReadFileOrDie(path_);
@@ -211,7 +211,7 @@ TEST_F(StoreFormatTest, WorkedExampleHeaderOfTheSpecChecksOut) {
 TEST_F(StoreFormatTest, ConsumeRewritesOnlyTheFirstByteOfTheUsedFlag) {
   auto s = OpenOrDie();
   uint64_t seq = 0;
-  for (const char* p : {"one", "two", "three"}) ASSERT_TRUE(s->Append(p, &seq).ok());
+  for (const char* p : {"one", "two", "three"}) ASSERT_TRUE(s->Append(p).MoveTo(&seq).ok());
   ASSERT_TRUE(s->Sync().ok());
   const std::string before = test::ReadFileOrDie(path_);
   Message m;
@@ -231,7 +231,7 @@ TEST_F(StoreFormatTest, ConsumedMessagesStillVerifyBecauseTheChecksumExcludesThe
   {
     auto s = OpenOrDie();
     uint64_t seq = 0;
-    for (const char* p : {"one", "two", "three"}) ASSERT_TRUE(s->Append(p, &seq).ok());
+    for (const char* p : {"one", "two", "three"}) ASSERT_TRUE(s->Append(p).MoveTo(&seq).ok());
     ASSERT_TRUE(s->Consume(1).ok());
     ASSERT_TRUE(s->Consume(3).ok());
     ASSERT_TRUE(s->Close().ok());
@@ -242,7 +242,7 @@ TEST_F(StoreFormatTest, ConsumedMessagesStillVerifyBecauseTheChecksumExcludesThe
     EXPECT_TRUE(r.framed);
     seen.emplace_back(r.seq, r.consumed);
     return true;
-  }, &sum);
+  }).MoveTo(&sum);
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_TRUE(sum.damage.empty());
   EXPECT_EQ(seen, (std::vector<std::pair<uint64_t, bool>>{{1, true}, {2, false}, {3, true}}));
@@ -260,7 +260,7 @@ TEST_F(StoreFormatTest, EmptyAndLargePayloadsRoundTripThroughReopenAndIndexRebui
     auto s = OpenOrDie();
     uint64_t seq = 0;
     for (const auto& [k, p] : want) {
-      ASSERT_TRUE(s->Append(p, &seq).ok());
+      ASSERT_TRUE(s->Append(p).MoveTo(&seq).ok());
       ASSERT_EQ(seq, k);
     }
     EXPECT_EQ(Pending(s.get()), want);
@@ -297,7 +297,7 @@ std::vector<std::tuple<size_t, int32_t, int32_t>> Records(const std::string& b) 
 TEST_F(StoreFormatTest, EveryRecordTheStoreWritesHasAKnownKindANonNegativeSizeAndTheHeaderOnlyAtZero) {
   auto s = OpenOrDie();
   uint64_t seq = 0;
-  for (int i = 0; i < 200; ++i) ASSERT_TRUE(s->Append(std::string(static_cast<size_t>(i % 37), 'p'), &seq).ok());
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(s->Append(std::string(static_cast<size_t>(i % 37), 'p')).MoveTo(&seq).ok());
   for (uint64_t i = 1; i <= 200; i += 3) ASSERT_TRUE(s->Consume(i).ok());
   auto check = [&](const char* when) {
     EXPECT_TRUE(s->Sync().ok());
@@ -319,7 +319,7 @@ TEST_F(StoreFormatTest, EveryRecordTheStoreWritesHasAKnownKindANonNegativeSizeAn
   };
   EXPECT_EQ(check("after appends and consumes"), 200);
   CompactionResult r;
-  ASSERT_TRUE(s->Compact(&r).ok());
+  ASSERT_TRUE(s->Compact().MoveTo(&r).ok());
   EXPECT_EQ(check("after compaction"), 133);
 }
 
@@ -331,7 +331,7 @@ TEST_F(StoreFormatTest, EmptyFileOpensAsAnEmptyQueueAndGetsAHeader) {
   ASSERT_NE(s, nullptr);
   EXPECT_FALSE(s->open_report().legacy);
   uint64_t seq = 0;
-  ASSERT_TRUE(s->Append("m", &seq).ok());
+  ASSERT_TRUE(s->Append("m").MoveTo(&seq).ok());
   EXPECT_EQ(seq, 1u);
   ASSERT_TRUE(s->Close().ok());
   std::string b = test::ReadFileOrDie(path_);
@@ -343,7 +343,7 @@ TEST_F(StoreFormatTest, SeqFloorOfTheHeaderSetsTheNextSequenceNumberOfAnEmptyLog
   WriteFramedLog("", 1000);
   auto s = OpenOrDie();
   uint64_t seq = 0;
-  ASSERT_TRUE(s->Append("m", &seq).ok());
+  ASSERT_TRUE(s->Append("m").MoveTo(&seq).ok());
   EXPECT_EQ(seq, 1000u);
 }
 
@@ -353,7 +353,7 @@ TEST_F(StoreFormatTest, SequenceGapsAreAllowedAndTheNextNumberFollowsTheLargest)
   EXPECT_EQ(s->open_report().damaged_regions, 0u);
   EXPECT_EQ(Pending(s.get()), (std::map<uint64_t, std::string>{{3, "c"}, {10, "j"}}));
   uint64_t seq = 0;
-  ASSERT_TRUE(s->Append("l", &seq).ok());
+  ASSERT_TRUE(s->Append("l").MoveTo(&seq).ok());
   EXPECT_EQ(seq, 12u);
 }
 
@@ -361,11 +361,11 @@ TEST_F(StoreFormatTest, SequenceGapsAreAllowedAndTheNextNumberFollowsTheLargest)
 void ExpectMiddleDamage(const std::string& path, uint64_t offset, const std::map<uint64_t, std::string>& kept) {
   const std::string before = test::ReadFileOrDie(path);
   std::unique_ptr<Store> s;
-  Status st = Store::Open(path, Opts(), &s);
+  Status st = Store::Open(path, Opts()).MoveTo(&s);
   EXPECT_TRUE(st.IsCorruption()) << st.ToString();
   EXPECT_NE(st.message().find("offset " + std::to_string(offset) + ":"), std::string::npos) << st.ToString();
   EXPECT_EQ(test::ReadFileOrDie(path), before);
-  st = Store::Open(path, Opts(RecoveryMode::kSalvage), &s);
+  st = Store::Open(path, Opts(RecoveryMode::kSalvage)).MoveTo(&s);
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_EQ(s->open_report().damaged_regions, 1u);
   std::map<uint64_t, std::string> got;
@@ -412,7 +412,7 @@ TEST_F(StoreFormatTest, UsedFlagOtherThanZeroOrOneIsReportedAndTheMessageStaysPe
   } reporter;
   const std::string before = test::ReadFileOrDie(path_);
   std::unique_ptr<Store> s;
-  Status st = Store::Open(path_, Opts(RecoveryMode::kAbsoluteConsistency), &s);
+  Status st = Store::Open(path_, Opts(RecoveryMode::kAbsoluteConsistency)).MoveTo(&s);
   EXPECT_TRUE(st.IsCorruption()) << "absolute mode refuses a damaged flag: " << st.ToString();
   EXPECT_EQ(test::ReadFileOrDie(path_), before);
 
@@ -439,7 +439,7 @@ TEST_F(StoreFormatTest, OneByteFlipInAPayloadIsCaughtByItsChecksum) {
   ASSERT_TRUE(ScanLog(path_, InspectOptions{}, [&](const LogMessage& r) {
     seqs.push_back(r.seq);
     return true;
-  }, &sum).ok());
+  }).MoveTo(&sum).ok());
   EXPECT_EQ(seqs, std::vector<uint64_t>{2});
   ASSERT_EQ(sum.damage.size(), 1u);
   EXPECT_EQ(sum.damage[0].offset, 56u);

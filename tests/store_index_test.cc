@@ -66,7 +66,7 @@ std::vector<Entry> DumpIndex(const std::string& log_path) {
 
 std::vector<std::string> VerifyProblems(const std::string& log_path) {
   std::vector<std::string> problems;
-  Status st = VerifyIndex(log_path, InspectOptions{}, &problems);
+  Status st = VerifyIndex(log_path, InspectOptions{}).MoveTo(&problems);
   EXPECT_TRUE(st.ok()) << st.ToString();
   return problems;
 }
@@ -98,7 +98,7 @@ class StoreIndexTest : public ::testing::Test {
 
   std::unique_ptr<Store> OpenOrDie(const StoreOptions& o) {
     std::unique_ptr<Store> s;
-    Status st = Store::Open(path_, o, &s);
+    Status st = Store::Open(path_, o).MoveTo(&s);
     EXPECT_TRUE(st.ok()) << st.ToString();
     return s;
   }
@@ -106,10 +106,10 @@ class StoreIndexTest : public ::testing::Test {
   // Appends keyed messages k<i%5>:<i> for i in [from, to), consuming every third.
   void Workload(const std::string& path, int from, int to) {
     std::unique_ptr<Store> s;
-    ASSERT_TRUE(Store::Open(path, Opts(), &s).ok());
+    ASSERT_TRUE(Store::Open(path, Opts()).MoveTo(&s).ok());
     for (int i = from; i < to; ++i) {
       uint64_t seq = 0;
-      ASSERT_TRUE(s->Append("k" + std::to_string(i % 5) + ":" + std::to_string(i), &seq).ok());
+      ASSERT_TRUE(s->Append("k" + std::to_string(i % 5) + ":" + std::to_string(i)).MoveTo(&seq).ok());
       if (i % 3 == 0) {
         ASSERT_TRUE(s->Consume(seq).ok());
       }
@@ -275,7 +275,7 @@ TEST_F(StoreIndexTest, KeyExtractorChangeRebuildsTheKeyIndex) {
   {
     auto s = OpenOrDie(plain);
     uint64_t seq = 0;
-    for (const char* p : {"ab:1", "cd:2", "ab:3", "ax:4"}) ASSERT_TRUE(s->Append(p, &seq).ok());
+    for (const char* p : {"ab:1", "cd:2", "ab:3", "ax:4"}) ASSERT_TRUE(s->Append(p).MoveTo(&seq).ok());
     Message m;
     EXPECT_EQ(s->FirstByKey("ab", &m).code(), Status::Code::kInvalidArgument);
     ASSERT_TRUE(s->Close().ok());
@@ -347,9 +347,9 @@ TEST_F(StoreIndexTest, UncleanIndexIsTrustedWithinTheSameBootButRebuiltAfterARes
   pid_t pid = ::fork();
   if (pid == 0) {
     std::unique_ptr<Store> s;
-    if (!Store::Open(path_, Opts(), &s).ok()) ::_exit(1);
+    if (!Store::Open(path_, Opts()).MoveTo(&s).ok()) ::_exit(1);
     uint64_t seq = 0;
-    if (!s->Append("k1:after", &seq).ok()) ::_exit(1);
+    if (!s->Append("k1:after").MoveTo(&seq).ok()) ::_exit(1);
     ::_exit(0);  // no Close: the index stays marked in use
   }
   int status = 0;
@@ -387,7 +387,7 @@ TEST_F(StoreIndexTest, SequenceNumbersAreStableAcrossReopenRebuildCompactionAndR
     for (int i = 0; i < 30; ++i) {
       uint64_t seq = 0;
       std::string p = "k" + std::to_string(i % 5) + ":" + std::to_string(i);
-      ASSERT_TRUE(s->Append(p, &seq).ok());
+      ASSERT_TRUE(s->Append(p).MoveTo(&seq).ok());
       if (i % 2 == 0) {
         ASSERT_TRUE(s->Consume(seq).ok());
       } else {
@@ -402,7 +402,7 @@ TEST_F(StoreIndexTest, SequenceNumbersAreStableAcrossReopenRebuildCompactionAndR
   ASSERT_TRUE(s->RebuildIndex().ok());
   EXPECT_EQ(pending(s.get()), want) << "rebuild";
   CompactionResult r;
-  ASSERT_TRUE(s->Compact(&r).ok());
+  ASSERT_TRUE(s->Compact().MoveTo(&r).ok());
   EXPECT_EQ(pending(s.get()), want) << "compaction";
   ASSERT_TRUE(s->Close().ok());
   RemoveIndex();
@@ -421,12 +421,12 @@ TEST_F(StoreIndexTest, SequenceNumbersAreStableAcrossReopenRebuildCompactionAndR
   EXPECT_EQ(pending(s.get()), want) << "recovery";
   // Everything consumed, compacted away, index lost: numbering still goes on.
   for (const auto& [seq, p] : want) ASSERT_TRUE(s->Consume(seq).ok());
-  ASSERT_TRUE(s->Compact(&r).ok());
+  ASSERT_TRUE(s->Compact().MoveTo(&r).ok());
   ASSERT_TRUE(s->Close().ok());
   RemoveIndex();
   s = OpenOrDie(Opts());
   uint64_t next = 0;
-  ASSERT_TRUE(s->Append("k0:next", &next).ok());
+  ASSERT_TRUE(s->Append("k0:next").MoveTo(&next).ok());
   EXPECT_EQ(next, 31u);
 }
 
@@ -461,7 +461,7 @@ TEST_F(StoreIndexTest, KeysThatShareTheirFirst400BytesShareKeyBlocksInSeqOrderAn
   {
     auto s = OpenOrDie(Opts());
     uint64_t first = 0;
-    ASSERT_TRUE(s->AppendBatch(views, &first).ok());
+    ASSERT_TRUE(s->AppendBatch(views).MoveTo(&first).ok());
     ASSERT_TRUE(s->Close().ok());  // writes the tail: both keys' runs
   }
   std::vector<uint64_t> all;
@@ -495,7 +495,7 @@ TEST_F(StoreIndexTest, KeyTableHoldsExactlyThePendingMessagesOfEachKeyInSeqOrder
     std::vector<std::string_view> views(msgs.begin(), msgs.end());
     uint64_t first = 0;
     for (size_t i = 0; i < views.size(); i += 1000)
-      ASSERT_TRUE(s->AppendBatch(std::span(views).subspan(i, std::min<size_t>(1000, views.size() - i)), &first).ok());
+      ASSERT_TRUE(s->AppendBatch(std::span(views).subspan(i, std::min<size_t>(1000, views.size() - i))).MoveTo(&first).ok());
     for (uint64_t seq = 1; seq <= kN; ++seq) {
       if (seq % 3 == 0 || (seq > 70000 && seq < 70100)) {
         ASSERT_TRUE(s->Consume(seq).ok());
@@ -592,8 +592,8 @@ TEST_F(StoreIndexTest, ReceiveByKeyFromTheIndexTailSkipsConsumedAndTakenAndSeesR
   // All of these stay in the in-memory index tail (far fewer than a flush).
   auto s = OpenOrDie(Opts());
   uint64_t seq = 0;
-  for (int i = 1; i <= 6; ++i) ASSERT_TRUE(s->Append("k:" + std::to_string(i), &seq).ok());
-  ASSERT_TRUE(s->Append("other:7", &seq).ok());
+  for (int i = 1; i <= 6; ++i) ASSERT_TRUE(s->Append("k:" + std::to_string(i)).MoveTo(&seq).ok());
+  ASSERT_TRUE(s->Append("other:7").MoveTo(&seq).ok());
   Message m;
   ASSERT_TRUE(s->FirstByKey("k", &m).ok());
   EXPECT_EQ(m.seq, 1u);
@@ -619,7 +619,7 @@ TEST_F(StoreIndexTest, ReceiveByKeyFromTheIndexTailSkipsConsumedAndTakenAndSeesR
 TEST_F(StoreIndexTest, WalksOverTheIndexTailSkipConsumedRunsInAnyOrderOfConsumption) {
   auto s = OpenOrDie(Opts());
   uint64_t seq = 0;
-  for (int i = 1; i <= 40; ++i) ASSERT_TRUE(s->Append("k" + std::to_string(i % 3) + ":" + std::to_string(i), &seq).ok());
+  for (int i = 1; i <= 40; ++i) ASSERT_TRUE(s->Append("k" + std::to_string(i % 3) + ":" + std::to_string(i)).MoveTo(&seq).ok());
   // Consume 2..30 out of order, so that runs of consumed entries join up
   // from both ends.
   std::vector<uint64_t> order;
@@ -693,7 +693,7 @@ TEST_F(StoreIndexTest, WalksThroughTheIndexInLogRunsVisitExactlyTheVisibleMessag
     for (uint64_t i = 1; i <= kN; ++i) msgs.push_back((i % 7 == 0 ? "w:" : "k:") + std::to_string(i));
     std::vector<std::string_view> views(msgs.begin(), msgs.end());
     uint64_t first = 0;
-    ASSERT_TRUE(s->AppendBatch(views, &first).ok());
+    ASSERT_TRUE(s->AppendBatch(views).MoveTo(&first).ok());
     ASSERT_TRUE(s->Close().ok());  // everything into LMDB, an empty tail
   }
   std::set<uint64_t> consumed;
@@ -764,7 +764,7 @@ TEST_F(StoreIndexTest, WalksThroughTheIndexTailInLogRunsVisitExactlyTheVisibleMe
   for (size_t i = 0; i < msgs.size(); i += 100) {  // four batches, back to back in the log
     std::vector<std::string_view> views(msgs.begin() + static_cast<long>(i), msgs.begin() + static_cast<long>(i + 100));
     uint64_t first = 0;
-    ASSERT_TRUE(s->AppendBatch(views, &first).ok());
+    ASSERT_TRUE(s->AppendBatch(views).MoveTo(&first).ok());
   }
   ASSERT_EQ(s->Stats().pending, kN);
   std::set<uint64_t> gone, taken;
@@ -818,13 +818,13 @@ TEST_F(StoreIndexTest, RepeatedPredicateReceivesBehindABacklogReadTheLogOnlyOnTh
     o.read_cache_bytes = cache;
     const std::string path = dir_.File("grow-" + std::to_string(cache));
     std::unique_ptr<Store> s;
-    ASSERT_TRUE(Store::Open(path, o, &s).ok());
+    ASSERT_TRUE(Store::Open(path, o).MoveTo(&s).ok());
     std::vector<std::string> msgs;
     for (int i = 0; i < 40000; ++i) msgs.push_back("other:" + std::to_string(i) + std::string(60, 'x'));
     for (int i = 0; i < 8; ++i) msgs.push_back("wanted:" + std::to_string(i));
     std::vector<std::string_view> views(msgs.begin(), msgs.end());
     uint64_t first = 0;
-    ASSERT_TRUE(s->AppendBatch(views, &first).ok());  // ~3.9 MB, larger than two windows
+    ASSERT_TRUE(s->AppendBatch(views).MoveTo(&first).ok());  // ~3.9 MB, larger than two windows
     auto wanted = [](std::string_view p) { return p.starts_with("wanted:"); };
     std::vector<uint64_t> reads;
     for (int i = 0; i < 8; ++i) {
@@ -869,7 +869,7 @@ TEST_F(StoreIndexTest, WalksAcrossReadWindowsAndPastMessagesLargerThanAWindowSee
       std::vector<std::string_view> views(msgs.begin() + static_cast<long>(i),
                                           msgs.begin() + static_cast<long>(std::min(msgs.size(), i + 3000)));
       uint64_t first = 0;
-      ASSERT_TRUE(s->AppendBatch(views, &first).ok());
+      ASSERT_TRUE(s->AppendBatch(views).MoveTo(&first).ok());
     }
     for (uint64_t i = 1; i <= 20000; ++i) want[i] = msgs[i - 1];
     ASSERT_TRUE(s->Close().ok());  // everything into LMDB: one long run per batch

@@ -108,7 +108,7 @@ class StoreIndexWriterTest : public ::testing::Test {
     std::vector<std::string_view> views(msgs.begin(), msgs.end());
     for (size_t i = 0; i < views.size(); i += 1000) {
       uint64_t first = 0;
-      ASSERT_TRUE(s->AppendBatch(std::span(views).subspan(i, std::min<size_t>(1000, views.size() - i)), &first).ok());
+      ASSERT_TRUE(s->AppendBatch(std::span(views).subspan(i, std::min<size_t>(1000, views.size() - i))).MoveTo(&first).ok());
     }
   }
 
@@ -118,10 +118,10 @@ class StoreIndexWriterTest : public ::testing::Test {
   // and finds exactly `want` pending.
   void ExpectSoundAfterReopen(const std::map<uint64_t, std::string>& want) {
     std::vector<std::string> problems;
-    ASSERT_TRUE(VerifyIndex(path_, InspectOptions{}, &problems).ok());
+    ASSERT_TRUE(VerifyIndex(path_, InspectOptions{}).MoveTo(&problems).ok());
     EXPECT_TRUE(problems.empty()) << problems.front();
     std::unique_ptr<Store> s;
-    ASSERT_TRUE(Store::Open(path_, Opts(), &s).ok());
+    ASSERT_TRUE(Store::Open(path_, Opts()).MoveTo(&s).ok());
     EXPECT_EQ(s->open_report().index_action, mq::IndexAction::kTrusted);
     EXPECT_EQ(Pending(s.get()), want);
   }
@@ -132,7 +132,7 @@ class StoreIndexWriterTest : public ::testing::Test {
 
 TEST_F(StoreIndexWriterTest, MessagesOfAnIndexWriteInFlightAreReadConsumedAndReceivedByKey) {
   std::unique_ptr<Store> s;
-  ASSERT_TRUE(Store::Open(path_, Opts(), &s).ok());
+  ASSERT_TRUE(Store::Open(path_, Opts()).MoveTo(&s).ok());
   std::map<uint64_t, std::string> want;
   IndexWriteBlocker blocker(IndexPathFor(path_));
   ASSERT_TRUE(blocker.locked());
@@ -177,7 +177,7 @@ TEST_F(StoreIndexWriterTest, MessagesOfAnIndexWriteInFlightAreReadConsumedAndRec
 
 TEST_F(StoreIndexWriterTest, ACompactionDuringAnIndexWriteInFlightKeepsEveryPendingMessage) {
   std::unique_ptr<Store> s;
-  ASSERT_TRUE(Store::Open(path_, Opts(), &s).ok());
+  ASSERT_TRUE(Store::Open(path_, Opts()).MoveTo(&s).ok());
   std::map<uint64_t, std::string> want;
   {
     IndexWriteBlocker blocker(IndexPathFor(path_));
@@ -192,7 +192,7 @@ TEST_F(StoreIndexWriterTest, ACompactionDuringAnIndexWriteInFlightKeepsEveryPend
     Status compacted;
     std::thread t([&] {
       CompactionResult r;
-      compacted = s->Compact(&r);
+      compacted = s->Compact().MoveTo(&r);
     });
     std::this_thread::sleep_for(std::chrono::milliseconds(50));  // most likely waiting for the lock by now
     (void)blocker.Release();
@@ -210,7 +210,7 @@ TEST_F(StoreIndexWriterTest, ACompactionDuringAnIndexWriteInFlightKeepsEveryPend
 TEST_F(StoreIndexWriterTest, RandomAppendsConsumesAndReceivesAcrossManyIndexWritesAgreeWithAModel) {
   std::mt19937_64 rng(20261128);
   std::unique_ptr<Store> s;
-  ASSERT_TRUE(Store::Open(path_, Opts(), &s).ok());
+  ASSERT_TRUE(Store::Open(path_, Opts()).MoveTo(&s).ok());
   std::map<uint64_t, std::string> want;              // pending
   std::map<std::string, std::set<uint64_t>> by_key;  // pending, per key
   uint64_t next = 1;

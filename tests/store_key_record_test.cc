@@ -70,7 +70,7 @@ class StoreKeyRecordTest : public ::testing::Test {
   }
   std::unique_ptr<Store> Open(const StoreOptions& o) {
     std::unique_ptr<Store> s;
-    Status st = Store::Open(q_, o, &s);
+    Status st = Store::Open(q_, o).MoveTo(&s);
     EXPECT_TRUE(st.ok()) << st.ToString();
     return s;
   }
@@ -80,7 +80,7 @@ class StoreKeyRecordTest : public ::testing::Test {
     ASSERT_NE(s, nullptr);
     for (const char* p : {"ab:1", "ac:2", "ab:3"}) {
       uint64_t seq = 0;
-      ASSERT_TRUE(s->Append(p, &seq).ok());
+      ASSERT_TRUE(s->Append(p).MoveTo(&seq).ok());
     }
     ASSERT_TRUE(s->Close().ok());
   }
@@ -134,7 +134,7 @@ TEST_F(StoreKeyRecordTest, CompactionKeepsTheExtractorAcrossAnIndexRebuild) {
     ASSERT_NE(s, nullptr);
     ASSERT_TRUE(s->Consume(1).ok());
     CompactionResult r;
-    ASSERT_TRUE(s->Compact(&r).ok());
+    ASSERT_TRUE(s->Compact().MoveTo(&r).ok());
     ASSERT_TRUE(s->Close().ok());
   }
   std::string log = test::ReadFileOrDie(q_);
@@ -155,7 +155,7 @@ TEST_F(StoreKeyRecordTest, DifferentExtractorWithoutRekeyIsRefusedAndChangesNoth
   const std::string log_before = test::ReadFileOrDie(q_);
   const std::string idx_before = test::ReadFileOrDie(q_ + ".idx");
   std::unique_ptr<Store> s;
-  Status st = Store::Open(q_, Opts(KeyExtractor::FirstBytes(1)), &s);
+  Status st = Store::Open(q_, Opts(KeyExtractor::FirstBytes(1))).MoveTo(&s);
   ASSERT_EQ(st.code(), Status::Code::kInvalidArgument) << st.ToString();
   EXPECT_NE(st.message().find("until::"), std::string::npos) << st.message();
   EXPECT_NE(st.message().find("first:1"), std::string::npos) << st.message();
@@ -191,7 +191,7 @@ TEST_F(StoreKeyRecordTest, RekeyRecordsTheNewExtractorAndARebuildKeepsIt) {
   // Appending after the record and reopening keeps both (the index is trusted
   // across a key record that follows its last message).
   uint64_t seq = 0;
-  ASSERT_TRUE(s->Append("zz:4", &seq).ok());
+  ASSERT_TRUE(s->Append("zz:4").MoveTo(&seq).ok());
   ASSERT_TRUE(s->Close().ok());
   s = Open(Opts());
   ASSERT_NE(s, nullptr);
@@ -223,7 +223,7 @@ TEST_F(StoreKeyRecordTest, QueueWithoutExtractorTakesTheFirstOneGivenAndRecordsI
   {
     auto s = Open(Opts());
     uint64_t seq = 0;
-    ASSERT_TRUE(s->Append("ab:1", &seq).ok());
+    ASSERT_TRUE(s->Append("ab:1").MoveTo(&seq).ok());
     ASSERT_TRUE(s->Close().ok());
   }
   { ASSERT_NE(Open(Opts(KeyExtractor::UntilDelimiter(':'))), nullptr); }
@@ -241,7 +241,7 @@ TEST_F(StoreKeyRecordTest, KeyRecordWithBadChecksumIsRefusedAsDamage) {
   log[kHeader + 8] ^= 0x01;  // 'u' of "until::"
   test::WriteFileOrDie(q_, log);
   std::unique_ptr<Store> s;
-  Status st = Store::Open(q_, Opts(), &s);
+  Status st = Store::Open(q_, Opts()).MoveTo(&s);
   ASSERT_TRUE(st.IsCorruption()) << st.ToString();
   EXPECT_NE(st.message().find("offset 56: checksum mismatch in key extractor record"), std::string::npos)
       << st.message();
@@ -256,7 +256,7 @@ TEST_F(StoreKeyRecordTest, UnknownExtractorSpecIsRefusedAsDamage) {
   log.replace(kHeader, 19, KeyRecord("regex:a"));  // same length as "until::"
   test::WriteFileOrDie(q_, log);
   std::unique_ptr<Store> s;
-  Status st = Store::Open(q_, Opts(), &s);
+  Status st = Store::Open(q_, Opts()).MoveTo(&s);
   ASSERT_TRUE(st.IsCorruption()) << st.ToString();
   EXPECT_NE(st.message().find("offset 56: key extractor record holds 'regex:a', which is not a key extractor"),
             std::string::npos)
@@ -305,7 +305,7 @@ TEST_F(StoreKeyRecordTest, OriginalReaderStillReadsExactlyThePendingMessages) {
   {
     auto s = Open(Opts());
     CompactionResult r;
-    ASSERT_TRUE(s->Compact(&r).ok());
+    ASSERT_TRUE(s->Compact().MoveTo(&r).ok());
     ASSERT_TRUE(s->Close().ok());
   }
   EXPECT_EQ(SeedIterQueue(test::ReadFileOrDie(q_)), want);

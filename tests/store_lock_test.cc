@@ -37,9 +37,9 @@ class Holder {
       ::close(up[0]);
       ::close(down[1]);
       std::unique_ptr<Store> s;
-      char ok = Store::Open(path, Opts(), &s).ok() ? 'y' : 'n';
+      char ok = Store::Open(path, Opts()).MoveTo(&s).ok() ? 'y' : 'n';
       uint64_t seq = 0;
-      if (ok == 'y' && !s->Append("from the holder", &seq).ok()) ok = 'n';
+      if (ok == 'y' && !s->Append("from the holder").MoveTo(&seq).ok()) ok = 'n';
       if (::write(up[1], &ok, 1) != 1) ::_exit(2);
       char c;
       (void)::read(down[0], &c, 1);  // until the parent writes or dies
@@ -98,7 +98,7 @@ TEST_F(StoreLockTest, SecondWriterIsBusyAndTheErrorNamesTheHoldersPid) {
   ASSERT_TRUE(holder.ready());
   const std::string before = test::ReadFileOrDie(path_);
   std::unique_ptr<Store> s;
-  Status st = Store::Open(path_, Opts(), &s);
+  Status st = Store::Open(path_, Opts()).MoveTo(&s);
   EXPECT_TRUE(st.IsBusy()) << st.ToString();
   EXPECT_NE(st.message().find(path_ + ": queue in use by pid " + std::to_string(holder.pid()) + " "), std::string::npos)
       << st.ToString();
@@ -116,7 +116,7 @@ TEST_F(StoreLockTest, ReadOnlyInspectionWorksWhileAWriterHoldsTheQueue) {
   Status st = ScanLog(path_, InspectOptions{}, [&](const LogMessage& r) {
     payload.assign(r.payload);
     return true;
-  }, &sum);
+  }).MoveTo(&sum);
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_EQ(sum.messages, 1u);
   EXPECT_EQ(payload, "from the holder");
@@ -130,7 +130,7 @@ TEST_F(StoreLockTest, LockIsFreeOnceTheHolderClosesAndThenRecordsTheNewHolder) {
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   EXPECT_EQ(QueueLockHolder(path_), 0);
   std::unique_ptr<Store> s;
-  Status st = Store::Open(path_, Opts(), &s);
+  Status st = Store::Open(path_, Opts()).MoveTo(&s);
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_EQ(QueueLockHolder(path_), ::getpid());
   Message m;
@@ -145,7 +145,7 @@ TEST_F(StoreLockTest, LockIsFreeWhenTheHolderIsKilled) {
   int status = holder.Reap();
   ASSERT_TRUE(WIFSIGNALED(status)) << status;
   std::unique_ptr<Store> s;
-  Status st = Store::Open(path_, Opts(), &s);
+  Status st = Store::Open(path_, Opts()).MoveTo(&s);
   ASSERT_TRUE(st.ok()) << st.ToString();
   Message m;
   ASSERT_TRUE(s->Get(1, &m).ok());
@@ -154,25 +154,25 @@ TEST_F(StoreLockTest, LockIsFreeWhenTheHolderIsKilled) {
 
 TEST_F(StoreLockTest, SecondOpenInTheSameProcessIsBusyToo) {
   std::unique_ptr<Store> first;
-  ASSERT_TRUE(Store::Open(path_, Opts(), &first).ok());
+  ASSERT_TRUE(Store::Open(path_, Opts()).MoveTo(&first).ok());
   std::unique_ptr<Store> second;
-  Status st = Store::Open(path_, Opts(), &second);
+  Status st = Store::Open(path_, Opts()).MoveTo(&second);
   EXPECT_TRUE(st.IsBusy()) << st.ToString();
   EXPECT_NE(st.message().find("in use by pid " + std::to_string(::getpid())), std::string::npos) << st.ToString();
   ASSERT_TRUE(first->Close().ok());
-  ASSERT_TRUE(Store::Open(path_, Opts(), &second).ok()) << "Close releases the lock";
+  ASSERT_TRUE(Store::Open(path_, Opts()).MoveTo(&second).ok()) << "Close releases the lock";
 }
 
 TEST_F(StoreLockTest, LockSurvivesCompactionRenamingTheLog) {
   std::unique_ptr<Store> first;
-  ASSERT_TRUE(Store::Open(path_, Opts(), &first).ok());
+  ASSERT_TRUE(Store::Open(path_, Opts()).MoveTo(&first).ok());
   uint64_t seq = 0;
-  ASSERT_TRUE(first->Append("a", &seq).ok());
+  ASSERT_TRUE(first->Append("a").MoveTo(&seq).ok());
   ASSERT_TRUE(first->Consume(seq).ok());
   CompactionResult r;
-  ASSERT_TRUE(first->Compact(&r).ok());
+  ASSERT_TRUE(first->Compact().MoveTo(&r).ok());
   std::unique_ptr<Store> second;
-  EXPECT_TRUE(Store::Open(path_, Opts(), &second).IsBusy());
+  EXPECT_TRUE(Store::Open(path_, Opts()).MoveTo(&second).IsBusy());
 }
 
 }  // namespace

@@ -17,7 +17,7 @@ class StoreOpenReportTest : public ::testing::Test {
   void SetUp() override { path_ = dir_.File("q"); }
   std::unique_ptr<Store> OpenOrDie() {
     std::unique_ptr<Store> s;
-    Status st = Store::Open(path_, StoreOptions{}, &s);
+    Status st = Store::Open(path_, StoreOptions{}).MoveTo(&s);
     EXPECT_TRUE(st.ok()) << st.ToString();
     return s;
   }
@@ -39,7 +39,7 @@ TEST_F(StoreOpenReportTest, ACleanlyClosedQueueReopensWithItsIndexTrustedAndNoRe
     auto s = OpenOrDie();
     ASSERT_NE(s, nullptr);
     uint64_t seq = 0;
-    ASSERT_TRUE(s->Append("a", &seq).ok());
+    ASSERT_TRUE(s->Append("a").MoveTo(&seq).ok());
     ASSERT_TRUE(s->Close().ok());
   }
   auto s = OpenOrDie();

@@ -54,9 +54,9 @@ class StoreRecoveryTest : public ::testing::Test {
   void SetUp() override {
     path_ = dir_.File("q");
     std::unique_ptr<Store> s;
-    ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kTolerateTornTail), &s).ok());
+    ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kTolerateTornTail)).MoveTo(&s).ok());
     uint64_t seq = 0;
-    for (int i = 1; i <= 12; ++i) ASSERT_TRUE(s->Append("message " + std::to_string(i) + std::string(static_cast<size_t>(i), '.'), &seq).ok());
+    for (int i = 1; i <= 12; ++i) ASSERT_TRUE(s->Append("message " + std::to_string(i) + std::string(static_cast<size_t>(i), '.')).MoveTo(&seq).ok());
     ASSERT_TRUE(s->Consume(6).ok());
     ASSERT_TRUE(s->Close().ok());
     good_ = test::ReadFileOrDie(path_);
@@ -64,7 +64,7 @@ class StoreRecoveryTest : public ::testing::Test {
     ASSERT_TRUE(ScanLog(path_, InspectOptions{}, [&](const LogMessage& r) {
       msgs_[r.seq] = Msg{std::string(r.payload), r.start, r.msg_offset, r.end};
       return true;
-    }, &sum).ok());
+    }).MoveTo(&sum).ok());
     ASSERT_EQ(msgs_.size(), 12u);
     std::filesystem::remove(path_ + ".idx");  // so that opening scans the whole log
     std::filesystem::remove(path_ + ".idx-lock");
@@ -92,7 +92,7 @@ class StoreRecoveryTest : public ::testing::Test {
     const std::string before = test::ReadFileOrDie(path_);
     std::vector<std::string> names = DirNames(dir_.path());
     std::unique_ptr<Store> s;
-    Status st = Store::Open(path_, Opts(mode), &s);
+    Status st = Store::Open(path_, Opts(mode)).MoveTo(&s);
     ASSERT_TRUE(st.IsCorruption()) << st.ToString();
     for (const std::string& n : needles) EXPECT_NE(st.message().find(n), std::string::npos) << st.ToString();
     EXPECT_EQ(test::ReadFileOrDie(path_), before);
@@ -137,7 +137,7 @@ TEST_F(StoreRecoveryTest, AbsoluteRefusesAUsedFlagThatIsNeitherZeroNorOne) {
 
 TEST_F(StoreRecoveryTest, AbsoluteOpensAnUndamagedLogAndChangesNothing) {
   std::unique_ptr<Store> s;
-  ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kAbsoluteConsistency), &s).ok());
+  ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kAbsoluteConsistency)).MoveTo(&s).ok());
   EXPECT_EQ(Pending(s.get()), PendingExcept({}));
   ASSERT_TRUE(s->Close().ok());
   EXPECT_EQ(NoStamp(test::ReadFileOrDie(path_)), NoStamp(good_)) << "only the session stamp changes";
@@ -145,7 +145,7 @@ TEST_F(StoreRecoveryTest, AbsoluteOpensAnUndamagedLogAndChangesNothing) {
 
 TEST_F(StoreRecoveryTest, SalvageOfAnUndamagedLogChangesNothing) {
   std::unique_ptr<Store> s;
-  ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kSalvage), &s).ok());
+  ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kSalvage)).MoveTo(&s).ok());
   EXPECT_TRUE(s->open_report().side_files.empty());
   EXPECT_EQ(Pending(s.get()), PendingExcept({}));
   ASSERT_TRUE(s->Close().ok());
@@ -164,7 +164,7 @@ TEST_F(StoreRecoveryTest, SalvageKeepsEveryIntactMessageAndMovesEachDamagedRegio
     std::vector<std::tuple<std::string, uint64_t, uint64_t>> regions;
   } reporter;
   std::unique_ptr<Store> s;
-  Status st = Store::Open(path_, Opts(RecoveryMode::kSalvage, &reporter), &s);
+  Status st = Store::Open(path_, Opts(RecoveryMode::kSalvage, &reporter)).MoveTo(&s);
   ASSERT_TRUE(st.ok()) << st.ToString();
   const OpenReport& r = s->open_report();
   uint64_t old_id = 0;
@@ -187,7 +187,7 @@ TEST_F(StoreRecoveryTest, SalvageKeepsEveryIntactMessageAndMovesEachDamagedRegio
   const auto want = PendingExcept({3, 8, 9, 12});
   EXPECT_EQ(Pending(s.get()), want);
   uint64_t seq = 0;
-  ASSERT_TRUE(s->Append("after salvage", &seq).ok());
+  ASSERT_TRUE(s->Append("after salvage").MoveTo(&seq).ok());
   EXPECT_EQ(seq, 12u) << "the next number follows the last message the log still holds";
   ASSERT_TRUE(s->Close().ok());
 
@@ -196,7 +196,7 @@ TEST_F(StoreRecoveryTest, SalvageKeepsEveryIntactMessageAndMovesEachDamagedRegio
   EXPECT_EQ(st_buf.st_mode & 07777, 0640u) << "the rewritten log keeps the file's mode";
   // The salvaged log is clean: absolute mode opens it, from scratch.
   std::filesystem::remove(path_ + ".idx");
-  ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kAbsoluteConsistency), &s).ok());
+  ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kAbsoluteConsistency)).MoveTo(&s).ok());
   auto again = want;
   again.emplace(12, "after salvage");
   EXPECT_EQ(Pending(s.get()), again);
@@ -209,14 +209,14 @@ TEST_F(StoreRecoveryTest, ADamagedHeaderIsRefusedUnlessSalvageWhichKeepsItInASid
   ExpectRefused(RecoveryMode::kTolerateTornTail, {path_, "offset 0"});
   ExpectRefused(RecoveryMode::kAbsoluteConsistency, {path_, "offset 0"});
   std::unique_ptr<Store> s;
-  ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kSalvage), &s).ok());
+  ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kSalvage)).MoveTo(&s).ok());
   EXPECT_EQ(Pending(s.get()), PendingExcept({}));
   EXPECT_EQ(test::ReadFileOrDie(path_ + ".damaged-0"), bad.substr(0, 56));
   uint64_t seq = 0;
-  ASSERT_TRUE(s->Append("after salvage", &seq).ok());
+  ASSERT_TRUE(s->Append("after salvage").MoveTo(&seq).ok());
   EXPECT_EQ(seq, 13u) << "sequence numbers continue after the damaged header's";
   ASSERT_TRUE(s->Close().ok());
-  ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kAbsoluteConsistency), &s).ok());
+  ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kAbsoluteConsistency)).MoveTo(&s).ok());
   auto want = PendingExcept({});
   want.emplace(13, "after salvage");
   EXPECT_EQ(Pending(s.get()), want);
@@ -225,12 +225,12 @@ TEST_F(StoreRecoveryTest, ADamagedHeaderIsRefusedUnlessSalvageWhichKeepsItInASid
 TEST_F(StoreRecoveryTest, SequenceNumbersOfSurvivorsAreTheSameAfterSalvageCompactionAndReopen) {
   test::WriteFileOrDie(path_, Damage({2}));
   std::unique_ptr<Store> s;
-  ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kSalvage), &s).ok());
+  ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kSalvage)).MoveTo(&s).ok());
   const auto want = PendingExcept({2});
   EXPECT_EQ(Pending(s.get()), want);
   ASSERT_TRUE(s->Consume(7).ok());
   CompactionResult cr;
-  ASSERT_TRUE(s->Compact(&cr).ok());
+  ASSERT_TRUE(s->Compact().MoveTo(&cr).ok());
   auto after = want;
   after.erase(7);
   EXPECT_EQ(Pending(s.get()), after);
@@ -241,7 +241,7 @@ TEST_F(StoreRecoveryTest, SequenceNumbersOfSurvivorsAreTheSameAfterSalvageCompac
   }
   ASSERT_TRUE(s->Close().ok());
   std::filesystem::remove(path_ + ".idx");
-  ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kTolerateTornTail), &s).ok());
+  ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kTolerateTornTail)).MoveTo(&s).ok());
   EXPECT_EQ(Pending(s.get()), after);
 }
 
@@ -249,12 +249,12 @@ TEST_F(StoreRecoveryTest, RebuildIndexInSalvageModeRepairsDamageTheTrustedIndexH
   // A clean index is trusted at open, so the damage shows only when the log
   // is read again from the start: RebuildIndex, as `mqtool recover` calls it.
   std::unique_ptr<Store> s;
-  ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kTolerateTornTail), &s).ok());
+  ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kTolerateTornTail)).MoveTo(&s).ok());
   ASSERT_TRUE(s->Close().ok());
   std::string damaged = Damage({5});
   damaged.replace(48, 8, test::ReadFileOrDie(path_).substr(48, 8));  // the stamp the index describes
   test::WriteFileOrDie(path_, damaged);
-  ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kSalvage), &s).ok());
+  ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kSalvage)).MoveTo(&s).ok());
   ASSERT_EQ(s->open_report().index_action, mq::IndexAction::kTrusted);
   ASSERT_TRUE(s->RebuildIndex().ok());
   EXPECT_EQ(s->open_report().damaged_regions, 1u);
@@ -265,12 +265,12 @@ TEST_F(StoreRecoveryTest, RebuildIndexInSalvageModeRepairsDamageTheTrustedIndexH
 
 TEST_F(StoreRecoveryTest, RebuildIndexThatMeetsDamageInTolerateModeRefusesAndLaterAppendsOverwriteNothing) {
   std::unique_ptr<Store> s;
-  ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kTolerateTornTail), &s).ok());
+  ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kTolerateTornTail)).MoveTo(&s).ok());
   ASSERT_TRUE(s->Close().ok());
   std::string damaged = Damage({5});
   damaged.replace(48, 8, test::ReadFileOrDie(path_).substr(48, 8));  // the stamp the index describes
   test::WriteFileOrDie(path_, damaged);
-  ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kTolerateTornTail), &s).ok());
+  ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kTolerateTornTail)).MoveTo(&s).ok());
   damaged = test::ReadFileOrDie(path_);  // with this open's stamp
   Status st = s->RebuildIndex();
   ASSERT_TRUE(st.IsCorruption()) << st.ToString();
@@ -278,7 +278,7 @@ TEST_F(StoreRecoveryTest, RebuildIndexThatMeetsDamageInTolerateModeRefusesAndLat
   EXPECT_EQ(test::ReadFileOrDie(path_), damaged);
   // Whatever the store does next, it must not write over the log's bytes.
   uint64_t seq = 0;
-  Status a = s->Append("later", &seq);
+  Status a = s->Append("later").MoveTo(&seq);
   (void)s->Close();
   const std::string now = test::ReadFileOrDie(path_);
   ASSERT_GE(now.size(), damaged.size());
@@ -292,9 +292,9 @@ TEST_F(StoreRecoveryTest, SalvageOfAnOriginalFormatFileWithMqAppendsKeepsEverySe
   const std::string path = dir_.File("legacy");
   test::WriteFileOrDie(path, legacy);
   std::unique_ptr<Store> s;
-  ASSERT_TRUE(Store::Open(path, Opts(RecoveryMode::kTolerateTornTail), &s).ok());
+  ASSERT_TRUE(Store::Open(path, Opts(RecoveryMode::kTolerateTornTail)).MoveTo(&s).ok());
   uint64_t seq = 0;
-  for (const char* p : {"c3", "d4", "e5"}) ASSERT_TRUE(s->Append(p, &seq).ok());
+  for (const char* p : {"c3", "d4", "e5"}) ASSERT_TRUE(s->Append(p).MoveTo(&seq).ok());
   Message m;
   ASSERT_TRUE(s->Get(4, &m).ok());
   ASSERT_TRUE(s->Close().ok());
@@ -302,16 +302,16 @@ TEST_F(StoreRecoveryTest, SalvageOfAnOriginalFormatFileWithMqAppendsKeepsEverySe
   b[m.offset + 8] ^= 0x01;
   test::WriteFileOrDie(path, b);
   std::filesystem::remove(path + ".idx");
-  ASSERT_TRUE(Store::Open(path, Opts(RecoveryMode::kSalvage), &s).ok());
+  ASSERT_TRUE(Store::Open(path, Opts(RecoveryMode::kSalvage)).MoveTo(&s).ok());
   EXPECT_EQ(s->open_report().damaged_regions, 1u);
   const std::map<uint64_t, std::string> want = {{1, "a0"}, {2, "a1"}, {3, "c3"}, {5, "e5"}};
   EXPECT_EQ(Pending(s.get()), want);
   EXPECT_EQ(s->Stats().format_version, 1u) << "the rewritten log has a header";
-  ASSERT_TRUE(s->Append("f6", &seq).ok());
+  ASSERT_TRUE(s->Append("f6").MoveTo(&seq).ok());
   EXPECT_EQ(seq, 6u);
   ASSERT_TRUE(s->Close().ok());
   std::filesystem::remove(path + ".idx");
-  ASSERT_TRUE(Store::Open(path, Opts(RecoveryMode::kAbsoluteConsistency), &s).ok());
+  ASSERT_TRUE(Store::Open(path, Opts(RecoveryMode::kAbsoluteConsistency)).MoveTo(&s).ok());
   auto again = want;
   again.emplace(6, "f6");
   EXPECT_EQ(Pending(s.get()), again);

@@ -75,7 +75,7 @@ class RefusalTest : public ::testing::TestWithParam<Refused> {
 
 TEST_P(RefusalTest, StoreOpenRefusesAndCreatesOrChangesNothing) {
   std::unique_ptr<Store> st;
-  Status s = Store::Open(q_, StoreOptions{}, &st);
+  Status s = Store::Open(q_, StoreOptions{}).MoveTo(&st);
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.ToString().find(GetParam().reason), std::string::npos) << s.ToString();
   EXPECT_EQ(Everything(dir_.path()), before_);

@@ -22,7 +22,7 @@ class StoreRestoreTest : public ::testing::Test {
  protected:
   std::unique_ptr<Store> OpenOrDie() {
     std::unique_ptr<Store> s;
-    Status st = Store::Open(path_, StoreOptions{}, &s);
+    Status st = Store::Open(path_, StoreOptions{}).MoveTo(&s);
     EXPECT_TRUE(st.ok()) << st.ToString();
     return s;
   }
@@ -31,7 +31,7 @@ class StoreRestoreTest : public ::testing::Test {
     auto s = OpenOrDie();
     for (int i = 1; i <= 4; ++i) {
       uint64_t seq = 0;
-      ASSERT_TRUE(s->Append("m" + std::to_string(i), &seq).ok());
+      ASSERT_TRUE(s->Append("m" + std::to_string(i)).MoveTo(&seq).ok());
     }
     ASSERT_TRUE(s->Close().ok());
   }
@@ -80,7 +80,7 @@ TEST_F(StoreRestoreTest, LogRestoredAfterAWriterCrashedDeliversTheMessagesTheCop
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     std::unique_ptr<Store> s;
-    if (!Store::Open(path_, StoreOptions{}, &s).ok()) ::_exit(1);
+    if (!Store::Open(path_, StoreOptions{}).MoveTo(&s).ok()) ::_exit(1);
     for (int i = 0; i < 2; ++i) {
       Message m;
       if (!s->ConsumeFirst(&m).ok()) ::_exit(1);
@@ -105,7 +105,7 @@ TEST_F(StoreRestoreTest, IndexRestoredFromAnOlderCopyNeitherLosesNorRedeliversMe
     auto s = OpenOrDie();
     ConsumeFirstTwo(s.get());
     uint64_t seq = 0;
-    ASSERT_TRUE(s->Append("m5", &seq).ok());
+    ASSERT_TRUE(s->Append("m5").MoveTo(&seq).ok());
     ASSERT_TRUE(s->Close().ok());
   }
   test::WriteFileOrDie(path_ + ".idx", old_index);  // the log is newer than the index

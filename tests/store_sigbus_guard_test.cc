@@ -149,10 +149,10 @@ TEST(SigbusGuardDeathTest, AfterTheProgramReplacesTheHandlerAStoreStillSurvivesA
         o.sync = SyncPolicy::kNone;
         o.auto_compact = false;
         std::unique_ptr<Store> s;
-        if (!Store::Open(p, o, &s).ok()) ::_exit(6);
+        if (!Store::Open(p, o).MoveTo(&s).ok()) ::_exit(6);
         uint64_t seq = 0;
         for (int i = 0; i < 100; ++i)
-          if (!s->Append(std::string(100, 'm'), &seq).ok()) ::_exit(7);
+          if (!s->Append(std::string(100, 'm')).MoveTo(&seq).ok()) ::_exit(7);
         if (!s->Consume(1).ok()) ::_exit(8);
         if (::truncate(p.c_str(), 100) != 0) ::_exit(9);
         (void)s->Consume(100);

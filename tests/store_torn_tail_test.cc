@@ -49,15 +49,15 @@ class StoreTornTailTest : public ::testing::Test {
   // close, the whole log after the batch, and where each message lies.
   void Prepare(const std::vector<std::string>& before, const std::vector<std::string>& last) {
     std::unique_ptr<Store> s;
-    ASSERT_TRUE(Store::Open(path_, Opts(), &s).ok());
+    ASSERT_TRUE(Store::Open(path_, Opts()).MoveTo(&s).ok());
     uint64_t seq = 0;
-    for (const std::string& p : before) ASSERT_TRUE(s->Append(p, &seq).ok());
+    for (const std::string& p : before) ASSERT_TRUE(s->Append(p).MoveTo(&seq).ok());
     ASSERT_TRUE(s->Close().ok());
     log_before_ = test::ReadFileOrDie(path_);
     index_before_ = test::ReadFileOrDie(path_ + ".idx");
-    ASSERT_TRUE(Store::Open(path_, Opts(), &s).ok());
+    ASSERT_TRUE(Store::Open(path_, Opts()).MoveTo(&s).ok());
     std::vector<std::string_view> views(last.begin(), last.end());
-    ASSERT_TRUE(s->AppendBatch(views, &seq).ok());
+    ASSERT_TRUE(s->AppendBatch(views).MoveTo(&seq).ok());
     ASSERT_TRUE(s->Close().ok());
     log_after_ = test::ReadFileOrDie(path_);
     messages_.clear();
@@ -88,7 +88,7 @@ class StoreTornTailTest : public ::testing::Test {
       }
 
     std::unique_ptr<Store> s;
-    Status st = Store::Open(path_, Opts(), &s);
+    Status st = Store::Open(path_, Opts()).MoveTo(&s);
     ASSERT_TRUE(st.ok()) << st.ToString();
     const OpenReport& r = s->open_report();
     std::map<uint64_t, std::string> got;
@@ -115,7 +115,7 @@ class StoreTornTailTest : public ::testing::Test {
     }
     // The store goes on from the intact prefix.
     uint64_t seq = 0;
-    ASSERT_TRUE(s->Append("after", &seq).ok());
+    ASSERT_TRUE(s->Append("after").MoveTo(&seq).ok());
     EXPECT_GT(seq, want.empty() ? 0 : want.rbegin()->first);
     ASSERT_TRUE(s->Close().ok());
     const std::string now = test::ReadFileOrDie(path_);
@@ -152,7 +152,7 @@ TEST_F(StoreTornTailTest, TornTailIsCutTheSameWayInSalvageMode) {
   const uint64_t cut = log_after_.size() - 2;
   test::WriteFileOrDie(path_, log_after_.substr(0, cut));
   std::unique_ptr<Store> s;
-  ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kSalvage), &s).ok());
+  ASSERT_TRUE(Store::Open(path_, Opts(RecoveryMode::kSalvage)).MoveTo(&s).ok());
   ASSERT_EQ(s->open_report().side_files.size(), 1u);
   EXPECT_EQ(s->open_report().side_files[0], path_ + ".cut-" + std::to_string(log_before_.size()));
   EXPECT_EQ(test::ReadFileOrDie(s->open_report().side_files[0]), log_after_.substr(log_before_.size(), cut - log_before_.size()));
@@ -166,7 +166,7 @@ TEST_F(StoreTornTailTest, AbsoluteModeRefusesATornTailAndLeavesItInPlace) {
   const std::string torn = log_after_.substr(0, log_after_.size() - 1);
   test::WriteFileOrDie(path_, torn);
   std::unique_ptr<Store> s;
-  Status st = Store::Open(path_, Opts(RecoveryMode::kAbsoluteConsistency), &s);
+  Status st = Store::Open(path_, Opts(RecoveryMode::kAbsoluteConsistency)).MoveTo(&s);
   EXPECT_TRUE(st.IsCorruption()) << st.ToString();
   EXPECT_NE(st.message().find(path_ + ": offset " + std::to_string(log_before_.size()) + ": torn tail"),
             std::string::npos)
@@ -183,7 +183,7 @@ TEST_F(StoreTornTailTest, SideFileNameThatIsTakenGetsANumberAndTheOldFileIsKept)
   test::WriteFileOrDie(taken, "from an earlier crash");
   test::WriteFileOrDie(path_, log_after_.substr(0, log_after_.size() - 3));
   std::unique_ptr<Store> s;
-  ASSERT_TRUE(Store::Open(path_, Opts(), &s).ok());
+  ASSERT_TRUE(Store::Open(path_, Opts()).MoveTo(&s).ok());
   ASSERT_EQ(s->open_report().side_files.size(), 1u);
   EXPECT_EQ(s->open_report().side_files[0], taken + ".1");
   EXPECT_EQ(test::ReadFileOrDie(taken), "from an earlier crash");

@@ -37,7 +37,7 @@ pid_t Linker(pid_t peer, const LinkOptions& o) {
   if (pid == 0) {
     ::close(p[0]);
     std::unique_ptr<Monitors> m;
-    const bool ok = Monitors::Start(&m).ok() && m->Link(peer, o).ok();
+    const bool ok = Monitors::Start().MoveTo(&m).ok() && m->Link(peer, o).ok();
     (void)!::write(p[1], ok ? "1" : "0", 1);
     for (;;) ::pause();
   }
@@ -63,7 +63,7 @@ class LinkTest : public ::testing::Test {
 
 TEST_F(LinkTest, TheEndOfTheLinkedProcessIsAnExitMessageWhenTrapping) {
   std::unique_ptr<Monitors> m;
-  ASSERT_TRUE(Monitors::Start(&m).ok());
+  ASSERT_TRUE(Monitors::Start().MoveTo(&m).ok());
   const pid_t peer = Sleeper();
   LinkOptions o;
   o.trap_exit = true;
@@ -110,7 +110,7 @@ TEST_F(LinkTest, AKillMinus9OfTheLinkingProcessIsAnExitMessageToATrappingPeer) {
 
 TEST_F(LinkTest, AnUnlinkedProcessSendsNoExit) {
   std::unique_ptr<Monitors> m;
-  ASSERT_TRUE(Monitors::Start(&m).ok());
+  ASSERT_TRUE(Monitors::Start().MoveTo(&m).ok());
   LinkOptions o;
   o.trap_exit = true;
   o.notify_socket = mb_->options().socket_path;

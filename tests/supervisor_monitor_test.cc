@@ -17,7 +17,7 @@ class MonitorTest : public ::testing::Test {
  protected:
   void SetUp() override {
     mb_ = test::OpenMailboxOrDie(test::OptionsIn(dir_));
-    ASSERT_TRUE(Monitors::Start(&monitors_).ok());
+    ASSERT_TRUE(Monitors::Start().MoveTo(&monitors_).ok());
   }
   std::string NextDown(Mailbox::Timeout t = std::chrono::seconds(10)) {
     Message m;

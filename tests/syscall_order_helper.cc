@@ -45,23 +45,23 @@ mq::StoreOptions Options() {
 int Work(const std::string& queue) {
   std::unique_ptr<mq::Store> st;
   Mark("open");
-  mq::Status s = mq::Store::Open(queue, Options(), &st);
+  mq::Status s = mq::Store::Open(queue, Options()).MoveTo(&st);
   Mark("opened");
   if (!s.ok()) return Fail("Open", s);
   uint64_t first = 0, seq = 0;
   Mark("append");
-  s = st->Append("the first message", &first);
+  s = st->Append("the first message").MoveTo(&first);
   Mark("appended");
   if (!s.ok()) return Fail("Append", s);
   for (const char* p : {"the second message", "the third message"})
-    if (!(s = st->Append(p, &seq)).ok()) return Fail("Append", s);
+    if (!(s = st->Append(p).MoveTo(&seq)).ok()) return Fail("Append", s);
   Mark("consume");
   s = st->Consume(first);
   Mark("consumed");
   if (!s.ok()) return Fail("Consume", s);
   mq::CompactionResult r;
   Mark("compact");
-  s = st->Compact(&r);
+  s = st->Compact().MoveTo(&r);
   Mark("compacted");
   if (!s.ok()) return Fail("Compact", s);
   if (r.messages_dropped != 1) return Fail("Compact", mq::Status::InvalidArgument("dropped no message"));
@@ -74,7 +74,7 @@ int Work(const std::string& queue) {
 int Open(const std::string& queue) {
   std::unique_ptr<mq::Store> st;
   Mark("open");
-  mq::Status s = mq::Store::Open(queue, Options(), &st);
+  mq::Status s = mq::Store::Open(queue, Options()).MoveTo(&st);
   Mark("opened");
   if (!s.ok()) return Fail("Open", s);
   Mark("close");

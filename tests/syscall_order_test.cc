@@ -280,10 +280,10 @@ TEST_F(SyscallOrderTest, TornTailCutSyncsTheSideFileAndTheDirectoryBeforeTruncat
     StoreOptions o;
     o.sync = SyncPolicy::kNone;
     std::unique_ptr<Store> s;
-    ASSERT_TRUE(Store::Open(q_, o, &s).ok());
+    ASSERT_TRUE(Store::Open(q_, o).MoveTo(&s).ok());
     uint64_t seq = 0;
-    ASSERT_TRUE(s->Append("kept", &seq).ok());
-    ASSERT_TRUE(s->Append("this message will be cut short", &seq).ok());
+    ASSERT_TRUE(s->Append("kept").MoveTo(&seq).ok());
+    ASSERT_TRUE(s->Append("this message will be cut short").MoveTo(&seq).ok());
     ASSERT_TRUE(s->Close().ok());
   }
   ASSERT_EQ(::truncate(q_.c_str(), static_cast<off_t>(test::ReadFileOrDie(q_).size() - 5)), 0);

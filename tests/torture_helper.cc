@@ -61,7 +61,7 @@ int Actor(const std::string& socket, const std::string& queue, bool ack, const s
   o.store.compact_min_bytes = compact_min;
   o.store.compact_ratio = compact_ratio;
   std::unique_ptr<mq::Mailbox> mb;
-  mq::Status s = mq::Mailbox::Open(o, &mb);
+  mq::Status s = mq::Mailbox::Open(o).MoveTo(&mb);
   if (!s.ok()) return Fail("opening the mailbox", s);
   if (!write_line("#start " + std::to_string(::getpid()) + "\n"))
     return Fail("writing to " + delivered, mq::Status::FromErrno("write"));
@@ -89,7 +89,7 @@ int Sender(const std::string& socket, int k, const std::string& out_path) {
   o.reply_timeout = std::chrono::seconds(5);
   o.connect_retry = std::chrono::seconds(20);  // while the mailbox restarts
   std::unique_ptr<mq::ConfirmedSender> cs;
-  mq::Status s = mq::ConfirmedSender::Open(socket, o, &cs);
+  mq::Status s = mq::ConfirmedSender::Open(socket, o).MoveTo(&cs);
   if (!s.ok()) return Fail("ConfirmedSender::Open", s);
 
   std::string log;
@@ -106,7 +106,7 @@ int Sender(const std::string& socket, int k, const std::string& out_path) {
   uint64_t i = 0;
   for (; !g_stop.load(); ++i) {
     uint64_t ticket = 0;
-    s = cs->SendAsync(mq::torture::Payload(k, i), &ticket);
+    s = cs->SendAsync(mq::torture::Payload(k, i)).MoveTo(&ticket);
     if (s.ok()) {
       if (index_of_ticket.size() != ticket) return Fail("ticket order", mq::Status::InvalidArgument("gap"));
       index_of_ticket.push_back(i);

@@ -288,7 +288,7 @@ TEST_P(TortureKillTest, ConfirmedMessagesSurviveRepeatedSigkillOfTheMailboxProce
     o.queue_path = queue;
     o.sync = SyncPolicy::kNone;
     std::unique_ptr<Mailbox> mb;
-    Status s = Mailbox::Open(o, &mb);
+    Status s = Mailbox::Open(o).MoveTo(&mb);
     ASSERT_TRUE(s.ok()) << s.ToString();
     runs.emplace_back();
     for (int n = 0; n < 10'000'000; ++n) {
@@ -304,7 +304,7 @@ TEST_P(TortureKillTest, ConfirmedMessagesSurviveRepeatedSigkillOfTheMailboxProce
     }
     ASSERT_TRUE(mb->Close().ok());
     LogSummary sum;
-    s = ScanLog(queue, {}, [](const LogMessage&) { return true; }, &sum);
+    s = ScanLog(queue, {}, [](const LogMessage&) { return true; }).MoveTo(&sum);
     ASSERT_TRUE(s.ok()) << s.ToString();
     EXPECT_EQ(sum.pending, 0u);
     EXPECT_TRUE(sum.damage.empty()) << sum.damage.front().reason;

@@ -48,7 +48,7 @@ class CheckCommand final : public Command {
                            "keeping the old flag in " + path + ".flag-" + std::to_string(r.msg_offset) +
                            " (recover --mode absolute refuses the log)");
       return true;
-    }, &sum);
+    }).MoveTo(&sum);
     progress.Done();
     if (s.IsCorruption()) {
       // A damaged file header: the log cannot be scanned at all.
@@ -82,7 +82,7 @@ class CheckCommand final : public Command {
     }
 
     mq::IndexInfo index;
-    ThrowIfError(mq::InspectIndex(path, sum, io, &index), path);
+    ThrowIfError(mq::InspectIndex(path, sum, io).MoveTo(&index), path);
     using St = mq::IndexInfo::State;
     switch (index.state) {
       case St::kMissing:
@@ -101,7 +101,7 @@ class CheckCommand final : public Command {
         [[fallthrough]];
       case St::kCurrent: {
         std::vector<std::string> found;
-        mq::Status v = mq::VerifyIndex(path, io, &found);
+        mq::Status v = mq::VerifyIndex(path, io).MoveTo(&found);
         if (!v.ok()) {
           problems.push_back(StatusError(v, index.path).what() +
                              std::string(". recover would build the index again from the log"));

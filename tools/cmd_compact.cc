@@ -75,7 +75,7 @@ class CompactCommand final : public Command {
     auto store = OpenForWriting(path, options, wait);
     progress.Show("rewriting...");
     mq::CompactionResult r;
-    ThrowIfError(store->Compact(&r), path);
+    ThrowIfError(store->Compact().MoveTo(&r), path);
     ThrowIfError(store->Close(), path, "The compacted log is in place; reopening the queue rebuilds its index");
     progress.Done();
     out.Line(path + ": compacted: " + std::to_string(r.bytes_before) + " bytes before, " +
@@ -110,7 +110,7 @@ class CompactCommand final : public Command {
         p.after += kFramedOverhead + r.payload.size();
       }
       return true;
-    }, &p.sum), path);
+    }).MoveTo(&p.sum), path);
     // The queue's key extractor goes into the new log (docs/log-format.md,
     // "Key extractor records"): 8 bytes of record header, the spec, 4 of checksum.
     if (!p.sum.key_extractor.empty() && p.sum.key_extractor != "none") p.after += 12 + p.sum.key_extractor.size();

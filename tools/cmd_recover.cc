@@ -76,7 +76,7 @@ class RecoverCommand final : public Command {
     Progress progress("recover " + path, 0);
     progress.Show("checking...");
     mq::LogSummary sum;
-    ThrowIfError(mq::ScanLog(path, mq::InspectOptions{}, [](const mq::LogMessage&) { return true; }, &sum), path);
+    ThrowIfError(mq::ScanLog(path, mq::InspectOptions{}, [](const mq::LogMessage&) { return true; }).MoveTo(&sum), path);
     if (sum.file_bytes == 0) {
       progress.Done();
       out.Line(path + ": empty (no records); nothing to recover");

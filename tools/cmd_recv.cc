@@ -158,7 +158,7 @@ class RecvCommand final : public Command {
 
     SignalCloser signals;
     std::unique_ptr<mq::Mailbox> mb;
-    ThrowIfError(mq::Mailbox::Open(o, &mb), queue);
+    ThrowIfError(mq::Mailbox::Open(o).MoveTo(&mb), queue);
     if (pattern->kind() == mq::Pattern::Kind::kKey && !mb->store()->key_extractor().enabled()) {
       (void)mb->Close();
       throw UsageError("--match key:... needs a key extractor: the queue records none; give --key first:N or "

@@ -63,7 +63,7 @@ class SocketTarget final : public Target {
   explicit SocketTarget(const std::string& socket) : socket_(socket) {
     mq::SendOptions o;
     o.retry_for = std::chrono::seconds(10);  // while the mailbox's buffer is full
-    ThrowIfError(mq::Sender::Open(socket, o, &sender_), socket);
+    ThrowIfError(mq::Sender::Open(socket, o).MoveTo(&sender_), socket);
   }
   bool Put(const mq::LogMessage& r) override {
     mq::Status s = sender_->Send(r.payload);
@@ -97,11 +97,11 @@ class ConfirmedTarget final : public Target {
   explicit ConfirmedTarget(const std::string& socket) : socket_(socket) {
     mq::ConfirmedSenderOptions o;
     o.window = 64;
-    ThrowIfError(mq::ConfirmedSender::Open(socket, o, &sender_), socket);
+    ThrowIfError(mq::ConfirmedSender::Open(socket, o).MoveTo(&sender_), socket);
   }
   bool Put(const mq::LogMessage& r) override {
     uint64_t ticket = 0;
-    mq::Status s = sender_->SendAsync(r.payload, &ticket);
+    mq::Status s = sender_->SendAsync(r.payload).MoveTo(&ticket);
     if (!s.ok()) {
       Drain();  // report what was confirmed before it
       throw StatusError(s, socket_, "Stopped at message " + std::to_string(r.seq) + "; " +
@@ -228,7 +228,7 @@ class ReplayCommand final : public Command {
         return false;
       }
       return true;
-    }, &sum);
+    }).MoveTo(&sum);
     progress.Done();
     if (failure) std::rethrow_exception(failure);
     ThrowIfError(s, path);

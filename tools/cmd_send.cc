@@ -136,7 +136,7 @@ class SendCommand final : public Command {
     mq::SendOptions so;
     so.retry_for = retry;
     std::unique_ptr<mq::Sender> sender;
-    ThrowIfError(OpenWithRetry([&] { return mq::Sender::Open(socket, so, &sender); }, retry), socket);
+    ThrowIfError(OpenWithRetry([&] { return mq::Sender::Open(socket, so).MoveTo(&sender); }, retry), socket);
     std::string msg;
     for (uint64_t n = 1; next(&msg); ++n)
       ThrowIfError(sender->Send(msg), socket, "Message " + std::to_string(n) + " and later ones were not sent.");
@@ -177,7 +177,7 @@ class SendCommand final : public Command {
     co.connect_retry = retry;
     co.expected_uid = expect_uid;
     std::unique_ptr<mq::ConfirmedSender> cs;
-    ThrowIfError(mq::ConfirmedSender::Open(socket, co, &cs), socket);
+    ThrowIfError(mq::ConfirmedSender::Open(socket, co).MoveTo(&cs), socket);
     auto strip = [&](const mq::Status& s) {
       std::string msg = s.message();
       if (msg.rfind(socket + ": ", 0) == 0) msg = msg.substr(socket.size() + 2);
@@ -217,7 +217,7 @@ class SendCommand final : public Command {
     uint64_t sent = 0;
     mq::Status not_sent;  // why message sent+1 was not sent, if it was not
     while (refused.empty() && unknown.empty() && next(&msg)) {
-      not_sent = cs->SendAsync(msg);
+      not_sent = cs->SendAsync(msg).status();
       if (!not_sent.ok()) break;
       ++sent;
       if (cs->in_flight() >= co.window / 2) {

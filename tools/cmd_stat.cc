@@ -48,9 +48,9 @@ class StatCommand final : public Command {
 
     mq::InspectOptions io;
     mq::LogSummary sum;
-    ThrowIfError(mq::ScanLog(path, io, [](const mq::LogMessage&) { return true; }, &sum), path);
+    ThrowIfError(mq::ScanLog(path, io, [](const mq::LogMessage&) { return true; }).MoveTo(&sum), path);
     mq::IndexInfo index;
-    ThrowIfError(mq::InspectIndex(path, sum, io, &index), path);
+    ThrowIfError(mq::InspectIndex(path, sum, io).MoveTo(&index), path);
     const pid_t holder = mq::QueueLockHolder(path);
     uint64_t damaged = 0;
     for (const auto& d : sum.damage) damaged += d.bytes;

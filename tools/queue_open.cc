@@ -29,7 +29,7 @@ WaitOptions GetWaitOptions(const po::variables_map& vm) {
 
 mq::LogSummary Preflight(const std::string& path) {
   mq::LogSummary sum;
-  mq::Status s = mq::ScanLog(path, mq::InspectOptions{}, [](const mq::LogMessage&) { return false; }, &sum);
+  mq::Status s = mq::ScanLog(path, mq::InspectOptions{}, [](const mq::LogMessage&) { return false; }).MoveTo(&sum);
   ThrowIfError(s, path);
   return sum;
 }
@@ -44,7 +44,7 @@ void FailIfBusy(const std::string& path, const WaitOptions& wait) {
 
 mq::KeyExtractor RecordedKeyExtractor(const std::string& path) {
   mq::IndexInfo info;
-  if (!mq::InspectIndex(path, mq::LogSummary{}, mq::InspectOptions{}, &info).ok()) return {};
+  if (!mq::InspectIndex(path, mq::LogSummary{}, mq::InspectOptions{}).MoveTo(&info).ok()) return {};
   auto k = mq::KeyExtractor::Parse(info.extractor);
   return k.ok() ? k.value() : mq::KeyExtractor{};
 }
@@ -55,7 +55,7 @@ std::unique_ptr<mq::Store> OpenForWriting(const std::string& path, mq::StoreOpti
   const auto start = std::chrono::steady_clock::now();
   for (;;) {
     std::unique_ptr<mq::Store> store;
-    mq::Status s = mq::Store::Open(path, options, &store);
+    mq::Status s = mq::Store::Open(path, options).MoveTo(&store);
     if (s.ok()) return store;
     if (!s.IsBusy()) throw StatusError(s, path);
     if (!wait.wait) throw StatusError(s, path, "Or add --wait to wait for it");

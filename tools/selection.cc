@@ -18,7 +18,7 @@ mq::KeyExtractor ChooseExtractor(const po::variables_map& vm, const std::string&
     // Only the extractor is wanted here, which the index records whatever
     // its state; an empty summary is enough for InspectIndex to read it.
     mq::IndexInfo info;
-    ThrowIfError(mq::InspectIndex(path, mq::LogSummary{}, mq::InspectOptions{}, &info), path);
+    ThrowIfError(mq::InspectIndex(path, mq::LogSummary{}, mq::InspectOptions{}).MoveTo(&info), path);
     spec = info.extractor;
     if (spec.empty() || spec == "none")
       throw UsageError(path + ": --key needs a key extractor and " +
@@ -68,7 +68,7 @@ mq::Status ScanSelection(const std::string& path, const Selection& selection, Pr
     if (r.seq > selection.until) return false;
     progress->Update(r.end);
     return !selection.Selects(r) || visit(r);
-  }, sum);
+  }).MoveTo(sum);
 }
 
 }  // namespace mqtool

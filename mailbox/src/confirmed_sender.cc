@@ -60,13 +60,12 @@ Status StatusFor(reply::Code code, const std::string& path) {
 
 }  // namespace
 
-Status ConfirmedSender::Open(const std::string& socket_path, const ConfirmedSenderOptions& options,
-                             std::unique_ptr<ConfirmedSender>* out) {
+Result<std::unique_ptr<ConfirmedSender>> ConfirmedSender::Open(const std::string& socket_path,
+                                                               const ConfirmedSenderOptions& options) {
   if (options.window == 0) return Status::InvalidArgument("ConfirmedSender: window must be at least 1");
   std::unique_ptr<ConfirmedSender> s(new ConfirmedSender(socket_path, options));
   MQ_RETURN_IF_ERROR(s->Reach());
-  *out = std::move(s);
-  return Status::OK();
+  return s;
 }
 
 ConfirmedSender::~ConfirmedSender() { CloseSockets(); }
@@ -393,8 +392,10 @@ Status ConfirmedSender::SendTracked(std::string_view payload, bool sync, uint64_
   return Status::OK();
 }
 
-Status ConfirmedSender::SendAsync(std::string_view payload, uint64_t* ticket) {
-  return SendTracked(payload, false, ticket);
+Result<uint64_t> ConfirmedSender::SendAsync(std::string_view payload) {
+  uint64_t ticket = 0;
+  MQ_RETURN_IF_ERROR(SendTracked(payload, false, &ticket));
+  return ticket;
 }
 
 Status ConfirmedSender::Collect(milliseconds timeout, std::vector<Confirmation>* out) {
@@ -424,7 +425,7 @@ Status ConfirmedSender::Flush(std::vector<Confirmation>* out) {
   return Status::OK();
 }
 
-Status ConfirmedSender::SendConfirmed(std::string_view payload, milliseconds timeout, uint64_t* seq) {
+Result<uint64_t> ConfirmedSender::SendConfirmed(std::string_view payload, milliseconds timeout) {
   sync_answer_.reset();
   MQ_RETURN_IF_ERROR(SendTracked(payload, true, nullptr));
   const Clock::time_point deadline = Clock::now() + timeout;
@@ -440,8 +441,8 @@ Status ConfirmedSender::SendConfirmed(std::string_view payload, milliseconds tim
   }
   Confirmation c = std::move(*sync_answer_);
   sync_answer_.reset();
-  if (c.status.ok() && seq != nullptr) *seq = c.seq;
-  return c.status;
+  if (!c.status.ok()) return c.status;
+  return c.seq;
 }
 
 }  // namespace mq

@@ -135,7 +135,7 @@ size_t Mailbox::Impl::IngestBatch(bool block) {
 
   if (!views.empty()) {
     uint64_t first = 0;
-    Status s = store->AppendBatchNoWait(views, &first);
+    Status s = store->AppendBatchNoWait(views).MoveTo(&first);
     n_batches.fetch_add(1, std::memory_order_relaxed);
     if (s.ok()) {
       n_stored.fetch_add(views.size(), std::memory_order_relaxed);

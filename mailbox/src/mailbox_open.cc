@@ -40,7 +40,7 @@ Status Mailbox::Impl::OpenStore() {
   so.batch_interval = opt.batch_interval;
   so.key = opt.key;
   if (so.max_message_size < opt.max_message_size) so.max_message_size = opt.max_message_size;
-  return Store::Open(opt.queue_path, so, &store);
+  return Store::Open(opt.queue_path, so).MoveTo(&store);
 }
 
 // Looks at what is at opt.socket_path without changing it: nothing (OK),
@@ -215,7 +215,7 @@ Status Mailbox::Impl::CloseAll() {
   return s;
 }
 
-Status Mailbox::Open(const MailboxOptions& options, std::unique_ptr<Mailbox>* out) {
+Result<std::unique_ptr<Mailbox>> Mailbox::Open(const MailboxOptions& options) {
   MQ_RETURN_IF_ERROR(CheckOptions(options));
   auto impl = std::make_unique<Impl>(options);
   if (options.inherit_socket >= 0) {
@@ -234,8 +234,7 @@ Status Mailbox::Open(const MailboxOptions& options, std::unique_ptr<Mailbox>* ou
     }
   }
   impl->StartThreads();
-  out->reset(new Mailbox(std::move(impl)));
-  return Status::OK();
+  return std::unique_ptr<Mailbox>(new Mailbox(std::move(impl)));
 }
 
 Mailbox::Mailbox(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -11,11 +11,10 @@
 
 namespace mq {
 
-Status Sender::Open(const std::string& socket_path, const SendOptions& options, std::unique_ptr<Sender>* out) {
+Result<std::unique_ptr<Sender>> Sender::Open(const std::string& socket_path, const SendOptions& options) {
   std::unique_ptr<Sender> s(new Sender(socket_path, options));
   MQ_RETURN_IF_ERROR(s->Connect());
-  *out = std::move(s);
-  return Status::OK();
+  return s;
 }
 
 Sender::~Sender() {
@@ -64,8 +63,7 @@ Status Sender::Send(std::string_view payload) {
 }
 
 Status Send(const std::string& socket_path, std::string_view payload, const SendOptions& options) {
-  std::unique_ptr<Sender> s;
-  MQ_RETURN_IF_ERROR(Sender::Open(socket_path, options, &s));
+  MQ_ASSIGN_OR_RETURN(std::unique_ptr<Sender> s, Sender::Open(socket_path, options));
   return s->Send(payload);
 }
 

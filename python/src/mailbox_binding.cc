@@ -134,7 +134,7 @@ class PyMailbox {
     mq::Status s;
     {
       py::gil_scoped_release nogil;
-      s = mq::Mailbox::Open(o, &mb);
+      s = mq::Mailbox::Open(o).MoveTo(&mb);
     }
     if (!s.ok()) Raise(s);
     mb_ = std::move(mb);

@@ -99,7 +99,7 @@ class LogReader {
       bytes_ += r.payload.size();
       ready_.notify_one();
       return true;
-    }, &summary);
+    }).MoveTo(&summary);
     std::lock_guard<std::mutex> g(mu_);
     status_ = s;
     done_ = true;
@@ -151,7 +151,7 @@ void BindReadLog(py::module_& m) {
             s = mq::ScanLog(p, mq::InspectOptions{}, [&recs](const mq::LogMessage& r) {
               recs.push_back({r.seq, r.consumed, std::string(r.payload)});
               return true;
-            }, &summary);
+            }).MoveTo(&summary);
           }
           if (!s.ok()) Raise(s);
           py::list out;

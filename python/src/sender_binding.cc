@@ -46,7 +46,7 @@ class PyConfirmedSender {
     mq::Status s;
     {
       py::gil_scoped_release nogil;
-      s = mq::ConfirmedSender::Open(path_, o, &cs);
+      s = mq::ConfirmedSender::Open(path_, o).MoveTo(&cs);
     }
     if (!s.ok()) Raise(s);
     cs_ = std::move(cs);
@@ -63,7 +63,7 @@ class PyConfirmedSender {
     {
       py::gil_scoped_release nogil;
       std::lock_guard<std::mutex> g(mu_);
-      s = cs_ ? cs_->SendConfirmed(p, t, &seq) : Closed();
+      s = cs_ ? cs_->SendConfirmed(p, t).MoveTo(&seq) : Closed();
     }
     if (!s.ok()) Raise(s);
     return seq;
@@ -77,7 +77,7 @@ class PyConfirmedSender {
     {
       py::gil_scoped_release nogil;
       std::lock_guard<std::mutex> g(mu_);
-      s = cs_ ? cs_->SendAsync(p, &ticket) : Closed();
+      s = cs_ ? cs_->SendAsync(p).MoveTo(&ticket) : Closed();
     }
     if (!s.ok()) Raise(s);
     return ticket;

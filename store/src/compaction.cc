@@ -13,20 +13,20 @@ bool StoreImpl::CompactionDue() const {
          static_cast<double>(consumed_bytes_) >= opt_.compact_ratio * static_cast<double>(end_);
 }
 
-Status StoreImpl::Compact(CompactionResult* result) {
+Result<CompactionResult> StoreImpl::Compact() {
   MutexLock l(&mu_);
   MQ_RETURN_IF_ERROR(CheckUsable());
-  return CompactLocked(result, false);
+  CompactionResult result;
+  MQ_RETURN_IF_ERROR(CompactLocked(&result, false));
+  return result;
 }
 
-Status StoreImpl::MaybeCompact(bool* compacted) {
+Result<bool> StoreImpl::MaybeCompact() {
   MutexLock l(&mu_);
-  *compacted = false;
   MQ_RETURN_IF_ERROR(CheckUsable());
-  if (!CompactionDue()) return Status::OK();
+  if (!CompactionDue()) return false;
   MQ_RETURN_IF_ERROR(CompactLocked(nullptr, false));
-  *compacted = true;
-  return Status::OK();
+  return true;
 }
 
 Status StoreImpl::RebuildIndex() {

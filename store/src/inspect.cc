@@ -53,8 +53,8 @@ const char* IndexStateName(IndexInfo::State s) {
   return "?";
 }
 
-Status ScanLog(const std::string& path, const InspectOptions& options,
-               const std::function<bool(const LogMessage&)>& visit, LogSummary* sum) {
+static Status ScanLogInto(const std::string& path, const InspectOptions& options,
+                          const std::function<bool(const LogMessage&)>& visit, LogSummary* sum) {
   Env* env = options.env != nullptr ? options.env : Env::Default();
   *sum = LogSummary{};
   std::unique_ptr<File> f;
@@ -123,8 +123,8 @@ Status ScanLog(const std::string& path, const InspectOptions& options,
   return Status::OK();
 }
 
-Status InspectIndex(const std::string& log_path, const LogSummary& log, const InspectOptions& options,
-                    IndexInfo* info) {
+static Status InspectIndexInto(const std::string& log_path, const LogSummary& log, const InspectOptions& options,
+                               IndexInfo* info) {
   Env* env = options.env != nullptr ? options.env : Env::Default();
   *info = IndexInfo{};
   info->path = IndexPathFor(log_path);
@@ -184,7 +184,8 @@ Status InspectIndex(const std::string& log_path, const LogSummary& log, const In
 }
 
 
-Status VerifyIndex(const std::string& log_path, const InspectOptions& options, std::vector<std::string>* problems) {
+static Status VerifyIndexInto(const std::string& log_path, const InspectOptions& options,
+                              std::vector<std::string>* problems) {
   std::string ipath = IndexPathFor(log_path);
   Env* env = options.env != nullptr ? options.env : Env::Default();
   std::unique_ptr<Directory> dir;
@@ -201,7 +202,7 @@ Status VerifyIndex(const std::string& log_path, const InspectOptions& options, s
   Status cursor_status;
   auto entry_at = [&](uint64_t seq) { return std::to_string(seq); };
   LogSummary sum;
-  Status s = ScanLog(log_path, options, [&](const LogMessage& rec) {
+  Status s = ScanLogInto(log_path, options, [&](const LogMessage& rec) {
     while (cursor_status.ok() && r.Valid() && r.seq() < rec.seq) {
       problems->push_back(ipath + ": lists message " + entry_at(r.seq()) + " at offset " +
                           std::to_string(r.loc().msg_offset) + ", which the log does not hold");
@@ -238,6 +239,25 @@ pid_t QueueLockHolder(const std::string& log_path, Env* env) {
   std::unique_ptr<Directory> dir;
   if (!env->OpenDirectory(DirName(log_path), &dir).ok()) return 0;
   return dir->LockHolder(BaseName(LockPathFor(log_path)));
+}
+
+Result<LogSummary> ScanLog(const std::string& path, const InspectOptions& options,
+                           const std::function<bool(const LogMessage&)>& visit) {
+  LogSummary summary;
+  MQ_RETURN_IF_ERROR(ScanLogInto(path, options, visit, &summary));
+  return summary;
+}
+
+Result<IndexInfo> InspectIndex(const std::string& log_path, const LogSummary& log, const InspectOptions& options) {
+  IndexInfo info;
+  MQ_RETURN_IF_ERROR(InspectIndexInto(log_path, log, options, &info));
+  return info;
+}
+
+Result<std::vector<std::string>> VerifyIndex(const std::string& log_path, const InspectOptions& options) {
+  std::vector<std::string> problems;
+  MQ_RETURN_IF_ERROR(VerifyIndexInto(log_path, options, &problems));
+  return problems;
 }
 
 }  // namespace mq

@@ -34,9 +34,9 @@ class StoreImpl final : public Store {
   Status OpenImpl() MQ_EXCLUDES(mu_);
 
   Status Close() override MQ_EXCLUDES(mu_);
-  Status Append(std::string_view payload, uint64_t* seq) override MQ_EXCLUDES(mu_);
-  Status AppendBatch(std::span<const std::string_view> payloads, uint64_t* first_seq) override MQ_EXCLUDES(mu_);
-  Status AppendBatchNoWait(std::span<const std::string_view> payloads, uint64_t* first_seq) override MQ_EXCLUDES(mu_);
+  Result<uint64_t> Append(std::string_view payload) override MQ_EXCLUDES(mu_);
+  Result<uint64_t> AppendBatch(std::span<const std::string_view> payloads) override MQ_EXCLUDES(mu_);
+  Result<uint64_t> AppendBatchNoWait(std::span<const std::string_view> payloads) override MQ_EXCLUDES(mu_);
   Status Consume(uint64_t seq) override MQ_EXCLUDES(mu_);
   Status Take(uint64_t seq) override MQ_EXCLUDES(mu_);
   Status Release(uint64_t seq) override MQ_EXCLUDES(mu_);
@@ -51,8 +51,8 @@ class StoreImpl final : public Store {
   Status WaitDurable(uint64_t seq) override { return commit_.WaitDurable(seq); }
   uint64_t durable_seq() const override { return commit_.durable_seq(); }
   uint64_t last_seq() const override { return commit_.last_seq(); }
-  Status Compact(CompactionResult* result) override MQ_EXCLUDES(mu_);
-  Status MaybeCompact(bool* compacted) override MQ_EXCLUDES(mu_);
+  Result<CompactionResult> Compact() override MQ_EXCLUDES(mu_);
+  Result<bool> MaybeCompact() override MQ_EXCLUDES(mu_);
   Status RebuildIndex() override MQ_EXCLUDES(mu_);
   KeyExtractor key_extractor() const override { return opt_.key; }
   StoreStats Stats() override MQ_EXCLUDES(mu_);

@@ -31,16 +31,14 @@ StoreImpl::~StoreImpl() {
   if (!closed_) (void)Close();
 }
 
-Status Store::Open(const std::string& path, const StoreOptions& options, std::unique_ptr<Store>* out) {
+Result<std::unique_ptr<Store>> Store::Open(const std::string& path, const StoreOptions& options) {
   if (path.empty()) return Status::InvalidArgument("queue path is empty");
   if (options.max_message_size > log::kMaxPayload)
     return Status::InvalidArgument("max_message_size " + std::to_string(options.max_message_size) +
                                    " is above the format's limit of " + std::to_string(log::kMaxPayload));
   auto s = std::make_unique<StoreImpl>(path, options);
-  Status st = s->OpenImpl();
-  if (!st.ok()) return st;
-  *out = std::move(s);
-  return Status::OK();
+  MQ_RETURN_IF_ERROR(s->OpenImpl());
+  return std::unique_ptr<Store>(std::move(s));
 }
 
 void StoreImpl::ReportCorruption(uint64_t offset, uint64_t bytes, const std::string& reason) {

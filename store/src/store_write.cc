@@ -21,19 +21,21 @@ Status StoreImpl::CheckUsable() {
   return Status::OK();
 }
 
-Status StoreImpl::Append(std::string_view payload, uint64_t* seq) {
-  return AppendBatch(std::span<const std::string_view>(&payload, 1), seq);
+Result<uint64_t> StoreImpl::Append(std::string_view payload) {
+  return AppendBatch(std::span<const std::string_view>(&payload, 1));
 }
 
-Status StoreImpl::AppendBatch(std::span<const std::string_view> payloads, uint64_t* first_seq) {
-  MQ_RETURN_IF_ERROR(AppendBatchNoWait(payloads, first_seq));
-  if (opt_.sync == SyncPolicy::kAlways) return commit_.Sync();
-  return Status::OK();
+Result<uint64_t> StoreImpl::AppendBatch(std::span<const std::string_view> payloads) {
+  MQ_ASSIGN_OR_RETURN(const uint64_t first_seq, AppendBatchNoWait(payloads));
+  if (opt_.sync == SyncPolicy::kAlways) MQ_RETURN_IF_ERROR(commit_.Sync());
+  return first_seq;
 }
 
-Status StoreImpl::AppendBatchNoWait(std::span<const std::string_view> payloads, uint64_t* first_seq) {
+Result<uint64_t> StoreImpl::AppendBatchNoWait(std::span<const std::string_view> payloads) {
   MutexLock l(&mu_);
-  return AppendLocked(payloads, first_seq);
+  uint64_t first_seq = 0;
+  MQ_RETURN_IF_ERROR(AppendLocked(payloads, &first_seq));
+  return first_seq;
 }
 
 Status StoreImpl::AppendLocked(std::span<const std::string_view> payloads, uint64_t* first_seq) {

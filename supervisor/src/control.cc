@@ -128,9 +128,9 @@ Result<std::string> AskSupervisor(const std::string& control, const std::string&
   std::unique_ptr<ConfirmedSender> sender;
   ConfirmedSenderOptions o;
   o.reply_timeout = timeout;
-  if (Status s = ConfirmedSender::Open(control, o, &sender); !s.ok()) return s;
+  if (Status s = ConfirmedSender::Open(control, o).MoveTo(&sender); !s.ok()) return s;
   uint64_t seq = 0;
-  if (Status s = sender->SendConfirmed("CTL " + (*answer)->name() + " " + request, timeout, &seq); !s.ok()) return s;
+  if (Status s = sender->SendConfirmed("CTL " + (*answer)->name() + " " + request, timeout).MoveTo(&seq); !s.ok()) return s;
   auto body = (*answer)->Read(timeout);
   if (!body.ok()) return body.status();
   if (body->substr(0, 3) == "ok\n") return body->substr(3);

@@ -30,7 +30,7 @@ Result<std::unique_ptr<History>> History::Open(const std::string& path) {
   StoreOptions o;
   o.sync = SyncPolicy::kAlways;
   std::unique_ptr<Store> store;
-  if (Status s = Store::Open(path, o, &store); !s.ok()) return s;
+  if (Status s = Store::Open(path, o).MoveTo(&store); !s.ok()) return s;
   std::unique_ptr<History> h(new History(std::move(store)));
   Status scan = h->store_->ScanPending(0, [&](const MessageView& m) {
     h->Apply(m.payload);
@@ -67,7 +67,7 @@ Status History::RecordExit(const std::string& name, pid_t pid, const ExitReason&
   const std::string record = "EXIT name=" + name + " pid=" + std::to_string(pid) + " reason=" + reason.ToString() +
                              " restart=" + (restart ? "yes" : "no") + " at=" + std::to_string(UnixMs());
   uint64_t seq = 0;
-  if (Status s = store_->Append(record, &seq); !s.ok()) return s;  // kAlways: durable on return
+  if (Status s = store_->Append(record).MoveTo(&seq); !s.ok()) return s;  // kAlways: durable on return
   Apply(record);
   return Status::OK();
 }

@@ -57,8 +57,8 @@ void Notify(const std::map<uint64_t, Peer>& peers, pid_t owner, const ExitReason
     ConfirmedSenderOptions o;
     o.reply_timeout = std::chrono::seconds(5);
     uint64_t seq = 0;
-    if (ConfirmedSender::Open(p.notify, o, &s).ok())
-      (void)s->SendConfirmed(ExitMessage(ref, owner, p.name, reason), std::chrono::seconds(5), &seq);
+    if (ConfirmedSender::Open(p.notify, o).MoveTo(&s).ok())
+      (void)s->SendConfirmed(ExitMessage(ref, owner, p.name, reason), std::chrono::seconds(5)).MoveTo(&seq);
   }
 }
 

@@ -98,12 +98,10 @@ struct Monitors::Impl {
       return;
     }
     const std::string payload = w.link ? ExitMessage(ref, w.pid, w.name, reason) : DownMessage(ref, w.pid, w.name, reason);
-    std::unique_ptr<ConfirmedSender> s;
     ConfirmedSenderOptions o;
     o.reply_timeout = std::chrono::seconds(5);
-    uint64_t seq = 0;
-    if (!ConfirmedSender::Open(w.path, o, &s).ok() ||
-        !s->SendConfirmed(payload, std::chrono::seconds(5), &seq).ok())
+    auto s = ConfirmedSender::Open(w.path, o);
+    if (!s.ok() || !(*s)->SendConfirmed(payload, std::chrono::seconds(5)).ok())
       undelivered.fetch_add(1);
   }
 
@@ -167,14 +165,14 @@ struct Monitors::Impl {
 
 Monitors::Monitors(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-Status Monitors::Start(std::unique_ptr<Monitors>* out) {
+Result<std::unique_ptr<Monitors>> Monitors::Start() {
   auto impl = std::make_unique<Impl>();
   impl->wake = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (impl->wake < 0) return Status::FromErrno("monitors: eventfd");
   Impl* p = impl.get();
-  out->reset(new Monitors(std::move(impl)));
+  std::unique_ptr<Monitors> monitors(new Monitors(std::move(impl)));
   p->thread = std::thread([p] { p->Loop(); });
-  return Status::OK();
+  return monitors;
 }
 
 Monitors::~Monitors() {

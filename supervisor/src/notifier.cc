@@ -43,8 +43,8 @@ void Notifier::Loop() {
     ConfirmedSenderOptions o;
     o.reply_timeout = std::chrono::seconds(5);
     uint64_t seq = 0;
-    const bool ok = ConfirmedSender::Open(path, o, &s).ok() &&
-                    s->SendConfirmed(payload, std::chrono::seconds(5), &seq).ok();
+    const bool ok = ConfirmedSender::Open(path, o).MoveTo(&s).ok() &&
+                    s->SendConfirmed(payload, std::chrono::seconds(5)).MoveTo(&seq).ok();
     lock.lock();
     if (!ok) ++undelivered_;
   }

@@ -30,7 +30,7 @@ Status DropStaleRequests(const std::string& queue) {
   std::unique_ptr<Store> store;
   StoreOptions o;
   o.sync = SyncPolicy::kNone;
-  if (Status s = Store::Open(queue, o, &store); !s.ok()) return s;
+  if (Status s = Store::Open(queue, o).MoveTo(&store); !s.ok()) return s;
   std::vector<uint64_t> stale;
   Status s = store->ScanPending(0, [&](const MessageView& m) {
     stale.push_back(m.seq);
@@ -74,7 +74,7 @@ Status Supervisor::Prepare() {
   o.sync = SyncPolicy::kNone;  // requests are answered, not kept
   if (Status s = InheritSocketFromEnvironment(&o); !s.ok()) return s;  // adopts only if MQ_SOCKET is control
   if (Status s = DropStaleRequests(o.queue_path); !s.ok()) return s.WithContext("control mailbox " + spec_.control);
-  if (Status s = Mailbox::Open(o, &control_); !s.ok())
+  if (Status s = Mailbox::Open(o).MoveTo(&control_); !s.ok())
     return s.WithContext("control mailbox " + spec_.control);
   auto history = History::Open(spec_.log);
   if (!history.ok()) {

@@ -95,7 +95,7 @@ const std::string& IntactHeader() {
     const std::string dir = ScratchDir() + "/header";
     std::filesystem::create_directories(dir);
     std::unique_ptr<Store> st;
-    Status s = Store::Open(dir + "/q", StoreOptions(), &st);
+    Status s = Store::Open(dir + "/q", StoreOptions()).MoveTo(&st);
     FUZZ_CHECK(s.ok(), "creating a log: " + s.ToString());
     FUZZ_CHECK(st->Close().ok(), "closing a new log");
     std::string h = ReadAll(dir + "/q");
@@ -114,8 +114,7 @@ Scanned Scan(const std::string& path) {
       [&](const LogMessage& rec) {
         r.recs.push_back(Rec{rec.seq, rec.start, rec.framed, rec.used, std::string(rec.payload)});
         return true;
-      },
-      &r.sum);
+      }).MoveTo(&r.sum);
   return r;
 }
 
@@ -178,7 +177,7 @@ void ExerciseRecovered(const std::string& log, const Scanned& recovered, const P
   const RecoveryMode mode =
       recovered.sum.bad_flags == 0 ? RecoveryMode::kAbsoluteConsistency : RecoveryMode::kTolerateTornTail;
   std::unique_ptr<Store> st;
-  Status s = Store::Open(log, Options(mode, rep), &st);
+  Status s = Store::Open(log, Options(mode, rep)).MoveTo(&st);
   FUZZ_CHECK(s.ok(), "reopening the recovered log in " + std::string(RecoveryModeName(mode)) +
                          " mode: " + s.ToString());
   FUZZ_CHECK(st->open_report().index_action == IndexAction::kTrusted,
@@ -195,13 +194,13 @@ void ExerciseRecovered(const std::string& log, const Scanned& recovered, const P
   }
   FUZZ_CHECK(got == pending, "the recovered queue delivers other messages than ScanLog listed");
   uint64_t seq = 0;
-  s = st->Append("after recovery", &seq);
+  s = st->Append("after recovery").MoveTo(&seq);
   FUZZ_CHECK(s.ok(), "Append after recovery: " + s.ToString());
   FUZZ_CHECK(seq > recovered.sum.last_seq && seq >= recovered.sum.seq_floor,
              "a new message got sequence number " + std::to_string(seq) + ", not above the log's last " +
                  std::to_string(recovered.sum.last_seq));
   CompactionResult cr;
-  s = st->Compact(&cr);
+  s = st->Compact().MoveTo(&cr);
   FUZZ_CHECK(s.ok(), "Compact after recovery: " + s.ToString());
   s = st->FirstPending(&m);
   FUZZ_CHECK(s.ok() && m.seq == seq && m.payload == "after recovery", "the message appended before compaction");
@@ -213,7 +212,7 @@ void ExerciseRecovered(const std::string& log, const Scanned& recovered, const P
                  final_scan.sum.consumed == 0,
              "the compacted log is not one pending message");
   std::vector<std::string> problems;
-  s = VerifyIndex(log, {}, &problems);
+  s = VerifyIndex(log, {}).MoveTo(&problems);
   FUZZ_CHECK(s.ok(), "VerifyIndex: " + s.ToString());
   FUZZ_CHECK(problems.empty(), "VerifyIndex: " + (problems.empty() ? std::string() : problems.front()));
 }
@@ -262,7 +261,7 @@ int LogRecovery(const uint8_t* data, size_t size) {
     ClearDir(dir);
     WriteAll(log, input);
     std::unique_ptr<Store> st;
-    Status s = Store::Open(log, Options(mode, &rep), &st);
+    Status s = Store::Open(log, Options(mode, &rep)).MoveTo(&st);
     if (!s.ok()) {
       FUZZ_CHECK(s.code() == Status::Code::kCorruption || s.code() == Status::Code::kNotALog ||
                      s.code() == Status::Code::kUnsupported,

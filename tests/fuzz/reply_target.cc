@@ -105,11 +105,11 @@ int ConfirmedReplies(const uint8_t* data, size_t size) {
   o.window = 8;
   o.reply_timeout = std::chrono::seconds(30);  // never reached: nothing here waits
   std::unique_ptr<ConfirmedSender> cs;
-  Status s = ConfirmedSender::Open(mailbox.path, o, &cs);
+  Status s = ConfirmedSender::Open(mailbox.path, o).MoveTo(&cs);
   FUZZ_CHECK(s.ok(), "ConfirmedSender::Open: " + s.ToString());
   for (size_t i = 0; i < n; ++i) {
     uint64_t ticket = 0;
-    s = cs->SendAsync("m" + std::to_string(i), &ticket);
+    s = cs->SendAsync("m" + std::to_string(i)).MoveTo(&ticket);
     FUZZ_CHECK(s.ok() && ticket == i, "SendAsync: " + s.ToString());
   }
   sockaddr_un from{};

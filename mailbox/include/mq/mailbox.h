@@ -6,15 +6,17 @@
 // one index transaction per batch, before anything can receive it. The actor
 // then receives selectively, Erlang style:
 //
-//   std::unique_ptr<mq::Mailbox> mb;
 //   mq::MailboxOptions o;
 //   o.socket_path = "/run/me/actor.sock";
 //   o.queue_path = "/var/lib/me/actor.q";
-//   if (mq::Status s = mq::Mailbox::Open(o, &mb); !s.ok()) ...
+//   mq::Result<std::unique_ptr<mq::Mailbox>> opened = mq::Mailbox::Open(o);
+//   if (!opened.ok()) ...  // opened.status() says why
+//   std::unique_ptr<mq::Mailbox> mb = *std::move(opened);
 //   mq::Message m;
 //   mq::Status s = mb->Receive(mq::Pattern::Prefix("a"), std::chrono::seconds(5), &m);
 //
-// Errors: every call returns a Status (mq/status.h); nothing throws.
+// Errors: every call returns a Status or a Result<T> (mq/status.h, which
+// says which); nothing throws.
 // Threads: every method may be called from any thread.
 #pragma once
 
@@ -134,7 +136,7 @@ class Mailbox {
   // socket behind. With options.inherit_socket, a descriptor that is not
   // open, not an AF_UNIX datagram socket, bound elsewhere or connected is
   // kInvalidArgument naming it, and is left open and untouched.
-  static Status Open(const MailboxOptions& options, std::unique_ptr<Mailbox>* out);
+  static Result<std::unique_ptr<Mailbox>> Open(const MailboxOptions& options);
 
   ~Mailbox();  // Close(), ignoring its status
   Mailbox(const Mailbox&) = delete;

@@ -50,7 +50,7 @@ Status Send(const std::string& socket_path, std::string_view payload, const Send
 // many sends (mq::Send makes a socket per call). Not thread-safe.
 class Sender {
  public:
-  static Status Open(const std::string& socket_path, const SendOptions& options, std::unique_ptr<Sender>* out);
+  static Result<std::unique_ptr<Sender>> Open(const std::string& socket_path, const SendOptions& options);
   ~Sender();
   Sender(const Sender&) = delete;
   Sender& operator=(const Sender&) = delete;
@@ -123,23 +123,23 @@ struct Confirmation {
 // A sender that never reached its mailbox has confirmed nothing.
 class ConfirmedSender {
  public:
-  static Status Open(const std::string& socket_path, const ConfirmedSenderOptions& options,
-                     std::unique_ptr<ConfirmedSender>* out);
+  static Result<std::unique_ptr<ConfirmedSender>> Open(const std::string& socket_path,
+                                                       const ConfirmedSenderOptions& options);
   ~ConfirmedSender();
   ConfirmedSender(const ConfirmedSender&) = delete;
   ConfirmedSender& operator=(const ConfirmedSender&) = delete;
 
-  // Sends one message and waits up to `timeout` for its answer; *seq gets its
+  // Sends one message and waits up to `timeout` for its answer; returns its
   // sequence number. Answers of earlier SendAsync messages that arrive
   // meanwhile are kept for Collect.
-  Status SendConfirmed(std::string_view payload, std::chrono::milliseconds timeout, uint64_t* seq);
+  Result<uint64_t> SendConfirmed(std::string_view payload, std::chrono::milliseconds timeout);
 
   // Pipelined: sends without waiting for the answer. If `window` messages are
   // already in flight, first waits (up to reply_timeout) for the oldest
-  // answer. *ticket identifies the message in Collect's confirmations. An
-  // error here means the message was not sent.
+  // answer. Returns the message's ticket, which identifies it in Collect's
+  // confirmations. An error here means the message was not sent.
   // Tickets count SendAsync's messages only (SendConfirmed takes none).
-  Status SendAsync(std::string_view payload, uint64_t* ticket = nullptr);
+  Result<uint64_t> SendAsync(std::string_view payload);
   // Appends to *out the confirmations that have arrived, in send order,
   // waiting up to `timeout` for at least one if none is ready. kTimedOut if
   // none arrived; messages past reply_timeout are reported as kTimedOut

@@ -62,11 +62,12 @@ struct InspectOptions {
 };
 
 // Visits every message (pending and consumed) in log order until visit returns
-// false, skipping over damage (each region is listed in summary->damage).
+// false, skipping over damage; returns the log's summary (each damaged
+// region is listed in its damage).
 // Errors: kNotFound, kNotALog, kUnsupported, kCorruption (damaged header),
 // kIOError (e.g. no read permission), kInvalidArgument (a directory).
-Status ScanLog(const std::string& path, const InspectOptions& options,
-               const std::function<bool(const LogMessage&)>& visit, LogSummary* summary);
+Result<LogSummary> ScanLog(const std::string& path, const InspectOptions& options,
+                           const std::function<bool(const LogMessage&)>& visit);
 
 struct IndexInfo {
   enum class State { kMissing, kCurrent, kBehind, kStale, kUnreadable };
@@ -82,14 +83,12 @@ struct IndexInfo {
 const char* IndexStateName(IndexInfo::State s);
 
 // How the index beside `log_path` stands against the log described by `log`.
-Status InspectIndex(const std::string& log_path, const LogSummary& log, const InspectOptions& options,
-                    IndexInfo* info);
+Result<IndexInfo> InspectIndex(const std::string& log_path, const LogSummary& log, const InspectOptions& options);
 
 // Compares every index entry with the log: each must point at a pending
 // message with that seq, and every pending message the index has seen must
-// be listed. Each disagreement is appended to *problems.
-Status VerifyIndex(const std::string& log_path, const InspectOptions& options,
-                   std::vector<std::string>* problems);
+// be listed. Returns the disagreements, one line each (none: they agree).
+Result<std::vector<std::string>> VerifyIndex(const std::string& log_path, const InspectOptions& options);
 
 // The pid holding the queue's writer lock, or 0.
 pid_t QueueLockHolder(const std::string& log_path, Env* env = nullptr);

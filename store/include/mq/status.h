@@ -3,7 +3,33 @@
 // Library functions never throw for expected failures (bad input, I/O errors,
 // corruption, a busy queue); they return a [[nodiscard]] Status, or a
 // Result<T> that holds either a value or a non-OK Status. Exceptions appear
-// only at the CLI boundary (tools/). An OK Status holds no allocation.
+// only at the CLI boundary (tools/). An OK Status holds no allocation. (A
+// LevelDB-style Status, one pointer that is null when OK, was measured and
+// was no faster on the append and ingest paths: docs/design.md, "Status and
+// Result".)
+//
+// How a public function gives back what it produces (one rule, which every
+// public header of store/, mailbox/ and supervisor/ follows, except the I/O
+// seam in env.h that tests implement, not converted yet: docs/design.md,
+// "Status and Result"):
+//   - A function that produces a value returns Result<T>: a parser, an Open
+//     (Result<std::unique_ptr<Store>>), an append (Result<uint64_t>, the seq),
+//     a compaction (Result<CompactionResult>).
+//   - A function that fills a buffer the caller owns and reuses from call to
+//     call on a hot path takes a pointer to it: Store::Get, FirstPending,
+//     ConsumeFirst, FirstByKey, FindFirst and Mailbox::Receive, Take fill a
+//     Message* (its payload string keeps its capacity, where a Result<Message>
+//     would allocate a payload per call); File::Read fills a char buffer;
+//     ConfirmedSender::Collect and Flush append to a vector. A pointer that is
+//     read as well as written (InheritSocketFromEnvironment's options) is an
+//     in-out parameter, not a result.
+//   - A function that produces nothing returns Status.
+// The caller's side: MQ_RETURN_IF_ERROR(expr) returns a non-OK Status;
+// MQ_ASSIGN_OR_RETURN(lhs, expr) returns a non-OK Result's status or moves
+// its value into lhs (a declaration such as `auto store` or an existing
+// variable); std::move(r).MoveTo(&x) moves a Result's value into a variable
+// that already exists (a member, a test fixture's pointer) and returns its
+// Status.
 //
 // Codes and when to use them:
 //   kNotFound        the thing asked for does not exist (a path, a sequence number).
@@ -106,6 +132,15 @@ class [[nodiscard]] Result {
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
+  T&& operator*() && { return std::move(*this).value(); }
+  // Moves the value into *out if there is one; returns status() either way
+  // (*out is left alone on an error).
+  Status MoveTo(T* out) && {
+    if (!ok()) return std::get<Status>(std::move(v_));
+    *out = std::get<T>(std::move(v_));
+    return Status();
+  }
 
  private:
   std::variant<T, Status> v_;
@@ -119,5 +154,15 @@ class [[nodiscard]] Result {
     ::mq::Status var = (expr);           \
     if (!var.ok()) return var;           \
   } while (0)
+
+// `lhs` is a declaration (`auto store`, `uint64_t seq`) or an lvalue; `expr`
+// a Result<T>. On error the enclosing function returns its Status (or a
+// Result<U> made from it).
+#define MQ_ASSIGN_OR_RETURN(lhs, expr) \
+  MQ_ASSIGN_OR_RETURN_AS(MQ_STATUS_CONCAT(mq_result_, __COUNTER__), lhs, expr)
+#define MQ_ASSIGN_OR_RETURN_AS(var, lhs, expr)         \
+  auto var = (expr);                                   \
+  if (!var.ok()) return var.status();                  \
+  lhs = std::move(var).value()
 
 }  // namespace mq

@@ -5,7 +5,8 @@
 // that admits one writer. Invariants, write ordering and recovery are in
 // docs/design.md.
 //
-// Errors: every call returns a Status (mq/status.h); nothing throws. Messages
+// Errors: every call returns a Status or a Result<T> (mq/status.h, which
+// says which); nothing throws. Messages
 // name the file and, where it applies, the offset, and say what to do.
 //
 // Threads: a Store is safe to use from several threads; calls are serialized
@@ -168,22 +169,22 @@ class Store {
   // mode refuses), kBusy (another writer: the message names its pid),
   // kIOError. A failed open never changes the log or its side files; it
   // may leave the (derived) index marked in use or rebuilt.
-  static Status Open(const std::string& path, const StoreOptions& options, std::unique_ptr<Store>* out);
+  static Result<std::unique_ptr<Store>> Open(const std::string& path, const StoreOptions& options);
 
   virtual ~Store() = default;
 
   // Syncs the log and the index, marks the index clean, releases the lock.
   virtual Status Close() = 0;
 
-  // Appends one message; *seq gets its sequence number. Durable before return
+  // Appends one message; returns its sequence number. Durable before return
   // under kAlways. kTooLarge above max_message_size.
-  virtual Status Append(std::string_view payload, uint64_t* seq) = 0;
-  // Appends many with one write and one index transaction; seqs are
-  // first_seq, first_seq+1, ...
-  virtual Status AppendBatch(std::span<const std::string_view> payloads, uint64_t* first_seq) = 0;
+  virtual Result<uint64_t> Append(std::string_view payload) = 0;
+  // Appends many with one write and one index transaction; returns the first
+  // seq (the others follow it: first, first+1, ...).
+  virtual Result<uint64_t> AppendBatch(std::span<const std::string_view> payloads) = 0;
   // As AppendBatch but never waits for a sync, whatever the policy; pair it
   // with WaitDurable() to confirm many messages with one sync.
-  virtual Status AppendBatchNoWait(std::span<const std::string_view> payloads, uint64_t* first_seq) = 0;
+  virtual Result<uint64_t> AppendBatchNoWait(std::span<const std::string_view> payloads) = 0;
 
   // Sets the message's used flag to 1 in place (durable before return under
   // kAlways). kNotFound if seq is not pending.
@@ -194,6 +195,8 @@ class Store {
   // Makes a taken message visible again.
   virtual Status Release(uint64_t seq) = 0;
 
+  // The reads below fill a Message the caller owns and reuses (its payload
+  // keeps its capacity from call to call): mq/status.h, the convention.
   // The pending message `seq` (taken or not). kNotFound otherwise.
   virtual Status Get(uint64_t seq, Message* m) = 0;
   // The oldest visible (pending, not taken) message. kNotFound if none.
@@ -225,9 +228,9 @@ class Store {
   virtual uint64_t last_seq() const = 0;
 
   // Rewrites the log without consumed messages (atomic; seqs kept).
-  virtual Status Compact(CompactionResult* result) = 0;
-  // Compacts if the thresholds in the options are passed.
-  virtual Status MaybeCompact(bool* compacted) = 0;
+  virtual Result<CompactionResult> Compact() = 0;
+  // Compacts if the thresholds in the options are passed; returns whether it did.
+  virtual Result<bool> MaybeCompact() = 0;
   // Drops the index and builds it again from the log.
   // Also rewrites every used flag that is neither 0 nor 1 to 0 (pending:
   // no message is lost), keeping the old 4 bytes in QUEUE.flag-OFFSET (not

@@ -1,8 +1,7 @@
 // mq::supervisor::Monitors: Erlang-style monitors of OS processes
 // (docs/supervision.md, "DOWN and EXIT messages").
 //
-//   std::unique_ptr<Monitors> m;
-//   Monitors::Start(&m);
+//   MQ_ASSIGN_OR_RETURN(std::unique_ptr<Monitors> m, Monitors::Start());
 //   auto ref = m->Monitor(pid, "/run/me/watch.sock");   // DOWN goes there
 //
 // When the process ends, the mailbox at the notify socket receives, by
@@ -65,7 +64,7 @@ ExitReason ReasonOf(int pidfd, bool* known);
 
 class Monitors {
  public:
-  static Status Start(std::unique_ptr<Monitors>* out);
+  static Result<std::unique_ptr<Monitors>> Start();
   ~Monitors();  // stops the watcher; pending monitors never fire
   Monitors(const Monitors&) = delete;
   Monitors& operator=(const Monitors&) = delete;
