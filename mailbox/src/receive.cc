@@ -4,6 +4,7 @@
 // pending messages in order, and while waiting check only messages newer
 // than the ones this call has already seen.
 #include <algorithm>
+#include <cassert>
 
 #include "mailbox_impl.h"
 
@@ -90,6 +91,7 @@ Status Mailbox::Impl::Find(const Pattern& p, bool take, Timeout timeout, Message
     const bool ingested = s.IsNotFound() && IngestInline();
     {
       std::lock_guard<std::mutex> g(mu);
+      assert(active > 0);
       --active;
       if (closing && active == 0) arrived.notify_all();
     }
@@ -131,6 +133,7 @@ Status Mailbox::Ack(uint64_t seq) {
   }
   Status s = impl_->store->Consume(seq);
   std::lock_guard<std::mutex> g(impl_->mu);
+  assert(impl_->active > 0);
   if (--impl_->active == 0 && impl_->closing) impl_->arrived.notify_all();
   return s;
 }
@@ -148,6 +151,7 @@ Status Mailbox::Release(uint64_t seq) {
       ++impl_->generation;
       ++impl_->release_epoch;
     }
+    assert(impl_->active > 0);
     if (--impl_->active == 0 && impl_->closing) impl_->arrived.notify_all();
   }
   impl_->arrived.notify_all();
