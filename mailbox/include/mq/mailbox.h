@@ -62,8 +62,12 @@ struct MailboxOptions {
   // then takes the descriptor (closes it on Close, and marks it close-on-exec).
   // An adopted socket's file is never unlinked (its owner keeps it), and
   // Close leaves the socket open for its owner: what arrives after Close
-  // waits in the kernel for the next process. InheritSocketFromEnvironment
-  // fills it from MQ_SOCKET_FD and MQ_SOCKET.
+  // waits in the kernel for the next process. The ingest on an adopted
+  // socket peeks, appends, then takes the datagrams out, so none is lost
+  // when this process is killed; a kill between the append and the discard
+  // stores that batch twice (at most ingest_batch datagrams: docs/mailbox.md,
+  // "Zero-loss ingest"). InheritSocketFromEnvironment fills it from
+  // MQ_SOCKET_FD and MQ_SOCKET.
   int inherit_socket = -1;
 
   // Mode bits of the socket file, which it has from the instant it appears
