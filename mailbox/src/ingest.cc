@@ -73,7 +73,15 @@ bool Mailbox::Impl::Admitted(bool has_creds, uid_t uid) const {
 
 size_t Mailbox::Impl::IngestBatch() {
   assert(slots >= 1 && hdrs.size() == slots && discard_hdrs.size() == slots && bufs.size() == slots);
-  const size_t want = !peek_ingest || peek_offset ? slots : 1;
+  // Head only (peek_head_only): the peek offset off, so that a datagram
+  // peeked before is returned, not skipped (mailbox_impl.h).
+  const bool head_only = peek_ingest && peek_offset && peek_head_only > 0;
+  if (peek_offset && head_only != peek_offset_off) {
+    int off = head_only ? -1 : 0;
+    (void)::setsockopt(sock.get(), SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off));
+    peek_offset_off = head_only;
+  }
+  const size_t want = !peek_ingest || (peek_offset && !head_only) ? slots : 1;
   for (size_t i = 0; i < want; ++i)
     unix_socket::PrepareReceive(&hdrs[i], &iovs[i], bufs[i].get(), static_cast<size_t>(opt.max_message_size),
                                 &addrs[i], &ctrls[i]);
@@ -197,9 +205,11 @@ size_t Mailbox::Impl::IngestBatch() {
   if (peek_ingest) (void)DiscardPeeked(taken);
   // The peek offset is back at 0 when exactly what was peeked was taken out;
   // after a cut-off batch (a truncated datagram, the end mark) set it.
-  if (peek_ingest && peek_offset && taken != static_cast<size_t>(got)) {
-    int zero = 0;
-    (void)::setsockopt(sock.get(), SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero));
+  // The entries after the cut were peeked and are still queued: peek them
+  // again one at a time at the head (the offset goes back to 0 after them).
+  if (peek_ingest) {
+    peek_head_only -= std::min(peek_head_only, taken);
+    if (peek_offset && taken != static_cast<size_t>(got)) peek_head_only += static_cast<size_t>(got) - taken;
   }
   if (!views.empty()) Wake();
   if (!replies_scratch.empty()) QueueReplies(&replies_scratch);

@@ -89,6 +89,13 @@ class Mailbox::Impl {
   // SO_PEEK_OFF is on (0 between batches): one recvmmsg peeks several
   // datagrams. Without it (a kernel that refuses it), one per batch.
   bool peek_offset = false;
+  // Datagrams still to peek one at a time at the head, with the peek offset
+  // off (-1): some queued datagrams may have been peeked before and not
+  // taken out (by a killed process, or after a batch cut short), and the
+  // kernel skips such a datagram of zero length at offset 0, which would
+  // shift the discard by one. A peek without offset always returns the head.
+  size_t peek_head_only = 0;
+  bool peek_offset_off = false;  // SO_PEEK_OFF is -1 now (peek_head_only)
   std::vector<std::string_view> views;
   std::vector<PendingReply> replies_scratch;
 

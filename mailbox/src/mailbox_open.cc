@@ -157,6 +157,9 @@ Status Mailbox::Impl::PrepareBuffers() {
   peek_ingest = adopted;
   int zero = 0;
   peek_offset = peek_ingest && ::setsockopt(sock.get(), SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) == 0;
+  // What the previous process peeked and did not take out is at most one
+  // batch: at most what the socket queues (net.unix.max_dgram_qlen + 1).
+  if (peek_ingest) peek_head_only = std::max<size_t>(slots, unix_socket::MaxQueuedDatagrams());
   views.reserve(slots);
   replies_scratch.reserve(slots);
   return Status::OK();
