@@ -7,6 +7,8 @@
 //   socket/recv-spin/size=S        the same with a receiver that never sleeps (MSG_DONTWAIT in a loop)
 //   ingest/mq/size=S/sync=P        the same sender -> mailbox socket -> log + index -> Receive(any),
 //                                  auto-consume; counted at the receiver
+//   ingest/mq-adopted/size=S/sync=none   the same on a socket bound first and handed over
+//                                  (inherit_socket): peek, append, discard
 //   ingest-pairs/.../rep=K         recv-block and mq at 64 B again, K times in turn (for the ratios)
 //   confirmed/mq/senders=N/window=W/sync=always   N sender processes confirming messages for a few
 //                                  seconds: W=0 one SendConfirmed at a time; W>0 SendAsync with W in
@@ -219,7 +221,10 @@ void HandoffCeiling(benchmark::State& state, size_t size) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * size));
 }
 
-void MailboxIngest(benchmark::State& state, size_t size, SyncPolicy sync, int batch_ms) {
+// adopted: the socket is bound here first, as a supervisor does, and handed
+// to the mailbox (inherit_socket): the ingest peeks, appends, then discards
+// (docs/mailbox.md, "Zero-loss ingest").
+void MailboxIngest(benchmark::State& state, size_t size, SyncPolicy sync, int batch_ms, bool adopted = false) {
   ScratchDir dir;
   const std::string path = dir.File("s");
   const std::string payload = MakePayload(size, "k0001", 1);
@@ -227,8 +232,19 @@ void MailboxIngest(benchmark::State& state, size_t size, SyncPolicy sync, int ba
   MailboxOptions o;
   o.socket_path = path;
   o.queue_path = dir.File("q");
-  o.sync = sync;
-  o.batch_interval = std::chrono::milliseconds(batch_ms);
+  o.store.sync = sync;
+  o.store.batch_interval = std::chrono::milliseconds(batch_ms);
+  if (adopted) {
+    const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    const sockaddr_un a = Address(path);
+    if (fd < 0 || ::setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) != 0 ||
+        ::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof(a)) != 0) {
+      state.SkipWithError("binding the socket to hand over");
+      return;
+    }
+    o.inherit_socket = fd;  // the mailbox owns it from Open on
+  }
   std::unique_ptr<Mailbox> mb;
   if (Failed(state, Mailbox::Open(o).MoveTo(&mb))) return;
   sender.Go();
@@ -403,7 +419,7 @@ void ConfirmedSends(benchmark::State& state, int senders, double seconds, size_t
       MailboxOptions o;
       o.socket_path = path;
       o.queue_path = dir.File("q");
-      o.sync = SyncPolicy::kAlways;
+      o.store.sync = SyncPolicy::kAlways;
       std::unique_ptr<Mailbox> mb;
       if (Failed(state, Mailbox::Open(o).MoveTo(&mb))) break;
       for (auto& k : kids) k->Go();
@@ -462,6 +478,9 @@ void RegisterAll(const Flags& f) {
         ->MinTime(min_time);
     reg("ingest/mq" + s + "/sync=batch10ms",
         [size](benchmark::State& st) { MailboxIngest(st, size, SyncPolicy::kBatch, 10); })
+        ->MinTime(min_time);
+    reg("ingest/mq-adopted" + s + "/sync=none",
+        [size](benchmark::State& st) { MailboxIngest(st, size, SyncPolicy::kNone, 10, true); })
         ->MinTime(min_time);
   }
   // The ingest targets are ratios to a reference that swings by a third

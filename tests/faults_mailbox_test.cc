@@ -56,7 +56,7 @@ class FaultsMailboxTest : public ::testing::Test {
  protected:
   void SetUp() override {
     opt_ = test::OptionsIn(dir_);
-    opt_.sync = SyncPolicy::kAlways;
+    opt_.store.sync = SyncPolicy::kAlways;
   }
   std::unique_ptr<ConfirmedSender> Sender() {
     std::unique_ptr<ConfirmedSender> cs;

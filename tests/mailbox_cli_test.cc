@@ -113,7 +113,7 @@ TEST_F(MailboxCliTest, ConfirmedSendOfStdinLinesPrintsEachSeq) {
   MailboxOptions o;
   o.socket_path = socket_;
   o.queue_path = queue_;
-  o.sync = SyncPolicy::kAlways;
+  o.store.sync = SyncPolicy::kAlways;
   auto mb = test::OpenMailboxOrDie(o);
   ProcResult r = Tool({"send", socket_, "--confirm"}, "l1\nl2\nl3\n");
   EXPECT_EQ(r.exit_code, 0) << r.err;

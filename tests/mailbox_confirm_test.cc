@@ -24,7 +24,7 @@ class MailboxConfirmTest : public ::testing::TestWithParam<SyncPolicy> {
  protected:
   void SetUp() override {
     opt_ = test::OptionsIn(dir_);
-    opt_.sync = GetParam();
+    opt_.store.sync = GetParam();
   }
   test::TempDir dir_;
   MailboxOptions opt_;

@@ -39,7 +39,7 @@ int Actor(const std::string& socket, const std::string& queue, bool ack) {
   mq::MailboxOptions o;
   o.socket_path = socket;
   o.queue_path = queue;
-  o.sync = mq::SyncPolicy::kAlways;
+  o.store.sync = mq::SyncPolicy::kAlways;
   std::unique_ptr<mq::Mailbox> mb;
   mq::Status s = mq::Mailbox::Open(o).MoveTo(&mb);
   if (!s.ok()) return Fail(s);

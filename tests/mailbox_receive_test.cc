@@ -62,7 +62,7 @@ TEST_F(MailboxReceiveTest, NonMatchingMessagesStayInArrivalOrder) {
 }
 
 TEST_F(MailboxReceiveTest, KeyPatternReturnsTheOldestMessageWithThatKey) {
-  opt_.key = KeyExtractor::UntilDelimiter(':');
+  opt_.store.key = KeyExtractor::UntilDelimiter(':');
   auto mb = OpenMailboxOrDie(opt_);
   SendAll({"x:1", "y:1", "x:2", "xx:1", "y:2"});
   WaitStored(mb.get(), 5);

@@ -24,7 +24,7 @@ MailboxOptions OptionsIn(const TempDir& dir) {
   MailboxOptions o;
   o.socket_path = dir.File("sock");
   o.queue_path = dir.File("queue");
-  o.sync = SyncPolicy::kNone;
+  o.store.sync = SyncPolicy::kNone;
   return o;
 }
 

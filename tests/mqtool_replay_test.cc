@@ -28,7 +28,7 @@ class MqtoolReplayTest : public ::testing::Test {
     MailboxOptions o;
     o.socket_path = dir_.File("dst.sock");
     o.queue_path = dir_.File("dst");
-    o.sync = sync;
+    o.store.sync = sync;
     Status s = Mailbox::Open(o).MoveTo(&mailbox_);
     ASSERT_TRUE(s.ok()) << s.ToString();
   }

@@ -94,7 +94,7 @@ TEST(SocketOwner, AMailboxAdoptsItThroughTheEnvironment) {
   ::setenv("MQ_SOCKET", path.c_str(), 1);
   MailboxOptions o;
   o.queue_path = dir.File("q");
-  o.sync = SyncPolicy::kNone;
+  o.store.sync = SyncPolicy::kNone;
   Status env = InheritSocketFromEnvironment(&o);
   ::unsetenv("MQ_SOCKET_FD");
   ::unsetenv("MQ_SOCKET");

@@ -56,7 +56,7 @@ int Actor(const std::string& socket, const std::string& queue, bool ack, const s
   mq::MailboxOptions o;
   o.socket_path = socket;
   o.queue_path = queue;
-  o.sync = mq::SyncPolicy::kAlways;
+  o.store.sync = mq::SyncPolicy::kAlways;
   o.store.auto_compact = true;
   o.store.compact_min_bytes = compact_min;
   o.store.compact_ratio = compact_ratio;

@@ -286,7 +286,7 @@ TEST_P(TortureKillTest, ConfirmedMessagesSurviveRepeatedSigkillOfTheMailboxProce
   {
     MailboxOptions o;
     o.queue_path = queue;
-    o.sync = SyncPolicy::kNone;
+    o.store.sync = SyncPolicy::kNone;
     std::unique_ptr<Mailbox> mb;
     Status s = Mailbox::Open(o).MoveTo(&mb);
     ASSERT_TRUE(s.ok()) << s.ToString();

@@ -131,14 +131,14 @@ class RecvCommand final : public Command {
 
     mq::MailboxOptions o;
     o.queue_path = queue;
-    o.sync = *sync;
+    o.store.sync = *sync;
     if (vm.count("socket")) o.socket_path = vm["socket"].as<std::string>();
     // Under a supervisor that bound PATH and passes it (MQ_SOCKET_FD, MQ_SOCKET: docs/supervision.md).
     if (!o.socket_path.empty()) ThrowIfError(mq::InheritSocketFromEnvironment(&o), o.socket_path);
     if (vm.count("key")) {
       auto key = mq::KeyExtractor::Parse(vm["key"].as<std::string>());
       if (!key.ok()) throw UsageError("--key: " + key.status().message());
-      o.key = *key;
+      o.store.key = *key;
       o.store.rekey = vm.count("rekey") > 0;
     } else if (vm.count("rekey")) {
       throw UsageError("--rekey needs --key SPEC: the key extractor to record");
@@ -148,7 +148,7 @@ class RecvCommand final : public Command {
     o.store.create_if_missing = !o.socket_path.empty();
     mq::Mailbox::Timeout timeout = o.socket_path.empty() ? mq::Mailbox::kPoll : mq::Mailbox::kForever;
     if (vm.count("timeout")) timeout = ParseSeconds(vm["timeout"].as<std::string>(), "--timeout");
-    if (pattern->kind() == mq::Pattern::Kind::kKey && vm.count("key") && !o.key.enabled())
+    if (pattern->kind() == mq::Pattern::Kind::kKey && vm.count("key") && !o.store.key.enabled())
       throw UsageError("--match key:... needs a key extractor, and --key none gives none; give --key first:N or "
                        "--key until:C");
 

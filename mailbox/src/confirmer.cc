@@ -20,11 +20,11 @@ constexpr std::chrono::milliseconds kCloseGrace{1000};
 
 void Mailbox::Impl::QueueReplies(std::vector<PendingReply>* replies) {
   {
-    std::lock_guard<std::mutex> g(cmu);
-    cqueue.insert(cqueue.end(), replies->begin(), replies->end());
+    std::lock_guard<std::mutex> g(confirm_mu);
+    confirm_queue.insert(confirm_queue.end(), replies->begin(), replies->end());
   }
   replies->clear();
-  cready.notify_one();
+  confirm_ready.notify_one();
 }
 
 void Mailbox::Impl::ConfirmerLoop() {
@@ -34,16 +34,16 @@ void Mailbox::Impl::ConfirmerLoop() {
   while (true) {
     bool stopping = false;
     {
-      std::unique_lock<std::mutex> g(cmu);
-      auto ready = [&] { return !cqueue.empty() || stop_confirmer; };
+      std::unique_lock<std::mutex> g(confirm_mu);
+      auto ready = [&] { return !confirm_queue.empty() || stop_confirmer; };
       if (out.HasBacklog()) {
         // Once stopping, `ready` is always true: wait for new answers only.
-        if (stop_confirmer) cready.wait_for(g, kRetryEvery, [&] { return !cqueue.empty(); });
-        else cready.wait_for(g, kRetryEvery, ready);
+        if (stop_confirmer) confirm_ready.wait_for(g, kRetryEvery, [&] { return !confirm_queue.empty(); });
+        else confirm_ready.wait_for(g, kRetryEvery, ready);
       } else {
-        cready.wait(g, ready);
+        confirm_ready.wait(g, ready);
       }
-      batch.swap(cqueue);
+      batch.swap(confirm_queue);
       stopping = stop_confirmer;
     }
     if (!batch.empty()) {
@@ -64,8 +64,8 @@ void Mailbox::Impl::ConfirmerLoop() {
       const bool late = std::chrono::steady_clock::now() >= stop_at;
       if (late) out.Retry(true);
       if (!out.HasBacklog()) {
-        std::lock_guard<std::mutex> g(cmu);
-        if (cqueue.empty()) return;
+        std::lock_guard<std::mutex> g(confirm_mu);
+        if (confirm_queue.empty()) return;
       }
     }
   }

@@ -1,13 +1,17 @@
 // The ingest thread: socket -> log (docs/mailbox.md, "Ingest"). It drains
-// the socket in batches of up to `slots` datagrams with one recvmmsg, checks
-// each sender and size, appends the admitted ones with one write and one
-// index transaction, wakes receivers, and hands the answers for confirming
-// senders to the confirmer thread, so it never waits for an fdatasync.
+// the socket in batches of up to `slots` datagrams read with one recvmmsg,
+// checks each sender and size, appends the admitted ones with one write and
+// one index transaction, wakes receivers, and hands the answers for
+// confirming senders to the confirmer thread, so it never waits for an
+// fdatasync. On an adopted socket, which outlives the process, the read is a
+// peek, and the batch is taken out of the socket (a second recvmmsg into no
+// buffer) only once it is in the log ("Zero-loss ingest").
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
@@ -67,25 +71,62 @@ bool Mailbox::Impl::Admitted(bool has_creds, uid_t uid) const {
   return std::find(opt.admitted_uids.begin(), opt.admitted_uids.end(), uid) != opt.admitted_uids.end();
 }
 
-size_t Mailbox::Impl::IngestBatch(bool block) {
-  for (size_t i = 0; i < slots; ++i)
+size_t Mailbox::Impl::IngestBatch() {
+  assert(slots >= 1 && hdrs.size() == slots && discard_hdrs.size() == slots && bufs.size() == slots);
+  // Head only (peek_head_only): the peek offset off, so that a datagram
+  // peeked before is returned, not skipped (mailbox_impl.h).
+  const bool head_only = peek_ingest && peek_offset && peek_head_only > 0;
+  if (peek_offset && head_only != peek_offset_off) {
+    int off = head_only ? -1 : 0;
+    (void)::setsockopt(sock.get(), SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off));
+    peek_offset_off = head_only;
+  }
+  const size_t want = !peek_ingest || (peek_offset && !head_only) ? slots : 1;
+  for (size_t i = 0; i < want; ++i)
     unix_socket::PrepareReceive(&hdrs[i], &iovs[i], bufs[i].get(), static_cast<size_t>(opt.max_message_size),
                                 &addrs[i], &ctrls[i]);
+  // MSG_PEEK (peek_ingest): the datagrams stay in the socket until they are
+  // in the log (DiscardPeeked below), so a process killed in between leaves
+  // them to the next reader of the socket (a supervisor's socket outlives
+  // the process). With SO_PEEK_OFF each entry peeks the datagram after the
+  // previous one.
   // MSG_TRUNC: msg_len is a datagram's real length even when it did not fit.
-  int flags = MSG_TRUNC | MSG_CMSG_CLOEXEC | (block ? MSG_WAITFORONE : MSG_DONTWAIT);
-  int n = ::recvmmsg(sock.get(), hdrs.data(), static_cast<unsigned>(slots), flags, nullptr);
-  if (n <= 0) return 0;
+  const int flags = (peek_ingest ? MSG_PEEK : 0) | MSG_TRUNC | MSG_CMSG_CLOEXEC | MSG_DONTWAIT;
+  const int got = ::recvmmsg(sock.get(), hdrs.data(), static_cast<unsigned>(want), flags, nullptr);
+  if (got <= 0) return 0;
+  size_t n = static_cast<size_t>(got);
+  // A datagram larger than its buffer is peeked in part and the peek offset
+  // moves by the part copied, so the next entry holds the rest of it: the
+  // batch ends with it. Each peek installs the descriptors a datagram
+  // carries anew: close those of the entries left out. (A plain read takes
+  // a datagram whole: nothing to cut.)
+  for (size_t i = 0; peek_ingest && i < n; ++i) {
+    if ((hdrs[i].msg_hdr.msg_flags & MSG_TRUNC) == 0) continue;
+    for (size_t j = i + 1; j < n; ++j) {
+      ucred ignored{};
+      (void)ReadCredentials(&hdrs[j].msg_hdr, &ignored, nullptr);
+    }
+    n = i + 1;
+    break;
+  }
 
   views.clear();
   replies_scratch.clear();
   size_t taken = 0;
   std::vector<size_t> ok_reply;  // indexes into replies_scratch awaiting a seq
-  for (int i = 0; i < n; ++i) {
+  for (size_t i = 0; i < n; ++i) {
     msghdr& h = hdrs[i].msg_hdr;
     const size_t len = hdrs[i].msg_len;
     // After shutdown(SHUT_RD) an empty read with no address and no
-    // credentials marks the end of what was queued.
-    if (len == 0 && h.msg_namelen == 0 && h.msg_controllen == 0) break;
+    // credentials marks the end of what was queued. (A real datagram always
+    // has credentials: SO_PASSCRED is on.) Nothing after it is a datagram.
+    if (len == 0 && h.msg_namelen == 0 && h.msg_controllen == 0) {
+      for (size_t j = i + 1; j < n; ++j) {
+        ucred ignored{};
+        (void)ReadCredentials(&hdrs[j].msg_hdr, &ignored, nullptr);
+      }
+      break;
+    }
     ++taken;
     n_datagrams.fetch_add(1, std::memory_order_relaxed);
     ucred cred{};
@@ -133,6 +174,8 @@ size_t Mailbox::Impl::IngestBatch(bool block) {
     views.emplace_back(bufs[i].get(), len);
   }
 
+  // Every stored datagram was taken; nothing past the batch's cut was.
+  assert(views.size() <= taken && taken <= n && n <= want);
   if (!views.empty()) {
     uint64_t first = 0;
     Status s = store->AppendBatchNoWait(views).MoveTo(&first);
@@ -151,11 +194,45 @@ size_t Mailbox::Impl::IngestBatch(bool block) {
         ingest_error = s.WithContext(opt.socket_path + ": storing received messages (they are lost; the senders "
                                                        "that asked for confirmation were told)");
     }
-    Wake();
   }
+  // The batch is in the log (or its append failed and the senders that asked
+  // are told): now, and only now, it leaves the socket. A kill before this
+  // line leaves the whole batch in the socket, where the next process peeks
+  // it again and appends it a second time: at most `taken` duplicates
+  // (docs/mailbox.md, "Ingest").
+  // (Fewer than `taken` only if another process reads this socket too,
+  // which the hand-off contract rules out: one reader at a time.)
+  if (peek_ingest) (void)DiscardPeeked(taken);
+  // The peek offset is back at 0 when exactly what was peeked was taken out;
+  // after a cut-off batch (a truncated datagram, the end mark) set it.
+  // The entries after the cut were peeked and are still queued: peek them
+  // again one at a time at the head (the offset goes back to 0 after them).
+  if (peek_ingest) {
+    peek_head_only -= std::min(peek_head_only, taken);
+    if (peek_offset && taken != static_cast<size_t>(got)) peek_head_only += static_cast<size_t>(got) - taken;
+  }
+  if (!views.empty()) Wake();
   if (!replies_scratch.empty()) QueueReplies(&replies_scratch);
-  // A full batch read from a queue that was not at its end: more may wait.
-  return taken == static_cast<size_t>(n) ? taken : 0;
+  // After the end mark (the socket is shut down and empty): 0.
+  return taken == n ? taken : 0;
+}
+
+size_t Mailbox::Impl::DiscardPeeked(size_t n) {
+  assert(n <= discard_hdrs.size());
+  size_t done = 0;
+  while (done < n) {
+    // No buffer, no address and no control buffer: the kernel releases the
+    // descriptors a datagram carries instead of installing them a second
+    // time (the peek installed them once, and ReadCredentials kept or
+    // closed those).
+    for (size_t i = 0; i < n - done; ++i) discard_hdrs[i] = mmsghdr{};
+    const int k = ::recvmmsg(sock.get(), discard_hdrs.data(), static_cast<unsigned>(n - done),
+                             MSG_DONTWAIT | MSG_TRUNC, nullptr);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) break;
+    done += static_cast<size_t>(k);
+  }
+  return done;
 }
 
 bool Mailbox::Impl::IngestInline() {
@@ -165,7 +242,7 @@ bool Mailbox::Impl::IngestInline() {
   // before it closes the socket (a receiver blocked in Receive while the
   // mailbox closes read the descriptor as Close reset it; TSan found it).
   if (inline_ingest_off || sock.get() < 0) return false;
-  return IngestBatch(false) > 0;
+  return IngestBatch() > 0;
 }
 
 void Mailbox::Impl::IngestLoop() {
@@ -182,7 +259,7 @@ void Mailbox::Impl::IngestLoop() {
     size_t n = 0;
     {
       std::lock_guard<std::mutex> g(ingest_mu);
-      n = IngestBatch(false);
+      n = IngestBatch();
     }
     if (n == 0) {
       if (stopping) break;

@@ -22,9 +22,6 @@
 
 namespace mq {
 
-// One answer waiting to be sent: to `addr`, about the message `seq` (for
-// kOk) once it is durable.
-
 class Mailbox::Impl {
  public:
   explicit Impl(MailboxOptions o) : opt(std::move(o)) {}
@@ -40,9 +37,17 @@ class Mailbox::Impl {
 
   // ---- ingest (ingest.cc) ----
   void IngestLoop();
-  // Reads one batch (blocking for the first datagram if `block`) and appends
-  // it. Returns the number of datagrams read; 0 when none was waiting.
-  size_t IngestBatch(bool block);
+  // Reads up to `slots` queued datagrams without waiting and appends the
+  // admitted ones. With peek_ingest it peeks at them and takes exactly those
+  // out of the socket only after the append (docs/mailbox.md, "Zero-loss
+  // ingest"). Returns how many it took out (stored or
+  // refused), or 0: none was queued, or the read reached the end mark of a
+  // socket shut down by Close (then nothing more will come, even if this
+  // batch took some datagrams before the mark).
+  size_t IngestBatch();
+  // Takes the first `n` datagrams out of the socket without reading them
+  // (they were peeked and dealt with). Returns how many it took.
+  size_t DiscardPeeked(size_t n);
   bool Admitted(bool has_creds, uid_t uid) const;
 
   // ---- confirmations (confirmer.cc) ----
@@ -69,12 +74,29 @@ class Mailbox::Impl {
   unix_socket::Fd wake;
 
   // Ingest buffers (owned by the ingest thread; Close uses them after join).
+  // Invariant: slots == bufs.size() == addrs.size() == ctrls.size() ==
+  // iovs.size() == hdrs.size() == discard_hdrs.size(), at least 1.
   size_t slots = 0;
   std::vector<std::unique_ptr<char[]>> bufs;
   std::vector<sockaddr_un> addrs;
   std::vector<std::vector<char>> ctrls;
   std::vector<iovec> iovs;
   std::vector<mmsghdr> hdrs;
+  std::vector<mmsghdr> discard_hdrs;  // no buffer, no address, no control: DiscardPeeked
+  // Peek, append, discard (an adopted socket, which outlives this process);
+  // else read, append (a socket of its own dies with the process: nothing
+  // to keep for a next one, and one system call less per batch).
+  bool peek_ingest = false;
+  // SO_PEEK_OFF is on (0 between batches): one recvmmsg peeks several
+  // datagrams. Without it (a kernel that refuses it), one per batch.
+  bool peek_offset = false;
+  // Datagrams still to peek one at a time at the head, with the peek offset
+  // off (-1): some queued datagrams may have been peeked before and not
+  // taken out (by a killed process, or after a batch cut short), and the
+  // kernel skips such a datagram of zero length at offset 0, which would
+  // shift the discard by one. A peek without offset always returns the head.
+  size_t peek_head_only = 0;
+  bool peek_offset_off = false;  // SO_PEEK_OFF is -1 now (peek_head_only)
   std::vector<std::string_view> views;
   std::vector<PendingReply> replies_scratch;
 
@@ -86,7 +108,8 @@ class Mailbox::Impl {
   // ingest_mu) is set by Close before the socket goes away.
   std::mutex ingest_mu;
   bool inline_ingest_off = false;
-  // A receiver's own read of the socket; true if it stored anything.
+  // A receiver's own read of the socket (one IngestBatch, if no other thread
+  // is reading); true if it took any datagram out.
   bool IngestInline();
 
   // Receivers wait on `arrived` for `generation` to move.
@@ -95,16 +118,18 @@ class Mailbox::Impl {
   uint64_t generation = 0;   // bumped by every append and release
   uint64_t release_epoch = 0;  // bumped by every release (predicate scans restart)
   int waiters = 0;
-  int active = 0;            // threads inside Find
+  int active = 0;            // threads inside Find, Ack or Release (Close waits for 0)
   bool closing = false;
   bool closed = false;
   Status ingest_error;
   ReadySignal ready_signal;  // Mailbox::ReadyFd; signalled with every wake of `arrived` (ready_signal.h)
 
-  // The confirmer's queue.
-  std::mutex cmu;
-  std::condition_variable cready;
-  std::vector<PendingReply> cqueue;
+  // The confirmer's queue: answers handed over by the ingest thread
+  // (QueueReplies), taken by the confirmer thread; `confirm_ready` is
+  // notified when one is added or stop_confirmer is set.
+  std::mutex confirm_mu;
+  std::condition_variable confirm_ready;
+  std::vector<PendingReply> confirm_queue;
   bool stop_confirmer = false;
   std::thread confirmer_thread;
 

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cassert>
 #include <cerrno>
 #include <cstring>
 
@@ -36,9 +37,6 @@ Status CheckOptions(const MailboxOptions& o) {
 
 Status Mailbox::Impl::OpenStore() {
   StoreOptions so = opt.store;
-  so.sync = opt.sync;
-  so.batch_interval = opt.batch_interval;
-  so.key = opt.key;
   if (so.max_message_size < opt.max_message_size) so.max_message_size = opt.max_message_size;
   return Store::Open(opt.queue_path, so).MoveTo(&store);
 }
@@ -142,6 +140,7 @@ Status Mailbox::Impl::PrepareBuffers() {
   const uint64_t slot_bytes = opt.max_message_size;
   slots = static_cast<size_t>(std::max<uint64_t>(1, std::min<uint64_t>(opt.ingest_batch,
                                                                         kMaxBatchBufferBytes / slot_bytes)));
+  assert(slots >= 1 && slots <= opt.ingest_batch && sock.get() >= 0);
   // Not zero-filled: pages are touched only as large datagrams arrive.
   bufs.clear();
   for (size_t i = 0; i < slots; ++i) bufs.emplace_back(new char[slot_bytes]);
@@ -151,6 +150,16 @@ Status Mailbox::Impl::PrepareBuffers() {
   ctrls.assign(slots, std::vector<char>(CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int))));
   iovs.resize(slots);
   hdrs.resize(slots);
+  discard_hdrs.resize(slots);
+  // An adopted socket outlives this process: peek, append, discard. Peek
+  // offset 0: where a process killed mid-batch left it means nothing here
+  // (the offset belongs to the socket).
+  peek_ingest = adopted;
+  int zero = 0;
+  peek_offset = peek_ingest && ::setsockopt(sock.get(), SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) == 0;
+  // What the previous process peeked and did not take out is at most one
+  // batch: at most what the socket queues (net.unix.max_dgram_qlen + 1).
+  if (peek_ingest) peek_head_only = std::max<size_t>(slots, unix_socket::MaxQueuedDatagrams());
   views.reserve(slots);
   replies_scratch.reserve(slots);
   return Status::OK();
@@ -188,16 +197,17 @@ Status Mailbox::Impl::CloseAll() {
       ::shutdown(sock.get(), SHUT_RD);
     }
     if (ingest_thread.joinable()) ingest_thread.join();
+    assert(!ingest_thread.joinable());
     {
       // A receiver reading the socket itself finishes first; none starts after.
       std::lock_guard<std::mutex> g(ingest_mu);
       inline_ingest_off = true;
     }
     {
-      std::lock_guard<std::mutex> g(cmu);
+      std::lock_guard<std::mutex> g(confirm_mu);
       stop_confirmer = true;
     }
-    cready.notify_all();
+    confirm_ready.notify_all();
     if (confirmer_thread.joinable()) confirmer_thread.join();
     sock.Reset();
   }
@@ -205,6 +215,8 @@ Status Mailbox::Impl::CloseAll() {
   {
     std::unique_lock<std::mutex> g(mu);
     arrived.wait(g, [&] { return active == 0; });
+    // No receiver is inside the store, and none can enter: `closing` is set.
+    assert(closing && active == 0);
   }
   if (store) s = store->Close();
   {

@@ -4,6 +4,7 @@
 // pending messages in order, and while waiting check only messages newer
 // than the ones this call has already seen.
 #include <algorithm>
+#include <cassert>
 
 #include "mailbox_impl.h"
 
@@ -91,6 +92,7 @@ Status Mailbox::Impl::Find(const Pattern& p, bool take, Timeout timeout, Message
     const bool ingested = s.IsNotFound() && IngestInline();
     {
       std::lock_guard<std::mutex> g(mu);
+      assert(active > 0);
       --active;
       if (closing && active == 0) arrived.notify_all();
     }
@@ -132,6 +134,7 @@ Status Mailbox::Ack(uint64_t seq) {
   }
   Status s = impl_->store->Consume(seq);
   std::lock_guard<std::mutex> g(impl_->mu);
+  assert(impl_->active > 0);
   if (--impl_->active == 0 && impl_->closing) impl_->arrived.notify_all();
   return s;
 }
@@ -149,6 +152,7 @@ Status Mailbox::Release(uint64_t seq) {
       ++impl_->generation;
       ++impl_->release_epoch;
     }
+    assert(impl_->active > 0);
     if (--impl_->active == 0 && impl_->closing) impl_->arrived.notify_all();
   }
   impl_->arrived.notify_all();

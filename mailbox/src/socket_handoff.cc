@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <cassert>
 #include <cerrno>
 #include <charconv>
 #include <climits>
@@ -130,6 +131,8 @@ namespace mq {
 
 Status Mailbox::Impl::AdoptSocket() {
   const int fd = opt.inherit_socket;
+  // Adopted once, instead of binding: no socket yet.
+  assert(!adopted && sock.get() < 0);
   MQ_RETURN_IF_ERROR(socket_handoff::CheckInherited(fd, opt.socket_path));
   unix_socket::Fd ev(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (ev.get() < 0) return Status::FromErrno("mailbox: eventfd for the adopted socket");
@@ -137,7 +140,7 @@ Status Mailbox::Impl::AdoptSocket() {
   wake = std::move(ev);
   sock = unix_socket::Fd(fd);
   adopted = true;
-  return PrepareBuffers();
+  return PrepareBuffers();  // after `adopted`: it chooses peek, append, discard
 }
 
 }  // namespace mq

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -130,6 +131,16 @@ void PrepareReceive(mmsghdr* m, iovec* iov, char* buf, size_t len, sockaddr_un* 
   h.msg_control = control->data();
   h.msg_controllen = control->size();
   m->msg_len = 0;
+}
+
+size_t MaxQueuedDatagrams() {
+  const int fd = ::open("/proc/sys/net/unix/max_dgram_qlen", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 1025;
+  char buf[32] = {};
+  const ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
+  ::close(fd);
+  const long v = n > 0 ? std::strtol(buf, nullptr, 10) : -1;
+  return v >= 0 && v < (1L << 30) ? static_cast<size_t>(v) + 1 : 1025;
 }
 
 void EnsureSendBuffer(int fd, size_t bytes, size_t* known) {

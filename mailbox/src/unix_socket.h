@@ -38,6 +38,12 @@ bool SocketIdentity(const std::string& path, uint64_t* dev, uint64_t* ino);
 // Returns 0 or the errno of the step that failed (*step names it).
 int BindWithMode(int fd, const sockaddr_un& addr, socklen_t len, mode_t mode, const char** step);
 
+// How many datagrams a Unix datagram socket can hold queued at most: the
+// kernel refuses a send once more than net.unix.max_dgram_qlen are queued,
+// so that plus one (read from /proc/sys/net/unix/max_dgram_qlen; 1025 if it
+// cannot be read).
+size_t MaxQueuedDatagrams();
+
 // Raises SO_SNDBUF so one datagram of `bytes` fits (best effort). *known
 // caches the buffer size between calls (0: not known yet), so the common
 // case costs no system call.

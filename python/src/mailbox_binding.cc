@@ -102,16 +102,16 @@ class PyMailbox {
     o.queue_path = PathArg(queue, "queue");
     auto sp = mq::ParseSyncPolicy(sync);
     if (!sp.ok()) Raise(sp.status());
-    o.sync = sp.value();
+    o.store.sync = sp.value();
     if (!(batch_interval > 0)) throw py::value_error("batch_interval must be > 0 seconds");
-    o.batch_interval = Ms(static_cast<int64_t>(batch_interval * 1000.0 + 0.5));
+    o.store.batch_interval = Ms(static_cast<int64_t>(batch_interval * 1000.0 + 0.5));
     if (!key.is_none()) {
       if (!py::isinstance<py::str>(key))
         throw py::type_error("key must be None or a key extractor spec such as 'first:4' or 'until:,', not " +
                              TypeName(key));
       auto k = mq::KeyExtractor::Parse(key.cast<std::string>());
       if (!k.ok()) Raise(k.status());
-      o.key = k.value();
+      o.store.key = k.value();
     }
     if (!admitted_uids.is_none()) {
       for (const py::handle& u : admitted_uids) {

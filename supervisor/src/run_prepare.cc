@@ -71,7 +71,7 @@ Status Supervisor::Prepare() {
   MailboxOptions o;
   o.socket_path = spec_.control;
   o.queue_path = spec_.control + ".q";
-  o.sync = SyncPolicy::kNone;  // requests are answered, not kept
+  o.store.sync = SyncPolicy::kNone;  // requests are answered, not kept
   if (Status s = InheritSocketFromEnvironment(&o); !s.ok()) return s;  // adopts only if MQ_SOCKET is control
   if (Status s = DropStaleRequests(o.queue_path); !s.ok()) return s.WithContext("control mailbox " + spec_.control);
   if (Status s = Mailbox::Open(o).MoveTo(&control_); !s.ok())

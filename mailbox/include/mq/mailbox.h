@@ -53,10 +53,9 @@ struct MailboxOptions {
   // the queue already holds (mqtool recv without --socket).
   std::string socket_path;
   std::string queue_path;  // the log; its index is <queue>.idx
-
-  SyncPolicy sync = SyncPolicy::kBatch;
-  std::chrono::milliseconds batch_interval{10};  // for SyncPolicy::kBatch
-  KeyExtractor key;                              // enables Pattern::Key
+  // The sync policy, its batch interval and the key extractor (which enables
+  // Pattern::Key) are the store's: store.sync, store.batch_interval,
+  // store.key (below).
 
   // Socket hand-off (docs/supervision.md): a descriptor, passed by the
   // process's parent (a supervisor such as mqsup), of a socket already bound
@@ -65,8 +64,12 @@ struct MailboxOptions {
   // then takes the descriptor (closes it on Close, and marks it close-on-exec).
   // An adopted socket's file is never unlinked (its owner keeps it), and
   // Close leaves the socket open for its owner: what arrives after Close
-  // waits in the kernel for the next process. InheritSocketFromEnvironment
-  // fills it from MQ_SOCKET_FD and MQ_SOCKET.
+  // waits in the kernel for the next process. The ingest on an adopted
+  // socket peeks, appends, then takes the datagrams out, so none is lost
+  // when this process is killed; a kill between the append and the discard
+  // stores that batch twice (at most ingest_batch datagrams: docs/mailbox.md,
+  // "Zero-loss ingest"). InheritSocketFromEnvironment fills it from
+  // MQ_SOCKET_FD and MQ_SOCKET.
   int inherit_socket = -1;
 
   // Mode bits of the socket file, which it has from the instant it appears
@@ -92,9 +95,10 @@ struct MailboxOptions {
   // Called on the ingest thread for every refused datagram; keep it short.
   std::function<void(const Rejection&)> on_reject;
 
-  // Everything else about the store (recovery mode, compaction, file mode,
-  // env, reporter). Its sync, batch_interval and key are replaced by the
-  // fields above; its max_message_size is raised to max_message_size if lower.
+  // The store behind the mailbox: sync policy (store.sync, kBatch by
+  // default) and store.batch_interval, the key extractor (store.key), recovery
+  // mode, compaction, file mode, env, reporter. Used as given, except that
+  // its max_message_size is raised to max_message_size if lower.
   StoreOptions store;
 };
 
@@ -145,10 +149,8 @@ class Mailbox {
   // Unlinks the socket file, stores what is left in the socket buffer,
   // answers pending confirmations, closes the store. An adopted socket
   // (inherit_socket) is neither unlinked nor shut down: what is queued now is
-  // stored, what arrives later waits for the socket's next user. Receivers blocked in
-  // Receive/Take return an error.
-  // answers pending confirmations, closes the store. Receivers blocked in
-  // Receive/Take return kClosed.
+  // stored, what arrives later waits for the socket's next user. Receivers
+  // blocked in Receive/Take return kClosed.
   Status Close();
 
   // Selective receive, auto-consume: the oldest pending message matching
