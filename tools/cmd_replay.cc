@@ -228,7 +228,7 @@ class ReplayCommand final : public Command {
         return false;
       }
       return true;
-    }).MoveTo(&sum);
+    }, &sum);
     progress.Done();
     if (failure) std::rethrow_exception(failure);
     ThrowIfError(s, path);
