@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "bench_util.h"
-#include "log_format.h"
+#include "format/log_format.h"
 #include "mq/store.h"
 #include "references.h"
 

@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "bench_util.h"
-#include "log_format.h"
+#include "format/log_format.h"
 #include "mq/store.h"
 #include "original_queue.h"
 #include "sqlite_queue.h"

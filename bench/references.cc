@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "bench_util.h"
-#include "log_format.h"
+#include "format/log_format.h"
 #include "sqlite_queue.h"
 
 namespace mq::bench {

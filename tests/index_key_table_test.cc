@@ -1,4 +1,4 @@
-// The index's key table, "kblocks" (store/src/index_keys.cc; docs/design.md,
+// The index's key table, "kblocks" (store/src/index/index_keys.cc; docs/design.md,
 // "The index"): per key, blocks of at most kKeyBlockItems items in seq order,
 // each block's seq at most its first item's and above every item of the
 // key's previous block. Driven through Index::Write and Index::Read against a
@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "coding.h"
-#include "index.h"
+#include "util/coding.h"
+#include "index/index.h"
 #include "test_util.h"
 
 namespace mq {

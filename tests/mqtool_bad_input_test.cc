@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "mqtool_harness.h"
-#include "log_format.h"
-#include "record.h"
+#include "format/log_format.h"
+#include "format/record.h"
 #include "test_util.h"
 
 namespace mq::test {

@@ -8,7 +8,7 @@
 
 #include <string>
 
-#include "log_format.h"
+#include "format/log_format.h"
 #include "mqtool_harness.h"
 #include "test_util.h"
 

@@ -7,7 +7,7 @@
 
 #include "mq/store.h"
 #include "mqtool_harness.h"
-#include "record.h"
+#include "format/record.h"
 #include "test_util.h"
 
 namespace mq::test {

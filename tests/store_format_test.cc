@@ -13,10 +13,10 @@
 #include <tuple>
 #include <vector>
 
-#include "log_format.h"
+#include "format/log_format.h"
 #include "mq/inspect.h"
 #include "mq/store.h"
-#include "record.h"
+#include "format/record.h"
 #include "test_util.h"
 
 namespace mq {

@@ -22,10 +22,10 @@
 #include <lmdb.h>
 
 #include "fault_env.h"
-#include "index.h"
+#include "index/index.h"
 #include "mq/inspect.h"
 #include "mq/store.h"
-#include "record.h"
+#include "format/record.h"
 #include "store_testing.h"
 #include "test_util.h"
 

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "crc32c.h"
+#include "util/crc32c.h"
 #include "mq/store.h"
 #include "store_testing.h"
 #include "test_util.h"

@@ -1,4 +1,4 @@
-// LogScanner (store/src/log_scanner.h) on in-memory logs: every record kind of
+// LogScanner (store/src/format/log_scanner.h) on in-memory logs: every record kind of
 // docs/log-format.md read back, and every way a record can be cut or damaged
 // reported as the right problem at the right offset, with the scan position
 // left on the last good record. The store's own tests reach the scanner only
@@ -8,11 +8,11 @@
 #include <string>
 #include <vector>
 
-#include "coding.h"
-#include "log_format.h"
-#include "log_scanner.h"
+#include "util/coding.h"
+#include "format/log_format.h"
+#include "format/log_scanner.h"
 #include "mem_file.h"
-#include "record.h"
+#include "format/record.h"
 
 namespace mq::log {
 namespace {

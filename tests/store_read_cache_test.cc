@@ -1,4 +1,4 @@
-// ReadCache (store/src/read_cache.h): the windows of log bytes behind reads.
+// ReadCache (store/src/engine/read_cache.h): the windows of log bytes behind reads.
 // What it hands out must always equal the file's bytes; appended bytes fed to
 // it spare a reader that keeps up a pread each; a lagging reader keeps its
 // own window; reads alternating between two places keep a window each; a
@@ -10,7 +10,7 @@
 
 #include "mem_file.h"
 #include "mq/env.h"
-#include "read_cache.h"
+#include "engine/read_cache.h"
 
 namespace mq {
 namespace {

@@ -8,10 +8,10 @@
 #include <map>
 #include <string>
 
-#include "log_format.h"
+#include "format/log_format.h"
 #include "mq/store.h"
 #include "mqtool_harness.h"
-#include "record.h"
+#include "format/record.h"
 #include "test_util.h"
 
 namespace mq::test {

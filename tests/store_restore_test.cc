@@ -11,7 +11,7 @@
 #include <string>
 
 #include "mq/store.h"
-#include "record.h"
+#include "format/record.h"
 #include "store_testing.h"
 #include "test_util.h"
 

@@ -1,4 +1,4 @@
-// Guarded mappings (store/src/sigbus_guard.h): a touch of a page that another
+// Guarded mappings (store/src/port/sigbus_guard.h): a touch of a page that another
 // process cut from the file completes without reaching the file and is
 // reported; every other SIGBUS goes where it would have gone without us.
 #include <fcntl.h>
@@ -11,7 +11,7 @@
 #include <cstring>
 #include <string>
 
-#include "sigbus_guard.h"
+#include "port/sigbus_guard.h"
 #include "mq/store.h"
 #include "test_util.h"
 

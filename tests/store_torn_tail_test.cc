@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "log_format.h"
+#include "format/log_format.h"
 #include "mq/store.h"
 #include "test_util.h"
 

@@ -35,7 +35,7 @@ class File {
   // The file's first `size` bytes to read in place, or nullptr (then the
   // store reads with Read). Valid until the next call of MapForRead,
   // Overwrite or TakeMapFault. The POSIX file maps the file shared and
-  // guards the mapping (store/src/sigbus_guard.h): a page that another process
+  // guards the mapping (store/src/port/sigbus_guard.h): a page that another process
   // cut from the file reads as zeros instead of killing the process.
   virtual const char* MapForRead(uint64_t /*size*/) { return nullptr; }
   // Whether a touch of the mapping found a page cut from the file since the

@@ -33,9 +33,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "coding.h"
-#include "index.h"
-#include "mutex.h"
+#include "util/coding.h"
+#include "index/index.h"
+#include "util/mutex.h"
 
 namespace mq {
 

@@ -3,8 +3,8 @@
 // in with one rename (docs/design.md, "Compaction").
 #include <cstring>
 
-#include "log_format.h"
-#include "store_impl.h"
+#include "format/log_format.h"
+#include "engine/store_impl.h"
 
 namespace mq {
 

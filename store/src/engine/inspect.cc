@@ -3,11 +3,11 @@
 
 #include <cerrno>
 
-#include "index.h"
-#include "log_format.h"
-#include "log_scanner.h"
+#include "index/index.h"
+#include "format/log_format.h"
+#include "format/log_scanner.h"
 #include "mq/store.h"
-#include "record.h"
+#include "format/record.h"
 
 namespace mq {
 namespace {

@@ -1,4 +1,4 @@
-#include "index_files.h"
+#include "index/index_files.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -7,7 +7,7 @@
 
 #include <cerrno>
 
-#include "index.h"
+#include "index/index.h"
 #include "mq/env.h"
 
 namespace mq {

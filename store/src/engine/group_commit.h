@@ -25,7 +25,7 @@
 #include "mq/env.h"
 #include "mq/status.h"
 #include "mq/store.h"
-#include "mutex.h"
+#include "util/mutex.h"
 
 namespace mq {
 

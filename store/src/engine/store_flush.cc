@@ -1,7 +1,7 @@
 // When the index tail goes to LMDB (docs/design.md, "The index tail" and
 // "The tail writer"): the store's side of a flush, under its mutex. The tail
 // and the tail writer thread are IndexTail's (index_tail.h).
-#include "store_impl.h"
+#include "engine/store_impl.h"
 
 namespace mq {
 

@@ -9,8 +9,8 @@
 #include <string>
 #include <string_view>
 
-#include "coding.h"
-#include "index.h"
+#include "util/coding.h"
+#include "index/index.h"
 
 namespace mq::index_coding {
 

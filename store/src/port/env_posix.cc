@@ -11,7 +11,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "sigbus_guard.h"
+#include "port/sigbus_guard.h"
 #include "mq/env.h"
 
 namespace mq {

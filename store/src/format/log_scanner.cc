@@ -1,15 +1,15 @@
-#include "log_scanner.h"
+#include "format/log_scanner.h"
 
 #include <algorithm>
 #include <cassert>
 #include <cstdio>
 #include <cstring>
 
-#include "coding.h"
-#include "crc32c.h"
-#include "log_format.h"
+#include "util/coding.h"
+#include "util/crc32c.h"
+#include "format/log_format.h"
 #include "mq/key_extractor.h"
-#include "record.h"
+#include "format/record.h"
 
 namespace mq::log {
 namespace {

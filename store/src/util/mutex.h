@@ -14,7 +14,7 @@
 #include <condition_variable>
 #include <mutex>
 
-#include "thread_annotations.h"
+#include "util/thread_annotations.h"
 
 namespace mq {
 

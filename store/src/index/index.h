@@ -23,7 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "index_files.h"
+#include "index/index_files.h"
 #include "mq/status.h"
 
 namespace mq {

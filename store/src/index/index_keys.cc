@@ -12,7 +12,7 @@
 #include <cstring>
 #include <vector>
 
-#include "index_coding.h"
+#include "index/index_coding.h"
 
 namespace mq {
 using namespace index_coding;

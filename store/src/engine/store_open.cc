@@ -4,9 +4,9 @@
 #include <cstdio>
 #include <random>
 
-#include "coding.h"
-#include "log_format.h"
-#include "store_impl.h"
+#include "util/coding.h"
+#include "format/log_format.h"
+#include "engine/store_impl.h"
 
 namespace mq {
 

@@ -1,12 +1,12 @@
-#include "index.h"
+#include "index/index.h"
 
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <cstring>
 
-#include "coding.h"
-#include "index_coding.h"
+#include "util/coding.h"
+#include "index/index_coding.h"
 
 namespace mq {
 using namespace index_coding;

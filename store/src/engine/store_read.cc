@@ -1,8 +1,8 @@
 // Lookups and scans through the index (docs/design.md, "Reading").
-#include "coding.h"
-#include "crc32c.h"
-#include "log_format.h"
-#include "store_impl.h"
+#include "util/coding.h"
+#include "util/crc32c.h"
+#include "format/log_format.h"
+#include "engine/store_impl.h"
 
 namespace mq {
 

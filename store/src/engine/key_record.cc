@@ -3,9 +3,9 @@
 // index only caches it, so deleting the index keeps the extractor.
 #include <cassert>
 
-#include "log_format.h"
-#include "record.h"
-#include "store_impl.h"
+#include "format/log_format.h"
+#include "format/record.h"
+#include "engine/store_impl.h"
 
 namespace mq {
 

@@ -1,13 +1,13 @@
-#include "record.h"
+#include "format/record.h"
 
 #include <algorithm>
 #include <cassert>
 #include <cstdio>
 #include <cstring>
 
-#include "coding.h"
-#include "crc32c.h"
-#include "log_format.h"
+#include "util/coding.h"
+#include "util/crc32c.h"
+#include "format/log_format.h"
 
 namespace mq::log {
 

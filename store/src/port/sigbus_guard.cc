@@ -1,5 +1,5 @@
 // The SIGBUS handler behind guarded mappings (sigbus_guard.h).
-#include "sigbus_guard.h"
+#include "port/sigbus_guard.h"
 
 #include <signal.h>
 #include <sys/mman.h>

@@ -1,4 +1,4 @@
-#include "read_cache.h"
+#include "engine/read_cache.h"
 
 #include <algorithm>
 #include <cstring>

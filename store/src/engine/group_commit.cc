@@ -1,5 +1,5 @@
 // Group commit (docs/design.md, "Group commit").
-#include "group_commit.h"
+#include "engine/group_commit.h"
 
 #include <algorithm>
 #include <cassert>

@@ -1,6 +1,6 @@
 // IndexTail (index_tail.h; docs/design.md, "The index tail"): freezing the
 // tail, the flush's index transaction, and the tail writer thread.
-#include "index_tail.h"
+#include "engine/index_tail.h"
 
 #include <algorithm>
 #include <cstring>

@@ -12,16 +12,16 @@
 #include <unordered_set>
 #include <vector>
 
-#include "coding.h"
-#include "group_commit.h"
-#include "index.h"
-#include "index_tail.h"
-#include "log_scanner.h"
+#include "util/coding.h"
+#include "engine/group_commit.h"
+#include "index/index.h"
+#include "engine/index_tail.h"
+#include "format/log_scanner.h"
 #include "mq/store.h"
-#include "mutex.h"
-#include "read_cache.h"
-#include "record.h"
-#include "seq_set.h"
+#include "util/mutex.h"
+#include "engine/read_cache.h"
+#include "format/record.h"
+#include "engine/seq_set.h"
 
 namespace mq {
 

@@ -2,7 +2,7 @@
 // IndexProvesLogFlags; docs/design.md, "Proving the used flags").
 #include <string>
 
-#include "index.h"
+#include "index/index.h"
 #include "mq/env.h"
 
 namespace mq {
