@@ -52,9 +52,10 @@ class CheckCommand final : public Command {
     progress.Done();
     if (s.IsCorruption()) {
       // A damaged file header: the log cannot be scanned at all.
-      // For a header cut short the store's message already says what to do
-      // ("... Move the file aside and let mq create the queue again").
-      const bool advised = sum.header_cut_short;
+      // For a header cut short (the file is shorter than a header) the
+      // store's message already says what to do ("... Move the file aside
+      // and let mq create the queue again").
+      const bool advised = FileSizeOrZero(path) < mq::kLogFileHeaderSize;
       out.Line(s.message() + ". recover cannot repair a damaged file header" +
                (advised ? "" : ": restore the file from a backup"));
       out.Line(path + ": 1 problem found");

@@ -51,10 +51,12 @@ struct LogSummary {
   // docs/log-format.md, "Key extractor records".
   std::string key_extractor;
   bool complete = true;  // false if the visitor stopped the scan early
-  // ScanLog failed (kCorruption) because the file is shorter than its file
-  // header: its writer stopped while creating it. The error says what to do.
-  bool header_cut_short = false;
 };
+
+// The size of a framed log's file header (docs/log-format.md). A log that
+// fails ScanLog with kCorruption and is shorter than this was cut short while
+// its writer created it; the error then says what to do.
+inline constexpr uint64_t kLogFileHeaderSize = 56;
 
 struct InspectOptions {
   Env* env = nullptr;                  // default: Env::Default()

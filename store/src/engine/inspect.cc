@@ -10,6 +10,8 @@
 #include "format/record.h"
 
 namespace mq {
+
+static_assert(kLogFileHeaderSize == log::kHeaderRecordSize, "inspect.h states the header size");
 namespace {
 
 // The directory of `path`, held open for the calls relative to it.
@@ -67,8 +69,6 @@ static Status ScanLogInto(const std::string& path, const InspectOptions& options
   log::FileKind kind;
   Status detected = log::DetectFormat(f.get(), size, &h, &kind);
   if (!detected.ok()) {
-    // A file shorter than a header can be damaged only by being cut short.
-    sum->header_cut_short = detected.IsCorruption() && size < log::kHeaderRecordSize;
     return detected;
   }
   sum->legacy = kind != log::FileKind::kFramed;
