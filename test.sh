@@ -55,12 +55,13 @@ if want asan; then
 fi
 
 if want tsan; then
-  begin "ThreadSanitizer: the mailbox's tests (ingest, confirmer and actor threads), the store's index writer thread and the kill torture"
+  begin "ThreadSanitizer: the mailbox's tests (ingest, confirmer and actor threads), the store's tail writer thread, the monitors' watcher thread and the kill tortures"
   cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMQ_SANITIZE=thread \
     -DMQ_BUILD_BENCH=OFF -DMQ_BUILD_TOOLS=OFF "${launcher[@]}" >/dev/null
-  # Only the tests that run threads: the mailbox's (mailbox_*_test) and the index writer's.
+  # Only the tests that run threads: the mailbox's (mailbox_*_test), the index writer's and the
+  # supervisor library's (the monitors' watcher thread: supervisor_*_test).
   mapfile -t tsan_targets < <(cmake --build build-tsan --target help |
-    grep -oE '\b(mailbox|faults_mailbox|torture|store_index_writer)_[a-z_]*test\b' | sort -u)
+    grep -oE '\b(mailbox|faults_mailbox|torture|store_index_writer|supervisor)_[a-z_]*test\b' | sort -u)
   cmake --build build-tsan -j "$jobs" --target mailbox_helper torture_helper "${tsan_targets[@]}"
   for t in "${tsan_targets[@]}"; do
     echo "-- tsan: $t" >&2
