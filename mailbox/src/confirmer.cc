@@ -20,11 +20,11 @@ constexpr std::chrono::milliseconds kCloseGrace{1000};
 
 void Mailbox::Impl::QueueReplies(std::vector<PendingReply>* replies) {
   {
-    std::lock_guard<std::mutex> g(confirm_mu);
+    MutexLock g(&confirm_mu);
     confirm_queue.insert(confirm_queue.end(), replies->begin(), replies->end());
   }
   replies->clear();
-  confirm_ready.notify_one();
+  confirm_ready.NotifyOne();
 }
 
 void Mailbox::Impl::ConfirmerLoop() {
@@ -34,14 +34,16 @@ void Mailbox::Impl::ConfirmerLoop() {
   while (true) {
     bool stopping = false;
     {
-      std::unique_lock<std::mutex> g(confirm_mu);
-      auto ready = [&] { return !confirm_queue.empty() || stop_confirmer; };
+      MutexLock g(&confirm_mu);
       if (out.HasBacklog()) {
-        // Once stopping, `ready` is always true: wait for new answers only.
-        if (stop_confirmer) confirm_ready.wait_for(g, kRetryEvery, [&] { return !confirm_queue.empty(); });
-        else confirm_ready.wait_for(g, kRetryEvery, ready);
+        // Wait at most kRetryEvery for new answers, or (if not stopping
+        // yet) for the stop. Once stopping, for new answers only.
+        const bool was_stopping = stop_confirmer;
+        const auto until = std::chrono::steady_clock::now() + kRetryEvery;
+        while (confirm_queue.empty() && (was_stopping || !stop_confirmer))
+          if (!confirm_ready.WaitUntil(&confirm_mu, until)) break;
       } else {
-        confirm_ready.wait(g, ready);
+        while (confirm_queue.empty() && !stop_confirmer) confirm_ready.Wait(&confirm_mu);
       }
       batch.swap(confirm_queue);
       stopping = stop_confirmer;
@@ -64,7 +66,7 @@ void Mailbox::Impl::ConfirmerLoop() {
       const bool late = std::chrono::steady_clock::now() >= stop_at;
       if (late) out.Retry(true);
       if (!out.HasBacklog()) {
-        std::lock_guard<std::mutex> g(confirm_mu);
+        MutexLock g(&confirm_mu);
         if (confirm_queue.empty()) return;
       }
     }

@@ -189,7 +189,7 @@ size_t Mailbox::Impl::IngestBatch() {
         replies_scratch[k].code = reply::Code::kStoreError;
         replies_scratch[k].seq = 0;
       }
-      std::lock_guard<std::mutex> g(mu);
+      MutexLock g(&mu);
       if (ingest_error.ok())
         ingest_error = s.WithContext(opt.socket_path + ": storing received messages (they are lost; the senders "
                                                        "that asked for confirmation were told)");
@@ -236,13 +236,13 @@ size_t Mailbox::Impl::DiscardPeeked(size_t n) {
 }
 
 bool Mailbox::Impl::IngestInline() {
-  if (!ingest_mu.try_lock()) return false;
-  std::lock_guard<std::mutex> g(ingest_mu, std::adopt_lock);
+  if (!ingest_mu.TryLock()) return false;
   // The socket only under ingest_mu: Close sets inline_ingest_off under it
   // before it closes the socket (a receiver blocked in Receive while the
   // mailbox closes read the descriptor as Close reset it; TSan found it).
-  if (inline_ingest_off || sock.get() < 0) return false;
-  return IngestBatch() > 0;
+  const bool took = !inline_ingest_off && sock.get() >= 0 && IngestBatch() > 0;
+  ingest_mu.Unlock();
+  return took;
 }
 
 void Mailbox::Impl::IngestLoop() {
@@ -258,7 +258,7 @@ void Mailbox::Impl::IngestLoop() {
     }
     size_t n = 0;
     {
-      std::lock_guard<std::mutex> g(ingest_mu);
+      MutexLock g(&ingest_mu);
       n = IngestBatch();
     }
     if (n == 0) {

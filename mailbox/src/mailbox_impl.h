@@ -1,16 +1,21 @@
 // Mailbox::Impl: the state behind mq::Mailbox, shared by mailbox_open.cc
 // (open, bind, close), ingest.cc (socket -> log), confirmer.cc (answers to
 // confirming senders) and receive.cc (selective receive).
+//
+// Three mutexes, one per concern (docs/design.md, "Locks and threads"):
+// ingest_mu (reading the socket), mu (the receivers' state and the wake-ups)
+// and confirm_mu (the confirmer's queue). Lock order: ingest_mu, then mu or
+// confirm_mu (an ingest batch wakes receivers and queues answers); mu and
+// confirm_mu are never held together. clang checks the annotations (the
+// `tsa` stage of ./test.sh).
 #pragma once
 
 #include <sys/socket.h>
 #include <sys/un.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -19,6 +24,7 @@
 #include "reply_format.h"
 #include "reply_outbox.h"
 #include "unix_socket.h"
+#include "util/mutex.h"
 
 namespace mq {
 
@@ -31,12 +37,12 @@ class Mailbox::Impl {
   Status ProbeSocketPath(bool* stale);
   Status BindSocket();
   Status AdoptSocket();      // socket_handoff.cc: opt.inherit_socket instead of bind
-  Status PrepareBuffers();
+  Status PrepareBuffers() MQ_EXCLUDES(ingest_mu);
   void StartThreads();
-  Status CloseAll();
+  Status CloseAll() MQ_EXCLUDES(ingest_mu, mu, confirm_mu);
 
   // ---- ingest (ingest.cc) ----
-  void IngestLoop();
+  void IngestLoop() MQ_EXCLUDES(ingest_mu);
   // Reads up to `slots` queued datagrams without waiting and appends the
   // admitted ones. With peek_ingest it peeks at them and takes exactly those
   // out of the socket only after the append (docs/mailbox.md, "Zero-loss
@@ -44,22 +50,22 @@ class Mailbox::Impl {
   // refused), or 0: none was queued, or the read reached the end mark of a
   // socket shut down by Close (then nothing more will come, even if this
   // batch took some datagrams before the mark).
-  size_t IngestBatch();
+  size_t IngestBatch() MQ_REQUIRES(ingest_mu) MQ_EXCLUDES(mu, confirm_mu);
   // Takes the first `n` datagrams out of the socket without reading them
   // (they were peeked and dealt with). Returns how many it took.
-  size_t DiscardPeeked(size_t n);
+  size_t DiscardPeeked(size_t n) MQ_REQUIRES(ingest_mu);
   bool Admitted(bool has_creds, uid_t uid) const;
 
   // ---- confirmations (confirmer.cc) ----
-  void QueueReplies(std::vector<PendingReply>* replies);
-  void ConfirmerLoop();
+  void QueueReplies(std::vector<PendingReply>* replies) MQ_EXCLUDES(confirm_mu);
+  void ConfirmerLoop() MQ_EXCLUDES(confirm_mu);
 
   // ---- receive (receive.cc) ----
-  Status Find(const Pattern& p, bool take, Timeout timeout, Message* out);
+  Status Find(const Pattern& p, bool take, Timeout timeout, Message* out) MQ_EXCLUDES(mu, ingest_mu);
   // Looks once; kNotFound if nothing pending matches. *scanned_to advances
   // past predicate-checked messages.
   Status FindOnce(const Pattern& p, uint64_t* scanned_to, Message* out);
-  void Wake();  // after appends and releases
+  void Wake() MQ_EXCLUDES(mu);  // after appends and releases
 
   MailboxOptions opt;
   std::unique_ptr<Store> store;
@@ -73,64 +79,66 @@ class Mailbox::Impl {
   bool adopted = false;
   unix_socket::Fd wake;
 
-  // Ingest buffers (owned by the ingest thread; Close uses them after join).
+  // Held around each IngestBatch, by the ingest thread or by a receiver that
+  // found nothing and reads the socket itself before it sleeps (so datagrams
+  // are appended in the order they were read); it guards the ingest buffers
+  // and the peek state below. `inline_ingest_off` is set by Close before the
+  // socket goes away.
+  Mutex ingest_mu MQ_ACQUIRED_BEFORE(mu, confirm_mu);
+  bool inline_ingest_off MQ_GUARDED_BY(ingest_mu) = false;
+
+  // Ingest buffers (PrepareBuffers makes them; IngestBatch uses them).
   // Invariant: slots == bufs.size() == addrs.size() == ctrls.size() ==
   // iovs.size() == hdrs.size() == discard_hdrs.size(), at least 1.
-  size_t slots = 0;
-  std::vector<std::unique_ptr<char[]>> bufs;
-  std::vector<sockaddr_un> addrs;
-  std::vector<std::vector<char>> ctrls;
-  std::vector<iovec> iovs;
-  std::vector<mmsghdr> hdrs;
-  std::vector<mmsghdr> discard_hdrs;  // no buffer, no address, no control: DiscardPeeked
+  size_t slots MQ_GUARDED_BY(ingest_mu) = 0;
+  std::vector<std::unique_ptr<char[]>> bufs MQ_GUARDED_BY(ingest_mu);
+  std::vector<sockaddr_un> addrs MQ_GUARDED_BY(ingest_mu);
+  std::vector<std::vector<char>> ctrls MQ_GUARDED_BY(ingest_mu);
+  std::vector<iovec> iovs MQ_GUARDED_BY(ingest_mu);
+  std::vector<mmsghdr> hdrs MQ_GUARDED_BY(ingest_mu);
+  std::vector<mmsghdr> discard_hdrs MQ_GUARDED_BY(ingest_mu);  // no buffer, no address, no control: DiscardPeeked
   // Peek, append, discard (an adopted socket, which outlives this process);
   // else read, append (a socket of its own dies with the process: nothing
   // to keep for a next one, and one system call less per batch).
-  bool peek_ingest = false;
+  bool peek_ingest MQ_GUARDED_BY(ingest_mu) = false;
   // SO_PEEK_OFF is on (0 between batches): one recvmmsg peeks several
   // datagrams. Without it (a kernel that refuses it), one per batch.
-  bool peek_offset = false;
+  bool peek_offset MQ_GUARDED_BY(ingest_mu) = false;
   // Datagrams still to peek one at a time at the head, with the peek offset
   // off (-1): some queued datagrams may have been peeked before and not
   // taken out (by a killed process, or after a batch cut short), and the
   // kernel skips such a datagram of zero length at offset 0, which would
   // shift the discard by one. A peek without offset always returns the head.
-  size_t peek_head_only = 0;
-  bool peek_offset_off = false;  // SO_PEEK_OFF is -1 now (peek_head_only)
-  std::vector<std::string_view> views;
-  std::vector<PendingReply> replies_scratch;
+  size_t peek_head_only MQ_GUARDED_BY(ingest_mu) = 0;
+  bool peek_offset_off MQ_GUARDED_BY(ingest_mu) = false;  // SO_PEEK_OFF is -1 now (peek_head_only)
+  std::vector<std::string_view> views MQ_GUARDED_BY(ingest_mu);
+  std::vector<PendingReply> replies_scratch MQ_GUARDED_BY(ingest_mu);
 
   std::thread ingest_thread;
   std::atomic<bool> stop_ingest{false};
-  // Held around each IngestBatch, by the ingest thread or by a receiver that
-  // found nothing and reads the socket itself before it sleeps (so datagrams
-  // are appended in the order they were read). `inline_ingest_off` (under
-  // ingest_mu) is set by Close before the socket goes away.
-  std::mutex ingest_mu;
-  bool inline_ingest_off = false;
   // A receiver's own read of the socket (one IngestBatch, if no other thread
   // is reading); true if it took any datagram out.
-  bool IngestInline();
+  bool IngestInline() MQ_EXCLUDES(ingest_mu, mu);
 
   // Receivers wait on `arrived` for `generation` to move.
-  std::mutex mu;
-  std::condition_variable arrived;
-  uint64_t generation = 0;   // bumped by every append and release
-  uint64_t release_epoch = 0;  // bumped by every release (predicate scans restart)
-  int waiters = 0;
-  int active = 0;            // threads inside Find, Ack or Release (Close waits for 0)
-  bool closing = false;
-  bool closed = false;
-  Status ingest_error;
+  Mutex mu;
+  CondVar arrived;
+  uint64_t generation MQ_GUARDED_BY(mu) = 0;     // bumped by every append and release
+  uint64_t release_epoch MQ_GUARDED_BY(mu) = 0;  // bumped by every release (predicate scans restart)
+  int waiters MQ_GUARDED_BY(mu) = 0;
+  int active MQ_GUARDED_BY(mu) = 0;  // threads inside Find, Ack or Release (Close waits for 0)
+  bool closing MQ_GUARDED_BY(mu) = false;
+  bool closed MQ_GUARDED_BY(mu) = false;
+  Status ingest_error MQ_GUARDED_BY(mu);
   ReadySignal ready_signal;  // Mailbox::ReadyFd; signalled with every wake of `arrived` (ready_signal.h)
 
   // The confirmer's queue: answers handed over by the ingest thread
   // (QueueReplies), taken by the confirmer thread; `confirm_ready` is
   // notified when one is added or stop_confirmer is set.
-  std::mutex confirm_mu;
-  std::condition_variable confirm_ready;
-  std::vector<PendingReply> confirm_queue;
-  bool stop_confirmer = false;
+  Mutex confirm_mu;
+  CondVar confirm_ready;
+  std::vector<PendingReply> confirm_queue MQ_GUARDED_BY(confirm_mu);
+  bool stop_confirmer MQ_GUARDED_BY(confirm_mu) = false;
   std::thread confirmer_thread;
 
   // Counters (MailboxStats).

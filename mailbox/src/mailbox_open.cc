@@ -135,6 +135,8 @@ Status Mailbox::Impl::BindSocket() {
 }
 
 Status Mailbox::Impl::PrepareBuffers() {
+  // Before the threads start; the lock is for the checker (and costs once).
+  MutexLock g(&ingest_mu);
   // Receive buffers: each holds a datagram of exactly max_message_size; a
   // larger one comes back with MSG_TRUNC and its real length.
   const uint64_t slot_bytes = opt.max_message_size;
@@ -173,15 +175,15 @@ void Mailbox::Impl::StartThreads() {
 
 Status Mailbox::Impl::CloseAll() {
   {
-    std::unique_lock<std::mutex> g(mu);
+    MutexLock g(&mu);
     if (closing) {
       // Another thread is closing: return once it is done.
-      arrived.wait(g, [&] { return closed; });
+      while (!closed) arrived.Wait(&mu);
       return Status::OK();
     }
     closing = true;
   }
-  arrived.notify_all();
+  arrived.NotifyAll();
   ready_signal.Signal();
   if (sock.get() >= 0) {
     // No new sender finds the path; senders already connected get EPIPE.
@@ -200,30 +202,30 @@ Status Mailbox::Impl::CloseAll() {
     assert(!ingest_thread.joinable());
     {
       // A receiver reading the socket itself finishes first; none starts after.
-      std::lock_guard<std::mutex> g(ingest_mu);
+      MutexLock g(&ingest_mu);
       inline_ingest_off = true;
     }
     {
-      std::lock_guard<std::mutex> g(confirm_mu);
+      MutexLock g(&confirm_mu);
       stop_confirmer = true;
     }
-    confirm_ready.notify_all();
+    confirm_ready.NotifyAll();
     if (confirmer_thread.joinable()) confirmer_thread.join();
     sock.Reset();
   }
   Status s;
   {
-    std::unique_lock<std::mutex> g(mu);
-    arrived.wait(g, [&] { return active == 0; });
+    MutexLock g(&mu);
+    while (active != 0) arrived.Wait(&mu);
     // No receiver is inside the store, and none can enter: `closing` is set.
     assert(closing && active == 0);
   }
   if (store) s = store->Close();
   {
-    std::lock_guard<std::mutex> g(mu);
+    MutexLock g(&mu);
     closed = true;
   }
-  arrived.notify_all();
+  arrived.NotifyAll();
   return s;
 }
 
@@ -266,13 +268,13 @@ MailboxStats Mailbox::Stats() {
   st.confirmations = impl_->n_confirmations.load();
   st.replies_dropped = impl_->n_replies_dropped.load();
   st.received = impl_->n_received.load();
-  std::lock_guard<std::mutex> g(impl_->mu);
+  MutexLock g(&impl_->mu);
   if (!impl_->closing) st.store = impl_->store->Stats();
   return st;
 }
 
 Status Mailbox::ingest_status() {
-  std::lock_guard<std::mutex> g(impl_->mu);
+  MutexLock g(&impl_->mu);
   return impl_->ingest_error;
 }
 

@@ -5,7 +5,7 @@ namespace mq {
 
 Result<int> Mailbox::ReadyFd() {
   {
-    std::lock_guard<std::mutex> g(impl_->mu);
+    MutexLock g(&impl_->mu);
     if (impl_->closing) return Status::Closed(impl_->opt.queue_path + ": the mailbox is closed");
   }
   return impl_->ready_signal.Fd(impl_->opt.queue_path);

@@ -25,7 +25,7 @@ ReadySignal::~ReadySignal() {
 Result<int> ReadySignal::Fd(const std::string& what) {
   int fd = fd_.load(std::memory_order_acquire);
   if (fd >= 0) return fd;
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(&mu_);
   fd = fd_.load(std::memory_order_acquire);
   if (fd >= 0) return fd;
   fd = ::eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC);  // readable: look first

@@ -4,10 +4,10 @@
 #pragma once
 
 #include <atomic>
-#include <mutex>
 #include <string>
 
 #include "mq/status.h"
+#include "util/mutex.h"
 
 namespace mq {
 
@@ -27,7 +27,7 @@ class ReadySignal {
   void Signal();
 
  private:
-  std::mutex mu_;  // serialises the making
+  Mutex mu_;  // serialises the making
   std::atomic<int> fd_{-1};
 };
 

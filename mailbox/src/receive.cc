@@ -13,11 +13,11 @@ namespace mq {
 void Mailbox::Impl::Wake() {
   bool notify = false;
   {
-    std::lock_guard<std::mutex> g(mu);
+    MutexLock g(&mu);
     ++generation;
     notify = waiters > 0;
   }
-  if (notify) arrived.notify_all();
+  if (notify) arrived.NotifyAll();
   ready_signal.Signal();
 }
 
@@ -65,13 +65,13 @@ Status Mailbox::Impl::Find(const Pattern& p, bool take, Timeout timeout, Message
   uint64_t scanned_to = 0;
   uint64_t epoch = 0;
   {
-    std::lock_guard<std::mutex> g(mu);
+    MutexLock g(&mu);
     epoch = release_epoch;
   }
   while (true) {
     uint64_t gen = 0;
     {
-      std::lock_guard<std::mutex> g(mu);
+      MutexLock g(&mu);
       if (closing) return Status::Closed(opt.queue_path + ": the mailbox is closed");
       if (release_epoch != epoch) {
         epoch = release_epoch;
@@ -91,10 +91,10 @@ Status Mailbox::Impl::Find(const Pattern& p, bool take, Timeout timeout, Message
     // read what the socket holds now (if nobody else is reading it).
     const bool ingested = s.IsNotFound() && IngestInline();
     {
-      std::lock_guard<std::mutex> g(mu);
+      MutexLock g(&mu);
       assert(active > 0);
       --active;
-      if (closing && active == 0) arrived.notify_all();
+      if (closing && active == 0) arrived.NotifyAll();
     }
     if (s.ok()) {
       n_received.fetch_add(1, std::memory_order_relaxed);
@@ -104,16 +104,18 @@ Status Mailbox::Impl::Find(const Pattern& p, bool take, Timeout timeout, Message
     if (!s.IsNotFound()) return s;
     if (ingested) continue;
 
-    std::unique_lock<std::mutex> g(mu);
+    MutexLock g(&mu);
     if (generation != gen) continue;  // something arrived meanwhile
     if (!ingest_error.ok()) return ingest_error;
     if (Clock::now() >= deadline)
       return Status::TimedOut(opt.queue_path + ": no message matching " + p.ToString() + " arrived in time");
     ++waiters;
-    if (forever)
-      arrived.wait(g, [&] { return generation != gen || closing; });
-    else
-      arrived.wait_until(g, deadline, [&] { return generation != gen || closing; });
+    if (forever) {
+      while (generation == gen && !closing) arrived.Wait(&mu);
+    } else {
+      while (generation == gen && !closing)
+        if (!arrived.WaitUntil(&mu, deadline)) break;
+    }
     --waiters;
   }
 }
@@ -128,34 +130,34 @@ Status Mailbox::Take(const Pattern& pattern, Timeout timeout, Message* out) {
 
 Status Mailbox::Ack(uint64_t seq) {
   {
-    std::lock_guard<std::mutex> g(impl_->mu);
+    MutexLock g(&impl_->mu);
     if (impl_->closing) return Status::Closed(impl_->opt.queue_path + ": the mailbox is closed");
     ++impl_->active;
   }
   Status s = impl_->store->Consume(seq);
-  std::lock_guard<std::mutex> g(impl_->mu);
+  MutexLock g(&impl_->mu);
   assert(impl_->active > 0);
-  if (--impl_->active == 0 && impl_->closing) impl_->arrived.notify_all();
+  if (--impl_->active == 0 && impl_->closing) impl_->arrived.NotifyAll();
   return s;
 }
 
 Status Mailbox::Release(uint64_t seq) {
   {
-    std::lock_guard<std::mutex> g(impl_->mu);
+    MutexLock g(&impl_->mu);
     if (impl_->closing) return Status::Closed(impl_->opt.queue_path + ": the mailbox is closed");
     ++impl_->active;
   }
   Status s = impl_->store->Release(seq);
   {
-    std::lock_guard<std::mutex> g(impl_->mu);
+    MutexLock g(&impl_->mu);
     if (s.ok()) {
       ++impl_->generation;
       ++impl_->release_epoch;
     }
     assert(impl_->active > 0);
-    if (--impl_->active == 0 && impl_->closing) impl_->arrived.notify_all();
+    if (--impl_->active == 0 && impl_->closing) impl_->arrived.NotifyAll();
   }
-  impl_->arrived.notify_all();
+  impl_->arrived.NotifyAll();
   impl_->ready_signal.Signal();
   return s;
 }

@@ -34,15 +34,15 @@ Status StoreImpl::RebuildIndex() {
   MQ_RETURN_IF_ERROR(CheckUsable());
   MQ_RETURN_IF_ERROR(WaitTailFlush());  // its transaction first; the rebuild replaces what it wrote
   tail_.Clear();
-  last_read_seq_ = 0;
-  key_front_.clear();
+  read_.last_seq = 0;
+  read_.key_front.clear();
   hidden_.assign(taken_);
   tail_start_ = tail_seq_ = 0;
   pending_bytes_ = consumed_count_ = consumed_bytes_ = 0;
   cache_.Invalidate();
   report_.bad_flags = 0;  // this scan counts them all again
   repair_flags_ = true;
-  Status s = ScanAndIndex(data_start_, 0, !legacy_, true);
+  Status s = ScanAndIndex(log_.data_start, 0, !log_.legacy, true);
   repair_flags_ = false;
   if (!s.ok()) {
     // The failed scan left this object's idea of the log (its end, above
@@ -110,7 +110,7 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
     }
   } tmp_guard{qdir_.get(), tmp_name};
   std::vector<std::string> side_files;
-  if (salvage && header_damaged_) {
+  if (salvage && log_.header_damaged) {
     std::string side;
     MQ_RETURN_IF_ERROR(SaveSideFile(qdir_.get(), name_, "damaged-0", file_.get(), 0, log::kHeaderRecordSize,
                                     opt_.file_mode, &side));
@@ -118,7 +118,7 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
     Note(path_ + ": kept the damaged file header in " + side);
   }
   log::Header h{log::kFormatVersion, 0, NewLogId(), next_seq_, env_->NowMicros()};
-  h.session = header_.session;  // the index describes this open's stamp
+  h.session = log_.header.session;  // the index describes this open's stamp
   Output out(out_file.get());
   log::EncodeHeader(h, out.buf());
   // The queue's key extractor goes with it (docs/log-format.md, "Key extractor records").
@@ -132,7 +132,7 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
   r.bytes_before = limit;
   uint64_t new_tail_start = 0, new_tail_seq = 0, new_pending_bytes = 0;
   log::LogScanner sc(file_.get(), limit, log::kMaxPayload, 4 << 20);
-  sc.Reset(data_start_, 0, !legacy_);
+  sc.Reset(log_.data_start, 0, !log_.legacy);
   log::ScannedMessage m;
   for (;;) {
     while (sc.Next(&m)) {
@@ -190,23 +190,23 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
     return broken_;
   }
 
-  header_ = h;
-  header_damaged_ = false;
-  legacy_ = false;
-  framed_only_ = true;
-  data_start_ = log::kHeaderRecordSize;
-  key_in_log_ = true;
+  log_.header = h;
+  log_.header_damaged = false;
+  log_.legacy = false;
+  log_.framed_only = true;
+  log_.data_start = log::kHeaderRecordSize;
+  log_.key_in_log = true;
   end_ = out.offset();
   tail_start_ = new_tail_start;
   tail_seq_ = new_tail_seq;
   pending_bytes_ = new_pending_bytes;
   consumed_count_ = consumed_bytes_ = 0;
   tail_.Clear();
-  last_read_seq_ = 0;
+  read_.last_seq = 0;
   StaleReader();
-  key_front_.clear();
+  read_.key_front.clear();
   hidden_.assign(taken_);
-  front_seq_ = 0;
+  read_.front_seq = 0;
   cache_.Invalidate();
   {
     FileInfo fi;  // the new log's identity (zero if unknown: not checked then)

@@ -25,9 +25,9 @@ Status StoreImpl::ChooseKeyExtractor(const IndexMeta* meta, bool trusted, uint64
   // one before its end, so only the bytes after it are read.
   log::LogScanner sc(file_.get(), size, log::kMaxPayload, 1 << 20);
   if (trusted)
-    sc.Reset(meta->applied, meta->tail_seq, meta->framed_only || !legacy_);
+    sc.Reset(meta->applied, meta->tail_seq, meta->framed_only || !log_.legacy);
   else
-    sc.Reset(data_start_, 0, !legacy_);
+    sc.Reset(log_.data_start, 0, !log_.legacy);
   log::ScannedMessage m;
   while (sc.Next(&m)) {
   }
@@ -55,7 +55,7 @@ Status StoreImpl::ChooseKeyExtractor(const IndexMeta* meta, bool trusted, uint64
   const std::string have = recorded->ToString(), want = asked.ToString();
   if ((!asked.enabled() && !opt_.rekey) || want == have) {
     opt_.key = *recorded;
-    key_in_log_ = in_log;
+    log_.key_in_log = in_log;
     return Status::OK();
   }
   if (recorded->enabled() && !opt_.rekey)
@@ -63,7 +63,7 @@ Status StoreImpl::ChooseKeyExtractor(const IndexMeta* meta, bool trusted, uint64
                                    want + "; nothing was changed. To change it to " + want +
                                    ", open with StoreOptions::rekey (mqtool recv --key " + want + " --rekey)");
   opt_.key = asked;
-  key_in_log_ = false;
+  log_.key_in_log = false;
   return Status::OK();
 }
 
@@ -77,8 +77,8 @@ Status StoreImpl::RecordKeyExtractor() {
   if (!report_.created)
     Note(path_ + ": offset " + std::to_string(end_) + ": recorded key extractor " + opt_.key.ToString());
   end_ += rec.size();
-  key_in_log_ = true;
-  framed_only_ = true;  // as after any record of ours: a bare message from here on is damage
+  log_.key_in_log = true;
+  log_.framed_only = true;  // as after any record of ours: a bare message from here on is damage
   return Status::OK();
 }
 

@@ -19,7 +19,9 @@
 #include "format/log_scanner.h"
 #include "mq/store.h"
 #include "util/mutex.h"
+#include "engine/log_description.h"
 #include "engine/read_cache.h"
+#include "engine/read_position.h"
 #include "format/record.h"
 #include "engine/seq_set.h"
 
@@ -123,8 +125,8 @@ class StoreImpl final : public Store {
   // held, it would keep LMDB from reusing the pages later writes free, and
   // the index file would only grow.
   void StaleReader() MQ_REQUIRES(mu_) {
-    reader_fresh_ = false;
-    if (reader_ != nullptr) reader_->Release();
+    read_.reader_fresh = false;
+    if (read_.reader != nullptr) read_.reader->Release();
   }
   Status CheckUsable() MQ_REQUIRES(mu_);
 
@@ -221,17 +223,14 @@ class StoreImpl final : public Store {
   std::unique_ptr<FileLock> lock_ MQ_GUARDED_BY(mu_);
   std::shared_ptr<File> file_ MQ_GUARDED_BY(mu_);  // the log (commit_ holds it too, for its syncs)
   std::unique_ptr<Index> index_ MQ_GUARDED_BY(mu_);
-  std::unique_ptr<Index::Read> reader_ MQ_GUARDED_BY(mu_);
   ReadCache cache_ MQ_GUARDED_BY(mu_);
+  // What the open learned about the log file (log_description.h).
+  LogDescription log_ MQ_GUARDED_BY(mu_);
+  // Where reads resume and what they know is not there (read_position.h).
+  ReadPosition read_ MQ_GUARDED_BY(mu_);
 
-  log::Header header_ MQ_GUARDED_BY(mu_);
-  bool legacy_ MQ_GUARDED_BY(mu_) = false;
   bool repair_flags_ MQ_GUARDED_BY(mu_) = false;  // RebuildIndex: rewrite bad used flags (RepairFlags)
   std::vector<uint64_t> bad_flag_offsets_ MQ_GUARDED_BY(mu_);  // the scan's bad used flags, for RepairFlags
-  bool key_in_log_ MQ_GUARDED_BY(mu_) = true;      // the log records opt_.key (none: no record needed)
-  bool header_damaged_ MQ_GUARDED_BY(mu_) = false;  // salvage: the header failed its checks
-  bool framed_only_ MQ_GUARDED_BY(mu_) = false;
-  uint64_t data_start_ MQ_GUARDED_BY(mu_) = 0;
   uint64_t end_ MQ_GUARDED_BY(mu_) = 0;  // bytes of valid log
   uint64_t next_seq_ MQ_GUARDED_BY(mu_) = 1;
   uint64_t tail_start_ MQ_GUARDED_BY(mu_) = 0;  // the last message's offset and seq (the index meta's tail)
@@ -239,31 +238,20 @@ class StoreImpl final : public Store {
   uint64_t pending_bytes_ MQ_GUARDED_BY(mu_) = 0;
   uint64_t consumed_count_ MQ_GUARDED_BY(mu_) = 0;
   uint64_t consumed_bytes_ MQ_GUARDED_BY(mu_) = 0;
-  // Consumed entries still in LMDB (their deletes wait for the next index
-  // transaction) that the last walk stepped over. Many of them make the
-  // waiting deletes worth flushing now, so later walks don't pay again.
-  uint64_t walk_skipped_ MQ_GUARDED_BY(mu_) = 0;
+  // After a walk that stepped over many consumed entries still in LMDB
+  // (read_.walk_skipped): flushes the waiting deletes, so later walks don't pay again.
   Status FlushIfWalksPay() MQ_REQUIRES(mu_);
   // The index tail: appended messages and waiting deletes not yet in LMDB,
   // the frozen tail of the flush in flight, and the tail writer thread.
   IndexTail tail_ MQ_GUARDED_BY(mu_);
-  bool reader_fresh_ MQ_GUARDED_BY(mu_) = false;  // reader_ has seen the latest LMDB commit
-  uint64_t last_read_seq_ MQ_GUARDED_BY(mu_) = 0;  // the message most recently returned ...
-  Loc last_read_loc_ MQ_GUARDED_BY(mu_);           // ... and where it is
   SeqSet hidden_ MQ_GUARDED_BY(mu_);               // waiting deletes ∪ taken ∪ damaged
   std::unordered_set<uint64_t> taken_ MQ_GUARDED_BY(mu_);
-  uint64_t front_seq_ MQ_GUARDED_BY(mu_) = 0;      // no visible message has a lower seq
-  // Per key, as front_seq_: no visible message with this key in LMDB has a
-  // lower seq. Forgotten on Release, compaction, rebuild, or when it grows large.
-  std::unordered_map<std::string, uint64_t> key_front_ MQ_GUARDED_BY(mu_);
   Status broken_ MQ_GUARDED_BY(mu_);  // set when the index fell behind at run time
   bool closed_ MQ_GUARDED_BY(mu_) = false;
   uint64_t compactions_ MQ_GUARDED_BY(mu_) = 0;
   bool auto_compact_failed_ MQ_GUARDED_BY(mu_) = false;
   std::string append_buf_ MQ_GUARDED_BY(mu_);
   std::string boot_id_ MQ_GUARDED_BY(mu_);  // cached Env::BootId()
-  uint64_t log_dev_ MQ_GUARDED_BY(mu_) = 0;  // identity of a log without header
-  uint64_t log_ino_ MQ_GUARDED_BY(mu_) = 0;
 
   // Group commit: the write generations, the syncs and the flusher thread.
   // Lock order: mu_, then its locks.

@@ -53,9 +53,9 @@ Status StoreImpl::CreateLog() {
   std::unique_ptr<File> f;
   Status s = qdir_->OpenFile(name_, OpenMode::kCreateNew, opt_.file_mode, &f);
   if (!s.ok()) return s;
-  header_ = log::Header{log::kFormatVersion, 0, NewLogId(), 1, env_->NowMicros()};
+  log_.header = log::Header{log::kFormatVersion, 0, NewLogId(), 1, env_->NowMicros()};
   std::string buf;
-  log::EncodeHeader(header_, &buf);
+  log::EncodeHeader(log_.header, &buf);
   s = f->Write(0, buf.data(), buf.size());
   if (s.ok()) s = f->Sync();
   if (s.ok()) s = qdir_->Sync();
@@ -68,7 +68,7 @@ Status StoreImpl::CreateLog() {
 // that an empty file gets a header (it holds no message either way).
 Status StoreImpl::ReadHeader(uint64_t size) {
   log::FileKind kind;
-  Status s = log::DetectFormat(file_.get(), size, &header_, &kind);
+  Status s = log::DetectFormat(file_.get(), size, &log_.header, &kind);
   if (s.IsCorruption() && opt_.recovery == RecoveryMode::kSalvage) {
     // A damaged header must not cost every message behind it: if a framed
     // message checks out right after it, salvage rewrites the log with a new
@@ -77,24 +77,24 @@ Status StoreImpl::ReadHeader(uint64_t size) {
     log::ScannedMessage m;
     if (sc.ValidFramedAt(log::kHeaderRecordSize, 0, &m)) {
       ReportCorruption(0, log::kHeaderRecordSize, s.message() + "; salvage gives the log a new header");
-      header_ = log::Header{log::kFormatVersion, 0, 0, 1, 0};
-      header_damaged_ = true;
+      log_.header = log::Header{log::kFormatVersion, 0, 0, 1, 0};
+      log_.header_damaged = true;
       kind = log::FileKind::kFramed;
       s = Status::OK();
     }
   }
   MQ_RETURN_IF_ERROR(s);
   if (kind == log::FileKind::kEmpty) {
-    header_ = log::Header{log::kFormatVersion, 0, NewLogId(), 1, env_->NowMicros()};
+    log_.header = log::Header{log::kFormatVersion, 0, NewLogId(), 1, env_->NowMicros()};
     std::string h;
-    log::EncodeHeader(header_, &h);
+    log::EncodeHeader(log_.header, &h);
     MQ_RETURN_IF_ERROR(file_->Write(0, h.data(), h.size()));
     MQ_RETURN_IF_ERROR(file_->Sync());
     kind = log::FileKind::kFramed;
   }
-  legacy_ = kind == log::FileKind::kLegacy;
-  framed_only_ = !legacy_;
-  data_start_ = legacy_ ? 0 : log::kHeaderRecordSize;
+  log_.legacy = kind == log::FileKind::kLegacy;
+  log_.framed_only = !log_.legacy;
+  log_.data_start = log_.legacy ? 0 : log::kHeaderRecordSize;
   return Status::OK();
 }
 
@@ -186,15 +186,15 @@ Status StoreImpl::LockAndOpen(const FileInfo& info) {
     MQ_RETURN_IF_ERROR(qdir_->Sync());
   }
   MQ_RETURN_IF_ERROR(file_->Size(&size));
-  report_.legacy = legacy_;
+  report_.legacy = log_.legacy;
   boot_id_ = env_->BootId();
-  if (legacy_) {
+  if (log_.legacy) {
     FileInfo fi;
     MQ_RETURN_IF_ERROR(qdir_->Stat(name_, &fi));
-    log_dev_ = fi.device;
-    log_ino_ = fi.inode;
+    log_.dev = fi.device;
+    log_.ino = fi.inode;
   }
-  next_seq_ = header_.seq_floor == 0 ? 1 : header_.seq_floor;
+  next_seq_ = log_.header.seq_floor == 0 ? 1 : log_.header.seq_floor;
   (void)qdir_->Remove(name_ + ".compact");  // a compaction that never reached its rename
 
   FileInfo idx_info;
@@ -217,22 +217,22 @@ bool StoreImpl::IndexTrusted(const IndexMeta& m, uint64_t size, std::string* why
     *why = std::move(w);
     return false;
   };
-  if (header_damaged_) return no("the log's header is damaged");
+  if (log_.header_damaged) return no("the log's header is damaged");
   if (m.version != IndexMeta::kVersion) return no("index format version " + std::to_string(m.version));
   if (!m.valid) return no("an earlier rebuild did not finish");
-  if (legacy_) {
-    if (m.log_id != 0 || log_dev_ != m.log_dev || log_ino_ != m.log_ino)
+  if (log_.legacy) {
+    if (m.log_id != 0 || log_.dev != m.log_dev || log_.ino != m.log_ino)
       return no("it was built for another log file");
-  } else if (m.log_id != header_.log_id) {
+  } else if (m.log_id != log_.header.log_id) {
     return no("it was built for another log file (log id differs)");
   }
   if (!m.clean && m.boot_id != boot_id_)
     return no("the machine restarted since it was last written unsynced");
   if (m.applied > size) return no("it covers " + std::to_string(m.applied) + " bytes but the log has " +
                                   std::to_string(size));
-  if (m.applied < data_start_) return no("it covers less than the file header");
+  if (m.applied < log_.data_start) return no("it covers less than the file header");
   if (m.tail_seq == 0) {  // no message indexed (a legacy log's first one starts at offset 0)
-    if (!OnlyKeyRecords(data_start_, m.applied)) return no("its tail record is missing");
+    if (!OnlyKeyRecords(log_.data_start, m.applied)) return no("its tail record is missing");
     return LogProvesIndexFlags(m, why);
   }
   log::LogScanner sc(file_.get(), size, log::kMaxPayload, 4096);
@@ -256,15 +256,15 @@ bool StoreImpl::IndexTrusted(const IndexMeta& m, uint64_t size, std::string* why
 //    (which sets the ctime; no user can set it back) causes a rebuild, as
 //    does a crash.
 bool StoreImpl::LogProvesIndexFlags(const IndexMeta& m, std::string* why) {
-  return IndexProvesLogFlags(m, legacy_, header_.session, qdir_.get(), name_, why);
+  return IndexProvesLogFlags(m, log_.legacy, log_.header.session, qdir_.get(), name_, why);
 }
 
 // Raises the session stamp of the log's header by one, and syncs it. The
 // index's in-use mark (already synced) names the new stamp: a crash between
 // the two leaves them different, which causes a rebuild.
 Status StoreImpl::BumpSession() {
-  if (legacy_) return Status::OK();
-  return log::WriteHeaderSession(file_.get(), header_).WithContext("stamping the header of " + path_);
+  if (log_.legacy) return Status::OK();
+  return log::WriteHeaderSession(file_.get(), log_.header).WithContext("stamping the header of " + path_);
 }
 
 Status StoreImpl::StampClosedLog(IndexMeta* m) {
@@ -281,24 +281,24 @@ IndexMeta StoreImpl::CurrentMeta(bool clean) const {
   IndexMeta m;
   m.version = IndexMeta::kVersion;
   m.valid = true;
-  m.log_id = legacy_ ? 0 : header_.log_id;
-  if (legacy_) {
-    m.log_dev = log_dev_;
-    m.log_ino = log_ino_;
+  m.log_id = log_.legacy ? 0 : log_.header.log_id;
+  if (log_.legacy) {
+    m.log_dev = log_.dev;
+    m.log_ino = log_.ino;
   }
   m.applied = end_;
   m.tail_start = tail_start_;
   m.tail_seq = tail_seq_;
   m.next_seq = next_seq_;
-  m.framed_only = framed_only_;
+  m.framed_only = log_.framed_only;
   m.boot_id = boot_id_;
   m.clean = clean;
   m.extractor = opt_.key.ToString();
-  m.key_in_log = key_in_log_;
+  m.key_in_log = log_.key_in_log;
   m.consumed_count = consumed_count_;
   m.consumed_bytes = consumed_bytes_;
   m.pending_bytes = pending_bytes_;
-  m.session = header_.session;
+  m.session = log_.header.session;
   return m;
 }
 
@@ -313,7 +313,7 @@ Status StoreImpl::OpenIndex() {
     s = Index::Open(opt_.index_path, false, opt_.file_mode, &index_, idx_dir_->native_handle());
   }
   MQ_RETURN_IF_ERROR(s);
-  reader_ = std::make_unique<Index::Read>(index_.get());
+  read_.reader = std::make_unique<Index::Read>(index_.get());
 
   uint64_t size = 0;
   MQ_RETURN_IF_ERROR(file_->Size(&size));
@@ -333,8 +333,8 @@ Status StoreImpl::OpenIndex() {
   }
   // With the header's seq floor lost, the index's memory of the next seq
   // keeps numbers from being reused.
-  if (header_damaged_ && present) next_seq_ = std::max(next_seq_, meta.next_seq);
-  if (!legacy_) ++header_.session;  // written to the log at the end of the open
+  if (log_.header_damaged && present) next_seq_ = std::max(next_seq_, meta.next_seq);
+  if (!log_.legacy) ++log_.header.session;  // written to the log at the end of the open
   {
     // Before any unsynced commit: durably mark the index in use (not clean,
     // this boot, the new session stamp), so that a power loss can never leave
@@ -343,7 +343,7 @@ Status StoreImpl::OpenIndex() {
     IndexMeta in_use = meta;
     in_use.clean = false;
     in_use.boot_id = boot_id_;
-    in_use.session = header_.session;
+    in_use.session = log_.header.session;
     in_use.closed_dev = in_use.closed_ino = in_use.closed_size = in_use.closed_ctime_ns = 0;
     if (!trusted) in_use.valid = false;
     Index::Write w(index_.get());
@@ -355,27 +355,27 @@ Status StoreImpl::OpenIndex() {
   if (trusted) {
     tail_start_ = meta.tail_start;
     tail_seq_ = meta.tail_seq;
-    framed_only_ = meta.framed_only || !legacy_;
+    log_.framed_only = meta.framed_only || !log_.legacy;
     pending_bytes_ = meta.pending_bytes;
     consumed_count_ = meta.consumed_count;
     consumed_bytes_ = meta.consumed_bytes;
     next_seq_ = std::max(next_seq_, meta.next_seq);
     report_.index_action = meta.applied == size ? IndexAction::kTrusted : IndexAction::kCaughtUp;
     report_.index_reason.clear();
-    MQ_RETURN_IF_ERROR(ScanAndIndex(meta.applied, meta.tail_seq, framed_only_, false));
+    MQ_RETURN_IF_ERROR(ScanAndIndex(meta.applied, meta.tail_seq, log_.framed_only, false));
   } else {
     if (present) Note(opt_.index_path + ": rebuilt from the log: " + why);
     report_.index_action = IndexAction::kRebuilt;
     report_.index_reason = why;
     tail_start_ = tail_seq_ = 0;
     pending_bytes_ = consumed_count_ = consumed_bytes_ = 0;
-    MQ_RETURN_IF_ERROR(ScanAndIndex(data_start_, 0, !legacy_, true));
+    MQ_RETURN_IF_ERROR(ScanAndIndex(log_.data_start, 0, !log_.legacy, true));
   }
   // A previous process may have died with appends not yet synced: nothing
   // in the log counts as durable until this process syncs it (WaitDurable
   // does so on demand), so generation 1 stands for "unknown".
   commit_.StartUnsynced();
-  const bool record_key = !key_in_log_;
+  const bool record_key = !log_.key_in_log;
   if (record_key) MQ_RETURN_IF_ERROR(RecordKeyExtractor());
   if (report_.index_action != IndexAction::kTrusted || record_key) {
     Index::Write w(index_.get());
@@ -443,7 +443,7 @@ Status StoreImpl::ScanAndIndex(uint64_t from, uint64_t prev_seq, bool framed_onl
     }
     if (!sc.io_status().ok()) return sc.io_status();
     end_ = std::max(end_, sc.position());  // past key extractor records after the last message
-    framed_only_ = framed_only_ || sc.framed_only();
+    log_.framed_only = log_.framed_only || sc.framed_only();
     const log::ScanProblem& p = sc.problem();
     if (p.kind == log::ScanProblem::Kind::kNone) break;
 
@@ -451,7 +451,7 @@ Status StoreImpl::ScanAndIndex(uint64_t from, uint64_t prev_seq, bool framed_onl
     bool more = sc.Resync(p.offset + 1, sc.prev_seq(), &resume);
     if (!sc.io_status().ok()) return sc.io_status();
     if (!more) {  // nothing valid after the damage: a torn tail
-      if (p.offset == 0 && legacy_)
+      if (p.offset == 0 && log_.legacy)
         return Status::NotALog(path_ + ": not an mq message log: offset 0: " + p.reason);
       if (opt_.recovery == RecoveryMode::kAbsoluteConsistency)
         return Status::Corruption(path_ + ": offset " + std::to_string(p.offset) + ": torn tail of " +
@@ -476,7 +476,7 @@ Status StoreImpl::ScanAndIndex(uint64_t from, uint64_t prev_seq, bool framed_onl
   report_.scanned_bytes = end_ - from;
   MQ_RETURN_IF_ERROR(RepairFlags());
   StaleReader();
-  if (!damaged_middle && !header_damaged_) {
+  if (!damaged_middle && !log_.header_damaged) {
     MQ_RETURN_IF_ERROR(w.PutMeta(CurrentMeta(false)));
     MQ_RETURN_IF_ERROR(w.Commit());
   } else {

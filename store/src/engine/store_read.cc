@@ -201,25 +201,25 @@ Status StoreImpl::Walk(uint64_t start, Visit&& visit) {
   if (start < tail_front) {
     constexpr uint64_t kStepRatherThanSeek = 16;
     MQ_RETURN_IF_ERROR(FreshReader());
-    MQ_RETURN_IF_ERROR(reader_->Seek(start));
-    while (reader_->Valid()) {
-      uint64_t seq = reader_->seq();
+    MQ_RETURN_IF_ERROR(read_.reader->Seek(start));
+    while (read_.reader->Valid()) {
+      uint64_t seq = read_.reader->seq();
       if (seq >= tail_front) break;
       if (Hidden(seq)) {
-        ++walk_skipped_;
-        MQ_RETURN_IF_ERROR(reader_->Next());
+        ++read_.walk_skipped;
+        MQ_RETURN_IF_ERROR(read_.reader->Next());
         continue;
       }
-      Loc loc = reader_->loc();
+      Loc loc = read_.reader->loc();
       if (visit(seq, loc, PeekPending(seq, loc, &span))) return Status::OK();
       const uint64_t first = seq;
       if (RunThroughLog(&seq, &loc, &span, tail_front, visit)) return Status::OK();
       if (seq - first >= kStepRatherThanSeek) {
-        MQ_RETURN_IF_ERROR(reader_->Seek(seq + 1));
+        MQ_RETURN_IF_ERROR(read_.reader->Seek(seq + 1));
       } else {
         do {
-          MQ_RETURN_IF_ERROR(reader_->Next());
-        } while (reader_->Valid() && reader_->seq() <= seq);
+          MQ_RETURN_IF_ERROR(read_.reader->Next());
+        } while (read_.reader->Valid() && read_.reader->seq() <= seq);
       }
     }
   }
@@ -254,31 +254,31 @@ Status StoreImpl::ScanPendingLocked(uint64_t from_seq, const std::function<bool(
   if (closed_) return CheckUsable();
   // Every visible message below the first one a scan from the front meets is
   // gone: remember that, so a drain in order never walks consumed entries again.
-  const bool from_front = from_seq <= front_seq_;
+  const bool from_front = from_seq <= read_.front_seq;
   bool first = true;
   Status err;
-  MQ_RETURN_IF_ERROR(Walk(std::max(from_seq, front_seq_), [&](uint64_t seq, const Loc& loc, const char*) {
+  MQ_RETURN_IF_ERROR(Walk(std::max(from_seq, read_.front_seq), [&](uint64_t seq, const Loc& loc, const char*) {
     mu_.AssertHeld();  // runs within this function, under its lock
     MessageView v;
     ReadState state = ReadState::kPending;
     err = ReadAt(seq, loc, &v, &state);
     if (!err.ok()) return true;
     if (state != ReadState::kPending) return false;
-    if (first && from_front) front_seq_ = seq;
+    if (first && from_front) read_.front_seq = seq;
     first = false;
-    last_read_seq_ = seq;
-    last_read_loc_ = loc;
+    read_.last_seq = seq;
+    read_.last_loc = loc;
     return !fn(v);
   }));
   MQ_RETURN_IF_ERROR(err);
-  if (first && from_front) front_seq_ = std::max(front_seq_, next_seq_);
+  if (first && from_front) read_.front_seq = std::max(read_.front_seq, next_seq_);
   return FlushIfWalksPay();
 }
 
 Status StoreImpl::FlushIfWalksPay() {
   constexpr uint64_t kWorthIt = 4096;
-  const bool pay = walk_skipped_ >= kWorthIt && tail_.waiting_deletes() != 0 && !index_->read_only();
-  walk_skipped_ = 0;
+  const bool pay = read_.walk_skipped >= kWorthIt && tail_.waiting_deletes() != 0 && !index_->read_only();
+  read_.walk_skipped = 0;
   return pay ? FlushTail() : Status::OK();
 }
 
@@ -293,7 +293,7 @@ Status StoreImpl::FindFirst(uint64_t from_seq, const std::function<bool(std::str
   Status err;
   // always_inline: the visit runs once per message scanned; as a call it cost
   // a third of a predicate scan (bench/analysis.md).
-  Status walked = Walk(std::max(from_seq, front_seq_), [&](uint64_t seq, const Loc& loc, const char* rec)
+  Status walked = Walk(std::max(from_seq, read_.front_seq), [&](uint64_t seq, const Loc& loc, const char* rec)
                                                            __attribute__((always_inline)) {
     mu_.AssertHeld();  // runs within this function, under its lock
     // The checksum is checked only for a match: a predicate may look at
@@ -317,8 +317,8 @@ Status StoreImpl::FindFirst(uint64_t from_seq, const std::function<bool(std::str
     err = ReadAt(seq, loc, &v, &state, true);
     if (!err.ok()) return true;
     if (state != ReadState::kPending) return false;
-    last_read_seq_ = seq;
-    last_read_loc_ = loc;
+    read_.last_seq = seq;
+    read_.last_loc = loc;
     Fill(v, m);
     found = true;
     return true;
@@ -332,8 +332,8 @@ Status StoreImpl::FindFirst(uint64_t from_seq, const std::function<bool(std::str
 }
 
 void StoreImpl::RememberKeyFront(const std::string& key, uint64_t seq) {
-  if (key_front_.size() >= 65536) key_front_.clear();
-  key_front_[key] = seq;
+  if (read_.key_front.size() >= 65536) read_.key_front.clear();
+  read_.key_front[key] = seq;
 }
 
 Status StoreImpl::FirstByKey(std::string_view key, Message* m) {
@@ -349,8 +349,8 @@ Status StoreImpl::FirstByKey(std::string_view key, Message* m) {
     Status s = ReadAt(seq, loc, &v, &state);
     if (!s.ok()) return s;
     if (state != ReadState::kPending || (verify_key && opt_.key.Extract(v.payload) != key)) return false;
-    last_read_seq_ = seq;
-    last_read_loc_ = loc;
+    read_.last_seq = seq;
+    read_.last_loc = loc;
     Fill(v, m);
     return true;
   };
@@ -358,21 +358,21 @@ Status StoreImpl::FirstByKey(std::string_view key, Message* m) {
   // the key's front, so consumed entries not yet deleted are stepped over once;
   // a front at the tail means LMDB has none of the key's (no seek at all).
   std::string k(key);
-  auto front = key_front_.find(k);
+  auto front = read_.key_front.find(k);
   // LMDB may hold more (a flush in flight): those are found in the tail below.
   const uint64_t tail_front = std::min(tail_.Front(), next_seq_);
-  const bool in_lmdb = front == key_front_.end() || front->second < tail_front;
+  const bool in_lmdb = front == read_.key_front.end() || front->second < tail_front;
   if (in_lmdb) {
     MQ_RETURN_IF_ERROR(FreshReader());
-    MQ_RETURN_IF_ERROR(reader_->SeekKey(key, front != key_front_.end() ? front->second : 0));
+    MQ_RETURN_IF_ERROR(read_.reader->SeekKey(key, front != read_.key_front.end() ? front->second : 0));
   }
   uint64_t last_seen = 0;
-  while (in_lmdb && reader_->Valid()) {
-    const uint64_t seq = reader_->seq();
+  while (in_lmdb && read_.reader->Valid()) {
+    const uint64_t seq = read_.reader->seq();
     if (seq >= tail_front) break;
     last_seen = seq;
     if (!Hidden(seq)) {
-      Loc loc = reader_->loc();
+      Loc loc = read_.reader->loc();
       auto r = found(seq, loc, loc.key_truncated);
       if (!r.ok()) return r.status();
       if (*r) {
@@ -380,7 +380,7 @@ Status StoreImpl::FirstByKey(std::string_view key, Message* m) {
         return Status::OK();
       }
     }
-    MQ_RETURN_IF_ERROR(reader_->NextKey());
+    MQ_RETURN_IF_ERROR(read_.reader->NextKey());
   }
   if (in_lmdb && key.size() < kMaxIndexKey) RememberKeyFront(k, last_seen != 0 ? last_seen + 1 : tail_front);
   // 2. The tail: the frozen part, then the rest.
@@ -412,12 +412,12 @@ StoreStats StoreImpl::Stats() {
   // broken_; the frozen tail then stays out of LMDB and is counted as a tail.
   (void)WaitTailFlush();
   if (FreshReader().ok()) {
-    uint64_t entries = reader_->Entries();
+    uint64_t entries = read_.reader->Entries();
     st.pending = entries - std::min<uint64_t>(entries, tail_.waiting_deletes()) + tail_.pending();
-    if (reader_->Seek(0).ok()) {
-      while (reader_->Valid() && Hidden(reader_->seq()) && taken_.count(reader_->seq()) == 0)
-        if (!reader_->Next().ok()) break;
-      if (reader_->Valid()) st.first_pending_seq = reader_->seq();
+    if (read_.reader->Seek(0).ok()) {
+      while (read_.reader->Valid() && Hidden(read_.reader->seq()) && taken_.count(read_.reader->seq()) == 0)
+        if (!read_.reader->Next().ok()) break;
+      if (read_.reader->Valid()) st.first_pending_seq = read_.reader->seq();
     }
     for (const IndexTail::Entries* tail : tail_.parts())
       for (size_t i = 0; st.first_pending_seq == 0 && i < tail->size(); ++i)
@@ -430,8 +430,8 @@ StoreStats StoreImpl::Stats() {
   st.reclaimable_bytes = consumed_bytes_;
   st.last_seq = commit_.last_seq();
   st.durable_seq = commit_.durable_seq();
-  st.format_version = legacy_ ? 0 : header_.version;
-  st.log_id = legacy_ ? 0 : header_.log_id;
+  st.format_version = log_.legacy ? 0 : log_.header.version;
+  st.log_id = log_.legacy ? 0 : log_.header.log_id;
   st.compactions = compactions_;
   st.index_writes = tail_.writes();
   st.syncs = commit_.syncs();

@@ -82,7 +82,7 @@ Status StoreImpl::AppendLocked(std::span<const std::string_view> payloads, uint6
   next_seq_ += payloads.size();
   tail_seq_ = next_seq_ - 1;
   pending_bytes_ += total;
-  framed_only_ = true;
+  log_.framed_only = true;
   commit_.Appended(next_seq_ - 1);
   *first_seq = seq0;
   // The messages are appended: a failure of the flush (this one's or the
@@ -92,9 +92,9 @@ Status StoreImpl::AppendLocked(std::span<const std::string_view> payloads, uint6
 }
 
 Status StoreImpl::FreshReader() {
-  if (reader_fresh_) return Status::OK();
-  MQ_RETURN_IF_ERROR(reader_->Begin());
-  reader_fresh_ = true;
+  if (read_.reader_fresh) return Status::OK();
+  MQ_RETURN_IF_ERROR(read_.reader->Begin());
+  read_.reader_fresh = true;
   return Status::OK();
 }
 
@@ -105,12 +105,12 @@ Status StoreImpl::Locate(uint64_t seq, Loc* loc, IndexTail::Entry** tail) {
     *loc = (*tail)->loc;
     return Status::OK();
   }
-  if (seq == last_read_seq_ && seq != 0) {
-    *loc = last_read_loc_;
+  if (seq == read_.last_seq && seq != 0) {
+    *loc = read_.last_loc;
     return Status::OK();
   }
   MQ_RETURN_IF_ERROR(FreshReader());
-  Status s = reader_->Get(seq, loc);
+  Status s = read_.reader->Get(seq, loc);
   if (s.IsNotFound()) return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not pending");
   return s;
 }
@@ -155,7 +155,7 @@ Status StoreImpl::ConsumeLocked(uint64_t seq, uint64_t* gen_out) {
   Loc loc;
   IndexTail::Entry* tail = nullptr;
   MQ_RETURN_IF_ERROR(Locate(seq, &loc, &tail));
-  if (tail == nullptr && seq != last_read_seq_) {
+  if (tail == nullptr && seq != read_.last_seq) {
     // An index entry that no read has checked: the log may already say
     // consumed (an entry left behind by a crash).
     const char* p = nullptr;
@@ -172,7 +172,7 @@ Status StoreImpl::ConsumeLocked(uint64_t seq, uint64_t* gen_out) {
   cache_.Patch(loc.msg_offset, flag, 4);
   taken_.erase(seq);
   hidden_.erase(seq);
-  if (seq == last_read_seq_) last_read_seq_ = 0;
+  if (seq == read_.last_seq) read_.last_seq = 0;
   if (tail != nullptr) {
     uint64_t framed = loc.size + log::kFramedOverhead;
     if (tail_.MarkConsumed(tail)) {
@@ -219,8 +219,8 @@ Status StoreImpl::Release(uint64_t seq) {
   if (taken_.erase(seq) == 0)
     return Status::NotFound(path_ + ": message " + std::to_string(seq) + " is not taken");
   hidden_.erase(seq);
-  front_seq_ = std::min(front_seq_, seq);
-  key_front_.clear();
+  read_.front_seq = std::min(read_.front_seq, seq);
+  read_.key_front.clear();
   tail_.ForgetKeyFronts();
   return Status::OK();
 }
@@ -255,7 +255,7 @@ Status StoreImpl::Close() {
     if (s.ok()) s = index_->SyncToDisk();
   }
   closed_ = true;
-  reader_.reset();
+  read_.reader.reset();
   index_.reset();
   commit_.SetFile(nullptr, nullptr, 0, 0);
   file_.reset();

@@ -26,6 +26,8 @@ class MQ_CAPABILITY("mutex") Mutex {
 
   void Lock() MQ_ACQUIRE() { mu_.lock(); }
   void Unlock() MQ_RELEASE() { mu_.unlock(); }
+  // Takes the lock if nobody holds it; true if it did.
+  bool TryLock() MQ_TRY_ACQUIRE(true) { return mu_.try_lock(); }
   // Tells the checker the caller holds the lock (where it cannot follow:
   // a callback run under the lock by someone else).
   void AssertHeld() MQ_ASSERT_CAPABILITY(this) {}
@@ -78,6 +80,14 @@ class CondVar {
   bool WaitFor(Mutex* mu, std::chrono::duration<Rep, Period> d) MQ_REQUIRES(mu) {
     std::unique_lock<std::mutex> l(mu->mu_, std::adopt_lock);
     const bool woken = cv_.wait_for(l, d) == std::cv_status::no_timeout;
+    l.release();
+    return woken;
+  }
+  // As Wait, until `t`. False if the time ran out.
+  template <typename Clock, typename Duration>
+  bool WaitUntil(Mutex* mu, std::chrono::time_point<Clock, Duration> t) MQ_REQUIRES(mu) {
+    std::unique_lock<std::mutex> l(mu->mu_, std::adopt_lock);
+    const bool woken = cv_.wait_until(l, t) == std::cv_status::no_timeout;
     l.release();
     return woken;
   }

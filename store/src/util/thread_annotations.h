@@ -37,6 +37,8 @@
 // On a function: it takes, or lets go of, the locks.
 #define MQ_ACQUIRE(...) MQ_THREAD_ANNOTATION(acquire_capability(__VA_ARGS__))
 #define MQ_RELEASE(...) MQ_THREAD_ANNOTATION(release_capability(__VA_ARGS__))
+// On a function: it takes the locks if it returns the first argument (a try-lock).
+#define MQ_TRY_ACQUIRE(...) MQ_THREAD_ANNOTATION(try_acquire_capability(__VA_ARGS__))
 // On a function: it checks at run time that the lock is held.
 #define MQ_ASSERT_CAPABILITY(mu) MQ_THREAD_ANNOTATION(assert_capability(mu))
 // On a function: it returns (a reference to) this lock.
