@@ -11,6 +11,7 @@
 #include <cstring>
 #include <set>
 
+#include "command_path.h"
 #include "mq/supervisor.h"
 
 namespace mq::supervisor {
@@ -114,22 +115,6 @@ class Reader {
   Status* err_;
 };
 
-bool Executable(const std::string& cmd) {
-  if (cmd.find('/') != std::string::npos) return ::access(cmd.c_str(), X_OK) == 0;
-  const char* path = std::getenv("PATH");
-  std::string dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
-  size_t start = 0;
-  while (start <= dirs.size()) {
-    size_t end = dirs.find(':', start);
-    if (end == std::string::npos) end = dirs.size();
-    std::string dir = dirs.substr(start, end - start);
-    if (dir.empty()) dir = ".";
-    if (::access((dir + "/" + cmd).c_str(), X_OK) == 0) return true;
-    start = end + 1;
-  }
-  return false;
-}
-
 bool ValidName(const std::string& s) {
   if (s.empty() || s.size() > 64) return false;
   for (char c : s)
@@ -181,7 +166,7 @@ void ReadChild(Reader& r, const toml::table& t, size_t index, ChildSpec* c) {
   if (!r.StringList(t, "command", p + "command", &c->command) && !r.failed())
     r.Fail(line, p + "command", "missing; give the argv as an array of strings");
   if (!r.failed() && c->command.empty()) r.Fail(*t.get("command"), p + "command", "is empty");
-  if (!r.failed() && !Executable(c->command[0]))
+  if (!r.failed() && !FindExecutable(c->command[0]))
     r.Fail(*t.get("command"), p + "command", "'" + c->command[0] + "' is not an executable file (or not on PATH)");
   if (const toml::node* e = t.get("env")) {
     const toml::table* et = e->as_table();

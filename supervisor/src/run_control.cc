@@ -94,15 +94,8 @@ void Supervisor::OnControl(const std::string& payload) {
       for (const ChildProcess& c : children_) names += (names.empty() ? "" : ", ") + c.spec.name;
       answer = "error no child named '" + r.arg + "'; the children are: " + names;
     } else {
+      StopAndRecord(i, "restarting", " on request", true);
       ChildProcess& c = children_[i];
-      if (c.pidfd >= 0) {
-        const pid_t pid = c.pid;
-        Log("restarting " + c.spec.name + " (pid " + std::to_string(pid) + ") on request");
-        const ExitReason e = StopChild(&c);
-        c.exited_at = options_.now();
-        c.exited_once = true;
-        Record(i, pid, e, true);
-      }
       c.state = ChildProcess::State::kBackoff;
       c.start_due = options_.now();
       to_start_.insert(i);

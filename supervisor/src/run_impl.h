@@ -42,6 +42,9 @@ class Supervisor {
   bool Advance(Status* error);
   void OnExit(size_t i, const ExitReason& reason);
   void Record(size_t i, pid_t pid, const ExitReason& reason, bool restart);
+  // Stops child i if it runs (SIGTERM, then SIGKILL after its shutdown time),
+  // logging "<what> NAME (pid N)<why>", and records its exit with `restart`.
+  void StopAndRecord(size_t i, const std::string& what, const std::string& why, bool restart);
   void StopAll();  // reverse start order
   void ReapOrphans();
   int PollTimeoutMs();

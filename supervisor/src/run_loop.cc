@@ -127,14 +127,7 @@ void Supervisor::OnExit(size_t i, const ExitReason& reason) {
   const Duration delay = c.backoff.Next();
   const std::vector<size_t> group = ChildrenToRestart(spec_.strategy, i, children_.size());
   for (auto it = group.rbegin(); it != group.rend(); ++it) {
-    ChildProcess& o = children_[*it];
-    if (*it == i || o.pidfd < 0) continue;
-    const pid_t opid = o.pid;
-    Log("stopping " + o.spec.name + " (pid " + std::to_string(opid) + ") to restart it with " + c.spec.name);
-    const ExitReason r = StopChild(&o);
-    o.exited_at = options_.now();
-    o.exited_once = true;
-    Record(*it, opid, r, true);
+    if (*it != i) StopAndRecord(*it, "stopping", " to restart it with " + c.spec.name, true);
   }
   for (size_t j : group) {
     children_[j].state = ChildProcess::State::kBackoff;
@@ -144,19 +137,22 @@ void Supervisor::OnExit(size_t i, const ExitReason& reason) {
   Log("restarting " + std::to_string(group.size()) + " child(ren) in " + std::to_string(delay.count()) + " ms");
 }
 
+void Supervisor::StopAndRecord(size_t i, const std::string& what, const std::string& why, bool restart) {
+  ChildProcess& c = children_[i];
+  if (c.pidfd < 0) return;
+  const pid_t pid = c.pid;
+  Log(what + " " + c.spec.name + " (pid " + std::to_string(pid) + ")" + why);
+  const ExitReason r = StopChild(&c);
+  c.exited_at = options_.now();
+  c.exited_once = true;
+  Record(i, pid, r, restart);
+}
+
 void Supervisor::StopAll() {
   to_start_.clear();
   for (size_t k = children_.size(); k-- > 0;) {
-    ChildProcess& c = children_[k];
-    if (c.pidfd >= 0) {
-      const pid_t pid = c.pid;
-      Log("stopping " + c.spec.name + " (pid " + std::to_string(pid) + ")");
-      const ExitReason r = StopChild(&c);
-      c.exited_at = options_.now();
-      c.exited_once = true;
-      Record(k, pid, r, false);
-    }
-    c.state = ChildProcess::State::kDown;
+    StopAndRecord(k, "stopping", "", false);
+    children_[k].state = ChildProcess::State::kDown;
   }
 }
 

@@ -1,6 +1,7 @@
 // SpawnChild: clone3 with CLONE_PIDFD, everything prepared before the clone
 // so that the child only makes system calls (mq/run.h, spawn.h).
 #include "spawn.h"
+#include "command_path.h"
 
 #include <fcntl.h>
 #include <linux/sched.h>
@@ -21,24 +22,6 @@ namespace mq::supervisor {
 namespace {
 
 constexpr int kChildSocketFd = 3;
-
-bool Executable(const std::string& p) { return ::access(p.c_str(), X_OK) == 0; }
-
-std::string Resolve(const std::string& cmd) {
-  if (cmd.find('/') != std::string::npos) return cmd;
-  const char* path = std::getenv("PATH");
-  std::string dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
-  size_t start = 0;
-  while (start <= dirs.size()) {
-    size_t end = dirs.find(':', start);
-    if (end == std::string::npos) end = dirs.size();
-    const std::string dir = dirs.substr(start, end - start);
-    const std::string full = (dir.empty() ? "." : dir) + "/" + cmd;
-    if (Executable(full)) return full;
-    start = end + 1;
-  }
-  return cmd;
-}
 
 bool Replaced(const char* entry) {
   static const char* const kOurs[] = {"MQ_SOCKET_FD=", "MQ_SOCKET=", "MQ_QUEUE=", "MQ_NAME=", "MQ_SUPERVISOR="};
@@ -117,7 +100,7 @@ ExitReason ReapChild(int pidfd, bool* reaped) {
 
 Result<Spawned> SpawnChild(const ChildSpec& child, int socket_fd, const std::string& control) {
   if (child.command.empty()) return Status::InvalidArgument("child " + child.name + ": no command");
-  const std::string path = Resolve(child.command[0]);
+  const std::string path = FindExecutable(child.command[0]).value_or(child.command[0]);
   std::vector<std::string> args = child.command;
   std::vector<std::string> env = Environment(child, socket_fd >= 0, control);
   std::vector<char*> argv = Pointers(args), envp = Pointers(env);
