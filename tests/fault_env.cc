@@ -102,9 +102,9 @@ class FaultEnv::FaultFile final : public File {
     return Status::OK();
   }
 
-  Status Size(uint64_t* size) override {
+  Result<uint64_t> Size() override {
     MQ_RETURN_IF_ERROR(CheckAlive("size of " + path()));
-    return inner_->Size(size);
+    return inner_->Size();
   }
 
   const std::string& path() const override { return inner_->path(); }
@@ -238,11 +238,11 @@ std::shared_ptr<FaultEnv::Node> FaultEnv::TrackLocked(Directory* dir, const std:
   auto it = live_.find(path);
   if (it != live_.end()) return it->second;
   FileInfo info;
-  if (!dir->Stat(name, &info).ok() || !info.exists || !info.is_regular) return nullptr;
+  if (!dir->Stat(name).MoveTo(&info).ok() || !info.exists || !info.is_regular) return nullptr;
   auto node = std::make_shared<Node>();
   node->mode = info.mode & 07777;
   std::unique_ptr<File> f;
-  if (dir->OpenFile(name, OpenMode::kReadOnly, 0, &f).ok()) {
+  if (dir->OpenFile(name, OpenMode::kReadOnly, 0).MoveTo(&f).ok()) {
     node->synced.resize(static_cast<size_t>(info.size));
     size_t got = 0;
     if (!f->Read(0, node->synced.size(), node->synced.data(), &got).ok()) got = 0;
@@ -254,7 +254,7 @@ std::shared_ptr<FaultEnv::Node> FaultEnv::TrackLocked(Directory* dir, const std:
 }
 
 Status FaultEnv::BaseDirOf(const std::string& path, std::unique_ptr<Directory>* out) {
-  return base_->OpenDirectory(DirName(path), out);
+  return base_->OpenDirectory(DirName(path)).MoveTo(out);
 }
 
 // ---- mq::Env ----
@@ -268,7 +268,7 @@ class FaultEnv::FaultDirectory final : public Directory {
   int native_handle() const override { return inner_->native_handle(); }
   const std::string& path() const override { return inner_->path(); }
 
-  Status OpenFile(const std::string& name, OpenMode mode, mode_t perms, std::unique_ptr<File>* out) override {
+  Result<std::unique_ptr<File>> OpenFile(const std::string& name, OpenMode mode, mode_t perms) override {
     const std::string path = PathOf(name);
     const bool creates = mode == OpenMode::kCreateNew || mode == OpenMode::kCreateOrTruncate;
     if (creates) {
@@ -281,7 +281,7 @@ class FaultEnv::FaultDirectory final : public Directory {
     std::shared_ptr<Node> node;
     if (mode == OpenMode::kCreateOrTruncate) node = env_->TrackLocked(inner_.get(), name);  // its old bytes may be durable
     std::unique_ptr<File> inner;
-    MQ_RETURN_IF_ERROR(inner_->OpenFile(name, mode, perms, &inner));
+    MQ_ASSIGN_OR_RETURN(inner, inner_->OpenFile(name, mode, perms));
     if (mode == OpenMode::kCreateNew || (mode == OpenMode::kCreateOrTruncate && node == nullptr)) {
       node = std::make_shared<Node>();
       node->mode = perms;
@@ -292,13 +292,12 @@ class FaultEnv::FaultDirectory final : public Directory {
       node = env_->TrackLocked(inner_.get(), name);
       if (node == nullptr) return Status::IOError(path + ": opened but cannot be tracked", EIO);
     }
-    *out = std::make_unique<FaultFile>(env_, std::move(inner), std::move(node), env_->epoch_);
-    return Status::OK();
+    return std::unique_ptr<File>(std::make_unique<FaultFile>(env_, std::move(inner), std::move(node), env_->epoch_));
   }
 
-  Status Stat(const std::string& name, FileInfo* info) override {
+  Result<FileInfo> Stat(const std::string& name) override {
     MQ_RETURN_IF_ERROR(env_->CheckNotCrashed("stat " + PathOf(name)));
-    return inner_->Stat(name, info);
+    return inner_->Stat(name);
   }
 
   Status Sync() override {
@@ -349,11 +348,10 @@ class FaultEnv::FaultDirectory final : public Directory {
     return Status::OK();
   }
 
-  Status LockFile(const std::string& name, mode_t perms, std::unique_ptr<FileLock>* lock,
-                  pid_t* holder_pid) override {
+  Result<std::unique_ptr<FileLock>> LockFile(const std::string& name, mode_t perms, pid_t* holder_pid) override {
     *holder_pid = 0;
     MQ_RETURN_IF_ERROR(env_->CheckNotCrashed("lock " + PathOf(name)));
-    return inner_->LockFile(name, perms, lock, holder_pid);
+    return inner_->LockFile(name, perms, holder_pid);
   }
 
   pid_t LockHolder(const std::string& name) override { return inner_->LockHolder(name); }
@@ -363,31 +361,26 @@ class FaultEnv::FaultDirectory final : public Directory {
   std::unique_ptr<Directory> inner_;
 };
 
-Status FaultEnv::OpenDirectory(const std::string& dir, std::unique_ptr<Directory>* out) {
-  std::unique_ptr<Directory> inner;
-  MQ_RETURN_IF_ERROR(base_->OpenDirectory(dir, &inner));
-  *out = std::make_unique<FaultDirectory>(this, std::move(inner));
-  return Status::OK();
+Result<std::unique_ptr<Directory>> FaultEnv::OpenDirectory(const std::string& dir) {
+  MQ_ASSIGN_OR_RETURN(std::unique_ptr<Directory> inner, base_->OpenDirectory(dir));
+  return std::unique_ptr<Directory>(std::make_unique<FaultDirectory>(this, std::move(inner)));
 }
 
 // ---- the same calls by path ----
 
-Status FaultEnv::OpenFile(const std::string& path, OpenMode mode, mode_t perms, std::unique_ptr<File>* out) {
-  std::unique_ptr<Directory> d;
-  MQ_RETURN_IF_ERROR(OpenDirectory(DirName(path), &d));
-  return d->OpenFile(BaseName(path), mode, perms, out);
+Result<std::unique_ptr<File>> FaultEnv::OpenFile(const std::string& path, OpenMode mode, mode_t perms) {
+  MQ_ASSIGN_OR_RETURN(std::unique_ptr<Directory> d, OpenDirectory(DirName(path)));
+  return d->OpenFile(BaseName(path), mode, perms);
 }
 
-Status FaultEnv::Stat(const std::string& path, FileInfo* info) {
-  *info = FileInfo{};
-  std::unique_ptr<Directory> d;
-  MQ_RETURN_IF_ERROR(OpenDirectory(DirName(path), &d));
-  return d->Stat(BaseName(path), info);
+Result<FileInfo> FaultEnv::Stat(const std::string& path) {
+  MQ_ASSIGN_OR_RETURN(std::unique_ptr<Directory> d, OpenDirectory(DirName(path)));
+  return d->Stat(BaseName(path));
 }
 
 Status FaultEnv::SyncDir(const std::string& dir) {
   std::unique_ptr<Directory> d;
-  MQ_RETURN_IF_ERROR(OpenDirectory(dir, &d));
+  MQ_ASSIGN_OR_RETURN(d, OpenDirectory(dir));
   return d->Sync();
 }
 
@@ -395,27 +388,25 @@ Status FaultEnv::Rename(const std::string& from, const std::string& to) {
   if (DirName(from) != DirName(to))
     return Status::InvalidArgument("rename " + from + " to " + to + ": not in one directory");
   std::unique_ptr<Directory> d;
-  MQ_RETURN_IF_ERROR(OpenDirectory(DirName(from), &d));
+  MQ_ASSIGN_OR_RETURN(d, OpenDirectory(DirName(from)));
   return d->Rename(BaseName(from), BaseName(to));
 }
 
 Status FaultEnv::Remove(const std::string& path) {
   std::unique_ptr<Directory> d;
-  MQ_RETURN_IF_ERROR(OpenDirectory(DirName(path), &d));
+  MQ_ASSIGN_OR_RETURN(d, OpenDirectory(DirName(path)));
   return d->Remove(BaseName(path));
 }
 
-Status FaultEnv::LockFile(const std::string& path, mode_t perms, std::unique_ptr<FileLock>* lock,
-                          pid_t* holder_pid) {
+Result<std::unique_ptr<FileLock>> FaultEnv::LockFile(const std::string& path, mode_t perms, pid_t* holder_pid) {
   *holder_pid = 0;
-  std::unique_ptr<Directory> d;
-  MQ_RETURN_IF_ERROR(OpenDirectory(DirName(path), &d));
-  return d->LockFile(BaseName(path), perms, lock, holder_pid);
+  MQ_ASSIGN_OR_RETURN(std::unique_ptr<Directory> d, OpenDirectory(DirName(path)));
+  return d->LockFile(BaseName(path), perms, holder_pid);
 }
 
 pid_t FaultEnv::LockHolder(const std::string& path) {
   std::unique_ptr<Directory> d;
-  if (!OpenDirectory(DirName(path), &d).ok()) return 0;
+  if (!OpenDirectory(DirName(path)).MoveTo(&d).ok()) return 0;
   return d->LockHolder(BaseName(path));
 }
 
@@ -451,7 +442,7 @@ Status FaultEnv::DropUnsyncedData(const PowerLossOptions& opt) {
       Node::Apply(c, &content, keep);
     }
     std::unique_ptr<File> f;
-    MQ_RETURN_IF_ERROR(dir->OpenFile(BaseName(p), OpenMode::kCreateOrTruncate, node.mode, &f));
+    MQ_ASSIGN_OR_RETURN(f, dir->OpenFile(BaseName(p), OpenMode::kCreateOrTruncate, node.mode));
     if (!content.empty()) MQ_RETURN_IF_ERROR(f->Write(0, content.data(), content.size()));
   }
   live_.clear();

@@ -91,19 +91,19 @@ class FaultEnv final : public Env {
   // ---- mq::Env ----
   // A Directory whose calls go through the model below, keyed by the path
   // `dir`/name (so use one spelling of each directory).
-  Status OpenDirectory(const std::string& dir, std::unique_ptr<Directory>* out) override;
+  Result<std::unique_ptr<Directory>> OpenDirectory(const std::string& dir) override;
   std::string BootId() override;
   uint64_t NowMicros() override;
 
   // ---- the same calls by path, for tests ----
   // Each opens the file's directory (DirName) for the one call; Rename needs
   // both paths in one directory.
-  Status OpenFile(const std::string& path, OpenMode mode, mode_t perms, std::unique_ptr<File>* out);
-  Status Stat(const std::string& path, FileInfo* info);
+  Result<std::unique_ptr<File>> OpenFile(const std::string& path, OpenMode mode, mode_t perms);
+  Result<FileInfo> Stat(const std::string& path);
   Status SyncDir(const std::string& dir);
   Status Rename(const std::string& from, const std::string& to);
   Status Remove(const std::string& path);
-  Status LockFile(const std::string& path, mode_t perms, std::unique_ptr<FileLock>* lock, pid_t* holder_pid);
+  Result<std::unique_ptr<FileLock>> LockFile(const std::string& path, mode_t perms, pid_t* holder_pid);
   pid_t LockHolder(const std::string& path);
 
   // ---- crash points ----

@@ -36,11 +36,9 @@ class KillAtWriteEnv final : public Env {
   enum class When { kBefore, kAfter };
   KillAtWriteEnv(std::string marker, When when) : marker_(std::move(marker)), when_(when) {}
 
-  Status OpenDirectory(const std::string& dir, std::unique_ptr<Directory>* out) override {
-    std::unique_ptr<Directory> base;
-    MQ_RETURN_IF_ERROR(Env::Default()->OpenDirectory(dir, &base));
-    out->reset(new Dir(std::move(base), this));
-    return Status::OK();
+  Result<std::unique_ptr<Directory>> OpenDirectory(const std::string& dir) override {
+    MQ_ASSIGN_OR_RETURN(std::unique_ptr<Directory> base, Env::Default()->OpenDirectory(dir));
+    return std::unique_ptr<Directory>(new Dir(std::move(base), this));
   }
   std::string BootId() override { return Env::Default()->BootId(); }
   uint64_t NowMicros() override { return Env::Default()->NowMicros(); }
@@ -60,7 +58,7 @@ class KillAtWriteEnv final : public Env {
     Status Overwrite(uint64_t offset, const char* src, size_t n) override { return base_->Overwrite(offset, src, n); }
     Status Sync() override { return base_->Sync(); }
     Status Truncate(uint64_t size) override { return base_->Truncate(size); }
-    Status Size(uint64_t* size) override { return base_->Size(size); }
+    Result<uint64_t> Size() override { return base_->Size(); }
     const std::string& path() const override { return base_->path(); }
 
    private:
@@ -70,19 +68,16 @@ class KillAtWriteEnv final : public Env {
   class Dir final : public Directory {
    public:
     Dir(std::unique_ptr<Directory> base, KillAtWriteEnv* env) : base_(std::move(base)), env_(env) {}
-    Status OpenFile(const std::string& name, OpenMode mode, mode_t perms, std::unique_ptr<File>* out) override {
-      std::unique_ptr<File> f;
-      MQ_RETURN_IF_ERROR(base_->OpenFile(name, mode, perms, &f));
-      out->reset(new KillingFile(std::move(f), env_));
-      return Status::OK();
+    Result<std::unique_ptr<File>> OpenFile(const std::string& name, OpenMode mode, mode_t perms) override {
+      MQ_ASSIGN_OR_RETURN(std::unique_ptr<File> f, base_->OpenFile(name, mode, perms));
+      return std::unique_ptr<File>(new KillingFile(std::move(f), env_));
     }
-    Status Stat(const std::string& name, FileInfo* info) override { return base_->Stat(name, info); }
+    Result<FileInfo> Stat(const std::string& name) override { return base_->Stat(name); }
     Status Sync() override { return base_->Sync(); }
     Status Rename(const std::string& from, const std::string& to) override { return base_->Rename(from, to); }
     Status Remove(const std::string& name) override { return base_->Remove(name); }
-    Status LockFile(const std::string& name, mode_t perms, std::unique_ptr<FileLock>* lock,
-                    pid_t* holder_pid) override {
-      return base_->LockFile(name, perms, lock, holder_pid);
+    Result<std::unique_ptr<FileLock>> LockFile(const std::string& name, mode_t perms, pid_t* holder_pid) override {
+      return base_->LockFile(name, perms, holder_pid);
     }
     pid_t LockHolder(const std::string& name) override { return base_->LockHolder(name); }
     int native_handle() const override { return base_->native_handle(); }

@@ -42,10 +42,7 @@ class MemFile final : public File {
     data.resize(size);
     return Status::OK();
   }
-  Status Size(uint64_t* size) override {
-    *size = data.size();
-    return Status::OK();
-  }
+  Result<uint64_t> Size() override { return static_cast<uint64_t>(data.size()); }
   const std::string& path() const override { return name; }
 
   std::string data, name = "mem";

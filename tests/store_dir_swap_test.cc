@@ -197,18 +197,15 @@ TEST(DirectoryHandleTest, NameThatIsNotPlainIsRefusedAndNothingIsCreated) {
   const std::string dir = root.File("d");
   ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
   std::unique_ptr<Directory> d;
-  ASSERT_TRUE(Env::Default()->OpenDirectory(dir, &d).ok());
+  ASSERT_TRUE(Env::Default()->OpenDirectory(dir).MoveTo(&d).ok());
   for (const std::string name : {"../escaped", "sub/x", "/tmp/abs", "..", ".", ""}) {
     SCOPED_TRACE("name \"" + name + "\"");
-    std::unique_ptr<File> f;
-    EXPECT_EQ(d->OpenFile(name, OpenMode::kCreateNew, 0600, &f).code(), Status::Code::kInvalidArgument);
-    FileInfo info;
-    EXPECT_EQ(d->Stat(name, &info).code(), Status::Code::kInvalidArgument);
+    EXPECT_EQ(d->OpenFile(name, OpenMode::kCreateNew, 0600).status().code(), Status::Code::kInvalidArgument);
+    EXPECT_EQ(d->Stat(name).status().code(), Status::Code::kInvalidArgument);
     EXPECT_EQ(d->Remove(name).code(), Status::Code::kInvalidArgument);
     EXPECT_EQ(d->Rename("x", name).code(), Status::Code::kInvalidArgument);
-    std::unique_ptr<FileLock> lock;
     pid_t holder = 0;
-    EXPECT_EQ(d->LockFile(name, 0600, &lock, &holder).code(), Status::Code::kInvalidArgument);
+    EXPECT_EQ(d->LockFile(name, 0600, &holder).status().code(), Status::Code::kInvalidArgument);
     EXPECT_EQ(d->LockHolder(name), 0);
   }
   EXPECT_TRUE(Snapshot(dir).empty());

@@ -33,7 +33,7 @@ class FaultEnvTest : public ::testing::Test {
  protected:
   std::unique_ptr<File> Create(const std::string& path) {
     std::unique_ptr<File> f;
-    EXPECT_TRUE(env_.OpenFile(path, OpenMode::kCreateNew, 0600, &f).ok());
+    EXPECT_TRUE(env_.OpenFile(path, OpenMode::kCreateNew, 0600).MoveTo(&f).ok());
     return f;
   }
   void Write(File* f, uint64_t off, const std::string& s) { ASSERT_TRUE(f->Write(off, s.data(), s.size()).ok()); }
@@ -130,8 +130,7 @@ TEST_F(FaultEnvTest, CrashFailsTheChosenOperationAndEveryLaterOne) {
   Status s = f->Read(0, 3, buf, &got);
   EXPECT_EQ(s.code(), Status::Code::kIOError);
   EXPECT_TRUE(Contains(s.message(), "simulated crash"));
-  FileInfo info;
-  EXPECT_FALSE(env_.Stat(p, &info).ok());
+  EXPECT_FALSE(env_.Stat(p).ok());
   EXPECT_EQ(env_.operations(), 4u);
   ASSERT_TRUE(env_.SimulatePowerLoss().ok());
   EXPECT_FALSE(test::FileExists(p));  // never synced, never dir-synced

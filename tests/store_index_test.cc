@@ -74,8 +74,8 @@ std::vector<std::string> VerifyProblems(const std::string& log_path) {
 // An Env that claims another boot of the machine.
 class OtherBootEnv final : public Env {
  public:
-  Status OpenDirectory(const std::string& d, std::unique_ptr<Directory>* out) override {
-    return base_->OpenDirectory(d, out);
+  Result<std::unique_ptr<Directory>> OpenDirectory(const std::string& d) override {
+    return base_->OpenDirectory(d);
   }
   std::string BootId() override { return "another-boot"; }
   uint64_t NowMicros() override { return base_->NowMicros(); }

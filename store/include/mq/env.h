@@ -53,7 +53,7 @@ class File {
   // Sets the file's size. The store only ever shrinks a file after copying the
   // bytes it cuts into a synced side file.
   virtual Status Truncate(uint64_t size) = 0;
-  virtual Status Size(uint64_t* size) = 0;
+  virtual Result<uint64_t> Size() = 0;
   virtual const std::string& path() const = 0;
 };
 
@@ -97,10 +97,10 @@ class Directory {
 
   // openat(O_NOFOLLOW): a symlink under `name` is refused, as is anything
   // that is not a regular file.
-  virtual Status OpenFile(const std::string& name, OpenMode mode, mode_t perms,
-                          std::unique_ptr<File>* out) = 0;
-  // fstatat(AT_SYMLINK_NOFOLLOW): a symlink is reported as what it is.
-  virtual Status Stat(const std::string& name, FileInfo* info) = 0;
+  virtual Result<std::unique_ptr<File>> OpenFile(const std::string& name, OpenMode mode, mode_t perms) = 0;
+  // fstatat(AT_SYMLINK_NOFOLLOW): a symlink is reported as what it is. A
+  // missing name is not an error: its FileInfo says !exists.
+  virtual Result<FileInfo> Stat(const std::string& name) = 0;
   // fsync of the directory, after create, rename or unlink inside it.
   virtual Status Sync() = 0;
   // renameat within this directory; callers sync `from` before and the
@@ -111,9 +111,10 @@ class Directory {
   virtual Status Remove(const std::string& name) = 0;
   // Takes an exclusive lock on `name` (created if missing, never deleted)
   // and writes this process's pid into it. If another process holds it:
-  // kBusy, and *holder_pid is that process's pid (0 if unknown).
-  virtual Status LockFile(const std::string& name, mode_t perms, std::unique_ptr<FileLock>* lock,
-                          pid_t* holder_pid) = 0;
+  // kBusy, and *holder_pid is that process's pid (0 if unknown; set to 0
+  // on every other outcome). holder_pid is the detail of a kBusy, not a
+  // product, so it stays a pointer.
+  virtual Result<std::unique_ptr<FileLock>> LockFile(const std::string& name, mode_t perms, pid_t* holder_pid) = 0;
   // Reads the pid recorded in a lock file, if any process holds the lock; 0 otherwise.
   virtual pid_t LockHolder(const std::string& name) = 0;
   // The directory's descriptor, for code that must do its own openat (the
@@ -146,7 +147,7 @@ class Env {
   // directory is never looked up by path again. A directory this process
   // may search but not read is still opened (O_PATH, for read-only looks at
   // a queue); its Sync then fails with EACCES, as an fsync by path would.
-  virtual Status OpenDirectory(const std::string& dir, std::unique_ptr<Directory>* out) = 0;
+  virtual Result<std::unique_ptr<Directory>> OpenDirectory(const std::string& dir) = 0;
   // Identifies the current boot of the machine (/proc/sys/kernel/random/boot_id).
   // An index written without a sync is trusted only within the same boot.
   virtual std::string BootId() = 0;

@@ -9,12 +9,12 @@
 // Result".)
 //
 // How a public function gives back what it produces (one rule, which every
-// public header of store/, mailbox/ and supervisor/ follows, except the I/O
-// seam in env.h that tests implement, not converted yet: docs/design.md,
-// "Status and Result"):
+// public header of store/, mailbox/ and supervisor/ follows, the I/O seam in
+// env.h included: docs/design.md, "Status and Result"):
 //   - A function that produces a value returns Result<T>: a parser, an Open
 //     (Result<std::unique_ptr<Store>>), an append (Result<uint64_t>, the seq),
-//     a compaction (Result<CompactionResult>).
+//     a compaction (Result<CompactionResult>), an Env's OpenDirectory,
+//     OpenFile, Stat, LockFile and File::Size.
 //   - A function that fills a buffer the caller owns and reuses from call to
 //     call on a hot path takes a pointer to it: Store::Get, FirstPending,
 //     ConsumeFirst, FirstByKey, FindFirst and Mailbox::Receive, Take fill a

@@ -88,9 +88,9 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
   GroupCommit::Pause no_syncs(&commit_);  // none of the old file while it is replaced
   const std::string tmp_name = name_ + ".compact";
   FileInfo old_info;
-  MQ_RETURN_IF_ERROR(qdir_->Stat(name_, &old_info));
+  MQ_ASSIGN_OR_RETURN(old_info, qdir_->Stat(name_));
   uint64_t limit = end_;
-  if (salvage) MQ_RETURN_IF_ERROR(file_->Size(&limit));
+  if (salvage) MQ_RETURN_IF_ERROR(file_->Size().MoveTo(&limit));
 
   std::unique_ptr<File> out_file;
   // A new file (O_EXCL), never one found under the name: whatever is there
@@ -98,7 +98,7 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
   // shared directory) is unlinked, not written through.
   MQ_RETURN_IF_ERROR(qdir_->Remove(tmp_name));
   MQ_RETURN_IF_ERROR(qdir_->OpenFile(tmp_name, OpenMode::kCreateNew,
-                                     old_info.exists ? (old_info.mode & 07777) : opt_.file_mode, &out_file));
+                                     old_info.exists ? (old_info.mode & 07777) : opt_.file_mode).MoveTo(&out_file));
   // Until the rename, a failure removes the unfinished new log: after ENOSPC
   // it would only keep holding the space.
   struct RemoveUnlessRenamed {
@@ -210,7 +210,7 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
   cache_.Invalidate();
   {
     FileInfo fi;  // the new log's identity (zero if unknown: not checked then)
-    if (!qdir_->Stat(name_, &fi).ok()) fi = FileInfo{};
+    if (!qdir_->Stat(name_).MoveTo(&fi).ok()) fi = FileInfo{};
     file_ = std::shared_ptr<File>(std::move(out_file));
     commit_.ReplaceFile(file_, fi.device, fi.inode);
   }

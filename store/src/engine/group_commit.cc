@@ -132,7 +132,7 @@ Status GroupCommit::SyncUpTo(uint64_t gen) {
 Status GroupCommit::CheckFileInPlace(Directory* dir, uint64_t dev, uint64_t ino) {
   if ((dev == 0 && ino == 0) || dir == nullptr) return Status::OK();
   FileInfo info;
-  Status s = dir->Stat(name_, &info);
+  Status s = dir->Stat(name_).MoveTo(&info);
   if (s.ok() && info.exists && info.device == dev && info.inode == ino) return Status::OK();
   return Status::IOError(path_ + ": the queue file was replaced or removed by another process while it was open "
                                  "here; what was written since is only in the old file, which no longer has this "

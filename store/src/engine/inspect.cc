@@ -16,7 +16,7 @@ namespace {
 
 // The directory of `path`, held open for the calls relative to it.
 Status OpenDirOf(Env* env, const std::string& path, std::unique_ptr<Directory>* dir) {
-  Status s = env->OpenDirectory(DirName(path), dir);
+  Status s = env->OpenDirectory(DirName(path)).MoveTo(dir);
   if (s.IsNotFound()) return Status::NotFound(path + ": no such queue file");
   return s;
 }
@@ -28,14 +28,14 @@ Status OpenForReading(Env* env, const std::string& path, std::unique_ptr<File>* 
     return Status::InvalidArgument(path + ": is a directory; give the path of a queue file");
   std::unique_ptr<Directory> dir;
   MQ_RETURN_IF_ERROR(OpenDirOf(env, path, &dir));
-  MQ_RETURN_IF_ERROR(dir->Stat(name, info));
+  MQ_RETURN_IF_ERROR(dir->Stat(name).MoveTo(info));
   if (!info->exists) return Status::NotFound(path + ": no such queue file");
   if (info->is_directory) return Status::InvalidArgument(path + ": is a directory; give the path of a queue file");
   if (info->is_symlink)
     return Status::InvalidArgument(path + ": is a symbolic link; mq opens a queue only by its real name, never "
                                           "through a link (give the path of the file it points to)");
   if (!info->is_regular) return Status::InvalidArgument(path + ": is not a regular file");
-  Status s = dir->OpenFile(name, OpenMode::kReadOnly, 0, f);
+  Status s = dir->OpenFile(name, OpenMode::kReadOnly, 0).MoveTo(f);
   if (s.sys_errno() == EACCES)
     return Status::IOError(path + ": cannot read it", EACCES, "run as the queue's owner or root");
   return s;
@@ -63,7 +63,7 @@ static Status ScanLogInto(const std::string& path, const InspectOptions& options
   FileInfo info;
   MQ_RETURN_IF_ERROR(OpenForReading(env, path, &f, &info));
   uint64_t size = 0;
-  MQ_RETURN_IF_ERROR(f->Size(&size));
+  MQ_ASSIGN_OR_RETURN(size, f->Size());
   sum->file_bytes = size;
   log::Header h;
   log::FileKind kind;
@@ -131,7 +131,7 @@ static Status InspectIndexInto(const std::string& log_path, const LogSummary& lo
   std::unique_ptr<Directory> dir;
   MQ_RETURN_IF_ERROR(OpenDirOf(env, log_path, &dir));
   FileInfo fi;
-  MQ_RETURN_IF_ERROR(dir->Stat(BaseName(info->path), &fi));
+  MQ_ASSIGN_OR_RETURN(fi, dir->Stat(BaseName(info->path)));
   if (!fi.exists) return Status::OK();
   std::unique_ptr<Index> idx;
   Status s = Index::Open(info->path, true, 0, &idx, dir->native_handle());
@@ -167,7 +167,7 @@ static Status InspectIndexInto(const std::string& log_path, const LogSummary& lo
   if (!meta.valid) return stale("a rebuild did not finish");
   if (log.legacy) {
     FileInfo li;
-    MQ_RETURN_IF_ERROR(dir->Stat(BaseName(log_path), &li));
+    MQ_ASSIGN_OR_RETURN(li, dir->Stat(BaseName(log_path)));
     if (meta.log_id != 0 || meta.log_dev != li.device || meta.log_ino != li.inode)
       return stale("it was built for another log file");
   } else if (meta.log_id != log.log_id) {
@@ -237,7 +237,7 @@ static Status VerifyIndexInto(const std::string& log_path, const InspectOptions&
 pid_t QueueLockHolder(const std::string& log_path, Env* env) {
   if (env == nullptr) env = Env::Default();
   std::unique_ptr<Directory> dir;
-  if (!env->OpenDirectory(DirName(log_path), &dir).ok()) return 0;
+  if (!env->OpenDirectory(DirName(log_path)).MoveTo(&dir).ok()) return 0;
   return dir->LockHolder(BaseName(LockPathFor(log_path)));
 }
 

@@ -51,7 +51,7 @@ void StoreImpl::Note(const std::string& what) {
 
 Status StoreImpl::CreateLog() {
   std::unique_ptr<File> f;
-  Status s = qdir_->OpenFile(name_, OpenMode::kCreateNew, opt_.file_mode, &f);
+  Status s = qdir_->OpenFile(name_, OpenMode::kCreateNew, opt_.file_mode).MoveTo(&f);
   if (!s.ok()) return s;
   log_.header = log::Header{log::kFormatVersion, 0, NewLogId(), 1, env_->NowMicros()};
   std::string buf;
@@ -101,7 +101,7 @@ Status StoreImpl::ReadHeader(uint64_t size) {
 Status StoreImpl::OpenImpl() {
   if (name_.empty() || name_ == "." || name_ == "..")
     return Status::InvalidArgument(path_ + ": is a directory; give the path of a queue file");
-  Status ds = env_->OpenDirectory(dir_, &qdir_);
+  Status ds = env_->OpenDirectory(dir_).MoveTo(&qdir_);
   if (ds.IsNotFound() && !opt_.create_if_missing) return Status::NotFound(path_ + ": no such queue file");
   if (!ds.ok()) return ds.WithContext("opening the directory of queue " + path_);
   const std::string idx_dir = DirName(opt_.index_path);
@@ -109,12 +109,12 @@ Status StoreImpl::OpenImpl() {
   if (idx_dir == dir_) {
     idx_dir_ = qdir_.get();
   } else {
-    ds = env_->OpenDirectory(idx_dir, &idx_dir_own_);
+    ds = env_->OpenDirectory(idx_dir).MoveTo(&idx_dir_own_);
     if (!ds.ok()) return ds.WithContext("opening the directory of index " + opt_.index_path);
     idx_dir_ = idx_dir_own_.get();
   }
   FileInfo info;
-  MQ_RETURN_IF_ERROR(qdir_->Stat(name_, &info));
+  MQ_ASSIGN_OR_RETURN(info, qdir_->Stat(name_));
   if (info.exists && info.is_directory)
     return Status::InvalidArgument(path_ + ": is a directory; give the path of a queue file");
   if (info.exists && info.is_symlink)
@@ -127,7 +127,7 @@ Status StoreImpl::OpenImpl() {
     return Status::NotFound(path_ + ": no such queue file");
 
   FileInfo lock_info;
-  MQ_RETURN_IF_ERROR(qdir_->Stat(LockPathFor(name_), &lock_info));
+  MQ_ASSIGN_OR_RETURN(lock_info, qdir_->Stat(LockPathFor(name_)));
   // Nobody else sees the store yet; held so that the open, like every
   // other operation, touches what mu_ guards only under it.
   MutexLock l(&mu_);
@@ -148,7 +148,7 @@ void StoreImpl::ForgetNewLock() {
 
 Status StoreImpl::LockAndOpen(const FileInfo& info) {
   pid_t holder = 0;
-  Status s = qdir_->LockFile(LockPathFor(name_), opt_.file_mode, &lock_, &holder);
+  Status s = qdir_->LockFile(LockPathFor(name_), opt_.file_mode, &holder).MoveTo(&lock_);
   if (s.IsBusy())
     return Status::Busy(path_ + ": queue in use by pid " + std::to_string(holder) + " (lock " +
                         LockPathFor(path_) + "); stop that process, or wait for it to close the queue");
@@ -165,7 +165,7 @@ Status StoreImpl::LockAndOpen(const FileInfo& info) {
   }
   {
     std::unique_ptr<File> f;
-    s = qdir_->OpenFile(name_, OpenMode::kReadWrite, opt_.file_mode, &f);
+    s = qdir_->OpenFile(name_, OpenMode::kReadWrite, opt_.file_mode).MoveTo(&f);
     if (s.sys_errno() == EACCES || s.sys_errno() == EPERM)
       return Status::IOError(path_ + ": cannot open the queue for reading and writing (run as its owner, or "
                                      "read it with mqtool dump)",
@@ -173,11 +173,11 @@ Status StoreImpl::LockAndOpen(const FileInfo& info) {
     if (!s.ok()) return s;
     file_ = std::move(f);
     FileInfo fi;
-    MQ_RETURN_IF_ERROR(qdir_->Stat(name_, &fi));
+    MQ_ASSIGN_OR_RETURN(fi, qdir_->Stat(name_));
     commit_.SetFile(file_, qdir_.get(), fi.device, fi.inode);
   }
   uint64_t size = 0;
-  MQ_RETURN_IF_ERROR(file_->Size(&size));
+  MQ_ASSIGN_OR_RETURN(size, file_->Size());
   MQ_RETURN_IF_ERROR(ReadHeader(size));
   if (!report_.created) {
     // Make the log's directory entry durable before anything in it is
@@ -185,12 +185,12 @@ Status StoreImpl::LockAndOpen(const FileInfo& info) {
     // fsync (here or in an earlier process) leaves a file a power loss takes.
     MQ_RETURN_IF_ERROR(qdir_->Sync());
   }
-  MQ_RETURN_IF_ERROR(file_->Size(&size));
+  MQ_ASSIGN_OR_RETURN(size, file_->Size());
   report_.legacy = log_.legacy;
   boot_id_ = env_->BootId();
   if (log_.legacy) {
     FileInfo fi;
-    MQ_RETURN_IF_ERROR(qdir_->Stat(name_, &fi));
+    MQ_ASSIGN_OR_RETURN(fi, qdir_->Stat(name_));
     log_.dev = fi.device;
     log_.ino = fi.inode;
   }
@@ -198,7 +198,7 @@ Status StoreImpl::LockAndOpen(const FileInfo& info) {
   (void)qdir_->Remove(name_ + ".compact");  // a compaction that never reached its rename
 
   FileInfo idx_info;
-  MQ_RETURN_IF_ERROR(idx_dir_->Stat(idx_name_, &idx_info));
+  MQ_ASSIGN_OR_RETURN(idx_info, idx_dir_->Stat(idx_name_));
   s = OpenIndex();
   if (!s.ok()) {
     index_.reset();
@@ -269,7 +269,7 @@ Status StoreImpl::BumpSession() {
 
 Status StoreImpl::StampClosedLog(IndexMeta* m) {
   FileInfo fi;
-  MQ_RETURN_IF_ERROR(qdir_->Stat(name_, &fi));
+  MQ_ASSIGN_OR_RETURN(fi, qdir_->Stat(name_));
   m->closed_dev = fi.device;
   m->closed_ino = fi.inode;
   m->closed_size = fi.size;
@@ -316,7 +316,7 @@ Status StoreImpl::OpenIndex() {
   read_.reader = std::make_unique<Index::Read>(index_.get());
 
   uint64_t size = 0;
-  MQ_RETURN_IF_ERROR(file_->Size(&size));
+  MQ_ASSIGN_OR_RETURN(size, file_->Size());
   IndexMeta meta;
   bool present = false;
   {
@@ -389,7 +389,7 @@ Status StoreImpl::OpenIndex() {
 
 Status StoreImpl::ScanAndIndex(uint64_t from, uint64_t prev_seq, bool framed_only, bool rebuild) {
   uint64_t size = 0;
-  MQ_RETURN_IF_ERROR(file_->Size(&size));
+  MQ_ASSIGN_OR_RETURN(size, file_->Size());
   report_.scanned_from = from;
   // The format's limit, not the queue's: max_message_size bounds appends, and
   // lowering it must not turn messages already stored into "damage".
@@ -535,7 +535,7 @@ Status SaveSideFile(Directory* dir, const std::string& log_name, const std::stri
   for (int n = 0; n < 1000; ++n) {
     const std::string name = n == 0 ? base : base + "." + std::to_string(n);
     *side_path = dir->PathOf(name);
-    s = dir->OpenFile(name, OpenMode::kCreateNew, mode, &out);
+    s = dir->OpenFile(name, OpenMode::kCreateNew, mode).MoveTo(&out);
     if (s.ok() || s.sys_errno() != EEXIST) break;
   }
   if (!s.ok()) return s.WithContext("keeping damaged bytes of " + dir->PathOf(log_name));

@@ -20,7 +20,7 @@ bool IndexProvesLogFlags(const IndexMeta& m, bool legacy, uint64_t session, Dire
     return false;
   }
   FileInfo now;
-  if (!dir->Stat(name, &now).ok() || !now.exists || now.device != m.closed_dev || now.inode != m.closed_ino ||
+  if (!dir->Stat(name).MoveTo(&now).ok() || !now.exists || now.device != m.closed_dev || now.inode != m.closed_ino ||
       now.size != m.closed_size || now.ctime_ns != m.closed_ctime_ns) {
     *why = "the log (without header) changed since the index was closed (its size or ctime differs)";
     return false;

@@ -128,11 +128,10 @@ class PosixFile final : public File {
     return Status::OK();
   }
 
-  Status Size(uint64_t* size) override {
+  Result<uint64_t> Size() override {
     struct stat st;
     if (::fstat(fd_, &st) != 0) return Status::FromErrno(path_ + ": fstat");
-    *size = static_cast<uint64_t>(st.st_size);
-    return Status::OK();
+    return static_cast<uint64_t>(st.st_size);
   }
 
   const std::string& path() const override { return path_; }
@@ -208,8 +207,7 @@ class PosixDirectory final : public Directory {
   int native_handle() const override { return fd_; }
   const std::string& path() const override { return path_; }
 
-  Status OpenFile(const std::string& name, OpenMode mode, mode_t perms,
-                  std::unique_ptr<File>* out) override {
+  Result<std::unique_ptr<File>> OpenFile(const std::string& name, OpenMode mode, mode_t perms) override {
     MQ_RETURN_IF_ERROR(CheckPlainName(name));
     const std::string path = PathOf(name);
     // O_NOFOLLOW everywhere: in a directory another user can write, a name
@@ -257,31 +255,30 @@ class PosixDirectory final : public Directory {
         return Status::IOError(path + ": chmod", err);
       }
     }
-    out->reset(new PosixFile(path, fd, mode != OpenMode::kReadOnly));
-    return Status::OK();
+    return std::unique_ptr<File>(new PosixFile(path, fd, mode != OpenMode::kReadOnly));
   }
 
-  Status Stat(const std::string& name, FileInfo* info) override {
-    *info = FileInfo{};
+  Result<FileInfo> Stat(const std::string& name) override {
     MQ_RETURN_IF_ERROR(CheckPlainName(name));
+    FileInfo info;
     const std::string path = PathOf(name);
     // AT_SYMLINK_NOFOLLOW: a symlink is reported as what it is (not
     // regular), never as the file it points to.
     struct stat st;
     if (::fstatat(fd_, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      if (errno == ENOENT) return Status::OK();
+      if (errno == ENOENT) return info;
       return Status::FromErrno(path + ": stat");
     }
-    info->exists = true;
-    info->is_regular = S_ISREG(st.st_mode);
-    info->is_directory = S_ISDIR(st.st_mode);
-    info->is_symlink = S_ISLNK(st.st_mode);
-    info->size = static_cast<uint64_t>(st.st_size);
-    info->device = st.st_dev;
-    info->inode = st.st_ino;
-    info->mode = st.st_mode;
-    info->ctime_ns = static_cast<uint64_t>(st.st_ctim.tv_sec) * 1000000000u + static_cast<uint64_t>(st.st_ctim.tv_nsec);
-    return Status::OK();
+    info.exists = true;
+    info.is_regular = S_ISREG(st.st_mode);
+    info.is_directory = S_ISDIR(st.st_mode);
+    info.is_symlink = S_ISLNK(st.st_mode);
+    info.size = static_cast<uint64_t>(st.st_size);
+    info.device = st.st_dev;
+    info.inode = st.st_ino;
+    info.mode = st.st_mode;
+    info.ctime_ns = static_cast<uint64_t>(st.st_ctim.tv_sec) * 1000000000u + static_cast<uint64_t>(st.st_ctim.tv_nsec);
+    return info;
   }
 
   Status Sync() override {
@@ -311,8 +308,7 @@ class PosixDirectory final : public Directory {
     return Status::OK();
   }
 
-  Status LockFile(const std::string& name, mode_t perms, std::unique_ptr<FileLock>* lock,
-                  pid_t* holder_pid) override {
+  Result<std::unique_ptr<FileLock>> LockFile(const std::string& name, mode_t perms, pid_t* holder_pid) override {
     *holder_pid = 0;
     MQ_RETURN_IF_ERROR(CheckPlainName(name));
     const std::string path = PathOf(name);
@@ -363,8 +359,7 @@ class PosixDirectory final : public Directory {
         ::close(fd);
         return Status::IOError(path + ": write pid", err);
       }
-      lock->reset(new PosixLock(fd));
-      return Status::OK();
+      return std::unique_ptr<FileLock>(new PosixLock(fd));
     }
     return Status::Busy(path + ": the lock file keeps being replaced; another process is opening the queue");
   }
@@ -390,7 +385,7 @@ class PosixDirectory final : public Directory {
 
 class PosixEnv final : public Env {
  public:
-  Status OpenDirectory(const std::string& dir, std::unique_ptr<Directory>* out) override {
+  Result<std::unique_ptr<Directory>> OpenDirectory(const std::string& dir) override {
     // Symlinks are followed at this one open (env.h says why); from here on
     // the directory is reached only through its descriptor.
     bool readable = true;
@@ -406,8 +401,7 @@ class PosixEnv final : public Env {
       if (err == ENOENT) return Status::NotFound(dir + ": no such directory");
       return Status::IOError(dir + ": open directory", err);
     }
-    out->reset(new PosixDirectory(dir, fd, readable));
-    return Status::OK();
+    return std::unique_ptr<Directory>(new PosixDirectory(dir, fd, readable));
   }
 
   std::string BootId() override {
