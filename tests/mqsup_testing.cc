@@ -69,7 +69,7 @@ pid_t MqsupRun::Start() {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 2, dir_.File("mqsup.err").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+  posix_spawn_file_actions_addopen(&fa, 2, dir_.File("mqsup.err").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);
   const std::string bin = MqsupPath(), run = "run", cfg = config();
   char* argv[] = {const_cast<char*>(bin.c_str()), const_cast<char*>(run.c_str()), const_cast<char*>(cfg.c_str()),
                   nullptr};

@@ -27,7 +27,7 @@ std::string g_name;
 void Append(const std::string& line) {
   const char* f = std::getenv("ORDER_FILE");
   if (f == nullptr) return;
-  const int fd = ::open(f, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  const int fd = ::open(f, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return;
   (void)!::write(fd, line.data(), line.size());
   ::close(fd);
@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
     const pid_t pid = ::fork();
     if (pid == 0) {
       const std::string tmp = std::string(argv[2]) + ".tmp";
-      const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
       const std::string me = std::to_string(::getpid());
       (void)!::write(fd, me.data(), me.size());
       ::close(fd);

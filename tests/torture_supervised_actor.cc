@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const bool ack = std::string(argv[1]) == "ack";
-  const int out = ::open(argv[2], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  const int out = ::open(argv[2], O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (out < 0) return Fail(std::string("opening ") + argv[2], mq::Status::FromErrno("open"));
 
   mq::MailboxOptions o;
