@@ -333,19 +333,7 @@ Status ConfirmedSender::SendOne(std::string_view payload) {
     ssize_t n = 0;
     if (channel_fd_ >= 0) {
       // The first message carries the answer channel.
-      iovec iov{const_cast<char*>(payload.data()), payload.size()};
-      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-      msghdr m{};
-      m.msg_iov = &iov;
-      m.msg_iovlen = 1;
-      m.msg_control = control;
-      m.msg_controllen = sizeof(control);
-      cmsghdr* c = CMSG_FIRSTHDR(&m);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int));
-      std::memcpy(CMSG_DATA(c), &channel_fd_, sizeof(int));
-      n = ::sendmsg(fd_, &m, MSG_NOSIGNAL);
+      n = unix_socket::SendWithFd(fd_, payload, channel_fd_);
       if (n >= 0) {
         ::close(channel_fd_);  // the mailbox holds it now
         channel_fd_ = -1;

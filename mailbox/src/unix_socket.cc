@@ -120,6 +120,24 @@ bool SocketIdentity(const std::string& path, uint64_t* dev, uint64_t* ino) {
   return true;
 }
 
+ssize_t SendWithFd(int sock, std::string_view bytes, int fd) {
+  iovec iov{const_cast<char*>(bytes.data()), bytes.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  if (fd >= 0) {
+    m.msg_control = control;
+    m.msg_controllen = sizeof(control);
+    cmsghdr* c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  }
+  return ::sendmsg(sock, &m, MSG_NOSIGNAL);
+}
+
 void PrepareReceive(mmsghdr* m, iovec* iov, char* buf, size_t len, sockaddr_un* from, std::vector<char>* control) {
   *iov = iovec{buf, len};
   msghdr& h = m->msg_hdr;

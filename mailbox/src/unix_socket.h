@@ -49,6 +49,11 @@ size_t MaxQueuedDatagrams();
 // case costs no system call.
 void EnsureSendBuffer(int fd, size_t bytes, size_t* known);
 
+// Sends `bytes` as one datagram on `sock` with descriptor `fd` attached
+// (SCM_RIGHTS), or none if fd < 0; MSG_NOSIGNAL. Returns what sendmsg
+// returns (errno set on -1). The caller still owns fd.
+ssize_t SendWithFd(int sock, std::string_view bytes, int fd);
+
 // Points one recvmmsg entry at `buf` (`len` bytes), `*from` for the
 // sender's address and `*control` for its ancillary data, ready to read.
 void PrepareReceive(mmsghdr* m, iovec* iov, char* buf, size_t len, sockaddr_un* from, std::vector<char>* control);

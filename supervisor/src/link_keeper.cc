@@ -18,6 +18,7 @@
 
 #include "mq/monitor.h"
 #include "mq/sender.h"
+#include "unix_socket.h"
 
 namespace mq::supervisor {
 namespace {
@@ -29,21 +30,7 @@ struct Peer {
 
 // One message: "A <ref> <name>\n<notify>" with the peer's pidfd, "R <ref>", or "Q".
 Status SendRecord(int sock, const std::string& rec, int fd) {
-  iovec iov{const_cast<char*>(rec.data()), rec.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  if (fd >= 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  }
-  if (::sendmsg(sock, &msg, MSG_NOSIGNAL) < 0) return Status::FromErrno("link keeper: sendmsg");
+  if (unix_socket::SendWithFd(sock, rec, fd) < 0) return Status::FromErrno("link keeper: sendmsg");
   return Status::OK();
 }
 
