@@ -264,6 +264,19 @@ std::vector<Scenario> StoreWrittenLogs(const test::TempDir& dir) {
     out.push_back(sc);
   }
   {
+    // Every batch after a sync starts with a sync mark (docs/log-format.md, "Sync marks").
+    Scenario sc{"under sync=always (sync marks), compacted, more appends", dir.File("synced"), {}};
+    StoreOptions always = Opts();
+    always.sync = SyncPolicy::kAlways;
+    auto s = OpenOrDie(sc.path, always);
+    Workload(s.get(), 0, 30, &sc.pending);
+    CompactionResult r;
+    EXPECT_TRUE(s->Compact().MoveTo(&r).ok());
+    Workload(s.get(), 30, 50, &sc.pending);
+    EXPECT_TRUE(s->Close().ok());
+    out.push_back(sc);
+  }
+  {
     Scenario sc{"after compaction and more appends", dir.File("compacted"), {}};
     auto s = OpenOrDie(sc.path);
     Workload(s.get(), 0, 40, &sc.pending);

@@ -3,7 +3,8 @@
 // consumes and receives by key see the frozen tail's messages as if LMDB had
 // them already, and what LMDB ends up with equals a fresh build.
 #include <gtest/gtest.h>
-#include <lmdb.h>
+#include <fcntl.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +22,8 @@
 #include "store_testing.h"
 #include "test_util.h"
 
+extern char** environ;
+
 namespace mq {
 namespace {
 
@@ -31,40 +34,29 @@ std::string KeyOf(uint64_t i) { return "k" + std::to_string(i % 5); }
 
 // Holds LMDB's write lock on an index from a child process, so that the
 // store's index writer blocks in its transaction until Release(). Release()
-// returns how many entries the seq table had while the lock was held.
+// returns how many entries the seq table had while the lock was held. The
+// child is a program (index_write_blocker_helper) started by posix_spawn: a
+// child forked from this process, whose store runs threads, must not run
+// LMDB (it allocates) before an exec.
 class IndexWriteBlocker {
  public:
   explicit IndexWriteBlocker(const std::string& index_path) {
     int to_child[2], to_parent[2];
-    if (::pipe(to_child) != 0 || ::pipe(to_parent) != 0) return;
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::close(to_child[1]);
-      ::close(to_parent[0]);
-      long entries = -1;
-      MDB_env* env = nullptr;
-      MDB_txn* txn = nullptr;
-      MDB_dbi dbi = 0;
-      MDB_stat st;
-      bool ok = mdb_env_create(&env) == 0 && mdb_env_set_maxdbs(env, 8) == 0 &&
-                mdb_env_set_mapsize(env, size_t{256} << 30) == 0 &&
-                mdb_env_open(env, index_path.c_str(), MDB_NOSUBDIR | MDB_NOTLS, 0600) == 0 &&
-                mdb_txn_begin(env, nullptr, 0, &txn) == 0;
-      char c = ok ? 'L' : 'E';
-      if (::write(to_parent[1], &c, 1) != 1) ::_exit(1);
-      if (::read(to_child[0], &c, 1) != 1) ::_exit(1);
-      if (ok && mdb_dbi_open(txn, "seq", MDB_INTEGERKEY, &dbi) == 0 && mdb_stat(txn, dbi, &st) == 0)
-        entries = static_cast<long>(st.ms_entries);
-      if (txn != nullptr) mdb_txn_abort(txn);
-      if (::write(to_parent[1], &entries, sizeof entries) != sizeof entries) ::_exit(1);
-      ::_exit(0);
-    }
+    if (::pipe2(to_child, O_CLOEXEC) != 0 || ::pipe2(to_parent, O_CLOEXEC) != 0) return;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, to_child[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, to_parent[1], 1);
+    std::string helper = MQ_INDEX_WRITE_BLOCKER_HELPER, path = index_path;
+    char* argv[] = {helper.data(), path.data(), nullptr};
+    if (::posix_spawn(&pid_, argv[0], &fa, nullptr, argv, environ) != 0) pid_ = -1;
+    posix_spawn_file_actions_destroy(&fa);
     ::close(to_child[0]);
     ::close(to_parent[1]);
     to_child_ = to_child[1];
     from_child_ = to_parent[0];
     char c = 0;
-    locked_ = ::read(from_child_, &c, 1) == 1 && c == 'L';
+    locked_ = pid_ > 0 && ::read(from_child_, &c, 1) == 1 && c == 'L';
   }
   ~IndexWriteBlocker() { (void)Release(); }
   bool locked() const { return locked_; }

@@ -507,6 +507,26 @@ TEST_F(LogScannerTest, ResyncFindsTheNextValidMessageAboveTheGivenSeq) {
   EXPECT_FALSE(scanner_->Resync(bad + 1, 4, &found));
 }
 
+// Issue 17 item 7: a payload holding a framed record (seq 999) inside a
+// message whose size was damaged. The record checks out, but the message
+// after the payload does not follow it: resync goes on to that message.
+TEST_F(LogScannerTest, ResyncNeverTakesARecordAPayloadHoldsWhenTheChainAfterItBreaks) {
+  StartFramed();
+  Framed(1, "one");
+  std::string inner;
+  AppendFramed(&inner, 999, "inner");
+  const uint64_t bad = Framed(2, "pre:" + inner);
+  const uint64_t three = Framed(3, "three");
+  Framed(4, "four");
+  EncodeFixed32(&file_.data[bad + kMetaRecordSize + 4], static_cast<uint32_t>(4 + inner.size() + 3));
+  StartAfterHeader(/*chunk=*/16);
+  EXPECT_EQ(ReadAll(), std::vector<std::string>{"one"});
+  ASSERT_EQ(Kind(), ScanProblem::Kind::kCorrupt);
+  uint64_t found = 0;
+  ASSERT_TRUE(scanner_->Resync(bad + 1, 1, &found));
+  EXPECT_EQ(found, three);
+}
+
 TEST_F(LogScannerTest, ValidFramedAtChecksAMessageWithoutMovingTheScan) {
   StartFramed();
   const uint64_t one = Framed(1, "one");

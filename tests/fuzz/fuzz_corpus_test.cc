@@ -52,6 +52,10 @@ TEST(FuzzCorpusTest, LogRecoveryKeepsEveryByteOfEachSeedAndRegression) {
   EXPECT_GE(RunInputs("log_recovery", &LogRecovery), 10u);
 }
 
+TEST(FuzzCorpusTest, RecoveryPlansAreSoundAndAgreeAcrossModesOnEachSeedAndRegression) {
+  EXPECT_GE(RunInputs("recovery_plan", &RecoveryDecision), 10u);
+}
+
 TEST(FuzzCorpusTest, KeyExtractorSpecsRoundTripOnEachSeedAndRegression) {
   EXPECT_GE(RunInputs("key_extractor", &KeyExtractor), 5u);
 }

@@ -19,6 +19,9 @@ namespace mq::fuzz {
 // Opening and recovering an arbitrary log file: mq::ScanLog, then
 // mq::Store::Open in each recovery mode, each on a fresh copy of the input.
 int LogRecovery(const uint8_t* data, size_t size);
+// Recovery's decision over a log's bytes in memory (mq::RecoveryPlanner), in
+// each recovery mode: fast, no file, no index.
+int RecoveryDecision(const uint8_t* data, size_t size);
 // mq::KeyExtractor::Parse and Extract.
 int KeyExtractor(const uint8_t* data, size_t size);
 // mq::ParsePattern (mqtool recv --match) and Pattern::Matches.

@@ -51,6 +51,14 @@ def framed(seq, payload, used=0):
     return meta + struct.pack("<I", mask(crc)) + struct.pack("<i", used) + size + payload
 
 
+SYNC_KIND = 0x0153716D
+
+
+def sync_mark(durable):
+    rec = struct.pack("<iIQ", SYNC_KIND, 12, durable)
+    return rec + struct.pack("<I", mask(crc32c(rec)))
+
+
 def bare(payload, used=0):
     return struct.pack("<ii", used, len(payload)) + payload
 
@@ -93,7 +101,35 @@ def log_seeds():
         "keyed_half_consumed": keyed,
         "seq_floor_high": header(seq_floor=1000) + framed(1000, b"m") + framed(1001, b"n"),
         "empty_payloads": h + framed(1, b"") + framed(2, b"", used=1) + framed(3, b""),
+        # docs/log-format.md, "Sync marks": a power cut's unsynced tail (a
+        # lost page, then an intact message) is cut; damage below a later
+        # mark's durable offset is refused.
+        "sync_mark_unsynced_hole": h + m1 + sync_mark(len(h + m1)) + framed(2, b"b1") + b"\0" * 600
+        + framed(4, b"d3"),
+        "sync_mark_damage_before_durable": h + m1 + flip(m2, 28) + m3 + sync_mark(len(three)) + framed(4, b"d3"),
+        # Issue 17 item 7: payloads that hold framed records, in a damaged
+        # message; resynchronisation must never return them.
+        "phantom_message_size_damaged": h + m1 + size_plus(framed(2, b"pre:" + framed(999, b"inner")), 3)
+        + framed(3, b"c") + framed(4, b"d"),
+        "phantom_meta_size_damaged": h + m1 + meta_size(framed(2, b"pre:" + framed(999, b"inner")), 13)
+        + framed(3, b"c") + framed(4, b"d"),
+        "phantom_chain_in_payload": h + m1 + size_plus(framed(2, b"x" + framed(998, b"i") + framed(999, b"j")), 1)
+        + framed(3, b"c"),
+        "phantom_numbered_below_the_damaged": h + m1 + size_plus(framed(5, b"pre:" + framed(4, b"inner")), 2)
+        + framed(6, b"f"),
+        "phantom_in_the_last_message": h + m1 + size_plus(framed(2, b"pre:" + framed(999, b"inner")), 3),
     }
+
+
+def size_plus(rec, n):
+    """A framed record whose message size field is n larger (its checksum then fails)."""
+    size = struct.unpack_from("<i", rec, 24)[0]
+    return rec[:24] + struct.pack("<i", size + n) + rec[28:]
+
+
+def meta_size(rec, size):
+    """A framed record whose meta record's size field says `size`."""
+    return rec[:4] + struct.pack("<I", size) + rec[8:]
 
 
 def key_extractor_seeds():
@@ -142,7 +178,8 @@ def reply_seeds():
         "too_large": reply(1, 0),
         "not_admitted": reply(2, 0),
         "store_error": reply(3, 0),
-        "unknown_code": reply(4, 0),
+        "no_channel": reply(4, 0),
+        "unknown_code": reply(5, 0),
         "bad_magic": reply(0, 1, magic=b"mqCX"),
         "bad_version": reply(0, 1, version=2),
         "reserved_set": reply(0, 7, reserved=b"\x01\x02"),
@@ -150,7 +187,20 @@ def reply_seeds():
         "long": reply(0, 1) + b"\0",
         "batch_of_three": reply(0, 5) + reply(1, 0) + reply(0, 6),
         "batch_with_a_bad_one": reply(0, 5) + reply(0, 6, magic=b"mqCX"),
+        # The pack offer (docs/mailbox.md, "Packed sends"): flag bit 0 and
+        # log2 of the size in bytes 6 and 7; out of range is no offer.
+        "pack_offer": reply(0, 9, reserved=b"\x01\x10"),
+        "pack_offer_out_of_range": reply(0, 9, reserved=b"\x01\x1f"),
+        "batch_with_offers": reply(0, 5, reserved=b"\x01\x06") + reply(1, 0, reserved=b"\x01\x1e"),
+        # Packed datagrams, parsed by the same target (pack_format.h).
+        "packed_two": packed(b"ab", b""),
+        "packed_bad_length": b"mqPK" + struct.pack("<I", 9) + b"ab",
+        "packed_trailing_byte": packed(b"x") + b"!",
     }
+
+
+def packed(*msgs):
+    return b"mqPK" + b"".join(struct.pack("<I", len(m)) + m for m in msgs)
 
 
 def answers(n, *datagrams):
@@ -172,6 +222,8 @@ def confirmed_replies_seeds():
         "batched": answers(4, reply(0, 1) + reply(0, 2), reply(2, 0) + reply(0, 4)),
         "batch_longer_than_in_flight": answers(2, reply(0, 1) + reply(0, 2) + reply(0, 3)),
         "none": answers(3),
+        "no_channel_after_one": answers(3, reply(0, 1), reply(4, 0), reply(0, 2)),
+        "no_channel_in_a_batch": answers(4, reply(0, 1) + reply(4, 0) + reply(0, 2)),
     }
 
 
@@ -185,6 +237,7 @@ def write(target, seeds):
 
 def main():
     write("log_recovery", log_seeds())
+    write("recovery_plan", log_seeds())
     write("key_extractor", key_extractor_seeds())
     write("pattern", pattern_seeds())
     write("reply", reply_seeds())

@@ -12,6 +12,7 @@
 
 #include "fuzz_targets.h"
 #include "mq/sender.h"
+#include "pack_format.h"
 #include "reply_format.h"
 
 namespace mq::fuzz {
@@ -24,6 +25,7 @@ Status::Code StatusCodeFor(reply::Code c) {
     case reply::Code::kTooLarge: return Status::Code::kTooLarge;
     case reply::Code::kNotAdmitted: return Status::Code::kDenied;
     case reply::Code::kStoreError: return Status::Code::kIOError;
+    case reply::Code::kNoChannel: return Status::Code::kIOError;  // every message in flight, at once
   }
   return Status::Code::kIOError;
 }
@@ -54,7 +56,9 @@ struct FakeMailbox {
 
 // The input is the whole datagram. Decode accepts exactly 16 bytes with the
 // magic, version 1 and a known code, and Encode gives back those bytes (with
-// the reserved bytes zero). DecodeBatch accepts what is a run of those.
+// bytes 6 and 7 as the valid pack offer they hold, or zero). DecodeBatch
+// accepts what is a run of those. As a packed datagram, Unpack takes it only
+// whole, as Pack would write it.
 int Reply(const uint8_t* data, size_t size) {
   const std::string_view in(reinterpret_cast<const char*>(data), size);
   // A batched datagram is accepted exactly when it is 1 to kMaxBatch
@@ -70,20 +74,45 @@ int Reply(const uint8_t* data, size_t size) {
   }
   FUZZ_CHECK(batch_ok == each_ok, "DecodeBatch disagrees with Decode of each 16-byte answer");
   FUZZ_CHECK(batch_ok || batch.empty(), "DecodeBatch refused a datagram but kept answers of it");
-  for (size_t i = 0; batch_ok && i < each.size(); ++i)
+  for (size_t i = 0; batch_ok && i < each.size(); ++i) {
     FUZZ_CHECK(batch.size() == each.size() && batch[i].code == each[i].code && batch[i].seq == each[i].seq,
                "DecodeBatch answer " + std::to_string(i) + " differs from Decode's");
+    FUZZ_CHECK(batch[i].pack_offer == reply::PackOffer(in.substr(i * reply::kSize, reply::kSize)),
+               "DecodeBatch answer " + std::to_string(i) + ": pack offer differs from PackOffer's");
+  }
+
+  // The same bytes as a packed datagram (pack_format.h): taken only whole,
+  // and then exactly what Pack writes for its entries.
+  std::vector<std::string_view> entries = {"before"};
+  const pack::Unpacked u = pack::Unpack(in, size, &entries);
+  if (u == pack::Unpacked::kOk) {
+    FUZZ_CHECK(entries.size() >= 2 && entries.size() <= 1 + pack::kMaxMessages, "Unpack: entry count out of range");
+    std::string again;
+    pack::Pack(std::span(entries).subspan(1), &again);
+    FUZZ_CHECK(again == in, "Pack(Unpack(x)) differs from x");
+  } else {
+    FUZZ_CHECK(entries.size() == 1, "Unpack refused a datagram but appended entries of it");
+    FUZZ_CHECK(u == pack::Unpacked::kMalformed, "Unpack of a whole datagram said it was cut short");
+  }
 
   reply::Code code;
   uint64_t seq = 0;
   if (!reply::Decode(in, &code, &seq)) return 0;
   FUZZ_CHECK(size == reply::kSize, "Decode accepted a datagram of " + std::to_string(size) + " bytes");
   FUZZ_CHECK(std::memcmp(data, reply::kMagic, 4) == 0 && data[4] == reply::kVersion, "Decode: magic or version");
-  FUZZ_CHECK(static_cast<uint8_t>(code) <= static_cast<uint8_t>(reply::Code::kStoreError), "Decode: unknown code");
+  FUZZ_CHECK(static_cast<uint8_t>(code) <= static_cast<uint8_t>(reply::Code::kNoChannel), "Decode: unknown code");
+  // Bytes 6 and 7 are the pack offer: kept when valid, else zero.
+  const size_t offer = reply::PackOffer(in);
+  uint8_t log2 = 0;
+  while (offer != 0 && (size_t{1} << log2) < offer) ++log2;
+  FUZZ_CHECK(offer == 0 || (log2 >= reply::kMinPackLog2 && log2 <= reply::kMaxPackLog2 && data[7] == log2 &&
+                            (data[6] & reply::kFlagPackOffer) != 0),
+             "PackOffer: not the offer bytes 6 and 7 say");
   char out[reply::kSize];
-  reply::Encode(code, seq, out);
+  reply::Encode(code, seq, out, log2);
   std::string expect(in);
-  expect[6] = expect[7] = 0;
+  expect[6] = static_cast<char>(offer != 0 ? reply::kFlagPackOffer : 0);
+  expect[7] = static_cast<char>(log2);
   FUZZ_CHECK(std::string_view(out, reply::kSize) == expect, "Encode(Decode(x)) differs from x");
   return 0;
 }
@@ -141,18 +170,31 @@ int ConfirmedReplies(const uint8_t* data, size_t size) {
 
   std::vector<Confirmation> out;
   s = cs->Collect(std::chrono::milliseconds(0), &out);
-  const size_t settled = std::min(decodable.size(), n);
-  FUZZ_CHECK(s.ok() || (s.IsTimedOut() && settled == 0), "Collect: " + s.ToString());
-  FUZZ_CHECK(out.size() == settled, "Collect gave " + std::to_string(out.size()) + " confirmations for " +
-                                        std::to_string(settled) + " decodable answers");
+  // The answers settle messages in order until every message is settled, or
+  // until a "no channel here" notice: that reports every message still in
+  // flight at once (kIOError) and nothing after it is read.
+  size_t settled = 0;
+  bool noticed = false;
+  while (settled < n && settled < decodable.size() && !noticed) {
+    if (decodable[settled].code == reply::Code::kNoChannel)
+      noticed = true;
+    else
+      ++settled;
+  }
+  const size_t reported = noticed ? n : settled;
+  FUZZ_CHECK(s.ok() || (s.IsTimedOut() && reported == 0), "Collect: " + s.ToString());
+  FUZZ_CHECK(out.size() == reported, "Collect gave " + std::to_string(out.size()) + " confirmations for " +
+                                         std::to_string(settled) + " decodable answers" +
+                                         (noticed ? " and a no-channel notice" : ""));
   for (size_t i = 0; i < out.size(); ++i) {
     FUZZ_CHECK(out[i].ticket == i, "confirmations out of send order");
-    FUZZ_CHECK(out[i].status.code() == StatusCodeFor(decodable[i].code),
+    const reply::Code code = i < settled ? decodable[i].code : reply::Code::kNoChannel;
+    FUZZ_CHECK(out[i].status.code() == StatusCodeFor(code),
                "answer " + std::to_string(i) + " reported as " + out[i].status.ToString());
-    if (decodable[i].code == reply::Code::kOk)
+    if (code == reply::Code::kOk)
       FUZZ_CHECK(out[i].seq == decodable[i].seq, "a confirmation carries another sequence number");
   }
-  FUZZ_CHECK(cs->in_flight() == n - settled, "messages in flight after the answers");
+  FUZZ_CHECK(cs->in_flight() == n - reported, "messages in flight after the answers");
   return 0;
 }
 

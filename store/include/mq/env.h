@@ -9,6 +9,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -26,6 +27,17 @@ class File {
   virtual Status Read(uint64_t offset, size_t n, char* dst, size_t* got) = 0;
   // Writes all n bytes at offset (extending the file if needed).
   virtual Status Write(uint64_t offset, const char* src, size_t n) = 0;
+  // Writes the n pieces one after another from offset: the same as one Write
+  // of their concatenation. The store's appends of large messages send them
+  // from where the caller holds them instead of copying them into one buffer
+  // first (the POSIX file uses pwritev). The default writes piece by piece.
+  virtual Status WriteV(uint64_t offset, const iovec* pieces, size_t n) {
+    for (size_t i = 0; i < n; ++i) {
+      MQ_RETURN_IF_ERROR(Write(offset, static_cast<const char*>(pieces[i].iov_base), pieces[i].iov_len));
+      offset += pieces[i].iov_len;
+    }
+    return Status::OK();
+  }
   // Replaces n bytes that the file already holds (it never extends the
   // file): the store's in-place used-flag writes. The same promise as Write
   // (in the OS once it returns; durable after Sync), so the default is Write;

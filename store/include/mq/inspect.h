@@ -32,7 +32,7 @@ struct LogDamage {
   uint64_t offset = 0;
   uint64_t bytes = 0;
   std::string reason;
-  bool tail = false;  // nothing valid follows: a torn tail
+  bool tail = false;  // nothing valid follows, or only the unsynced tail of a power cut (log-format.md, "Sync marks"): a torn tail
 };
 
 struct LogSummary {
@@ -60,7 +60,11 @@ inline constexpr uint64_t kLogFileHeaderSize = 56;
 
 struct InspectOptions {
   Env* env = nullptr;                  // default: Env::Default()
-  uint64_t max_message_size = 1u << 30;
+  // The largest message size field read as a message: by default the
+  // format's limit (docs/log-format.md, "Limits"), the one the store's own
+  // open reads with, so that a tool never calls damage what the store
+  // accepts. A lower value reports larger messages as damage.
+  uint64_t max_message_size = 0x7fffffffu - 28;
 };
 
 // Visits every message (pending and consumed) in log order until visit returns

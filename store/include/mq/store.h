@@ -28,6 +28,7 @@
 #include "mq/env.h"
 #include "mq/key_extractor.h"
 #include "mq/status.h"
+#include "mq/store_threads.h"
 
 namespace mq {
 
@@ -76,7 +77,7 @@ struct StoreOptions {
   bool create_if_missing = true;
   mode_t file_mode = 0600;         // for files the store creates
   uint64_t max_message_size = 64u << 20;
-  bool auto_compact = true;        // compact inside Consume when the threshold is passed
+  bool auto_compact = true;        // compact on a background thread once a consume passes the threshold
   double compact_ratio = 0.5;      // consumed bytes / log bytes that trigger it
   uint64_t compact_min_bytes = 64u << 20;  // ... once this many bytes are reclaimable
   std::string index_path;          // default: <log>.idx
@@ -92,6 +93,16 @@ struct StoreOptions {
   // tail"). Tests lower it so that a small workload runs the writer; 0 counts
   // as 1.
   size_t index_tail_flush = 65536;
+  // The ceiling of the index's LMDB map (docs/design.md, "Growing the index
+  // map"). The map starts at 1 MiB of address space and grows on demand, so
+  // an idle store reserves little; past this many bytes the index is full:
+  // appends fail with an error naming the index file and this option (the
+  // log keeps every message; reopen with a higher limit). 0: 256 GiB.
+  uint64_t max_index_bytes = 0;
+  // Shared background threads (mq/store_threads.h): the kBatch flusher and
+  // the index tail writer run there instead of on two threads of this
+  // store's own. Null (the default): threads of its own.
+  std::shared_ptr<StoreThreads> threads;
   Env* env = nullptr;              // default: Env::Default()
   Reporter* reporter = nullptr;    // default: none (reports are also in OpenReport)
 };
@@ -123,6 +134,12 @@ struct OpenReport {
   bool legacy = false;              // the log has no header (the original design's format)
   IndexAction index_action = IndexAction::kNone;
   std::string index_reason;         // kRebuilt: why, for people (e.g. "there was no index"); else ""
+  // False for a reopen in the same boot after a process that did not close
+  // the store (crashed, killed): the open skipped its directory fsync, the
+  // index's synced in-use mark and the stamp's fdatasync, which an open of
+  // this boot already made durable (docs/design.md, "Reopening in the same
+  // boot"). True for every other writable open.
+  bool synced_at_open = true;
   uint64_t scanned_from = 0;        // where the log scan started
   uint64_t scanned_bytes = 0;
   uint64_t messages_indexed = 0;    // index entries written by recovery
@@ -152,6 +169,8 @@ struct StoreStats {
   uint64_t compactions = 0;        // by this Store object
   uint64_t syncs = 0;              // fdatasyncs by this Store object
   uint64_t index_writes = 0;       // flushes of the index tail handed to the tail writer thread by this Store object
+  uint64_t index_map_bytes = 0;    // the index's LMDB map now (address space, not disk)
+  uint64_t index_map_resizes = 0;  // times this Store object grew (or adopted) the map
 };
 
 struct CompactionResult {
@@ -159,6 +178,26 @@ struct CompactionResult {
   uint64_t bytes_after = 0;
   uint64_t messages_kept = 0;
   uint64_t messages_dropped = 0;
+  // Where an online compaction spent its time, in microseconds (measured,
+  // for benchmarks and diagnosis: docs/design.md, "Compaction"). The store's
+  // lock is held only for the snapshot, a moment in each catch-up round, and
+  // the swap; everything else runs beside appends and receives.
+  struct Timing {
+    uint64_t total_us = 0;
+    uint64_t snapshot_lock_us = 0;   // the snapshot, with the wait for the index flush in flight
+    uint64_t copy_us = 0;            // the bulk copy and its fdatasync, without the lock
+    uint64_t rounds = 0;             // catch-up rounds without the lock
+    uint64_t rounds_us = 0;          // their time (copy, flags, fdatasync)
+    uint64_t round_lock_max_us = 0;  // the longest lock hold of one round (reading the end)
+    uint64_t throttled_rounds = 0;   // rounds during which appends and consumes were throttled
+    uint64_t swap_wait_us = 0;       // taking the lock for the swap
+    uint64_t swap_lock_us = 0;       // the lock held for the last piece and the swap, in all:
+    uint64_t swap_copy_us = 0;       //   copying the last piece and marking its consumes
+    uint64_t swap_piece_bytes = 0;   //   the last piece: bytes copied under the lock
+    uint64_t swap_sync_us = 0;       //   fdatasync of the new log
+    uint64_t swap_rename_us = 0;     //   rename and the directory's fsync
+    uint64_t swap_commit_us = 0;     //   the switch and the index commit
+  } timing;
 };
 
 class Store {
@@ -189,6 +228,12 @@ class Store {
   // Sets the message's used flag to 1 in place (durable before return under
   // kAlways). kNotFound if seq is not pending.
   virtual Status Consume(uint64_t seq) = 0;
+  // Consume of each seq in order, with one sync for all of them under
+  // kAlways (durable before return), where Consume syncs each one: the
+  // acknowledgement of messages taken together, as Redis's XACK of many ids.
+  // Stops at the first error; *done (if given) gets how many were consumed
+  // (durable under kAlways even then).
+  virtual Status ConsumeBatch(std::span<const uint64_t> seqs, size_t* done = nullptr) = 0;
   // Hides a pending message from FirstPending/FirstByKey/ScanPending in this
   // process without touching the disk: after a restart it is pending again.
   virtual Status Take(uint64_t seq) = 0;
@@ -227,7 +272,11 @@ class Store {
   virtual uint64_t durable_seq() const = 0;
   virtual uint64_t last_seq() const = 0;
 
-  // Rewrites the log without consumed messages (atomic; seqs kept).
+  // Rewrites the log without consumed messages (atomic; seqs kept). Online:
+  // other threads' appends, consumes, takes and reads go on during the copy
+  // and are in the new log; the store's lock is held only briefly at the
+  // start and for the final swap (docs/design.md, "Compaction"). One
+  // compaction at a time; Close waits for one in progress.
   virtual Result<CompactionResult> Compact() = 0;
   // Compacts if the thresholds in the options are passed; returns whether it did.
   virtual Result<bool> MaybeCompact() = 0;

@@ -1,6 +1,7 @@
-// Compaction and salvage: rewrite the log without consumed messages (and, in
-// salvage, without damaged bytes, which go to side files first), then swap it
-// in with one rename (docs/design.md, "Compaction").
+// Salvage: rewrite the log without consumed messages and without damaged
+// bytes (which go to side files first), then swap it in with one rename
+// (docs/design.md, "Compaction", "Recovery"). It runs at open, under the
+// lock. Store::Compact is online compaction (compaction_online.cc).
 #include <cstring>
 
 #include "format/log_format.h"
@@ -13,23 +14,8 @@ bool StoreImpl::CompactionDue() const {
          static_cast<double>(consumed_bytes_) >= opt_.compact_ratio * static_cast<double>(end_);
 }
 
-Result<CompactionResult> StoreImpl::Compact() {
-  MutexLock l(&mu_);
-  MQ_RETURN_IF_ERROR(CheckUsable());
-  CompactionResult result;
-  MQ_RETURN_IF_ERROR(CompactLocked(&result, false));
-  return result;
-}
-
-Result<bool> StoreImpl::MaybeCompact() {
-  MutexLock l(&mu_);
-  MQ_RETURN_IF_ERROR(CheckUsable());
-  if (!CompactionDue()) return false;
-  MQ_RETURN_IF_ERROR(CompactLocked(nullptr, false));
-  return true;
-}
-
 Status StoreImpl::RebuildIndex() {
+  MutexLock c(&compact_mu_);  // no compaction's index transaction in the way
   MutexLock l(&mu_);
   MQ_RETURN_IF_ERROR(CheckUsable());
   MQ_RETURN_IF_ERROR(WaitTailFlush());  // its transaction first; the rebuild replaces what it wrote
@@ -87,18 +73,11 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
   MQ_RETURN_IF_ERROR(WaitTailFlush());
   GroupCommit::Pause no_syncs(&commit_);  // none of the old file while it is replaced
   const std::string tmp_name = name_ + ".compact";
-  FileInfo old_info;
-  MQ_ASSIGN_OR_RETURN(old_info, qdir_->Stat(name_));
   uint64_t limit = end_;
   if (salvage) MQ_RETURN_IF_ERROR(file_->Size().MoveTo(&limit));
 
   std::unique_ptr<File> out_file;
-  // A new file (O_EXCL), never one found under the name: whatever is there
-  // (an unfinished compaction's file, or a symlink someone planted in a
-  // shared directory) is unlinked, not written through.
-  MQ_RETURN_IF_ERROR(qdir_->Remove(tmp_name));
-  MQ_RETURN_IF_ERROR(qdir_->OpenFile(tmp_name, OpenMode::kCreateNew,
-                                     old_info.exists ? (old_info.mode & 07777) : opt_.file_mode).MoveTo(&out_file));
+  MQ_ASSIGN_OR_RETURN(out_file, CreateRewriteFile(tmp_name));
   // Until the rename, a failure removes the unfinished new log: after ENOSPC
   // it would only keep holding the space.
   struct RemoveUnlessRenamed {
@@ -124,6 +103,7 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
   // The queue's key extractor goes with it (docs/log-format.md, "Key extractor records").
   if (opt_.key.enabled()) log::AppendKeyRecord(out.buf(), opt_.key.ToString());
 
+  StaleReader();  // no snapshot held: Begin may grow the index map for the rewrite
   Index::Write w(index_.get());
   MQ_RETURN_IF_ERROR(w.Begin());
   MQ_RETURN_IF_ERROR(w.Clear());
@@ -176,8 +156,39 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
   MQ_RETURN_IF_ERROR(out.Flush());
   // The new log is complete and durable before it takes the old one's name.
   MQ_RETURN_IF_ERROR(out_file->Sync());
+  RewrittenLog n;
+  n.header = h;
+  n.end = out.offset();
+  n.tail_start = new_tail_start;
+  n.tail_seq = new_tail_seq;
+  n.pending_bytes = new_pending_bytes;
+  MQ_RETURN_IF_ERROR(InstallRewrittenLog(tmp_name, std::move(out_file), n, &w, &tmp_guard.renamed));
+  ++compactions_;
+  r.bytes_after = end_;
+  report_.side_files.insert(report_.side_files.end(), side_files.begin(), side_files.end());
+  if (result != nullptr) *result = r;
+  return Status::OK();
+}
+
+Result<std::unique_ptr<File>> StoreImpl::CreateRewriteFile(const std::string& tmp_name) {
+  FileInfo old_info;
+  MQ_ASSIGN_OR_RETURN(old_info, qdir_->Stat(name_));
+  // A new file (O_EXCL), never one found under the name: whatever is there
+  // (an unfinished compaction's file, or a symlink someone planted in a
+  // shared directory) is unlinked, not written through.
+  MQ_RETURN_IF_ERROR(qdir_->Remove(tmp_name));
+  return qdir_->OpenFile(tmp_name, OpenMode::kCreateNew, old_info.exists ? (old_info.mode & 07777) : opt_.file_mode);
+}
+
+Status StoreImpl::InstallRewrittenLog(const std::string& tmp_name, std::unique_ptr<File> out_file,
+                                      const RewrittenLog& n, Index::Write* w, bool* renamed) {
+  // The transaction's buffered key items go in before the rename: a map
+  // they do not fit fails the rewrite while the old log is still the queue
+  // (online compaction then grows the map and runs again), instead of
+  // breaking the store at the commit below.
+  MQ_RETURN_IF_ERROR(w->FlushBuffered());
   MQ_RETURN_IF_ERROR(qdir_->Rename(tmp_name, name_));
-  tmp_guard.renamed = true;
+  *renamed = true;
   Status ds = qdir_->Sync();
   if (!ds.ok()) {
     // The new log has the name but the rename may not survive a power loss,
@@ -189,33 +200,36 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
                               ds.sys_errno());
     return broken_;
   }
+  if (n.durable_us != nullptr) *n.durable_us = SteadyMicros();
 
-  log_.header = h;
+  log_.header = n.header;
   log_.header_damaged = false;
   log_.legacy = false;
   log_.framed_only = true;
   log_.data_start = log::kHeaderRecordSize;
   log_.key_in_log = true;
-  end_ = out.offset();
-  tail_start_ = new_tail_start;
-  tail_seq_ = new_tail_seq;
-  pending_bytes_ = new_pending_bytes;
-  consumed_count_ = consumed_bytes_ = 0;
-  tail_.Clear();
+  end_ = n.end;
+  tail_start_ = n.tail_start;
+  tail_seq_ = n.tail_seq;
+  pending_bytes_ = n.pending_bytes;
+  consumed_count_ = n.consumed_count;
+  consumed_bytes_ = n.consumed_bytes;
+  tail_.Clear();  // its messages and waiting deletes are in the transaction
   read_.last_seq = 0;
   StaleReader();
   read_.key_front.clear();
-  hidden_.assign(taken_);
+  hidden_.assign(taken_);  // taken messages were copied, pending; they stay taken
   read_.front_seq = 0;
   cache_.Invalidate();
   {
     FileInfo fi;  // the new log's identity (zero if unknown: not checked then)
     if (!qdir_->Stat(name_).MoveTo(&fi).ok()) fi = FileInfo{};
     file_ = std::shared_ptr<File>(std::move(out_file));
-    commit_.ReplaceFile(file_, fi.device, fi.inode);
+    commit_.ReplaceFile(file_, fi.device, fi.inode, end_);
+    last_sync_mark_ = 0;  // the new log has none
   }
-  Status s = w.PutMeta(CurrentMeta(false));
-  if (s.ok()) s = w.Commit();
+  Status s = w->PutMeta(CurrentMeta(false));
+  if (s.ok()) s = w->Commit();
   if (!s.ok()) {
     // The new log is in place; an index that does not match it is
     // recognised by its log id at the next open and rebuilt.
@@ -224,10 +238,6 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
                               s.sys_errno());
     return broken_;
   }
-  ++compactions_;
-  r.bytes_after = end_;
-  report_.side_files.insert(report_.side_files.end(), side_files.begin(), side_files.end());
-  if (result != nullptr) *result = r;
   return Status::OK();
 }
 

@@ -1,6 +1,8 @@
 // Group commit (docs/design.md, "Group commit").
 #include "engine/group_commit.h"
 
+#include "engine/store_threads.h"
+
 #include <algorithm>
 #include <cassert>
 #include <cerrno>
@@ -31,7 +33,7 @@ void GroupCommit::SetFile(std::shared_ptr<File> file, Directory* dir, uint64_t d
   file_ino_ = ino;
 }
 
-void GroupCommit::ReplaceFile(std::shared_ptr<File> file, uint64_t dev, uint64_t ino) {
+void GroupCommit::ReplaceFile(std::shared_ptr<File> file, uint64_t dev, uint64_t ino, uint64_t end) {
   {
     MutexLock l(&file_mu_);
     file_ = std::move(file);
@@ -41,6 +43,8 @@ void GroupCommit::ReplaceFile(std::shared_ptr<File> file, uint64_t dev, uint64_t
   // The new file was synced whole before its rename: everything written is durable.
   MutexLock l(&sync_mu_);
   synced_gen_ = write_gen_.load();
+  written_end_.store(end);
+  synced_end_.store(end);
   if (last_seq_.load() > durable_seq_.load()) durable_seq_.store(last_seq_.load());
   assert(durable_seq_.load() <= last_seq_.load());
 }
@@ -90,6 +94,8 @@ Status GroupCommit::SyncUpTo(uint64_t gen) {
     syncing_ = true;
     const uint64_t g = write_gen_.load();
     const uint64_t seq = last_seq_.load();
+    // Loaded before the fdatasync starts: every write that made it is done.
+    const uint64_t end = written_end_.load();
     std::shared_ptr<File> f;
     Directory* dir = nullptr;
     uint64_t dev = 0, ino = 0;
@@ -112,6 +118,7 @@ Status GroupCommit::SyncUpTo(uint64_t gen) {
     } else if (s.ok()) {
       synced_gen_ = std::max(synced_gen_, g);
       if (seq > durable_seq_.load()) durable_seq_.store(seq);
+      if (end > synced_end_.load()) synced_end_.store(end);
       assert(durable_seq_.load() <= last_seq_.load());  // only what was written is durable
       ++syncs_;
     } else {
@@ -146,10 +153,35 @@ void GroupCommit::StartFlusher() {
     MutexLock l(&sync_mu_);
     stop_flusher_ = false;
   }
+  if (shared_) {
+    shared_->impl()->AttachFlusher(this, batch_interval_);
+    attached_ = true;
+    return;
+  }
   flusher_ = std::thread([this] { FlusherLoop(); });
 }
 
+void GroupCommit::FlushDue() {
+  uint64_t gen = 0;
+  {
+    MutexLock l(&sync_mu_);
+    gen = write_gen_.load();
+    if (stop_flusher_ || gen <= synced_gen_ || !sync_error_.ok()) return;
+  }
+  (void)SyncUpTo(gen);
+}
+
 void GroupCommit::StopFlusher() {
+  if (attached_) {
+    shared_->impl()->DetachFlusher(this);
+    attached_ = false;
+    {
+      MutexLock l(&sync_mu_);
+      stop_flusher_ = true;
+    }
+    sync_cv_.NotifyAll();
+    return;
+  }
   if (!flusher_.joinable()) return;
   {
     MutexLock l(&sync_mu_);

@@ -25,6 +25,7 @@
 #include "mq/env.h"
 #include "mq/status.h"
 #include "mq/store.h"
+#include "mq/store_threads.h"
 #include "util/mutex.h"
 
 namespace mq {
@@ -40,10 +41,21 @@ class GroupCommit {
 
   // ---- what writers report (under the store's mutex; lock-free here) ----
   // Messages up to last_seq are written to the log: one more generation.
-  void Appended(uint64_t last_seq) {
+  // `end`: the log's end after the write (what a later sync covers).
+  void Appended(uint64_t last_seq, uint64_t end) {
     assert(last_seq > last_seq_.load());  // seqs only grow
     last_seq_.store(last_seq);
+    written_end_.store(end);
     write_gen_.fetch_add(1);
+  }
+  // The log offset before which every byte was synced by a sync this object
+  // ran (0: none yet); what a sync mark records (docs/log-format.md, "Sync marks").
+  uint64_t synced_end() const { return synced_end_.load(); }
+  // The log was cut to `end` (a torn tail, by an index rebuild on a live
+  // store): no offset past it may be called written or synced. Under a Pause.
+  void CutAt(uint64_t end) {
+    if (written_end_.load() > end) written_end_.store(end);
+    if (synced_end_.load() > end) synced_end_.store(end);
   }
   // A write that adds no message (a used flag): the generation it made.
   uint64_t Wrote() { return write_gen_.fetch_add(1) + 1; }
@@ -52,9 +64,11 @@ class GroupCommit {
   // At open: a previous process may have died with writes not yet synced,
   // so nothing counts as durable until this process syncs; generation 1
   // stands for "unknown".
-  void StartUnsynced() {
+  void StartUnsynced(uint64_t end) {
     write_gen_.store(1);
     durable_seq_.store(0);
+    written_end_.store(end);
+    synced_end_.store(0);
   }
 
   uint64_t last_seq() const { return last_seq_.load(); }
@@ -79,7 +93,9 @@ class GroupCommit {
   // ino) is what that name led to when it was opened (0, 0: not checked).
   void SetFile(std::shared_ptr<File> file, Directory* dir, uint64_t dev, uint64_t ino) MQ_EXCLUDES(file_mu_);
   // After a compaction's rename: `file` replaces the log, durable as a whole.
-  void ReplaceFile(std::shared_ptr<File> file, uint64_t dev, uint64_t ino) MQ_EXCLUDES(sync_mu_, file_mu_);
+  // `end` is the new log's size.
+  void ReplaceFile(std::shared_ptr<File> file, uint64_t dev, uint64_t ino, uint64_t end)
+      MQ_EXCLUDES(sync_mu_, file_mu_);
 
   // Holds off syncs (waiting for the one in flight) while the log file is
   // replaced: a sync then is of neither file. RAII.
@@ -95,9 +111,17 @@ class GroupCommit {
   };
 
   // ---- the flusher thread (sync=batch) ----
+  // Shared threads (StoreOptions::threads; store_threads.h): the flusher is
+  // their sync thread's turn for this store, not a thread of its own. Before
+  // StartFlusher.
+  void UseThreads(std::shared_ptr<StoreThreads> threads) { shared_ = std::move(threads); }
   void StartFlusher() MQ_EXCLUDES(sync_mu_);
-  // Stops and joins it; a WaitDurable still waiting returns.
+  // Stops and joins it (or leaves the shared sync thread); a WaitDurable
+  // still waiting returns.
   void StopFlusher() MQ_EXCLUDES(sync_mu_);
+  // The shared sync thread's turn: syncs what was written since the last
+  // sync, if anything (one iteration of FlusherLoop).
+  void FlushDue() MQ_EXCLUDES(sync_mu_, file_mu_);
 
  private:
   friend class StoreImpl;  // names this class's mutexes in its lock order (MQ_ACQUIRED_BEFORE)
@@ -114,6 +138,8 @@ class GroupCommit {
   std::atomic<uint64_t> last_seq_{0};
   std::atomic<uint64_t> write_gen_{0};
   std::atomic<uint64_t> durable_seq_{0};  // written under sync_mu_
+  std::atomic<uint64_t> written_end_{0};  // the log's end as of the last Appended
+  std::atomic<uint64_t> synced_end_{0};   // written under sync_mu_
   std::atomic<bool> sync_failed_{false};  // sync_error_ is set: read without the lock
 
   Mutex sync_mu_;
@@ -125,6 +151,8 @@ class GroupCommit {
   bool stop_flusher_ MQ_GUARDED_BY(sync_mu_) = false;
   CondVar flusher_cv_;
   std::thread flusher_;
+  std::shared_ptr<StoreThreads> shared_;  // set: no flusher_ thread
+  bool attached_ = false;                 // to shared_'s sync thread (open and close only)
 
   Mutex file_mu_ MQ_ACQUIRED_AFTER(sync_mu_);
   std::shared_ptr<File> file_ MQ_GUARDED_BY(file_mu_);

@@ -2,6 +2,8 @@
 // tail, the flush's index transaction, and the tail writer thread.
 #include "engine/index_tail.h"
 
+#include "engine/store_threads.h"
+
 #include <algorithm>
 #include <cstring>
 
@@ -35,13 +37,13 @@ void IndexTail::Freeze(const IndexMeta& meta) {
   assert(!in_flight_ && frozen_.empty() && frozen_deletes_.empty());  // at most one flush at a time
   // frozen_ is empty here (its flush finished), so the swap hands tail_ the
   // frozen vector's storage back for the next tail.
-  std::swap(frozen_, tail_);
+  frozen_.swap(tail_);
   frozen_keys_.swap(keys_);
   frozen_pending_ = tail_pending_;
   frozen_all_live_ = frozen_pending_ == frozen_.size();
   tail_pending_ = 0;
   if (!frozen_all_live_)
-    for (Entry& e : frozen_) e.to_lmdb = !e.consumed;
+    frozen_.ForEach([](Entry& e) { e.to_lmdb = !e.consumed; });
   frozen_deletes_.swap(deletes_);
   // LMDB will hold [0, meta.applied): the meta says so in the same transaction.
   frozen_meta_ = meta;
@@ -117,7 +119,7 @@ void IndexTail::DropFrozen() {
 void IndexTail::StartWrite(Index* index, bool keyed) {
   assert(!in_flight_);  // at most one index transaction in flight
   assert(!frozen_.empty() || !frozen_deletes_.empty());
-  if (!writer_.joinable()) writer_ = std::thread([this] { WriterLoop(); });
+  if (!shared_ && !writer_.joinable()) writer_ = std::thread([this] { WriterLoop(); });
   ++writes_;
   in_flight_ = true;
   {
@@ -127,6 +129,21 @@ void IndexTail::StartWrite(Index* index, bool keyed) {
     write_keyed_ = keyed;
     write_state_ = WriteState::kQueued;
   }
+  write_cv_.NotifyAll();
+  if (shared_) shared_->impl()->QueueWrite(this);
+}
+
+void IndexTail::RunQueuedWrite() {
+  MutexLock l(&write_mu_);
+  if (write_state_ != WriteState::kQueued) return;
+  Index* const index = write_index_;
+  const bool keyed = write_keyed_;
+  l.Unlock();
+  Status s = WriteFrozen(index, keyed);
+  l.Lock();
+  write_status_ = std::move(s);
+  write_state_ = WriteState::kDone;
+  write_done_.store(true, std::memory_order_release);
   write_cv_.NotifyAll();
 }
 
@@ -143,6 +160,10 @@ bool IndexTail::WaitWrite(Status* s) {
 }
 
 void IndexTail::StopWriter() {
+  if (shared_) {
+    shared_->impl()->DetachWriter(this);
+    return;
+  }
   if (!writer_.joinable()) return;
   {
     MutexLock l(&write_mu_);

@@ -25,6 +25,7 @@
 
 #include <array>
 #include <atomic>
+#include <memory>
 #include <cassert>
 #include <cstdint>
 #include <string>
@@ -33,8 +34,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/chunked_vector.h"
 #include "util/coding.h"
 #include "index/index.h"
+#include "mq/store_threads.h"
 #include "util/mutex.h"
 
 namespace mq {
@@ -58,8 +61,9 @@ class IndexTail {
     // the tail writer; never changed while frozen.
     bool to_lmdb = false;
   };
-  // Seqs are consecutive from front().seq.
-  using Entries = std::vector<Entry>;
+  // Seqs are consecutive from front().seq. Chunked: a tail that grows large
+  // (no flush runs during an online compaction) never moves its entries.
+  using Entries = ChunkedVector<Entry>;
   // Per key, its tail entries as key-table items (EncodeKeyItem: the flush
   // hands them to LMDB as they are), and how many of the first ones are
   // known consumed (so a receive by key does not step over them again: the
@@ -85,6 +89,7 @@ class IndexTail {
 
   // ---- appending (inline: the append's hot path) ----
   size_t size() const { return tail_.size(); }  // entries in the tail (not the frozen tail)
+  size_t frozen_size() const { return frozen_.size() + frozen_deletes_.size(); }
   void Reserve(size_t n) {
     if (tail_.empty()) tail_.reserve(n);
   }
@@ -127,12 +132,12 @@ class IndexTail {
     assert(!e->consumed);
     e->consumed = true;
     if (InFrozen(e->seq)) {
-      e->next = static_cast<size_t>(e - frozen_.data()) + 1;
+      e->next = static_cast<size_t>(e->seq - frozen_.front().seq) + 1;
       --frozen_pending_;
       return true;
     }
     // Never reached LMDB, and now never will.
-    e->next = static_cast<size_t>(e - tail_.data()) + 1;
+    e->next = static_cast<size_t>(e->seq - tail_.front().seq) + 1;
     --tail_pending_;
     return false;
   }
@@ -173,6 +178,12 @@ class IndexTail {
   void DropFrozen();
 
   // ---- the tail writer ----
+  // Shared threads (StoreOptions::threads; store_threads.h): their index
+  // writer runs this tail's writes; no thread of its own. Before StartWrite.
+  void UseThreads(std::shared_ptr<StoreThreads> threads) { shared_ = std::move(threads); }
+  // The shared index writer's turn: runs the queued write, if any (one
+  // iteration of WriterLoop).
+  void RunQueuedWrite() MQ_EXCLUDES(write_mu_);
   // Hands the frozen tail to the tail writer (started on first use).
   void StartWrite(Index* index, bool keyed) MQ_EXCLUDES(write_mu_);
   // True once the tail writer has finished (lock-free; acquire).
@@ -218,6 +229,7 @@ class IndexTail {
   bool stop_writer_ MQ_GUARDED_BY(write_mu_) = false;
   std::atomic<bool> write_done_{false};  // write_state_ == kDone
   std::thread writer_;
+  std::shared_ptr<StoreThreads> shared_;  // set: no writer_ thread
 };
 
 }  // namespace mq

@@ -12,6 +12,7 @@
 namespace mq {
 
 static_assert(kLogFileHeaderSize == log::kHeaderRecordSize, "inspect.h states the header size");
+static_assert(InspectOptions{}.max_message_size == log::kMaxPayload, "inspect.h states the format's limit");
 namespace {
 
 // The directory of `path`, held open for the calls relative to it.
@@ -112,8 +113,15 @@ static Status ScanLogInto(const std::string& path, const InspectOptions& options
     uint64_t resume = 0;
     bool more = sc.Resync(p.offset + 1, sc.prev_seq(), &resume);
     MQ_RETURN_IF_ERROR(sc.io_status());
-    if (!more) {
-      sum->damage.push_back(LogDamage{p.offset, size - p.offset, p.reason, true});
+    // The unsynced tail a power cut left is a torn tail too, as the open treats it.
+    const bool unsynced = more && sc.InUnsyncedTail(p.offset, sc.sync_marks());
+    MQ_RETURN_IF_ERROR(sc.io_status());
+    if (!more || unsynced) {
+      sum->damage.push_back(LogDamage{p.offset, size - p.offset,
+                                      unsynced ? p.reason + "; after the last synced offset the log's sync marks "
+                                                            "prove: the unsynced tail of a power cut"
+                                               : p.reason,
+                                      true});
       break;
     }
     sum->damage.push_back(LogDamage{p.offset, resume - p.offset, p.reason, false});

@@ -105,6 +105,17 @@ class ReadCache {
   // window (its oldest bytes make room), or in a window nobody has used yet:
   // a reader that lags far behind keeps its own window undisturbed.
   void Append(uint64_t off, const char* src, size_t n);
+  // Append of the pieces' bytes, one after another from `off` (a gathered
+  // write): kept on the same terms as one Append of them all.
+  void AppendV(uint64_t off, const iovec* pieces, size_t n) {
+    size_t total = 0;
+    for (size_t i = 0; i < n; ++i) total += pieces[i].iov_len;
+    if (total > window_) return;
+    for (size_t i = 0; i < n; ++i) {
+      Append(off, static_cast<const char*>(pieces[i].iov_base), pieces[i].iov_len);
+      off += pieces[i].iov_len;
+    }
+  }
   // Serves every read below `len` from `base`, the file mapped in place
   // (File::MapForRead), until called again; nullptr goes back to the
   // windows. The windows stay as they are meanwhile.

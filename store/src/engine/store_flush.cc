@@ -4,9 +4,16 @@
 #include "engine/store_impl.h"
 
 namespace mq {
+namespace {
+// About how many index bytes a flushed entry adds (its seq entry and key item).
+constexpr uint64_t kFlushBytesPerEntry = 128;
+}  // namespace
 
 Status StoreImpl::FreezeForFlush(bool* frozen) {
   *frozen = false;
+  // An online compaction holds the index's write transaction until its
+  // swap, which takes the tail in too: the tail waits (and grows) until then.
+  if (compacting_) return Status::OK();
   MQ_RETURN_IF_ERROR(WaitTailFlush());
   if (!broken_.ok()) return broken_;
   if (tail_.empty()) return Status::OK();
@@ -19,13 +26,23 @@ Status StoreImpl::FreezeForFlush(bool* frozen) {
 Status StoreImpl::FlushTail() {
   bool frozen = false;
   MQ_RETURN_IF_ERROR(FreezeForFlush(&frozen));
-  return frozen ? FinishFlush(tail_.WriteFrozen(index_.get(), opt_.key.enabled())) : Status::OK();
+  if (!frozen) return Status::OK();
+  StaleReader();  // no snapshot held: the transaction's Begin may grow the index map
+  return FinishFlush(tail_.WriteFrozen(index_.get(), opt_.key.enabled()));
 }
 
 Status StoreImpl::StartTailFlush() {
   bool frozen = false;
   MQ_RETURN_IF_ERROR(FreezeForFlush(&frozen));
-  if (frozen) tail_.StartWrite(index_.get(), opt_.key.enabled());
+  if (!frozen) return Status::OK();
+  // Grow the index map ahead, here, where the snapshot can be let go of:
+  // the tail writer cannot (docs/design.md, "Growing the index map").
+  const uint64_t need = tail_.frozen_size() * kFlushBytesPerEntry;
+  if (index_->WouldGrow(need)) {
+    StaleReader();
+    (void)index_->Reserve(need);  // short of it (the ceiling), the flush says so
+  }
+  tail_.StartWrite(index_.get(), opt_.key.enabled());
   return Status::OK();
 }
 
@@ -35,8 +52,21 @@ Status StoreImpl::WaitTailFlush() {
   return FinishFlush(s);
 }
 
-Status StoreImpl::FinishFlush(const Status& s) {
+Status StoreImpl::FinishFlush(Status s) {
   StaleReader();
+  // The flush's transaction found the index map full: with no snapshot held
+  // now, grow the map and run the transaction again on this thread (the
+  // frozen tail is as it was). At the ceiling, Reserve's error names the
+  // file and StoreOptions::max_index_bytes. Each Reserve that succeeds at
+  // least doubles the map; the bound is only a guard.
+  for (int tries = 0; !s.ok() && index_->map_full() && tries < 16; ++tries) {
+    Status g = index_->Reserve(0);
+    if (!g.ok()) {
+      s = g;
+      break;
+    }
+    s = tail_.WriteFrozen(index_.get(), opt_.key.enabled());
+  }
   if (!s.ok()) {
     // The messages are in the log; the index could not take them. Stop
     // rather than serve an index that lies; a reopen catches up from the log.

@@ -6,6 +6,8 @@
 // each owns and the lock order.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "util/coding.h"
+#include "engine/compactor.h"
 #include "engine/group_commit.h"
 #include "index/index.h"
 #include "engine/index_tail.h"
@@ -40,6 +43,7 @@ class StoreImpl final : public Store {
   Result<uint64_t> AppendBatch(std::span<const std::string_view> payloads) override MQ_EXCLUDES(mu_);
   Result<uint64_t> AppendBatchNoWait(std::span<const std::string_view> payloads) override MQ_EXCLUDES(mu_);
   Status Consume(uint64_t seq) override MQ_EXCLUDES(mu_);
+  Status ConsumeBatch(std::span<const uint64_t> seqs, size_t* done) override MQ_EXCLUDES(mu_);
   Status Take(uint64_t seq) override MQ_EXCLUDES(mu_);
   Status Release(uint64_t seq) override MQ_EXCLUDES(mu_);
   Status Get(uint64_t seq, Message* m) override MQ_EXCLUDES(mu_);
@@ -53,9 +57,9 @@ class StoreImpl final : public Store {
   Status WaitDurable(uint64_t seq) override { return commit_.WaitDurable(seq); }
   uint64_t durable_seq() const override { return commit_.durable_seq(); }
   uint64_t last_seq() const override { return commit_.last_seq(); }
-  Result<CompactionResult> Compact() override MQ_EXCLUDES(mu_);
-  Result<bool> MaybeCompact() override MQ_EXCLUDES(mu_);
-  Status RebuildIndex() override MQ_EXCLUDES(mu_);
+  Result<CompactionResult> Compact() override MQ_EXCLUDES(mu_, compact_mu_);
+  Result<bool> MaybeCompact() override MQ_EXCLUDES(mu_, compact_mu_);
+  Status RebuildIndex() override MQ_EXCLUDES(mu_, compact_mu_);
   KeyExtractor key_extractor() const override { return opt_.key; }
   StoreStats Stats() override MQ_EXCLUDES(mu_);
   const OpenReport& open_report() const override { return report_; }
@@ -75,10 +79,13 @@ class StoreImpl final : public Store {
   bool IndexTrusted(const IndexMeta& m, uint64_t size, std::string* why) MQ_REQUIRES(mu_);
   // Scans [from, size), indexing pending messages, handling damage by mode.
   Status ScanAndIndex(uint64_t from, uint64_t prev_seq, bool framed_only, bool rebuild) MQ_REQUIRES(mu_);
+  // Commits an open's index write; the first one is the open's in-use mark
+  // (OpenIndex), synced unless the open resumes in the same boot.
+  Status CommitOpenWrite(Index::Write* w) MQ_REQUIRES(mu_);
   Status CutTail(uint64_t offset, uint64_t size, const std::string& reason) MQ_REQUIRES(mu_);
   IndexMeta CurrentMeta(bool clean) const MQ_REQUIRES(mu_);
   bool LogProvesIndexFlags(const IndexMeta& m, std::string* why) MQ_REQUIRES(mu_);
-  Status BumpSession() MQ_REQUIRES(mu_);
+  Status BumpSession(bool sync) MQ_REQUIRES(mu_);  // sync: fdatasync the log after the stamp
   // The key extractor lives in the log (key_record.cc; docs/log-format.md,
   // "Key extractor records"). Chooses opt_.key from the log's record and the
   // one asked for, or refuses a change that StoreOptions::rekey does not ask
@@ -116,7 +123,7 @@ class StoreImpl final : public Store {
   Status FreezeForFlush(bool* frozen) MQ_REQUIRES(mu_);
   // Under mu_, after the frozen tail's index transaction returned s: LMDB
   // now has what the frozen tail had.
-  Status FinishFlush(const Status& s) MQ_REQUIRES(mu_);
+  Status FinishFlush(Status s) MQ_REQUIRES(mu_);
 
   // Where a pending message is, from the tail, the last read, or the index.
   Status Locate(uint64_t seq, Loc* loc, IndexTail::Entry** tail) MQ_REQUIRES(mu_);
@@ -193,9 +200,35 @@ class StoreImpl final : public Store {
   void RememberKeyFront(const std::string& key, uint64_t seq) MQ_REQUIRES(mu_);  // index says pending, log says consumed
   bool Hidden(uint64_t seq) const MQ_REQUIRES(mu_) { return hidden_.contains(seq); }
 
-  // ---- compaction (compaction.cc) ----
+  // ---- compaction (compaction.cc: salvage at open; compaction_online.cc) ----
   Status CompactLocked(CompactionResult* result, bool salvage) MQ_REQUIRES(mu_);
   bool CompactionDue() const MQ_REQUIRES(mu_);
+  // Online compaction: CompactOnlineSteps does the work (mostly without
+  // mu_), CompactOnline then ends the compacting state, whatever happened.
+  Status CompactOnline(CompactionResult* result) MQ_REQUIRES(compact_mu_) MQ_EXCLUDES(mu_);
+  Status CompactOnlineSteps(CompactionResult* result) MQ_REQUIRES(compact_mu_) MQ_EXCLUDES(mu_);
+  // Automatic compaction, on the compactor thread: compacts if due; a
+  // failure turns automatic compaction off until reopen.
+  void RunDueCompaction() MQ_EXCLUDES(mu_, compact_mu_);
+  // What the store takes over from a rewritten log (a compaction's or a
+  // salvage's new log).
+  struct RewrittenLog {
+    log::Header header;
+    uint64_t end = 0;  // its size
+    uint64_t tail_start = 0, tail_seq = 0;  // its last message
+    uint64_t pending_bytes = 0, consumed_count = 0, consumed_bytes = 0;
+    uint64_t* durable_us = nullptr;  // if set: the steady clock (µs) once the rename is durable
+  };
+  // `tmp_name` (QUEUE.compact) created new for a rewrite, with the queue
+  // file's mode, after unlinking whatever was there (never written through).
+  Result<std::unique_ptr<File>> CreateRewriteFile(const std::string& tmp_name);
+  // The swap both rewrites end with (docs/design.md, "Compaction"): the new
+  // log `tmp_name`, complete and fdatasynced, is renamed over the queue
+  // (*renamed: whether it was), the directory is synced, the store switches
+  // to `out_file` and commits `w`, the index transaction built for it. A
+  // failure after the rename leaves the store broken_, to be reopened.
+  Status InstallRewrittenLog(const std::string& tmp_name, std::unique_ptr<File> out_file, const RewrittenLog& n,
+                             Index::Write* w, bool* renamed) MQ_REQUIRES(mu_);
 
   const std::string path_;
   const std::string dir_;
@@ -220,6 +253,10 @@ class StoreImpl final : public Store {
   // and tail_ (which never take mu_).
   mutable Mutex mu_ MQ_ACQUIRED_BEFORE(commit_.sync_mu_, commit_.file_mu_, tail_.write_mu_);
 
+  // Held by a compaction from start to end (and by RebuildIndex and Close):
+  // one at a time, and none while the index is rebuilt or closed.
+  Mutex compact_mu_ MQ_ACQUIRED_BEFORE(mu_);
+
   std::unique_ptr<FileLock> lock_ MQ_GUARDED_BY(mu_);
   std::shared_ptr<File> file_ MQ_GUARDED_BY(mu_);  // the log (commit_ holds it too, for its syncs)
   std::unique_ptr<Index> index_ MQ_GUARDED_BY(mu_);
@@ -229,9 +266,18 @@ class StoreImpl final : public Store {
   // Where reads resume and what they know is not there (read_position.h).
   ReadPosition read_ MQ_GUARDED_BY(mu_);
 
+  // During OpenIndex: the in-use mark is not yet committed (the next index
+  // commit is it), whether to sync it, and whether the scan's last commit
+  // must first record the key extractor in the log (RecordKeyExtractor).
+  bool mark_unwritten_ MQ_GUARDED_BY(mu_) = false;
+  bool mark_sync_ MQ_GUARDED_BY(mu_) = false;
+  bool record_key_ MQ_GUARDED_BY(mu_) = false;
   bool repair_flags_ MQ_GUARDED_BY(mu_) = false;  // RebuildIndex: rewrite bad used flags (RepairFlags)
   std::vector<uint64_t> bad_flag_offsets_ MQ_GUARDED_BY(mu_);  // the scan's bad used flags, for RepairFlags
   uint64_t end_ MQ_GUARDED_BY(mu_) = 0;  // bytes of valid log
+  // The durable offset the last sync mark this process wrote names
+  // (docs/log-format.md, "Sync marks"); a batch after a newer sync starts with one.
+  uint64_t last_sync_mark_ MQ_GUARDED_BY(mu_) = 0;
   uint64_t next_seq_ MQ_GUARDED_BY(mu_) = 1;
   uint64_t tail_start_ MQ_GUARDED_BY(mu_) = 0;  // the last message's offset and seq (the index meta's tail)
   uint64_t tail_seq_ MQ_GUARDED_BY(mu_) = 0;
@@ -250,12 +296,36 @@ class StoreImpl final : public Store {
   bool closed_ MQ_GUARDED_BY(mu_) = false;
   uint64_t compactions_ MQ_GUARDED_BY(mu_) = 0;
   bool auto_compact_failed_ MQ_GUARDED_BY(mu_) = false;
+  // An online compaction is between its snapshot and its swap: no index
+  // write starts (the compaction's transaction is the index's writer), and
+  // consumes record their seqs in compact_consumed_ for the new log.
+  bool compacting_ MQ_GUARDED_BY(mu_) = false;
+  std::vector<uint64_t> compact_consumed_ MQ_GUARDED_BY(mu_);
+  // Set by an online compaction whose catch-up round found the tail no
+  // smaller than the round before (appends or consumes outran the copy):
+  // each append and consume first waits, at most kCompactThrottle, for the
+  // round to end (docs/design.md, "Catching up"). Taken before mu_, never
+  // with it.
+  std::atomic<bool> compact_throttle_{false};
+  Mutex throttle_mu_;
+  CondVar throttle_cv_;
+  uint64_t throttle_round_ MQ_GUARDED_BY(throttle_mu_) = 0;  // rounds ended (wakes the waiters)
+  static constexpr std::chrono::milliseconds kCompactThrottle{2};
+  // Appends and consumes call it before taking mu_: returns at once unless
+  // a compaction throttles, then when its round ends or kCompactThrottle passed.
+  void ThrottleForCompaction() MQ_EXCLUDES(mu_, throttle_mu_);
+  // The compaction sets or clears the throttle, waking the waiters.
+  void SetCompactThrottle(bool on) MQ_EXCLUDES(throttle_mu_);
   std::string append_buf_ MQ_GUARDED_BY(mu_);
+  std::vector<iovec> append_iov_ MQ_GUARDED_BY(mu_);  // a gathered append's pieces (AppendLocked)
   std::string boot_id_ MQ_GUARDED_BY(mu_);  // cached Env::BootId()
 
   // Group commit: the write generations, the syncs and the flusher thread.
   // Lock order: mu_, then its locks.
   GroupCommit commit_;
+  // The automatic compaction thread (started by the first due compaction).
+  // Last, so that it is stopped before anything it uses goes away.
+  Compactor compactor_{[this] { RunDueCompaction(); }};
 };
 
 // Writes bytes [offset, offset+len) of `src` into a new side file beside the
@@ -265,5 +335,12 @@ Status SaveSideFile(Directory* dir, const std::string& log_name, const std::stri
                     uint64_t offset, uint64_t len, mode_t mode, std::string* side_path);
 
 uint64_t NewLogId();
+
+// The steady clock in microseconds (the compaction's timings).
+inline uint64_t SteadyMicros() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
+}
 
 }  // namespace mq

@@ -6,6 +6,7 @@
 
 #include "util/coding.h"
 #include "format/log_format.h"
+#include "engine/recovery_plan.h"
 #include "engine/store_impl.h"
 
 namespace mq {
@@ -25,6 +26,10 @@ StoreImpl::StoreImpl(std::string path, StoreOptions opt)
       commit_(path_, name_, opt_.sync, opt_.batch_interval) {
   env_ = opt_.env != nullptr ? opt_.env : Env::Default();
   if (opt_.index_path.empty()) opt_.index_path = IndexPathFor(path_);
+  // Shared background threads (mq/store_threads.h), if given.
+  commit_.UseThreads(opt_.threads);
+  tail_.UseThreads(opt_.threads);
+  compactor_.UseThreads(opt_.threads);
 }
 
 StoreImpl::~StoreImpl() {
@@ -179,12 +184,10 @@ Status StoreImpl::LockAndOpen(const FileInfo& info) {
   uint64_t size = 0;
   MQ_ASSIGN_OR_RETURN(size, file_->Size());
   MQ_RETURN_IF_ERROR(ReadHeader(size));
-  if (!report_.created) {
-    // Make the log's directory entry durable before anything in it is
-    // acknowledged: a create that failed or crashed before its directory
-    // fsync (here or in an earlier process) leaves a file a power loss takes.
-    MQ_RETURN_IF_ERROR(qdir_->Sync());
-  }
+  // The directory's fsync (a create that failed or crashed before its own,
+  // here or in an earlier process, leaves a file a power loss takes) comes
+  // in OpenIndex, before the index's first write: it is skipped there when
+  // the index proves an open of this boot already did it.
   MQ_ASSIGN_OR_RETURN(size, file_->Size());
   report_.legacy = log_.legacy;
   boot_id_ = env_->BootId();
@@ -200,6 +203,19 @@ Status StoreImpl::LockAndOpen(const FileInfo& info) {
   FileInfo idx_info;
   MQ_ASSIGN_OR_RETURN(idx_info, idx_dir_->Stat(idx_name_));
   s = OpenIndex();
+  // A power cut can leave an index that reads well (a stale page LMDB reuses
+  // still holds an older, valid meta) and fails only when written
+  // (MDB_CORRUPTED): replace the file and open again, once.
+  if (s.IsCorruption() && s.message().rfind(opt_.index_path + ": ", 0) == 0) {
+    Note(s.message() + "; moved to " + opt_.index_path + ".unreadable and rebuilt from the log");
+    read_.reader.reset();
+    index_.reset();
+    bad_flag_offsets_.clear();
+    report_.messages_indexed = report_.bad_flags = 0;
+    s = idx_dir_->Rename(idx_name_, idx_name_ + ".unreadable");
+    if (s.ok()) s = idx_dir_->Sync();
+    if (s.ok()) s = OpenIndex();
+  }
   if (!s.ok()) {
     index_.reset();
     if (!idx_info.exists) {  // leave the directory as we found it
@@ -262,9 +278,9 @@ bool StoreImpl::LogProvesIndexFlags(const IndexMeta& m, std::string* why) {
 // Raises the session stamp of the log's header by one, and syncs it. The
 // index's in-use mark (already synced) names the new stamp: a crash between
 // the two leaves them different, which causes a rebuild.
-Status StoreImpl::BumpSession() {
+Status StoreImpl::BumpSession(bool sync) {
   if (log_.legacy) return Status::OK();
-  return log::WriteHeaderSession(file_.get(), log_.header).WithContext("stamping the header of " + path_);
+  return log::WriteHeaderSession(file_.get(), log_.header, sync).WithContext("stamping the header of " + path_);
 }
 
 Status StoreImpl::StampClosedLog(IndexMeta* m) {
@@ -303,14 +319,16 @@ IndexMeta StoreImpl::CurrentMeta(bool clean) const {
 }
 
 Status StoreImpl::OpenIndex() {
-  Status s = Index::Open(opt_.index_path, false, opt_.file_mode, &index_, idx_dir_->native_handle());
+  Status s = Index::Open(opt_.index_path, false, opt_.file_mode, &index_, idx_dir_->native_handle(),
+                    opt_.max_index_bytes);
   if (s.IsCorruption() || s.code() == Status::Code::kUnsupported) {
     // The index is derived data, but we still keep the unreadable file.
     std::string aside = opt_.index_path + ".unreadable";
     Note(s.message() + "; moved to " + aside + " and rebuilt from the log");  // the message names the path
     MQ_RETURN_IF_ERROR(idx_dir_->Rename(idx_name_, idx_name_ + ".unreadable"));
     MQ_RETURN_IF_ERROR(idx_dir_->Sync());
-    s = Index::Open(opt_.index_path, false, opt_.file_mode, &index_, idx_dir_->native_handle());
+    s = Index::Open(opt_.index_path, false, opt_.file_mode, &index_, idx_dir_->native_handle(),
+                    opt_.max_index_bytes);
   }
   MQ_RETURN_IF_ERROR(s);
   read_.reader = std::make_unique<Index::Read>(index_.get());
@@ -322,10 +340,29 @@ Status StoreImpl::OpenIndex() {
   {
     Index::Read r(index_.get());
     MQ_RETURN_IF_ERROR(r.Begin());
-    MQ_RETURN_IF_ERROR(r.GetMeta(&meta, &present));
+    s = r.GetMeta(&meta, &present);
   }
+  // After a power cut, LMDB's unsynced commits (MDB_NOSYNC) may have reached
+  // the disk in any order: pages the meta points to may be old or missing,
+  // and LMDB may fail to read it (MDB_CORRUPTED) or abort in its next write.
+  // Such an index is not reused, not even for a rebuild: a new file replaces
+  // it (the old one is kept as QUEUE.idx.unreadable, as an unreadable one;
+  // what its meta said still serves below as an untrusted index's does).
+  const bool torn = s.IsCorruption() || (s.ok() && present && !meta.clean && meta.boot_id != boot_id_);
+  if (!s.ok() && !torn) return s;
   std::string why = "there was no index";
-  bool trusted = present && IndexTrusted(meta, size, &why);
+  if (torn) {
+    why = s.ok() ? "the machine restarted since it was last written unsynced" : s.message();
+    Note(opt_.index_path + ": " + why + "; moved to " + opt_.index_path + ".unreadable and rebuilt from the log");
+    read_.reader.reset();
+    index_.reset();
+    MQ_RETURN_IF_ERROR(idx_dir_->Rename(idx_name_, idx_name_ + ".unreadable"));
+    MQ_RETURN_IF_ERROR(idx_dir_->Sync());
+    MQ_RETURN_IF_ERROR(Index::Open(opt_.index_path, false, opt_.file_mode, &index_, idx_dir_->native_handle()));
+    read_.reader = std::make_unique<Index::Read>(index_.get());
+    if (!s.ok()) present = false;  // what was read of it (the key extractor, the next seq) still counts
+  }
+  bool trusted = present && !torn && IndexTrusted(meta, size, &why);
   MQ_RETURN_IF_ERROR(ChooseKeyExtractor(present ? &meta : nullptr, trusted, size));
   if (trusted && meta.extractor != opt_.key.ToString()) {
     trusted = false;
@@ -335,23 +372,29 @@ Status StoreImpl::OpenIndex() {
   // keeps numbers from being reused.
   if (log_.header_damaged && present) next_seq_ = std::max(next_seq_, meta.next_seq);
   if (!log_.legacy) ++log_.header.session;  // written to the log at the end of the open
-  {
-    // Before any unsynced commit: durably mark the index in use (not clean,
-    // this boot, the new session stamp), so that a power loss can never leave
-    // `clean` on a stale or torn index. A rebuild's first commit says
-    // `valid = false` instead.
-    IndexMeta in_use = meta;
-    in_use.clean = false;
-    in_use.boot_id = boot_id_;
-    in_use.session = log_.header.session;
-    in_use.closed_dev = in_use.closed_ino = in_use.closed_size = in_use.closed_ctime_ns = 0;
-    if (!trusted) in_use.valid = false;
-    Index::Write w(index_.get());
-    MQ_RETURN_IF_ERROR(w.Begin());
-    MQ_RETURN_IF_ERROR(w.PutMeta(in_use));
-    MQ_RETURN_IF_ERROR(w.Commit());
-    MQ_RETURN_IF_ERROR(index_->SyncToDisk());
-  }
+  // Reopening in the same boot after a process that did not close the store
+  // (a crash, a SIGKILL: the supervised restart; docs/design.md, "Reopening
+  // in the same boot"): the index, trusted, names this log, is not clean and
+  // was last written in this boot. Every meta the index holds was written
+  // after the open that wrote it had synced the directory and a not-clean
+  // in-use mark; only a clean close, which syncs the log first, makes the
+  // durable meta clean again, and that would show here. So the directory
+  // entry, the durable "in use" and (after a power loss, which changes the
+  // boot id, an unclean index is never trusted) the stamp need no sync now.
+  const bool resume = trusted && !meta.clean && meta.boot_id == boot_id_ && !log_.legacy;
+  report_.synced_at_open = !resume;
+  if (!report_.created && !resume) MQ_RETURN_IF_ERROR(qdir_->Sync());  // before anything is acknowledged
+  // Before any unsynced commit, the index is durably marked in use (not
+  // clean, this boot, the new session stamp), so that a power loss can never
+  // leave `clean` on a stale or torn index. The mark is the scan's first
+  // commit (every meta it writes is such a mark; a rebuild's says `valid =
+  // false` until it ends), synced before any other (CommitOpenWrite): one
+  // index write transaction for an open whose log holds few messages, not
+  // one for the mark and more for the scan, each of which would leave pages
+  // on LMDB's free list (docs/mailbox.md, "Descriptors and idle cost").
+  mark_unwritten_ = true;
+  mark_sync_ = !resume;
+  record_key_ = !log_.key_in_log;
   if (trusted) {
     tail_start_ = meta.tail_start;
     tail_seq_ = meta.tail_seq;
@@ -374,27 +417,35 @@ Status StoreImpl::OpenIndex() {
   // A previous process may have died with appends not yet synced: nothing
   // in the log counts as durable until this process syncs it (WaitDurable
   // does so on demand), so generation 1 stands for "unknown".
-  commit_.StartUnsynced();
-  const bool record_key = !log_.key_in_log;
-  if (record_key) MQ_RETURN_IF_ERROR(RecordKeyExtractor());
-  if (report_.index_action != IndexAction::kTrusted || record_key) {
+  commit_.StartUnsynced(end_);
+  last_sync_mark_ = 0;
+  // The scan recorded the key extractor in its last commit, unless it
+  // salvaged (the rewritten log has no record yet).
+  if (record_key_) {
+    MQ_RETURN_IF_ERROR(RecordKeyExtractor());
+    record_key_ = false;
     Index::Write w(index_.get());
     MQ_RETURN_IF_ERROR(w.Begin());
     MQ_RETURN_IF_ERROR(w.PutMeta(CurrentMeta(false)));
-    MQ_RETURN_IF_ERROR(w.Commit());
+    MQ_RETURN_IF_ERROR(CommitOpenWrite(&w));
   }
+  mark_unwritten_ = false;
   // Last, once nothing refused the log: stamp it with this open's session.
-  return BumpSession();
+  return BumpSession(!resume);
+}
+
+Status StoreImpl::CommitOpenWrite(Index::Write* w) {
+  MQ_RETURN_IF_ERROR(w->Commit());
+  if (!mark_unwritten_) return Status::OK();
+  mark_unwritten_ = false;  // this commit was the open's in-use mark
+  return mark_sync_ ? index_->SyncToDisk() : Status::OK();
 }
 
 Status StoreImpl::ScanAndIndex(uint64_t from, uint64_t prev_seq, bool framed_only, bool rebuild) {
   uint64_t size = 0;
   MQ_ASSIGN_OR_RETURN(size, file_->Size());
   report_.scanned_from = from;
-  // The format's limit, not the queue's: max_message_size bounds appends, and
-  // lowering it must not turn messages already stored into "damage".
-  log::LogScanner sc(file_.get(), size, log::kMaxPayload, 1 << 20);
-  sc.Reset(from, prev_seq, framed_only);
+  StaleReader();  // no snapshot held: each batch's Begin may grow the index map
   Index::Write w(index_.get());
   MQ_RETURN_IF_ERROR(w.Begin());
   if (rebuild) {
@@ -403,86 +454,89 @@ Status StoreImpl::ScanAndIndex(uint64_t from, uint64_t prev_seq, bool framed_onl
     invalid.valid = false;
     MQ_RETURN_IF_ERROR(w.PutMeta(invalid));
   }
+  // What to keep, cut or refuse is RecoveryPlanner's decision, from the
+  // bytes alone (engine/recovery_plan.h); here it is acted on: the messages
+  // it keeps are indexed as it hands them out, then its findings are
+  // reported, and the open is refused, the tail cut or the log rewritten.
+  RecoveryFacts facts;
+  facts.path = path_;
+  facts.size = size;
+  facts.data_start = log_.data_start;
+  facts.legacy = log_.legacy;
+  facts.from = from;
+  facts.prev_seq = prev_seq;
+  facts.framed_only = framed_only;
+  facts.mode = opt_.recovery;
+  // (The scan bounds a message by the format's limit, not the queue's:
+  // max_message_size bounds appends, and lowering it must not turn messages
+  // already stored into "damage".)
+  RecoveryPlanner planner(file_.get(), std::move(facts));
   uint64_t batch = 0;
-  bool damaged_middle = false;
   end_ = from;
   log::ScannedMessage m;
-  for (;;) {
-    while (sc.Next(&m)) {
-      uint64_t framed = m.end - m.start;
-      if (m.used == log::kConsumed) {
-        ++consumed_count_;
-        consumed_bytes_ += framed;
-      } else {
-        if (m.used != log::kPending) {
-          ++report_.bad_flags;
-          if (repair_flags_) bad_flag_offsets_.push_back(m.msg_offset);
-          std::string why = "used flag holds " + std::to_string(m.used) + " (neither 0 nor 1); treated as pending";
-          ReportCorruption(m.msg_offset, 4, why);
-          if (opt_.recovery == RecoveryMode::kAbsoluteConsistency)
-            return Status::Corruption(path_ + ": offset " + std::to_string(m.msg_offset) + ": " + why +
-                                      "; refused in absolute mode");
-        }
-        pending_bytes_ += framed;
-        Loc loc{m.msg_offset, static_cast<uint32_t>(m.payload.size()), m.framed, false};
-        std::string_view key = opt_.key.Extract(m.payload);
-        MQ_RETURN_IF_ERROR(w.Put(m.seq, loc, key, opt_.key.enabled(), true));
-        ++report_.messages_indexed;
-      }
-      tail_start_ = m.start;
-      tail_seq_ = m.seq;
-      end_ = m.end;
-      next_seq_ = std::max(next_seq_, m.seq + 1);
-      if (++batch % 65536 == 0 && !damaged_middle) {
-        IndexMeta meta = CurrentMeta(false);
-        meta.valid = !rebuild;
-        MQ_RETURN_IF_ERROR(w.PutMeta(meta));
-        MQ_RETURN_IF_ERROR(w.Commit());
-        MQ_RETURN_IF_ERROR(w.Begin());
-      }
+  bool after_damage = false;
+  while (planner.Next(&m, &after_damage)) {
+    uint64_t framed = m.end - m.start;
+    if (m.used == log::kConsumed) {
+      ++consumed_count_;
+      consumed_bytes_ += framed;
+    } else {
+      pending_bytes_ += framed;
+      Loc loc{m.msg_offset, static_cast<uint32_t>(m.payload.size()), m.framed, false};
+      std::string_view key = opt_.key.Extract(m.payload);
+      MQ_RETURN_IF_ERROR(w.Put(m.seq, loc, key, opt_.key.enabled(), true));
+      ++report_.messages_indexed;
     }
-    if (!sc.io_status().ok()) return sc.io_status();
-    end_ = std::max(end_, sc.position());  // past key extractor records after the last message
-    log_.framed_only = log_.framed_only || sc.framed_only();
-    const log::ScanProblem& p = sc.problem();
-    if (p.kind == log::ScanProblem::Kind::kNone) break;
-
-    uint64_t resume = 0;
-    bool more = sc.Resync(p.offset + 1, sc.prev_seq(), &resume);
-    if (!sc.io_status().ok()) return sc.io_status();
-    if (!more) {  // nothing valid after the damage: a torn tail
-      if (p.offset == 0 && log_.legacy)
-        return Status::NotALog(path_ + ": not an mq message log: offset 0: " + p.reason);
-      if (opt_.recovery == RecoveryMode::kAbsoluteConsistency)
-        return Status::Corruption(path_ + ": offset " + std::to_string(p.offset) + ": torn tail of " +
-                                  std::to_string(size - p.offset) + " bytes (" + p.reason +
-                                  "); refused in absolute mode. Run `mqtool recover` to cut it into a side file");
-      if (damaged_middle) break;  // salvage: the rewrite below keeps the tail in a side file
-      MQ_RETURN_IF_ERROR(CutTail(p.offset, size, p.reason));
-      break;
+    tail_start_ = m.start;
+    tail_seq_ = m.seq;
+    end_ = m.end;
+    next_seq_ = std::max(next_seq_, m.seq + 1);
+    if ((++batch % 65536 == 0 || w.NearlyFull()) && !after_damage) {
+      IndexMeta meta = CurrentMeta(false);
+      meta.valid = !rebuild;
+      MQ_RETURN_IF_ERROR(w.PutMeta(meta));
+      MQ_RETURN_IF_ERROR(CommitOpenWrite(&w));
+      MQ_RETURN_IF_ERROR(w.Begin());
     }
-    ReportCorruption(p.offset, resume - p.offset, p.reason);
-    if (opt_.recovery != RecoveryMode::kSalvage)
-      return Status::Corruption(
-          path_ + ": offset " + std::to_string(p.offset) + ": " + p.reason + "; " +
-          std::to_string(resume - p.offset) + " bytes are damaged and intact messages follow at offset " +
-          std::to_string(resume) + ". The queue was not opened. Run `mqtool recover --mode salvage " + path_ +
-          "` to keep every intact message and move the damaged bytes to a side file");
-    damaged_middle = true;
-    ++report_.damaged_regions;
-    report_.damaged_bytes += resume - p.offset;
-    sc.Reset(resume, sc.prev_seq(), true);
   }
+  const RecoveryPlan& plan = planner.plan();
+  for (const RecoveryFinding& f : plan.findings) {
+    if (f.kind == RecoveryFinding::Kind::kBadFlag) {
+      ++report_.bad_flags;
+      if (repair_flags_) bad_flag_offsets_.push_back(f.offset);
+    } else if (plan.refusal.ok()) {
+      ++report_.damaged_regions;
+      report_.damaged_bytes += f.bytes;
+    }
+    ReportCorruption(f.offset, f.bytes, f.reason);
+  }
+  MQ_RETURN_IF_ERROR(planner.status());
+  MQ_RETURN_IF_ERROR(plan.refusal);
+  end_ = plan.end;
+  log_.framed_only = log_.framed_only || plan.framed_only;
+  const bool damaged_middle = plan.rewrite;
+  if (plan.cut) MQ_RETURN_IF_ERROR(CutTail(plan.cut_offset, size, plan.cut_reason));
   report_.scanned_bytes = end_ - from;
   MQ_RETURN_IF_ERROR(RepairFlags());
   StaleReader();
   if (!damaged_middle && !log_.header_damaged) {
+    if (record_key_) {  // an open's: in the scan's last commit
+      MQ_RETURN_IF_ERROR(RecordKeyExtractor());
+      record_key_ = false;
+    }
     MQ_RETURN_IF_ERROR(w.PutMeta(CurrentMeta(false)));
-    MQ_RETURN_IF_ERROR(w.Commit());
+    MQ_RETURN_IF_ERROR(CommitOpenWrite(&w));
   } else {
     // Salvage: write the intact messages into a fresh log; the rewrite keeps
     // every damaged region (and a torn tail) in side files first.
     w.Abort();
+    if (mark_unwritten_) {  // the open's in-use mark, before the rewrite's commits
+      IndexMeta mark = CurrentMeta(false);
+      mark.valid = false;
+      MQ_RETURN_IF_ERROR(w.Begin());
+      MQ_RETURN_IF_ERROR(w.PutMeta(mark));
+      MQ_RETURN_IF_ERROR(CommitOpenWrite(&w));
+    }
     end_ = size;
     MQ_RETURN_IF_ERROR(CompactLocked(nullptr, true));
   }
@@ -516,6 +570,13 @@ Status StoreImpl::CutTail(uint64_t offset, uint64_t size, const std::string& rea
   std::string side;
   MQ_RETURN_IF_ERROR(SaveSideFile(qdir_.get(), name_, "cut-" + std::to_string(offset), file_.get(), offset,
                                   size - offset, opt_.file_mode, &side));
+  {
+    // A sync mark written later must not name bytes cut here (a live
+    // store's index rebuild may cut synced bytes that turned out damaged).
+    GroupCommit::Pause no_syncs(&commit_);
+    commit_.CutAt(offset);
+    last_sync_mark_ = std::min(last_sync_mark_, offset);
+  }
   MQ_RETURN_IF_ERROR(file_->Truncate(offset));
   MQ_RETURN_IF_ERROR(file_->Sync());
   report_.tail_cut_offset = offset;

@@ -118,9 +118,17 @@ __attribute__((always_inline)) inline const char* StoreImpl::PeekPending(uint64_
 // span or ends, not once per message.
 const char* StoreImpl::NextInLog(uint64_t seq, Loc* loc, ReadCache::Span* span) {
   if (!loc->framed) return nullptr;
-  const uint64_t at = loc->msg_offset + log::kRecordHeaderSize + loc->size;  // just past message seq
+  uint64_t at = loc->msg_offset + log::kRecordHeaderSize + loc->size;  // just past message seq
   constexpr size_t kHeads = log::kMetaRecordSize + log::kRecordHeaderSize;
   const char* p = span->At(at, kHeads, cache_.epoch());
+  if (p == nullptr) {
+    if (at + kHeads > end_ || !cache_.ReadSpan(file_.get(), end_, at, kHeads, span, &p).ok()) return nullptr;
+  }
+  if (DecodeInt32(p) == log::kSyncKind && DecodeFixed32(p + 4) == log::kSyncPayloadSize) {
+    // A sync mark starts a batch appended after a sync: the run goes on past it.
+    at += log::kSyncRecordSize;
+    p = span->At(at, kHeads, cache_.epoch());
+  }
   if (p == nullptr) {
     if (at + kHeads > end_ || !cache_.ReadSpan(file_.get(), end_, at, kHeads, span, &p).ok()) return nullptr;
   }
@@ -434,6 +442,10 @@ StoreStats StoreImpl::Stats() {
   st.log_id = log_.legacy ? 0 : log_.header.log_id;
   st.compactions = compactions_;
   st.index_writes = tail_.writes();
+  if (index_ != nullptr) {
+    st.index_map_bytes = index_->map_bytes();
+    st.index_map_resizes = index_->map_resizes();
+  }
   st.syncs = commit_.syncs();
   return st;
 }

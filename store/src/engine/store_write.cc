@@ -12,6 +12,11 @@ namespace mq {
 namespace {
 // Consumed messages whose index entries wait for the next index transaction.
 constexpr size_t kMaxUnflushed = 65536;
+// Batches whose messages average at least this many bytes are written with
+// one gathered write from the callers' buffers (File::WriteV) instead of
+// being copied into append_buf_ first: large messages then cost one copy
+// (into the page cache), as a bare write does (docs/design.md, "Append").
+constexpr size_t kGatherMinAverage = 2048;
 }  // namespace
 
 Status StoreImpl::CheckUsable() {
@@ -32,6 +37,7 @@ Result<uint64_t> StoreImpl::AppendBatch(std::span<const std::string_view> payloa
 }
 
 Result<uint64_t> StoreImpl::AppendBatchNoWait(std::span<const std::string_view> payloads) {
+  ThrottleForCompaction();  // a compaction's catch-up outrun: wait a moment (compaction_online.cc)
   MutexLock l(&mu_);
   uint64_t first_seq = 0;
   MQ_RETURN_IF_ERROR(AppendLocked(payloads, &first_seq));
@@ -44,30 +50,62 @@ Status StoreImpl::AppendLocked(std::span<const std::string_view> payloads, uint6
   MQ_RETURN_IF_ERROR(CheckUsable());
   if (payloads.empty()) return Status::InvalidArgument(path_ + ": append of no messages");
   size_t total = 0;
+  size_t payload_bytes = 0;
   for (std::string_view p : payloads) {
+    payload_bytes += p.size();
     if (p.size() > opt_.max_message_size)
       return Status::TooLarge(path_ + ": message of " + std::to_string(p.size()) +
                               " bytes is larger than the queue's maximum of " +
                               std::to_string(opt_.max_message_size));
     total += log::kFramedOverhead + p.size();
   }
+  // A sync finished since the last mark: the batch starts with a sync mark
+  // naming the synced end (docs/log-format.md, "Sync marks"), so that a power
+  // cut's damage after it reads as the unsynced tail, and damage before it as
+  // real damage. sync=none promises nothing durable and writes none.
+  const uint64_t synced = commit_.synced_end();
+  const size_t mark = opt_.sync != SyncPolicy::kNone && synced > last_sync_mark_ ? log::kSyncRecordSize : 0;
+  assert(synced <= end_);  // a sync covers only what was written
+  total += mark;
+  const bool gather = payload_bytes >= kGatherMinAverage * payloads.size();
   std::string& buf = append_buf_;
-  buf.resize(total);
+  buf.resize(gather ? mark + payloads.size() * log::kFramedOverhead : total);
   const uint64_t seq0 = next_seq_;
   assert(seq0 > tail_seq_ && seq0 > commit_.last_seq());  // a seq is never reused
   size_t off = 0;
-  for (size_t i = 0; i < payloads.size(); ++i)
-    off += log::EncodeFramed(buf.data() + off, seq0 + i, payloads[i]);
+  if (mark != 0) {
+    log::EncodeSyncMark(buf.data(), synced);
+    off = mark;
+  }
+  if (gather) {
+    // The headers in buf, the payloads where they are: [mark + header 0]
+    // [payload 0] [header 1] [payload 1] ...
+    std::vector<iovec>& iov = append_iov_;
+    iov.clear();
+    for (size_t i = 0; i < payloads.size(); ++i) {
+      log::EncodeFramedHeader(buf.data() + off, seq0 + i, payloads[i]);
+      if (i == 0) iov.push_back(iovec{buf.data(), mark + log::kFramedOverhead});
+      else iov.push_back(iovec{buf.data() + off, log::kFramedOverhead});
+      off += log::kFramedOverhead;
+      if (!payloads[i].empty()) iov.push_back(iovec{const_cast<char*>(payloads[i].data()), payloads[i].size()});
+    }
+    assert(off == buf.size());
+  } else {
+    for (size_t i = 0; i < payloads.size(); ++i)
+      off += log::EncodeFramed(buf.data() + off, seq0 + i, payloads[i]);
+  }
 
   // 1. The log: written first, so the index never points past it.
-  Status s = file_->Write(end_, buf.data(), total);
+  Status s = gather ? file_->WriteV(end_, append_iov_.data(), append_iov_.size()) : file_->Write(end_, buf.data(), total);
   if (!s.ok()) return s.WithContext("appending to " + path_);
   file_->PrepareOverwrite(end_, total);
-  cache_.Append(end_, buf.data(), total);
+  if (gather) cache_.AppendV(end_, append_iov_.data(), append_iov_.size());
+  else cache_.Append(end_, buf.data(), total);
 
   // 2. The index tail: LMDB sees these messages in the next flush, in one
   //    large sorted batch; those consumed before then never reach it.
-  uint64_t pos = end_;
+  if (mark != 0) last_sync_mark_ = synced;
+  uint64_t pos = end_ + mark;
   const size_t tail_flush = std::max<size_t>(1, opt_.index_tail_flush);
   tail_.Reserve(tail_flush);
   const bool keyed = opt_.key.enabled();
@@ -81,9 +119,9 @@ Status StoreImpl::AppendLocked(std::span<const std::string_view> payloads, uint6
   end_ += total;
   next_seq_ += payloads.size();
   tail_seq_ = next_seq_ - 1;
-  pending_bytes_ += total;
+  pending_bytes_ += total - mark;
   log_.framed_only = true;
-  commit_.Appended(next_seq_ - 1);
+  commit_.Appended(next_seq_ - 1, end_);
   *first_seq = seq0;
   // The messages are appended: a failure of the flush (this one's or the
   // one it waits for) is in broken_, and the next call reports it.
@@ -127,6 +165,7 @@ void StoreImpl::RecordConsumed(uint64_t seq, const Loc& loc) {
 
 Status StoreImpl::Consume(uint64_t seq) {
   uint64_t gen = 0;
+  ThrottleForCompaction();
   {
     MutexLock l(&mu_);
     MQ_RETURN_IF_ERROR(ConsumeLocked(seq, &gen));
@@ -135,8 +174,29 @@ Status StoreImpl::Consume(uint64_t seq) {
   return Status::OK();
 }
 
+Status StoreImpl::ConsumeBatch(std::span<const uint64_t> seqs, size_t* done) {
+  uint64_t gen = 0;
+  size_t n = 0;
+  Status s;
+  ThrottleForCompaction();
+  {
+    MutexLock l(&mu_);
+    for (; n < seqs.size(); ++n) {
+      uint64_t g = 0;
+      s = ConsumeLocked(seqs[n], &g);
+      if (!s.ok()) break;
+      gen = std::max(gen, g);
+    }
+  }
+  if (done != nullptr) *done = n;
+  // One sync for every flag written above (group commit of consumes).
+  if (opt_.sync == SyncPolicy::kAlways && gen != 0) MQ_RETURN_IF_ERROR(commit_.SyncUpTo(gen));
+  return s;
+}
+
 Status StoreImpl::ConsumeFirst(Message* m) {
   uint64_t gen = 0;
+  ThrottleForCompaction();
   {
     MutexLock l(&mu_);
     MQ_RETURN_IF_ERROR(FirstPendingLocked(m));
@@ -189,17 +249,9 @@ Status StoreImpl::ConsumeLocked(uint64_t seq, uint64_t* gen_out) {
   gen = commit_.Wrote();
   // The consume is done: a flush's failure is in broken_ for the next call.
   if (tail_.waiting_deletes() >= kMaxUnflushed) (void)StartTailFlush();
-  if (opt_.auto_compact && !auto_compact_failed_ && CompactionDue()) {
-    // The consume is done; a failed compaction only stops further tries.
-    CompactionResult r;
-    Status cs = CompactLocked(&r, false);
-    if (cs.ok()) {
-      gen = 0;  // compaction synced the whole new log
-    } else {
-      auto_compact_failed_ = true;
-      Note(path_ + ": automatic compaction failed and is off until reopen: " + cs.ToString());
-    }
-  }
+  if (compacting_) compact_consumed_.push_back(seq);  // the copy may hold it pending: marked before the swap
+  // Automatic compaction runs on its own thread, never in the consumer's call.
+  if (opt_.auto_compact && !auto_compact_failed_ && !compacting_ && CompactionDue()) compactor_.Kick();
   return Status::OK();
 }
 
@@ -233,6 +285,8 @@ Status StoreImpl::Close() {
     if (closed_) return Status::OK();
   }
   commit_.StopFlusher();  // the flusher takes only commit_'s locks
+  compactor_.Stop();      // lets an automatic compaction finish
+  MutexLock c(&compact_mu_);  // ... and one asked for by hand
   // The rest under mu_, so that no operation runs between the last flush and
   // the clean meta (commit_'s sync takes its lock after mu_: the lock order).
   MutexLock l(&mu_);

@@ -20,6 +20,13 @@ constexpr int32_t kHeaderKind = 0x0148716d;
 constexpr int32_t kMetaKind = 0x014d716d;
 // "Key extractor records": "mqK\1".
 constexpr int32_t kKeyKind = 0x014b716d;
+// "Sync marks": "mqS\1". [kSyncKind][12][u64 durable][u32 masked crc32c]:
+// every byte of the log before `durable` was synced before this was written.
+constexpr int32_t kSyncKind = 0x0153716d;
+constexpr uint32_t kSyncPayloadSize = 12;
+constexpr uint32_t kSyncRecordSize = kRecordHeaderSize + kSyncPayloadSize;  // 20
+constexpr uint32_t kSyncDurableOffset = 8;  // within the record
+constexpr uint32_t kSyncCrcOffset = 16;     // within the record
 
 // "File header": at offset 0 of every log this version creates.
 constexpr char kHeaderMagic[8] = {'m', 'q', '-', 'l', 'o', 'g', '\0', '\0'};
@@ -61,7 +68,11 @@ static_assert(kMetaSeqOffset == kRecordHeaderSize && kMetaCrcOffset == kMetaSeqO
               "a meta record is [kind][size][u64 seq][u32 crc]");
 static_assert(kFramedOverhead == 28);
 static_assert(kPending != kConsumed && kHeaderKind != kMetaKind && kMetaKind != kKeyKind && kKeyKind != kHeaderKind);
-static_assert(kHeaderKind > kConsumed && kMetaKind > kConsumed && kKeyKind > kConsumed,
+static_assert(kSyncKind != kHeaderKind && kSyncKind != kMetaKind && kSyncKind != kKeyKind);
+static_assert(kSyncDurableOffset == kRecordHeaderSize && kSyncCrcOffset == kSyncDurableOffset + 8 &&
+                  kSyncRecordSize == kSyncCrcOffset + 4,
+              "a sync mark is [kind][size][u64 durable][u32 crc]");
+static_assert(kHeaderKind > kConsumed && kMetaKind > kConsumed && kKeyKind > kConsumed && kSyncKind > kConsumed,
               "frame record kinds are used flags the original reader skips");
 
 }  // namespace mq::log

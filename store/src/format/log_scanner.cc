@@ -116,12 +116,60 @@ bool LogScanner::TakeKeyRecord() {
   return true;
 }
 
+bool LogScanner::TakeSyncMark() {
+  const uint64_t at = pos_;
+  assert(DecodeInt32(At(at)) == kSyncKind);  // Next saw the kind; the header is readable
+  const int32_t size = DecodeInt32(At(at) + 4);
+  if (size != static_cast<int32_t>(kSyncPayloadSize))
+    return Fail(ScanProblem::Kind::kCorrupt, at, "sync mark has size " + std::to_string(size) + " (expected 12)");
+  if (!Ensure(at, kSyncRecordSize)) {
+    if (!io_.ok()) return false;
+    return Fail(ScanProblem::Kind::kIncomplete, at,
+                "sync mark cut short (" + std::to_string(limit_ - at) + " of 20 bytes)");
+  }
+  uint64_t d = 0;
+  if (!DecodeSyncMark(At(at), at, &d)) {
+    const char* p = At(at);
+    if (crc32c::Value(p, kSyncCrcOffset) != crc32c::Unmask(DecodeFixed32(p + kSyncCrcOffset)))
+      return Fail(ScanProblem::Kind::kCorrupt, at, "checksum mismatch in sync mark");
+    return Fail(ScanProblem::Kind::kCorrupt, at,
+                "sync mark names offset " + std::to_string(DecodeFixed64(p + kSyncDurableOffset)) +
+                    ", after itself");
+  }
+  durable_ = std::max(durable_, d);
+  ++sync_marks_;
+  framed_only_ = true;
+  pos_ = at + kSyncRecordSize;
+  return true;
+}
+
+bool LogScanner::DurableMarkAfter(uint64_t from, uint64_t offset, uint64_t* durable) {
+  char pattern[8];
+  EncodeFixed32(pattern, static_cast<uint32_t>(kSyncKind));
+  EncodeFixed32(pattern + 4, kSyncPayloadSize);
+  return FindRecord(from, kSyncRecordSize, pattern, [&](uint64_t cand) {
+    uint64_t d = 0;
+    if (cand + kSyncRecordSize > limit_ || !Ensure(cand, kSyncRecordSize) || !DecodeSyncMark(At(cand), cand, &d) ||
+        d <= offset)
+      return false;
+    *durable = d;
+    return true;
+  });
+}
+
 bool LogScanner::Next(ScannedMessage* m) {
   problem_ = ScanProblem{};
-  for (;;) {  // key extractor records are not messages: pass over them
+  for (;;) {  // key extractor records and sync marks are not messages: pass over them
     if (pos_ >= limit_) return false;
-    if (!Ensure(pos_, kRecordHeaderSize) || DecodeInt32(At(pos_)) != kKeyKind) break;
-    if (!TakeKeyRecord()) return false;
+    if (!Ensure(pos_, kRecordHeaderSize)) break;
+    const int32_t kind = DecodeInt32(At(pos_));
+    if (kind == kKeyKind) {
+      if (!TakeKeyRecord()) return false;
+    } else if (kind == kSyncKind) {
+      if (!TakeSyncMark()) return false;
+    } else {
+      break;
+    }
   }
   const uint64_t at = pos_;
   if (!Ensure(at, kRecordHeaderSize)) {
@@ -214,11 +262,45 @@ bool LogScanner::Next(ScannedMessage* m) {
 }
 
 bool LogScanner::Resync(uint64_t from, uint64_t min_seq, uint64_t* found) {
+  // docs/log-format.md, "Resynchronising": a framed message that checks out
+  // is only a candidate, since a payload can hold one (a sender controls its
+  // bytes). It is taken only with evidence from outside those bytes.
   char pattern[8];
   EncodeFixed32(pattern, static_cast<uint32_t>(kMetaKind));
   EncodeFixed32(pattern + 4, kMetaPayloadSize);
+  return FindRecord(from, kFramedOverhead, pattern, [&](uint64_t cand) {
+    ScannedMessage m;
+    if (!ValidFramedAt(cand, min_seq, &m)) return false;
+    assert(cand >= from && m.seq > min_seq);
+    if (!ChainContinues(m.end, m.seq)) return false;
+    *found = cand;
+    return true;
+  });
+}
+
+bool LogScanner::ChainContinues(uint64_t from, uint64_t seq) {
+  // The records after a candidate continue the chain. Read on until
+  // the end of the range or a problem; a record there that checks out but
+  // does not follow in sequence is a real record after the payload the
+  // candidate was found in, so the candidate is not one.
+  LogScanner chain(file_, limit_, max_payload_, std::min<size_t>(chunk_, 1 << 16));
+  chain.Reset(from, seq, true);
+  ScannedMessage m;
+  while (chain.Next(&m)) {
+  }
+  if (!chain.io_status().ok()) {
+    io_ = chain.io_status();
+    return false;
+  }
+  const ScanProblem& p = chain.problem();
+  if (p.kind != ScanProblem::Kind::kCorrupt) return true;  // the end of the range, or a cut-short record
+  return !chain.ValidFramedAt(p.offset, 0, &m);             // framed, checks out, seq not rising: not a chain
+}
+
+bool LogScanner::FindRecord(uint64_t from, uint64_t room, const char (&pattern)[8],
+                            const std::function<bool(uint64_t)>& accept) {
   uint64_t pos = from;
-  while (pos + kFramedOverhead <= limit_) {
+  while (pos + room <= limit_) {
     size_t span = static_cast<size_t>(std::min<uint64_t>(chunk_, limit_ - pos));
     if (!Ensure(pos, span)) return false;
     const char* base = At(pos);
@@ -228,13 +310,8 @@ bool LogScanner::Resync(uint64_t from, uint64_t min_seq, uint64_t* found) {
       pos += span - (sizeof(pattern) - 1);
       continue;
     }
-    uint64_t cand = pos + static_cast<uint64_t>(static_cast<const char*>(hit) - base);
-    ScannedMessage m;
-    if (ValidFramedAt(cand, min_seq, &m)) {
-      assert(cand >= from && m.seq > min_seq);
-      *found = cand;
-      return true;
-    }
+    const uint64_t cand = pos + static_cast<uint64_t>(static_cast<const char*>(hit) - base);
+    if (accept(cand)) return true;
     if (!io_.ok()) return false;
     pos = cand + 1;
   }

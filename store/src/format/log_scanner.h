@@ -7,6 +7,7 @@
 
 #include <cassert>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,10 +58,33 @@ class LogScanner {
   const std::string& key_spec() const { return key_spec_; }
   uint64_t key_offset() const { return key_offset_; }
   uint64_t limit() const { return limit_; }
+  // Sync marks (docs/log-format.md, "Sync marks") are metadata too: Next
+  // passes over them and remembers the largest durable offset one named.
+  uint64_t durable() const { return durable_; }
+  uint64_t sync_marks() const { return sync_marks_; }
 
-  // Finds the first offset in [from, limit) where a framed message with a
-  // sequence number above min_seq checks out. Used to tell a torn tail (nothing
-  // valid after the damage) from damage in the middle.
+  // Finds a sync mark in [from, limit), at any byte, that checks out and says
+  // that a byte at `offset` or later was synced (durable > offset): proof that
+  // damage at `offset` is not an unsynced tail a power cut left. A payload can
+  // only forge one to make recovery refuse, never to make it cut.
+  bool DurableMarkAfter(uint64_t from, uint64_t offset, uint64_t* durable);
+
+  // docs/log-format.md, "Sync marks", rule 4: a problem at `offset` that
+  // intact messages follow is the unsynced tail a power cut left when
+  // `marks_before` (sync marks read as records before it) is not 0 and no
+  // mark after it names a durable offset above it. Check io_status() after.
+  bool InUnsyncedTail(uint64_t offset, uint64_t marks_before) {
+    uint64_t proof = 0;
+    return marks_before > 0 && !DurableMarkAfter(offset + 1, offset, &proof) && io_.ok();
+  }
+
+  // Finds the first offset in [from, limit) where a real framed message with
+  // a sequence number above min_seq starts; `from` is one past the damaged
+  // record's start. Used to tell a torn tail (nothing valid after the
+  // damage) from damage in the middle. A message that checks out is taken
+  // only with evidence that a payload did not hold it (docs/log-format.md,
+  // "Resynchronising"): the records after it continue the chain. Check
+  // io_status() after.
   bool Resync(uint64_t from, uint64_t min_seq, uint64_t* found);
 
   // Checks a framed message at `offset` without moving the scan position.
@@ -76,6 +100,16 @@ class LogScanner {
   bool Fail(ScanProblem::Kind kind, uint64_t offset, std::string reason);
   // Checks the key extractor record at pos_ and moves past it.
   bool TakeKeyRecord();
+  // Checks the sync mark at pos_ and moves past it.
+  bool TakeSyncMark();
+  // Resync's chain rule: the records from `from` on, after a candidate
+  // numbered `seq`, read as a chain to the end of the range or to damage,
+  // never to a checked-out framed message whose seq does not rise.
+  bool ChainContinues(uint64_t from, uint64_t seq);
+  // Searches [from, limit) for the 8 bytes `pattern` (a record's kind and
+  // size) at places with `room` bytes left, a chunk at a time; true at the
+  // first place `accept` takes, false at the limit or an I/O error.
+  bool FindRecord(uint64_t from, uint64_t room, const char (&pattern)[8], const std::function<bool(uint64_t)>& accept);
 
   File* file_;
   uint64_t limit_;
@@ -92,6 +126,8 @@ class LogScanner {
   bool key_seen_ = false;
   std::string key_spec_;
   uint64_t key_offset_ = 0;
+  uint64_t durable_ = 0;
+  uint64_t sync_marks_ = 0;
 };
 
 }  // namespace mq::log

@@ -69,13 +69,13 @@ Status DecodeHeader(const char* rec, size_t n, const std::string& path, Header* 
   return Status::OK();
 }
 
-Status WriteHeaderSession(File* file, const Header& h) {
+Status WriteHeaderSession(File* file, const Header& h, bool sync) {
   std::string rec;
   EncodeHeader(h, &rec);
   constexpr uint32_t from = kRecordHeaderSize + kHeaderSessionOffset;
   static_assert(from + 4 <= kRecordHeaderSize + kHeaderCrcOffset, "the stamp is rewritten alone: it ends before the checksum field");
   MQ_RETURN_IF_ERROR(file->Write(from, rec.data() + from, 4));
-  return file->Sync();
+  return sync ? file->Sync() : Status::OK();
 }
 
 uint32_t FramedCrc(const char* meta, const char* msg_size_field, size_t payload_len) {
@@ -85,6 +85,12 @@ uint32_t FramedCrc(const char* meta, const char* msg_size_field, size_t payload_
 }
 
 size_t EncodeFramed(char* dst, uint64_t seq, std::string_view payload) {
+  if (!payload.empty()) std::memcpy(dst + kFramedOverhead, payload.data(), payload.size());
+  EncodeFramedHeader(dst, seq, payload);
+  return kFramedOverhead + payload.size();
+}
+
+void EncodeFramedHeader(char* dst, uint64_t seq, std::string_view payload) {
   assert(payload.size() <= kMaxPayload);  // the size field is an int32
   EncodeFixed32(dst, static_cast<uint32_t>(kMetaKind));
   EncodeFixed32(dst + 4, kMetaPayloadSize);
@@ -92,9 +98,12 @@ size_t EncodeFramed(char* dst, uint64_t seq, std::string_view payload) {
   char* msg = dst + kMetaRecordSize;
   EncodeFixed32(msg, static_cast<uint32_t>(kPending));
   EncodeFixed32(msg + 4, static_cast<uint32_t>(payload.size()));
-  if (!payload.empty()) std::memcpy(msg + kRecordHeaderSize, payload.data(), payload.size());
-  EncodeFixed32(dst + kMetaCrcOffset, crc32c::Mask(FramedCrc(dst, msg + 4, payload.size())));
-  return kFramedOverhead + payload.size();
+  // FramedCrc's sum, with the payload read where it is (it need not follow
+  // the header in memory).
+  uint32_t c = crc32c::Value(dst, kMetaCrcOffset);
+  c = crc32c::Extend(c, msg + 4, 4);
+  c = crc32c::Extend(c, payload.data(), payload.size());
+  EncodeFixed32(dst + kMetaCrcOffset, crc32c::Mask(c));
 }
 
 uint32_t KeyRecordCrc(const char* rec, uint32_t size) {
@@ -112,6 +121,22 @@ void AppendKeyRecord(std::string* dst, std::string_view spec) {
   EncodeFixed32(rec + 4, size);
   std::memcpy(rec + kRecordHeaderSize, spec.data(), spec.size());
   EncodeFixed32(rec + kRecordHeaderSize + spec.size(), crc32c::Mask(KeyRecordCrc(rec, size)));
+}
+
+void EncodeSyncMark(char* dst, uint64_t durable) {
+  EncodeFixed32(dst, static_cast<uint32_t>(kSyncKind));
+  EncodeFixed32(dst + 4, kSyncPayloadSize);
+  EncodeFixed64(dst + kSyncDurableOffset, durable);
+  EncodeFixed32(dst + kSyncCrcOffset, crc32c::Mask(crc32c::Value(dst, kSyncCrcOffset)));
+}
+
+bool DecodeSyncMark(const char* rec, uint64_t at, uint64_t* durable) {
+  if (DecodeInt32(rec) != kSyncKind || DecodeFixed32(rec + 4) != kSyncPayloadSize) return false;
+  if (crc32c::Value(rec, kSyncCrcOffset) != crc32c::Unmask(DecodeFixed32(rec + kSyncCrcOffset))) return false;
+  const uint64_t d = DecodeFixed64(rec + kSyncDurableOffset);
+  if (d > at) return false;  // nothing after the mark was synced before it was written
+  *durable = d;
+  return true;
 }
 
 void AppendFramed(std::string* dst, uint64_t seq, std::string_view payload) {

@@ -26,8 +26,8 @@ struct Header {
 void EncodeHeader(const Header& h, std::string* dst);
 
 // Rewrites only the header's session stamp (record bytes 48..51, outside the
-// header's checksum) and syncs the log.
-Status WriteHeaderSession(File* file, const Header& h);
+// header's checksum) and, if `sync`, syncs the log.
+Status WriteHeaderSession(File* file, const Header& h, bool sync = true);
 
 // Checks the header record at p[0, n) (n >= kHeaderRecordSize) and decodes it.
 // Errors name `path`: kCorruption for a bad checksum or magic, kUnsupported for
@@ -45,6 +45,10 @@ void AppendFramed(std::string* dst, uint64_t seq, std::string_view payload);
 // Writes the same framing into dst, which must have kFramedOverhead +
 // payload.size() bytes. Returns bytes written.
 size_t EncodeFramed(char* dst, uint64_t seq, std::string_view payload);
+// The kFramedOverhead bytes before the payload of EncodeFramed's record
+// (checksum included), without copying the payload: a gathered write
+// (File::WriteV) sends the payload from where it is.
+void EncodeFramedHeader(char* dst, uint64_t seq, std::string_view payload);
 
 // Appends a key extractor record holding `spec` (1 to kMaxKeySpec bytes, as
 // KeyExtractor::ToString writes it); docs/log-format.md, "Key extractor records".
@@ -53,6 +57,14 @@ void AppendKeyRecord(std::string* dst, std::string_view spec);
 // The checksum of a key extractor record `rec` whose size field says `size`:
 // over its bytes 0 .. 8 + size - 4 (everything before the checksum).
 uint32_t KeyRecordCrc(const char* rec, uint32_t size);
+
+// Writes a sync mark (docs/log-format.md, "Sync marks") saying that every byte
+// before `durable` was synced, into dst (kSyncRecordSize bytes).
+void EncodeSyncMark(char* dst, uint64_t durable);
+
+// Checks the sync mark at rec (kSyncRecordSize readable bytes) found at log
+// offset `at`: kind, size, checksum, and durable <= at. Fills *durable.
+bool DecodeSyncMark(const char* rec, uint64_t at, uint64_t* durable);
 
 }  // namespace mq::log
 

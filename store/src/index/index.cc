@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "util/coding.h"
@@ -11,8 +12,6 @@
 namespace mq {
 using namespace index_coding;
 namespace {
-
-constexpr size_t kMapSize = size_t{256} << 30;  // address space only; the file grows as needed
 
 bool DecodeLoc(const MDB_val& v, Loc* loc, std::string_view* key, bool* has_key) {
   if (v.mv_size < kLocSize) return false;
@@ -103,15 +102,36 @@ Status LmdbStatus(int rc, const std::string& path, std::string_view what) {
   }
 }
 
+// A power cut can keep LMDB's meta page (rewritten in place) without the
+// pages an unsynced (MDB_NOSYNC) commit appended after the file's synced end:
+// reading them through the map would raise SIGBUS. Such a file is corrupt.
+Status Index::CheckPagesPresent() {
+  MDB_envinfo info;
+  MDB_stat st;
+  mdb_filehandle_t fd = -1;
+  struct stat fst;
+  if (mdb_env_info(env_, &info) != 0 || mdb_env_stat(env_, &st) != 0 || mdb_env_get_fd(env_, &fd) != 0 ||
+      ::fstat(fd, &fst) != 0)
+    return Status::OK();  // nothing to compare: LMDB reports its own errors later
+  const uint64_t need = (static_cast<uint64_t>(info.me_last_pgno) + 1) * st.ms_psize;
+  if (need <= static_cast<uint64_t>(fst.st_size)) return Status::OK();
+  return Status::Corruption(path_ + ": LMDB's meta page names page " + std::to_string(info.me_last_pgno) +
+                            " but the file ends at byte " + std::to_string(fst.st_size) +
+                            " (a power cut kept the meta page without the pages written before it)");
+}
+
 Status Index::Open(const std::string& path, bool read_only, mode_t mode, std::unique_ptr<Index>* out,
-                   int dir_fd) {
+                   int dir_fd, uint64_t max_map_bytes) {
   std::unique_ptr<Index> idx(new Index());
   idx->path_ = path;
   idx->read_only_ = read_only;
+  // The map starts small (LMDB makes it at least what the file holds) and
+  // grows on demand (index_map.cc), up to the ceiling.
+  idx->max_map_ = max_map_bytes != 0 ? std::max<uint64_t>(max_map_bytes, 64 << 10) : kDefaultMaxIndexBytes;
   int rc = mdb_env_create(&idx->env_);
   if (rc != 0) return LmdbStatus(rc, path, "create environment");
   mdb_env_set_maxdbs(idx->env_, 8);
-  mdb_env_set_mapsize(idx->env_, kMapSize);
+  mdb_env_set_mapsize(idx->env_, std::min(kInitialMapBytes, idx->max_map_));
   mdb_env_set_maxreaders(idx->env_, 126);
   unsigned flags = MDB_NOSUBDIR | MDB_NOTLS | MDB_NORDAHEAD;
   flags |= read_only ? MDB_RDONLY : MDB_NOSYNC;
@@ -119,12 +139,44 @@ Status Index::Open(const std::string& path, bool read_only, mode_t mode, std::un
   // directory (index_files.h).
   Status os = idx->files_.Open(path, dir_fd, read_only, mode);
   if (os.ok()) os = idx->files_.MdbOpen(idx->env_, flags, mode);
+  if (os.ok()) os = idx->CheckPagesPresent();
   if (!os.ok()) {
     mdb_env_close(idx->env_);
     idx->env_ = nullptr;
     return os;
   }
+  {
+    MDB_stat st;
+    if (mdb_env_stat(idx->env_, &st) == 0) idx->page_size_ = st.ms_psize;
+    MDB_envinfo info;
+    MutexLock l(&idx->gate_mu_);
+    idx->map_ = mdb_env_info(idx->env_, &info) == 0 ? info.me_mapsize : kInitialMapBytes;
+    // Room to spare for an index that already holds more than the map's
+    // first size; past the ceiling, the first write that needs room says so.
+    if (!read_only) (void)idx->GrowLocked(0);
+  }
+  // The tables' handles. A writable open of an index that has them takes
+  // them in a read transaction: a write transaction here would copy the
+  // main table's root and leave the old page on LMDB's free list, and an
+  // idle store's file grows by such pages (docs/mailbox.md, "Descriptors and
+  // idle cost"). Only a new (or older-format) index is written here.
   MDB_txn* txn = nullptr;
+  if (!read_only) {
+    rc = mdb_txn_begin(idx->env_, nullptr, MDB_RDONLY, &txn);
+    if (rc != 0) return LmdbStatus(rc, path, "begin");
+    rc = mdb_dbi_open(txn, "meta", 0, &idx->meta_);
+    if (rc == 0) rc = mdb_dbi_open(txn, "seq", MDB_INTEGERKEY, &idx->seq_);
+    if (rc == 0) rc = mdb_dbi_open(txn, kKeyTable, 0, &idx->key_);
+    if (rc == 0) {
+      rc = mdb_txn_commit(txn);  // keeps the handles
+      if (rc != 0) return LmdbStatus(rc, path, "commit");
+      *out = std::move(idx);
+      return Status::OK();
+    }
+    mdb_txn_abort(txn);  // a table is missing: created below
+    if (rc != MDB_NOTFOUND) return LmdbStatus(rc, path, "open tables");
+    txn = nullptr;
+  }
   rc = mdb_txn_begin(idx->env_, nullptr, read_only ? MDB_RDONLY : 0, &txn);
   if (rc != 0) return LmdbStatus(rc, path, "begin");
   unsigned dflags = read_only ? 0 : MDB_CREATE;
@@ -156,7 +208,13 @@ Index::~Index() {
 
 Status Index::SyncToDisk() {
   if (read_only_) return Status::OK();
-  return LmdbStatus(mdb_env_sync(env_, 1), path_, "sync");
+  // A signal may interrupt the sync on FUSE or NFS (EINTR: the request did
+  // not finish, nothing failed); it is asked again. Seen at a mailbox's
+  // stop in the power-loss torture ("index sync: Interrupted system call").
+  int rc = 0;
+  while ((rc = mdb_env_sync(env_, 1)) == EINTR) {
+  }
+  return LmdbStatus(rc, path_, "sync");
 }
 
 // ---- Write ----
@@ -171,6 +229,12 @@ void Index::Write::CloseCursors() {
   del_positioned_ = false;
 }
 
+void Index::Write::End() {
+  if (txn_ != nullptr) idx_->WriterLeave();
+  txn_ = nullptr;
+  written_ = room_ = 0;
+}
+
 void Index::Write::Abort() {
   key_dels_.clear();
   key_arena_.clear();
@@ -179,21 +243,35 @@ void Index::Write::Abort() {
   CloseCursors();
   del_positioned_ = false;
   if (txn_ != nullptr) mdb_txn_abort(txn_);
-  txn_ = nullptr;
+  End();
 }
 
 Status Index::Write::Fail(int rc, std::string_view what) {
   Abort();
+  if (rc == MDB_MAP_FULL) {
+    // Index::map_full() tells the store to grow the map and run the
+    // transaction again (or, at the ceiling, Reserve says so).
+    idx_->full_.store(true);
+    return Status::IOError(idx_->path_ + ": index " + std::string(what) +
+                               ": the map is full; it grows and the transaction runs again",
+                           ENOSPC);
+  }
   return LmdbStatus(rc, idx_->path_, what);
 }
 
-Status Index::Write::Begin() {
-  int rc = mdb_txn_begin(idx_->env_, nullptr, 0, &txn_);
-  if (rc != 0) {
+Status Index::Write::Begin(uint64_t need) {
+  for (int attempt = 0;; ++attempt) {
+    room_ = idx_->WriterEnter(need);
+    written_ = 0;
+    int rc = mdb_txn_begin(idx_->env_, nullptr, 0, &txn_);
+    if (rc == 0) return Status::OK();
+    idx_->WriterLeave();
     txn_ = nullptr;
+    // Another process wrote past this process's map (docs/design.md,
+    // "Growing the index map"): take the file's size and begin again.
+    if (rc == MDB_MAP_RESIZED && attempt < 2 && idx_->AdoptSize()) continue;
     return LmdbStatus(rc, idx_->path_, "begin write");
   }
-  return Status::OK();
 }
 
 Status Index::Write::Put(uint64_t seq, const Loc& loc, std::string_view key, bool has_key,
@@ -220,6 +298,7 @@ Status Index::Write::PutSeq(uint64_t seq, const Loc& loc, std::string_view key, 
     rc = mdb_cursor_put(seq_cursor_, &kv, &vv, MDB_RESERVE);
   }
   if (rc != 0) return Fail(rc, "put seq");
+  written_ += 8 + vv.mv_size + 16;
   char* p = static_cast<char*>(vv.mv_data);
   EncodeLoc(l, has_key, p);
   if (!kept.empty()) std::memcpy(p + kLocSize, kept.data(), kept.size());
@@ -264,6 +343,7 @@ Status Index::Write::Delete(uint64_t seq, bool* found) {
   }
   rc = mdb_cursor_del(del_cursor_, 0);
   if (rc != 0) return Fail(rc, "delete seq");
+  written_ += 32;  // a delete copies the pages it changes
   del_positioned_ = true;
   *found = true;
   return Status::OK();
@@ -294,8 +374,13 @@ Status Index::Write::Commit() {
   MQ_RETURN_IF_ERROR(FlushKeyPuts());
   MQ_RETURN_IF_ERROR(FlushKeyDeletes());
   CloseCursors();
-  int rc = mdb_txn_commit(txn_);
-  txn_ = nullptr;
+  int rc = mdb_txn_commit(txn_);  // frees the transaction, committed or not
+  End();
+  if (rc == MDB_MAP_FULL) {
+    idx_->full_.store(true);
+    return Status::IOError(idx_->path_ + ": index commit: the map is full; it grows and the transaction runs again",
+                           ENOSPC);
+  }
   return LmdbStatus(rc, idx_->path_, "commit");
 }
 
@@ -310,29 +395,45 @@ void Index::Read::Close() {
   if (txn_ != nullptr) mdb_txn_abort(txn_);
   txn_ = nullptr;
   valid_ = false;
+  if (active_) idx_->ReaderLeave();
+  active_ = false;
 }
 
 void Index::Read::Release() {
-  if (txn_ != nullptr) mdb_txn_reset(txn_);
+  if (txn_ != nullptr && active_) {
+    mdb_txn_reset(txn_);
+    idx_->ReaderLeave();
+    active_ = false;
+  }
   valid_ = false;
 }
 
 Status Index::Read::Begin() {
   valid_ = false;
-  if (txn_ != nullptr) {
-    mdb_txn_reset(txn_);
-    int rc = mdb_txn_renew(txn_);
-    if (rc == 0) rc = seq_cur_ != nullptr ? mdb_cursor_renew(txn_, seq_cur_) : 0;
-    if (rc == 0) rc = key_cur_ != nullptr ? mdb_cursor_renew(txn_, key_cur_) : 0;
+  for (int attempt = 0;; ++attempt) {
+    if (!active_) idx_->ReaderEnter();  // no resize from here until Release or Close
+    active_ = true;
+    int rc = 0;
+    if (txn_ != nullptr) {
+      mdb_txn_reset(txn_);
+      rc = mdb_txn_renew(txn_);
+      if (rc == 0) rc = seq_cur_ != nullptr ? mdb_cursor_renew(txn_, seq_cur_) : 0;
+      if (rc == 0) rc = key_cur_ != nullptr ? mdb_cursor_renew(txn_, key_cur_) : 0;
+      if (rc == 0) return Status::OK();
+      Close();
+      idx_->ReaderEnter();
+      active_ = true;
+    }
+    rc = mdb_txn_begin(idx_->env_, nullptr, MDB_RDONLY, &txn_);
     if (rc == 0) return Status::OK();
-    Close();
-  }
-  int rc = mdb_txn_begin(idx_->env_, nullptr, MDB_RDONLY, &txn_);
-  if (rc != 0) {
     txn_ = nullptr;
+    idx_->ReaderLeave();
+    active_ = false;
+    // Another process grew the file past this process's map (docs/design.md,
+    // "Growing the index map"): take the file's size and begin again.
+    if (rc == MDB_MAP_RESIZED && attempt < 2 && idx_->AdoptSize()) continue;
     return LmdbStatus(rc, idx_->path_, "begin read");
   }
-  return Status::OK();
 }
 
 Status Index::Read::GetMeta(IndexMeta* m, bool* present) {

@@ -16,6 +16,7 @@
 
 #include <lmdb.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -25,6 +26,7 @@
 
 #include "index/index_files.h"
 #include "mq/status.h"
+#include "util/mutex.h"
 
 namespace mq {
 
@@ -86,14 +88,22 @@ struct IndexMeta {
 
 Status LmdbStatus(int rc, const std::string& path, std::string_view what);
 
+// The LMDB map (docs/design.md, "Growing the index map"): it starts at
+// kInitialMapBytes (or what the file already holds) and grows, never past
+// the ceiling (StoreOptions::max_index_bytes), only while no transaction of
+// this process is active.
+constexpr uint64_t kInitialMapBytes = uint64_t{1} << 20;
+constexpr uint64_t kDefaultMaxIndexBytes = uint64_t{256} << 30;
+
 class Index {
  public:
   // Opens (creating if allowed) the index file at `path` (MDB_NOSUBDIR).
   // `dir_fd`: the index's directory, held open by the caller (the queue's
   // Directory::native_handle()); the files are opened relative to it. -1:
   // the directory is opened by path for this call.
+  // `max_map_bytes`: the ceiling the map may grow to (0: the default).
   static Status Open(const std::string& path, bool read_only, mode_t mode, std::unique_ptr<Index>* out,
-                     int dir_fd = -1);
+                     int dir_fd = -1, uint64_t max_map_bytes = 0);
   ~Index();
 
   const std::string& path() const { return path_; }
@@ -101,21 +111,60 @@ class Index {
   // Forces everything committed so far to disk.
   Status SyncToDisk();
 
+  // ---- the map (docs/design.md, "Growing the index map") ----
+  // Makes the map hold `need` more bytes than the file's pages with room to
+  // spare (and more than it holds now if the last write filled it): grows it
+  // if that is short. Only with no transaction of this process active (the
+  // caller has let go of its read snapshots, and no write is in flight):
+  // otherwise kBusy and nothing changes. At the ceiling: an error naming the
+  // file and StoreOptions::max_index_bytes.
+  Status Reserve(uint64_t need) MQ_EXCLUDES(gate_mu_);
+  // True if Reserve(need) would grow the map (or the last write filled it).
+  bool WouldGrow(uint64_t need) MQ_EXCLUDES(gate_mu_);
+  // True if a write transaction failed because the map was full:
+  // after Reserve, the caller may run that transaction again.
+  bool map_full() const { return full_.load(); }
+  uint64_t map_bytes() MQ_EXCLUDES(gate_mu_);
+  uint64_t map_resizes() MQ_EXCLUDES(gate_mu_);
+
   class Write;
   class Read;
 
  private:
+  Status CheckPagesPresent();  // kCorruption if LMDB's meta names pages past the file's end
   friend class Write;
   friend class Read;
   Index() = default;
-  Status Grow();
+  // Bytes of the file's pages LMDB has handed out (its high-water mark).
+  uint64_t UsedBytes();
+  Status GrowLocked(uint64_t need) MQ_REQUIRES(gate_mu_);
+  bool WouldGrowLocked(uint64_t need) MQ_REQUIRES(gate_mu_);
+  Status CeilingError(uint64_t need) MQ_REQUIRES(gate_mu_);
+  // Read and write transactions announce themselves, so that a resize
+  // happens only between them; a transaction that finds the map smaller
+  // than another process made the file adopts the file's size (AdoptSize).
+  void ReaderEnter() MQ_EXCLUDES(gate_mu_);
+  void ReaderLeave() MQ_EXCLUDES(gate_mu_);
+  // Returns the map's spare room (bytes) as the write begins.
+  uint64_t WriterEnter(uint64_t need) MQ_EXCLUDES(gate_mu_);
+  void WriterLeave() MQ_EXCLUDES(gate_mu_);
+  // After MDB_MAP_RESIZED: takes the size another process gave the map.
+  // False if a transaction of this process is active (then it cannot).
+  bool AdoptSize() MQ_EXCLUDES(gate_mu_);
 
   std::string path_;
   bool read_only_ = false;
   MDB_env* env_ = nullptr;
   IndexFiles files_;  // the files LMDB opened; closed after env_ (~Index)
   MDB_dbi meta_ = 0, seq_ = 0, key_ = 0;
-  size_t map_size_ = 0;
+  uint64_t page_size_ = 4096;
+  uint64_t max_map_ = kDefaultMaxIndexBytes;
+  std::atomic<bool> full_{false};
+  Mutex gate_mu_;
+  uint64_t map_ MQ_GUARDED_BY(gate_mu_) = 0;  // the map's size now
+  uint64_t resizes_ MQ_GUARDED_BY(gate_mu_) = 0;
+  int readers_ MQ_GUARDED_BY(gate_mu_) = 0;    // active read transactions
+  int writers_ MQ_GUARDED_BY(gate_mu_) = 0;     // active write transactions
 };
 
 // Whether an index whose meta is `m` describes the used flags of the log it
@@ -133,7 +182,9 @@ class Index::Write {
  public:
   explicit Write(Index* idx) : idx_(idx) {}
   ~Write();
-  Status Begin();
+  // `need`: about how many bytes the transaction will add; the map grows
+  // ahead for them if no read transaction is active (Index::Reserve).
+  Status Begin(uint64_t need = 0);
   Status Put(uint64_t seq, const Loc& loc, std::string_view key, bool has_key, bool append_order);
   // The two halves of Put, so that a batch can add its key entries in key order.
   Status PutSeq(uint64_t seq, const Loc& loc, std::string_view key, bool has_key, bool append_order);
@@ -151,11 +202,22 @@ class Index::Write {
   Status Delete(uint64_t seq, bool* found);
   Status PutMeta(const IndexMeta& m);
   Status Clear();  // empties seq and key tables
+  // Writes the buffered key puts and deletes now (Commit would): a map too
+  // small for them fails here, where the caller can still back out (a
+  // rewrite, before its rename), not in Commit.
+  Status FlushBuffered() {
+    MQ_RETURN_IF_ERROR(FlushKeyPuts());
+    return FlushKeyDeletes();
+  }
   Status Commit();
   void Abort();
+  // True once the bytes put since Begin may no longer fit the map's spare
+  // room as it was at Begin: a long transaction commits and begins anew.
+  bool NearlyFull() const { return written_ * 3 > room_; }
 
  private:
   Status Fail(int rc, std::string_view what);
+  void End();  // the transaction is over (committed or aborted)
   Status FlushKeyPuts();
   Status FlushKeyDeletes();
   // Puts one item into its key's blocks wherever it belongs (the slow way,
@@ -165,6 +227,8 @@ class Index::Write {
   void CloseCursors();
   Index* idx_;
   MDB_txn* txn_ = nullptr;
+  uint64_t written_ = 0;  // about how many bytes were put since Begin
+  uint64_t room_ = 0;     // the map's spare room at Begin
   MDB_cursor* del_cursor_ = nullptr;
   MDB_cursor* seq_cursor_ = nullptr;  // puts
   MDB_cursor* key_cursor_ = nullptr;
@@ -222,6 +286,7 @@ class Index::Read {
   void LoadItem();
   Index* idx_;
   MDB_txn* txn_ = nullptr;
+  bool active_ = false;  // txn_ is a live snapshot (counted by the index)
   MDB_cursor* seq_cur_ = nullptr;
   MDB_cursor* key_cur_ = nullptr;
   MDB_cursor* cur_ = nullptr;  // the one in use: seq_cur_ or key_cur_

@@ -116,6 +116,11 @@ Status IndexFiles::MdbOpen(MDB_env* env, unsigned flags, mode_t mode) {
   struct stat st;
   if (mdb_env_get_fd(env, &fd) != 0 || ::fstat(fd, &st) != 0 || st.st_dev != dev_ || st.st_ino != ino_)
     return Status::IOError(path_ + ": LMDB opened another file than the index mq checked", EINVAL);
+  // LMDB has its own descriptors of the data file now, and takes no lock on
+  // it (only on the lock file, whose descriptor stays): one descriptor less
+  // per store (docs/mailbox.md, "Descriptors").
+  ::close(data_);
+  data_ = -1;
   return Status::OK();
 }
 

@@ -18,9 +18,10 @@
 
 namespace mq {
 
-// The two index files, held open while the LMDB environment lives: LMDB
-// takes fcntl locks on the lock file, and closing any descriptor of that
-// file would drop them, so these close only after mdb_env_close.
+// The two index files. The lock file's descriptor is held while the LMDB
+// environment lives: LMDB takes fcntl locks on it, and closing any
+// descriptor of that file would drop them, so it closes only after
+// mdb_env_close. The data file's closes once LMDB has opened its own.
 class IndexFiles {
  public:
   IndexFiles() = default;

@@ -98,6 +98,7 @@ Status Index::Write::FlushKeyPuts() {
 Status Index::Write::PutKeyRun(std::string_view key, const char* items, size_t count, bool newer) {
   if (count == 0) return Status::OK();
   const std::string kk = KeyTableKey(key.substr(0, kMaxIndexKey));
+  written_ += count * kKeyItemSize + (count / kKeyBlockItems + 1) * (kk.size() + 24);
   int rc = 0;
   MDB_cursor* c = KeyCursor(&rc);
   if (rc != 0) return Fail(rc, "cursor open");
