@@ -33,19 +33,37 @@ constexpr uid_t kNobody = 65534;
 // of kernel accounting per 16-byte answer is about 11,000).
 constexpr int kFlood = 40000;
 
+// Writes v in decimal at out (at most 20 characters); returns how many. No
+// allocation: the flooder runs it in a child forked from this process while
+// the mailbox's threads run (a lock one of them held at the fork, such as
+// ASan's allocator lock, stays held in the child).
+size_t WriteDecimal(unsigned long v, char* out) {
+  char digits[20];
+  size_t n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  for (size_t i = 0; i < n; ++i) out[i] = digits[n - 1 - i];
+  return n;
+}
+
 // The flooder, in a child switched to nobody: binds a reply-style name,
 // connects to the mailbox, sends kFlood datagrams, reports how many got in
 // on `ready`, waits for a byte on `go` without ever reading its socket, then
-// reports on `result` how many answers were waiting for it.
+// reports on `result` how many answers were waiting for it. System calls
+// only, on memory the parent set up (see WriteDecimal).
 int Flood(const std::string& socket_path, int ready, int go, int result) {
   if (::setgid(kNobody) != 0 || ::setuid(kNobody) != 0) return 100;
   int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return 101;
   sockaddr_un me{};
   me.sun_family = AF_UNIX;
-  const std::string name = std::string("\0mq-reply/flood-", 16) + std::to_string(::getpid());
-  std::memcpy(me.sun_path, name.data(), name.size());
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&me), static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + name.size())) != 0)
+  constexpr char kPrefix[] = "\0mq-reply/flood-";  // abstract: a leading NUL
+  size_t len = sizeof(kPrefix) - 1;
+  std::memcpy(me.sun_path, kPrefix, len);
+  len += WriteDecimal(static_cast<unsigned long>(::getpid()), me.sun_path + len);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&me), static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len)) != 0)
     return 102;
   sockaddr_un to{};
   to.sun_family = AF_UNIX;

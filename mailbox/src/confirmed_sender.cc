@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "mq/sender.h"
+#include "pack_format.h"
 #include "reply_format.h"
 #include "unix_socket.h"
 
@@ -54,6 +55,8 @@ Status StatusFor(reply::Code code, const std::string& path) {
       return Status::Denied(path + ": the mailbox refused the message: this uid is not admitted");
     case reply::Code::kStoreError:
       return Status::IOError(path + ": the mailbox could not store the message (see the mailbox's log)", EIO);
+    case reply::Code::kNoChannel:
+      break;  // not an answer to a message (DrainFrom)
   }
   return Status::IOError(path + ": unknown answer from the mailbox", EPROTO);
 }
@@ -114,6 +117,7 @@ Status ConfirmedSender::Reach() {
   CloseSockets();
   sndbuf_ = 0;
   connected_ = false;
+  packing_ = false;
   reply_name_.clear();
   sockaddr_un addr;
   socklen_t len = 0;
@@ -156,14 +160,17 @@ Status ConfirmedSender::Reach() {
     char hex[17];
     std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(r));
     // Under the channel prefix: the answers come through the channel
-    // passed with the first message, several in one datagram.
-    std::string name(reply::kChannelPrefix);
+    // passed with the first message, several in one datagram. Under the
+    // pack prefix (inside it) once this mailbox's answers offered packs.
+    const bool pack = options_.pack && pack_offer_ > 0;
+    std::string name(pack ? pack::kPrefix : reply::kChannelPrefix);
     name += std::to_string(::getpid()) + "/" + hex;
     sockaddr_un reply;
     socklen_t reply_len = 0;
     MQ_RETURN_IF_ERROR(unix_socket::MakeAddress(name, &reply, &reply_len));
     if (::bind(sock.get(), reinterpret_cast<sockaddr*>(&reply), reply_len) == 0) {
       reply_name_ = name.substr(1);
+      packing_ = pack;
       break;
     }
     const int err = errno;
@@ -229,6 +236,9 @@ void ConfirmedSender::FailInFlight(const Status& why) {
   CloseSockets();
   sndbuf_ = 0;
   connected_ = false;
+  // The next connection may reach another mailbox: no packs until its
+  // answers offer them.
+  pack_offer_ = 0;
 }
 
 void ConfirmedSender::ExpireOld() {
@@ -256,6 +266,7 @@ size_t ConfirmedSender::DrainFrom(int fd) {
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(16 * sizeof(int))];
   std::vector<reply::Answer> answers;
   size_t datagrams = 0;
+  bool no_channel = false;
   while (!in_flight_.empty()) {
     iovec iov{buf, sizeof(buf)};
     msghdr m{};
@@ -292,10 +303,30 @@ size_t ConfirmedSender::DrainFrom(int fd) {
     }
     for (const reply::Answer& a : answers) {
       if (in_flight_.empty()) break;  // more answers than messages: not ours to match
+      if (a.code == reply::Code::kNoChannel) {
+        no_channel = true;
+        break;
+      }
+      if (a.pack_offer > 0) pack_offer_ = a.pack_offer;
       InFlight f = in_flight_.front();
       in_flight_.pop_front();
       Settle(f, Confirmation{f.ticket, a.seq, StatusFor(a.code, path_)});
     }
+    if (no_channel) break;
+  }
+  if (no_channel) {
+    // "No channel here", from the mailbox (it came on a socket only the
+    // mailbox can send to, with trusted credentials): the process that held
+    // this sender's channel is gone (a supervised actor restarted on the same
+    // socket) or closed it, so nothing in flight will be answered. Answers
+    // the old channel still holds come first; the rest are reported now
+    // instead of after reply_timeout, and the next send reconnects with a
+    // fresh channel.
+    if (fd != answers_fd_) DrainFrom(answers_fd_);
+    // With nothing left in flight, FailInFlight only closes the sockets.
+    FailInFlight(Status::IOError(path_ + ": the mailbox was restarted (it holds no answer channel for this "
+                                         "sender) before it answered; the message may or may not have been stored",
+                                 ECONNRESET));
   }
   return datagrams;
 }
@@ -328,18 +359,24 @@ Status ConfirmedSender::ReadReplies(milliseconds wait) {
 
 Status ConfirmedSender::SendOne(std::string_view payload) {
   if (fd_ < 0 || !connected_) MQ_RETURN_IF_ERROR(Reach());
-  unix_socket::EnsureSendBuffer(fd_, payload.size(), &sndbuf_);
   for (int attempt = 0; attempt < 2; ++attempt) {
+    // Bound under the pack prefix, every datagram is packed: this one alone.
+    std::string_view dgram = payload;
+    if (packing_) {
+      pack::Pack(std::span(&payload, 1), &pack_buf_);
+      dgram = pack_buf_;
+    }
+    unix_socket::EnsureSendBuffer(fd_, dgram.size(), &sndbuf_);
     ssize_t n = 0;
     if (channel_fd_ >= 0) {
       // The first message carries the answer channel.
-      n = unix_socket::SendWithFd(fd_, payload, channel_fd_);
+      n = unix_socket::SendWithFd(fd_, dgram, channel_fd_);
       if (n >= 0) {
         ::close(channel_fd_);  // the mailbox holds it now
         channel_fd_ = -1;
       }
     } else {
-      n = ::send(fd_, payload.data(), payload.size(), MSG_NOSIGNAL);
+      n = ::send(fd_, dgram.data(), dgram.size(), MSG_NOSIGNAL);
     }
     if (n >= 0) return Status::OK();
     const int err = errno;
@@ -364,6 +401,100 @@ Status ConfirmedSender::SendOne(std::string_view payload) {
     return unix_socket::PeerError(path_, err);
   }
   return unix_socket::PeerError(path_, ECONNREFUSED);
+}
+
+Status ConfirmedSender::SendSome(std::span<const std::string_view> payloads, size_t* n) {
+  *n = 0;
+  if (payloads.empty()) return Status::OK();
+  // The first message after a connect carries the answer channel, and every
+  // error is SendOne's to handle: one message through SendOne then.
+  if (fd_ >= 0 && connected_ && channel_fd_ < 0 && packing_) {
+    const size_t k = PackCount(payloads);
+    if (k > 1) {
+      pack::Pack(payloads.first(k), &pack_buf_);
+      unix_socket::EnsureSendBuffer(fd_, pack_buf_.size(), &sndbuf_);
+      ssize_t sent;
+      do {
+        sent = ::send(fd_, pack_buf_.data(), pack_buf_.size(), MSG_NOSIGNAL);
+      } while (sent < 0 && errno == EINTR);
+      if (sent >= 0) {
+        *n = k;
+        return Status::OK();
+      }
+      // Every error is SendOne's to handle.
+    }
+  } else if (fd_ >= 0 && connected_ && channel_fd_ < 0 && payloads.size() > 1) {
+    const size_t k = std::min(Sender::kBatchMax, payloads.size());
+    size_t largest = 0;
+    mmsghdr hdrs[Sender::kBatchMax];
+    iovec iovs[Sender::kBatchMax];
+    for (size_t i = 0; i < k; ++i) {
+      largest = std::max(largest, payloads[i].size());
+      iovs[i] = iovec{const_cast<char*>(payloads[i].data()), payloads[i].size()};
+      hdrs[i] = mmsghdr{};
+      hdrs[i].msg_hdr.msg_iov = &iovs[i];
+      hdrs[i].msg_hdr.msg_iovlen = 1;
+    }
+    unix_socket::EnsureSendBuffer(fd_, largest, &sndbuf_);
+    int sent;
+    do {
+      sent = ::sendmmsg(fd_, hdrs, static_cast<unsigned>(k), MSG_NOSIGNAL);
+    } while (sent < 0 && errno == EINTR);
+    if (sent > 0) {
+      *n = static_cast<size_t>(sent);
+      return Status::OK();
+    }
+  }
+  MQ_RETURN_IF_ERROR(SendOne(payloads[0]));
+  *n = 1;
+  return Status::OK();
+}
+
+size_t ConfirmedSender::PackCount(std::span<const std::string_view> payloads) const {
+  size_t k = 0, bytes = pack::kHeader;
+  while (k < payloads.size() && k < pack::kMaxMessages) {
+    bytes += pack::kEntryHeader + payloads[k].size();
+    if (bytes > pack_offer_) break;
+    ++k;
+  }
+  return std::max<size_t>(k, 1);
+}
+
+Status ConfirmedSender::SwitchToPacks() {
+  if (!options_.pack || pack_offer_ == 0 || packing_ || !connected_ || options_.window < 2) return Status::OK();
+  // The answers of what is in flight come to this connection's channel:
+  // wait for them (or their timeout, which fails them and forgets the offer).
+  while (!in_flight_.empty()) {
+    MQ_RETURN_IF_ERROR(ReadReplies(options_.reply_timeout));
+    ExpireOld();
+  }
+  if (pack_offer_ == 0 || !connected_) return Status::OK();
+  CloseSockets();  // the next send reconnects under the pack prefix (Reach)
+  sndbuf_ = 0;
+  connected_ = false;
+  return Status::OK();
+}
+
+Result<uint64_t> ConfirmedSender::SendAsyncBatch(std::span<const std::string_view> payloads, size_t* sent) {
+  if (sent != nullptr) *sent = 0;
+  MQ_RETURN_IF_ERROR(SwitchToPacks());
+  const uint64_t first = next_ticket_;
+  size_t done = 0;
+  while (done < payloads.size()) {
+    while (in_flight_.size() >= options_.window) {
+      MQ_RETURN_IF_ERROR(ReadReplies(options_.reply_timeout));
+      ExpireOld();
+    }
+    if (!in_flight_.empty()) MQ_RETURN_IF_ERROR(ReadReplies(milliseconds(0)));
+    const size_t room = std::min(options_.window - in_flight_.size(), payloads.size() - done);
+    size_t n = 0;
+    MQ_RETURN_IF_ERROR(SendSome(payloads.subspan(done, room), &n));
+    const Clock::time_point now = Clock::now();
+    for (size_t i = 0; i < n; ++i) in_flight_.push_back(InFlight{next_ticket_++, now, false});
+    done += n;
+    if (sent != nullptr) *sent = done;
+  }
+  return first;
 }
 
 Status ConfirmedSender::SendTracked(std::string_view payload, bool sync, uint64_t* ticket) {

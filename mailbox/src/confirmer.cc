@@ -1,4 +1,5 @@
-// The confirmer thread: answers confirming senders once their messages are
+// The confirmer (a thread of the mailbox's own, or the shared runtime's,
+// runtime.cc): answers confirming senders once their messages are
 // durable (docs/mailbox.md, "Confirmations"). It waits with
 // Store::WaitDurable while the ingest thread keeps appending, so under
 // sync=always one fdatasync covers every message that arrived while the
@@ -9,6 +10,7 @@
 
 #include "mailbox_impl.h"
 #include "reply_outbox.h"
+#include "runtime_impl.h"
 
 namespace mq {
 namespace {
@@ -24,11 +26,44 @@ void Mailbox::Impl::QueueReplies(std::vector<PendingReply>* replies) {
     confirm_queue.insert(confirm_queue.end(), replies->begin(), replies->end());
   }
   replies->clear();
-  confirm_ready.NotifyOne();
+  if (Runtime::Impl* rt = runtime()) rt->ConfirmReady(this);
+  else confirm_ready.NotifyOne();
+}
+
+namespace {
+// Waits until the answers' messages are durable (and, with before_confirm,
+// until it lets them go); a store error, or a refusal of before_confirm,
+// turns the "stored" answers into "store error" ones.
+void AwaitDurable(Store* store, const std::function<bool(uint64_t)>& before_confirm,
+                  std::vector<PendingReply>* batch) {
+  uint64_t max_seq = 0;
+  for (const PendingReply& r : *batch)
+    if (r.code == reply::Code::kOk) max_seq = std::max(max_seq, r.seq);
+  if (max_seq != 0 && (!store->WaitDurable(max_seq).ok() || (before_confirm && !before_confirm(max_seq)))) {
+    for (PendingReply& r : *batch)
+      if (r.code == reply::Code::kOk) r.code = reply::Code::kStoreError;
+  }
+}
+}  // namespace
+
+bool Mailbox::Impl::ConfirmPass() {
+  MutexLock run(&confirm_run_mu);
+  if (!outbox) outbox = std::make_unique<ReplyOutbox>(sock.get(), &n_confirmations, &n_replies_dropped);
+  std::vector<PendingReply> batch;
+  {
+    MutexLock g(&confirm_mu);
+    batch.swap(confirm_queue);
+  }
+  if (!batch.empty()) AwaitDurable(store.get(), opt.before_confirm, &batch);
+  if (outbox->HasBacklog()) outbox->Retry(false);
+  if (!batch.empty()) outbox->Send(batch);
+  return outbox->HasBacklog();
 }
 
 void Mailbox::Impl::ConfirmerLoop() {
-  ReplyOutbox out(sock.get(), &n_confirmations, &n_replies_dropped);
+  MutexLock run(&confirm_run_mu);
+  if (!outbox) outbox = std::make_unique<ReplyOutbox>(sock.get(), &n_confirmations, &n_replies_dropped);
+  ReplyOutbox& out = *outbox;
   std::vector<PendingReply> batch;
   std::chrono::steady_clock::time_point stop_at{};
   while (true) {
@@ -48,15 +83,7 @@ void Mailbox::Impl::ConfirmerLoop() {
       batch.swap(confirm_queue);
       stopping = stop_confirmer;
     }
-    if (!batch.empty()) {
-      uint64_t max_seq = 0;
-      for (const PendingReply& r : batch)
-        if (r.code == reply::Code::kOk) max_seq = std::max(max_seq, r.seq);
-      if (max_seq != 0 && !store->WaitDurable(max_seq).ok()) {
-        for (PendingReply& r : batch)
-          if (r.code == reply::Code::kOk) r.code = reply::Code::kStoreError;
-      }
-    }
+    if (!batch.empty()) AwaitDurable(store.get(), opt.before_confirm, &batch);
     if (out.HasBacklog()) out.Retry(false);
     if (!batch.empty()) out.Send(batch);
     batch.clear();

@@ -17,14 +17,19 @@
 #include <cstring>
 
 #include "mailbox_impl.h"
+#include "pack_format.h"
 
 namespace mq {
 namespace {
 
-bool WantsReply(const sockaddr_un& a, socklen_t len) {
+std::string_view PathOf(const sockaddr_un& a, socklen_t len) {
   const size_t n = len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
-  return n > reply::kAddressPrefix.size() &&
-         std::memcmp(a.sun_path, reply::kAddressPrefix.data(), reply::kAddressPrefix.size()) == 0;
+  return std::string_view(a.sun_path, std::min(n, sizeof(a.sun_path)));
+}
+
+bool WantsReply(const sockaddr_un& a, socklen_t len) {
+  const std::string_view path = PathOf(a, len);
+  return path.size() > reply::kAddressPrefix.size() && path.substr(0, reply::kAddressPrefix.size()) == reply::kAddressPrefix;
 }
 
 // Reads the sender's credentials. Of the descriptors passed along, keeps the
@@ -54,6 +59,10 @@ bool ReadCredentials(msghdr* h, ucred* cred, int* passed) {
 std::string Describe(const Rejection& r, const std::string& socket_path, uint64_t max) {
   std::string who = r.has_credentials ? "uid " + std::to_string(r.uid) + " pid " + std::to_string(r.pid)
                                       : std::string("a sender without credentials");
+  if (r.reason == Rejection::Reason::kMalformedPack)
+    return socket_path + ": dropped a datagram of " + std::to_string(r.size) + " bytes from " + who +
+           ": its sender is bound under the pack prefix, but it is not a packed datagram (docs/mailbox.md, "
+           "\"Packed sends\"); nothing of it was stored and it gets no answer";
   if (r.reason == Rejection::Reason::kTooLarge)
     return socket_path + ": dropped a datagram of " + std::to_string(r.size) + " bytes from " + who +
            ": larger than the mailbox's maximum of " + std::to_string(max) +
@@ -83,8 +92,7 @@ size_t Mailbox::Impl::IngestBatch() {
   }
   const size_t want = !peek_ingest || (peek_offset && !head_only) ? slots : 1;
   for (size_t i = 0; i < want; ++i)
-    unix_socket::PrepareReceive(&hdrs[i], &iovs[i], bufs[i].get(), static_cast<size_t>(opt.max_message_size),
-                                &addrs[i], &ctrls[i]);
+    unix_socket::PrepareReceive(&hdrs[i], &iovs[i], bufs[i], slot_bytes, &addrs[i], &ctrls[i]);
   // MSG_PEEK (peek_ingest): the datagrams stay in the socket until they are
   // in the log (DiscardPeeked below), so a process killed in between leaves
   // them to the next reader of the socket (a supervisor's socket outlives
@@ -113,7 +121,8 @@ size_t Mailbox::Impl::IngestBatch() {
   views.clear();
   replies_scratch.clear();
   size_t taken = 0;
-  std::vector<size_t> ok_reply;  // indexes into replies_scratch awaiting a seq
+  [[maybe_unused]] size_t packed_views = 0;  // a packed datagram stores up to 64 messages
+  ok_reply.clear();  // indexes into replies_scratch awaiting a seq
   for (size_t i = 0; i < n; ++i) {
     msghdr& h = hdrs[i].msg_hdr;
     const size_t len = hdrs[i].msg_len;
@@ -135,7 +144,14 @@ size_t Mailbox::Impl::IngestBatch() {
     const bool has_creds = ReadCredentials(&h, &cred, reply ? &channel : nullptr);
     Rejection r;
     bool rejected = false;
-    if (!Admitted(has_creds, cred.uid)) {
+    const bool admitted = Admitted(has_creds, cred.uid);
+    if (admitted && reply && pack::IsPackAddress(PathOf(addrs[i], h.msg_namelen))) {
+      const size_t before = views.size();
+      TakePacked(i, cred, has_creds, channel);
+      packed_views += views.size() - before;
+      continue;
+    }
+    if (!admitted) {
       r.reason = Rejection::Reason::kNotAdmitted;
       rejected = true;
       n_not_admitted.fetch_add(1, std::memory_order_relaxed);
@@ -162,28 +178,33 @@ size_t Mailbox::Impl::IngestBatch() {
       // admitted gets no answer at all, so it can never occupy the send
       // buffer that carries the answers to admitted senders.
       if (reply && r.reason == Rejection::Reason::kTooLarge) {
-        PendingReply p{addrs[i], h.msg_namelen, reply::Code::kTooLarge, 0, channel};
+        PendingReply p{addrs[i], h.msg_namelen, reply::Code::kTooLarge, 0, channel, pack_log2};
         replies_scratch.push_back(p);
       }
       continue;
     }
     if (reply) {
-      replies_scratch.push_back(PendingReply{addrs[i], h.msg_namelen, reply::Code::kOk, views.size(), channel});
+      replies_scratch.push_back(
+          PendingReply{addrs[i], h.msg_namelen, reply::Code::kOk, views.size(), channel, pack_log2});
       ok_reply.push_back(replies_scratch.size() - 1);
     }
-    views.emplace_back(bufs[i].get(), len);
+    views.emplace_back(bufs[i], len);
   }
 
-  // Every stored datagram was taken; nothing past the batch's cut was.
-  assert(views.size() <= taken && taken <= n && n <= want);
+  // Every stored datagram was taken (one message each, but for packs);
+  // nothing past the batch's cut was.
+  assert(views.size() - packed_views <= taken && taken <= n && n <= want);
   if (!views.empty()) {
     uint64_t first = 0;
+    // Counted before the append makes them receivable, so that Stats never
+    // shows more received than stored (taken back if the append fails).
+    n_stored.fetch_add(views.size(), std::memory_order_relaxed);
     Status s = store->AppendBatchNoWait(views).MoveTo(&first);
     n_batches.fetch_add(1, std::memory_order_relaxed);
     if (s.ok()) {
-      n_stored.fetch_add(views.size(), std::memory_order_relaxed);
       for (size_t k : ok_reply) replies_scratch[k].seq += first;  // index in batch -> seq
     } else {
+      n_stored.fetch_sub(views.size(), std::memory_order_relaxed);
       n_store_errors.fetch_add(views.size(), std::memory_order_relaxed);
       for (size_t k : ok_reply) {
         replies_scratch[k].code = reply::Code::kStoreError;
@@ -215,6 +236,54 @@ size_t Mailbox::Impl::IngestBatch() {
   if (!replies_scratch.empty()) QueueReplies(&replies_scratch);
   // After the end mark (the socket is shut down and empty): 0.
   return taken == n ? taken : 0;
+}
+
+void Mailbox::Impl::TakePacked(size_t i, const ucred& cred, bool has_creds, int channel) {
+  const msghdr& h = hdrs[i].msg_hdr;
+  const size_t len = hdrs[i].msg_len;
+  unpacked.clear();
+  // MSG_TRUNC: len is the datagram's real length, even if it was cut short.
+  const pack::Unpacked u = pack::Unpack(std::string_view(bufs[i], std::min(len, slot_bytes)), len, &unpacked);
+  auto reject = [&](Rejection::Reason why, size_t size) {
+    if (why == Rejection::Reason::kTooLarge) n_too_large.fetch_add(1, std::memory_order_relaxed);
+    if (!opt.on_reject) return;
+    Rejection r;
+    r.reason = why;
+    r.size = size;
+    r.has_credentials = has_creds;
+    r.uid = cred.uid;
+    r.gid = cred.gid;
+    r.pid = cred.pid;
+    r.describe = Describe(r, opt.socket_path, opt.max_message_size);
+    opt.on_reject(r);
+  };
+  if (u == pack::Unpacked::kMalformed) {
+    // How many messages it meant is unknown, so it cannot be answered in
+    // order: no answer, and no channel kept from it.
+    reject(Rejection::Reason::kMalformedPack, len);
+    if (channel >= 0) ::close(channel);
+    return;
+  }
+  if (u == pack::Unpacked::kOneTooLarge) {
+    reject(Rejection::Reason::kTooLarge, len - pack::kOverhead);
+    replies_scratch.push_back(PendingReply{addrs[i], h.msg_namelen, reply::Code::kTooLarge, 0, channel, pack_log2});
+    return;
+  }
+  for (std::string_view m : unpacked) {
+    // The channel goes with the datagram's first answer. (A pack that holds
+    // a message over the maximum and anything else is larger than a slot,
+    // so it comes cut short and is malformed; this is for a lone one.)
+    if (m.size() > opt.max_message_size) {
+      reject(Rejection::Reason::kTooLarge, m.size());
+      replies_scratch.push_back(PendingReply{addrs[i], h.msg_namelen, reply::Code::kTooLarge, 0, channel, pack_log2});
+    } else {
+      replies_scratch.push_back(
+          PendingReply{addrs[i], h.msg_namelen, reply::Code::kOk, views.size(), channel, pack_log2});
+      ok_reply.push_back(replies_scratch.size() - 1);
+      views.push_back(m);
+    }
+    channel = -1;
+  }
 }
 
 size_t Mailbox::Impl::DiscardPeeked(size_t n) {

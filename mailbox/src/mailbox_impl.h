@@ -2,12 +2,15 @@
 // (open, bind, close), ingest.cc (socket -> log), confirmer.cc (answers to
 // confirming senders) and receive.cc (selective receive).
 //
-// Three mutexes, one per concern (docs/design.md, "Locks and threads"):
-// ingest_mu (reading the socket), mu (the receivers' state and the wake-ups)
-// and confirm_mu (the confirmer's queue). Lock order: ingest_mu, then mu or
-// confirm_mu (an ingest batch wakes receivers and queues answers); mu and
-// confirm_mu are never held together. clang checks the annotations (the
-// `tsa` stage of ./test.sh).
+// Four mutexes, one per concern (docs/design.md, "Locks and threads"):
+// ingest_mu (reading the socket), mu (the receivers' state and the wake-ups),
+// confirm_mu (the confirmer's queue) and confirm_run_mu (the answer outbox,
+// held by whoever sends answers). Lock order: ingest_mu, then mu or
+// confirm_mu (an ingest batch wakes receivers and queues answers);
+// confirm_run_mu before confirm_mu; mu and confirm_mu are never held
+// together. clang checks the annotations (the `tsa` stage of ./test.sh).
+// With a shared runtime (mq/runtime.h, runtime_impl.h) its threads take the
+// places of the ingest and confirmer threads.
 #pragma once
 
 #include <sys/socket.h>
@@ -20,6 +23,7 @@
 #include <vector>
 
 #include "mq/mailbox.h"
+#include "mq/runtime.h"
 #include "ready_signal.h"
 #include "reply_format.h"
 #include "reply_outbox.h"
@@ -38,7 +42,9 @@ class Mailbox::Impl {
   Status BindSocket();
   Status AdoptSocket();      // socket_handoff.cc: opt.inherit_socket instead of bind
   Status PrepareBuffers() MQ_EXCLUDES(ingest_mu);
-  void StartThreads();
+  // Starts the ingest and confirmer threads, or attaches the mailbox to
+  // opt.runtime (runtime.cc), which then serves it.
+  Status StartThreads();
   Status CloseAll() MQ_EXCLUDES(ingest_mu, mu, confirm_mu);
 
   // ---- ingest (ingest.cc) ----
@@ -53,15 +59,31 @@ class Mailbox::Impl {
   size_t IngestBatch() MQ_REQUIRES(ingest_mu) MQ_EXCLUDES(mu, confirm_mu);
   // Takes the first `n` datagrams out of the socket without reading them
   // (they were peeked and dealt with). Returns how many it took.
+  // IngestBatch's part for datagram i of the batch from an admitted sender
+  // bound under pack::kPrefix: its messages go to views (their answers to
+  // replies_scratch), or it is refused whole (pack_format.h).
+  void TakePacked(size_t i, const ucred& cred, bool has_creds, int channel) MQ_REQUIRES(ingest_mu);
   size_t DiscardPeeked(size_t n) MQ_REQUIRES(ingest_mu);
   bool Admitted(bool has_creds, uid_t uid) const;
 
   // ---- confirmations (confirmer.cc) ----
   void QueueReplies(std::vector<PendingReply>* replies) MQ_EXCLUDES(confirm_mu);
-  void ConfirmerLoop() MQ_EXCLUDES(confirm_mu);
+  // Runs until stop_confirmer is set and every answer is sent (or given up
+  // on after a grace period): the confirmer thread, or, with a runtime, the
+  // closing thread after the runtime let go of the mailbox.
+  void ConfirmerLoop() MQ_EXCLUDES(confirm_run_mu, confirm_mu);
+  // One pass for the runtime's confirmer: the queued answers, once durable,
+  // are sent, and parked ones retried. True if answers are still parked
+  // (behind a full sender queue): call again in a while.
+  bool ConfirmPass() MQ_EXCLUDES(confirm_run_mu, confirm_mu);
+  // The runtime's internals, or nullptr (threads of its own).
+  Runtime::Impl* runtime() const { return opt.runtime ? opt.runtime->impl() : nullptr; }
 
   // ---- receive (receive.cc) ----
-  Status Find(const Pattern& p, bool take, Timeout timeout, Message* out) MQ_EXCLUDES(mu, ingest_mu);
+  // cursor: where an earlier look with the same pattern got to (nullptr: a
+  // fresh one, as Receive without a cursor).
+  Status Find(const Pattern& p, bool take, Timeout timeout, Message* out, Mailbox::ScanCursor* cursor)
+      MQ_EXCLUDES(mu, ingest_mu);
   // Looks once; kNotFound if nothing pending matches. *scanned_to advances
   // past predicate-checked messages.
   Status FindOnce(const Pattern& p, uint64_t* scanned_to, Message* out);
@@ -91,7 +113,12 @@ class Mailbox::Impl {
   // Invariant: slots == bufs.size() == addrs.size() == ctrls.size() ==
   // iovs.size() == hdrs.size() == discard_hdrs.size(), at least 1.
   size_t slots MQ_GUARDED_BY(ingest_mu) = 0;
-  std::vector<std::unique_ptr<char[]>> bufs MQ_GUARDED_BY(ingest_mu);
+  // The slots are one block (buf_block), so that its pages come from the
+  // kernel only as datagrams fill them: an idle mailbox's 4 MiB of buffers
+  // cost no memory. (A buffer per slot, 64 KiB each, came from the heap,
+  // and each one's chunk header cost a page: 256 KiB per idle mailbox.)
+  std::unique_ptr<char[]> buf_block MQ_GUARDED_BY(ingest_mu);
+  std::vector<char*> bufs MQ_GUARDED_BY(ingest_mu);
   std::vector<sockaddr_un> addrs MQ_GUARDED_BY(ingest_mu);
   std::vector<std::vector<char>> ctrls MQ_GUARDED_BY(ingest_mu);
   std::vector<iovec> iovs MQ_GUARDED_BY(ingest_mu);
@@ -113,6 +140,13 @@ class Mailbox::Impl {
   bool peek_offset_off MQ_GUARDED_BY(ingest_mu) = false;  // SO_PEEK_OFF is -1 now (peek_head_only)
   std::vector<std::string_view> views MQ_GUARDED_BY(ingest_mu);
   std::vector<PendingReply> replies_scratch MQ_GUARDED_BY(ingest_mu);
+  // Packed datagrams (pack_format.h): each slot holds max_message_size plus
+  // pack::kOverhead, so one message packed alone fits whenever it would fit
+  // unpacked; the answers offer packs of up to 2^pack_log2 bytes (0: none).
+  size_t slot_bytes MQ_GUARDED_BY(ingest_mu) = 0;
+  uint8_t pack_log2 MQ_GUARDED_BY(ingest_mu) = 0;
+  std::vector<std::string_view> unpacked MQ_GUARDED_BY(ingest_mu);  // IngestBatch's scratch
+  std::vector<size_t> ok_reply MQ_GUARDED_BY(ingest_mu);            // IngestBatch's scratch
 
   std::thread ingest_thread;
   std::atomic<bool> stop_ingest{false};
@@ -140,10 +174,15 @@ class Mailbox::Impl {
   std::vector<PendingReply> confirm_queue MQ_GUARDED_BY(confirm_mu);
   bool stop_confirmer MQ_GUARDED_BY(confirm_mu) = false;
   std::thread confirmer_thread;
+  // Held by whoever sends the answers (the confirmer thread, the runtime's
+  // confirmer, or Close after detaching); guards the outbox.
+  Mutex confirm_run_mu MQ_ACQUIRED_BEFORE(confirm_mu);
+  std::unique_ptr<ReplyOutbox> outbox MQ_GUARDED_BY(confirm_run_mu);  // made on first use
+  uint64_t runtime_id = 0;  // the reactor's registration (runtime.cc)
 
   // Counters (MailboxStats).
   std::atomic<uint64_t> n_datagrams{0}, n_stored{0}, n_too_large{0}, n_not_admitted{0}, n_store_errors{0},
-      n_batches{0}, n_confirmations{0}, n_replies_dropped{0}, n_received{0};
+      n_batches{0}, n_confirmations{0}, n_replies_dropped{0}, n_received{0}, n_spins{0}, n_spin_hits{0};
 };
 
 }  // namespace mq

@@ -9,6 +9,8 @@
 #include <cstring>
 
 #include "mailbox_impl.h"
+#include "pack_format.h"
+#include "runtime_impl.h"
 #include "socket_handoff.h"
 
 namespace mq {
@@ -38,6 +40,8 @@ Status CheckOptions(const MailboxOptions& o) {
 Status Mailbox::Impl::OpenStore() {
   StoreOptions so = opt.store;
   if (so.max_message_size < opt.max_message_size) so.max_message_size = opt.max_message_size;
+  // On a runtime, the store's background jobs run on its store threads.
+  if (opt.runtime && !so.threads) so.threads = opt.runtime->store_threads();
   return Store::Open(opt.queue_path, so).MoveTo(&store);
 }
 
@@ -137,15 +141,20 @@ Status Mailbox::Impl::BindSocket() {
 Status Mailbox::Impl::PrepareBuffers() {
   // Before the threads start; the lock is for the checker (and costs once).
   MutexLock g(&ingest_mu);
-  // Receive buffers: each holds a datagram of exactly max_message_size; a
-  // larger one comes back with MSG_TRUNC and its real length.
-  const uint64_t slot_bytes = opt.max_message_size;
+  // Receive buffers: each holds a datagram of exactly max_message_size (or
+  // one such message packed alone: pack_format.h); a larger one comes back
+  // with MSG_TRUNC and its real length.
+  slot_bytes = opt.max_message_size + pack::kOverhead;
+  pack_log2 = 0;
+  while (pack_log2 < reply::kMaxPackLog2 && (uint64_t{2} << pack_log2) <= opt.max_message_size) ++pack_log2;
+  if (pack_log2 < reply::kMinPackLog2) pack_log2 = 0;
   slots = static_cast<size_t>(std::max<uint64_t>(1, std::min<uint64_t>(opt.ingest_batch,
                                                                         kMaxBatchBufferBytes / slot_bytes)));
   assert(slots >= 1 && slots <= opt.ingest_batch && sock.get() >= 0);
   // Not zero-filled: pages are touched only as large datagrams arrive.
+  buf_block.reset(new char[slots * slot_bytes]);
   bufs.clear();
-  for (size_t i = 0; i < slots; ++i) bufs.emplace_back(new char[slot_bytes]);
+  for (size_t i = 0; i < slots; ++i) bufs.push_back(buf_block.get() + i * slot_bytes);
   addrs.resize(slots);
   // Credentials, and room for an answer channel's descriptor (more are
   // cut off: the kernel closes those).
@@ -167,10 +176,18 @@ Status Mailbox::Impl::PrepareBuffers() {
   return Status::OK();
 }
 
-void Mailbox::Impl::StartThreads() {
-  if (sock.get() < 0) return;
+Status Mailbox::Impl::StartThreads() {
+  if (sock.get() < 0) return Status::OK();
+  if (Runtime::Impl* rt = runtime()) {
+    // No thread of its own: the runtime's reactor and confirmer serve it.
+    rt->AttachConfirm(this);
+    Status s = rt->AttachIngest(this, &runtime_id);
+    if (!s.ok()) rt->DetachConfirm(this);
+    return s;
+  }
   confirmer_thread = std::thread([this] { ConfirmerLoop(); });
   ingest_thread = std::thread([this] { IngestLoop(); });
+  return Status::OK();
 }
 
 Status Mailbox::Impl::CloseAll() {
@@ -191,8 +208,17 @@ Status Mailbox::Impl::CloseAll() {
     if (!adopted && unix_socket::SocketIdentity(opt.socket_path, &dev, &ino) && dev == sock_dev && ino == sock_ino)
       ::unlink(opt.socket_path.c_str());
     stop_ingest.store(true);
+    Runtime::Impl* const rt = runtime();
     // Wakes the ingest thread; it stores what is queued.
-    if (adopted) {
+    if (rt != nullptr) {
+      // Shared runtime: once the reactor lets go of the socket, this thread
+      // stores what is queued, as the ingest thread would (IngestLoop).
+      if (!adopted) ::shutdown(sock.get(), SHUT_RD);
+      rt->DetachIngest(runtime_id);
+      MutexLock g(&ingest_mu);
+      while (IngestBatch() > 0) {
+      }
+    } else if (adopted) {
       const uint64_t one = 1;
       (void)!::write(wake.get(), &one, sizeof(one));
     } else {
@@ -211,6 +237,15 @@ Status Mailbox::Impl::CloseAll() {
     }
     confirm_ready.NotifyAll();
     if (confirmer_thread.joinable()) confirmer_thread.join();
+    if (rt != nullptr) {
+      // The runtime's confirmer lets go; this thread sends what is left.
+      rt->DetachConfirm(this);
+      ConfirmerLoop();
+    }
+    {
+      MutexLock g(&confirm_run_mu);
+      outbox.reset();
+    }
     sock.Reset();
   }
   Status s;
@@ -247,7 +282,16 @@ Result<std::unique_ptr<Mailbox>> Mailbox::Open(const MailboxOptions& options) {
       return s;
     }
   }
-  impl->StartThreads();
+  Status started = impl->StartThreads();
+  if (!started.ok()) {
+    // Leaves no socket file behind (an adopted one stays its owner's).
+    uint64_t dev = 0, ino = 0;
+    if (!impl->adopted && unix_socket::SocketIdentity(options.socket_path, &dev, &ino) && dev == impl->sock_dev &&
+        ino == impl->sock_ino)
+      ::unlink(options.socket_path.c_str());
+    (void)impl->store->Close();
+    return started;
+  }
   return std::unique_ptr<Mailbox>(new Mailbox(std::move(impl)));
 }
 
@@ -259,6 +303,7 @@ Status Mailbox::Close() { return impl_->CloseAll(); }
 
 MailboxStats Mailbox::Stats() {
   MailboxStats st;
+  st.received = impl_->n_received.load();  // before stored: received <= stored
   st.datagrams = impl_->n_datagrams.load();
   st.stored = impl_->n_stored.load();
   st.rejected_too_large = impl_->n_too_large.load();
@@ -267,7 +312,8 @@ MailboxStats Mailbox::Stats() {
   st.batches = impl_->n_batches.load();
   st.confirmations = impl_->n_confirmations.load();
   st.replies_dropped = impl_->n_replies_dropped.load();
-  st.received = impl_->n_received.load();
+  st.spins = impl_->n_spins.load();
+  st.spin_hits = impl_->n_spin_hits.load();
   MutexLock g(&impl_->mu);
   if (!impl_->closing) st.store = impl_->store->Stats();
   return st;

@@ -51,7 +51,8 @@ Status Mailbox::Impl::FindOnce(const Pattern& p, uint64_t* scanned_to, Message* 
   return Status::InvalidArgument("unknown pattern kind");
 }
 
-Status Mailbox::Impl::Find(const Pattern& p, bool take, Timeout timeout, Message* out) {
+Status Mailbox::Impl::Find(const Pattern& p, bool take, Timeout timeout, Message* out,
+                           Mailbox::ScanCursor* cursor) {
   using Clock = std::chrono::steady_clock;
   const bool forever = timeout == kForever;
   const Clock::time_point deadline =
@@ -62,12 +63,17 @@ Status Mailbox::Impl::Find(const Pattern& p, bool take, Timeout timeout, Message
   if (p.kind() == Pattern::Kind::kPredicate && p.predicate() == nullptr)
     return Status::InvalidArgument(opt.queue_path + ": a predicate pattern needs a callable (Pattern::Predicate "
                                                     "was given an empty function)");
-  uint64_t scanned_to = 0;
-  uint64_t epoch = 0;
-  {
+  Mailbox::ScanCursor fresh;
+  if (cursor == nullptr) cursor = &fresh;
+  uint64_t& scanned_to = cursor->scanned_to;
+  uint64_t& epoch = cursor->release_epoch;
+  if (!cursor->started) {
     MutexLock g(&mu);
+    scanned_to = 0;
     epoch = release_epoch;
+    cursor->started = true;
   }
+  bool spun = false;  // receive_spin: once per call
   while (true) {
     uint64_t gen = 0;
     {
@@ -98,11 +104,41 @@ Status Mailbox::Impl::Find(const Pattern& p, bool take, Timeout timeout, Message
     }
     if (s.ok()) {
       n_received.fetch_add(1, std::memory_order_relaxed);
+      // Everything before it was checked and did not match; it is gone
+      // (or taken: a Release bumps release_epoch, and the next look
+      // starts again from the oldest).
+      if (p.kind() == Pattern::Kind::kPrefix || p.kind() == Pattern::Kind::kPredicate)
+        scanned_to = std::max(scanned_to, out->seq);
       return s;
     }
     // kNotFound from Take/Consume: another thread got it first; look again.
     if (!s.IsNotFound()) return s;
     if (ingested) continue;
+    if (!spun && opt.receive_spin.count() > 0) {
+      // Adaptive spinning (MailboxOptions::receive_spin): look again, and
+      // read the socket without blocking, until something arrives or the
+      // spin (or the call's deadline) runs out; then sleep as below.
+      spun = true;
+      n_spins.fetch_add(1, std::memory_order_relaxed);
+      const Clock::time_point until = std::min<Clock::time_point>(deadline, Clock::now() + opt.receive_spin);
+      bool arrived_now = false;
+      while (!arrived_now && Clock::now() < until) {
+        if (IngestInline()) {
+          arrived_now = true;
+          break;
+        }
+        {
+          MutexLock g(&mu);
+          if (closing) break;
+          arrived_now = generation != gen || !ingest_error.ok();
+        }
+#if defined(__x86_64__)
+        __builtin_ia32_pause();
+#endif
+      }
+      if (arrived_now) n_spin_hits.fetch_add(1, std::memory_order_relaxed);
+      continue;  // look again (a closed mailbox says so at the top)
+    }
 
     MutexLock g(&mu);
     if (generation != gen) continue;  // something arrived meanwhile
@@ -121,11 +157,19 @@ Status Mailbox::Impl::Find(const Pattern& p, bool take, Timeout timeout, Message
 }
 
 Status Mailbox::Receive(const Pattern& pattern, Timeout timeout, Message* out) {
-  return impl_->Find(pattern, false, timeout, out);
+  return impl_->Find(pattern, false, timeout, out, nullptr);
 }
 
 Status Mailbox::Take(const Pattern& pattern, Timeout timeout, Message* out) {
-  return impl_->Find(pattern, true, timeout, out);
+  return impl_->Find(pattern, true, timeout, out, nullptr);
+}
+
+Status Mailbox::Receive(const Pattern& pattern, Timeout timeout, Message* out, ScanCursor* cursor) {
+  return impl_->Find(pattern, false, timeout, out, cursor);
+}
+
+Status Mailbox::Take(const Pattern& pattern, Timeout timeout, Message* out, ScanCursor* cursor) {
+  return impl_->Find(pattern, true, timeout, out, cursor);
 }
 
 Status Mailbox::Ack(uint64_t seq) {
@@ -135,6 +179,20 @@ Status Mailbox::Ack(uint64_t seq) {
     ++impl_->active;
   }
   Status s = impl_->store->Consume(seq);
+  MutexLock g(&impl_->mu);
+  assert(impl_->active > 0);
+  if (--impl_->active == 0 && impl_->closing) impl_->arrived.NotifyAll();
+  return s;
+}
+
+Status Mailbox::AckBatch(std::span<const uint64_t> seqs, size_t* done) {
+  if (done != nullptr) *done = 0;
+  {
+    MutexLock g(&impl_->mu);
+    if (impl_->closing) return Status::Closed(impl_->opt.queue_path + ": the mailbox is closed");
+    ++impl_->active;
+  }
+  Status s = impl_->store->ConsumeBatch(seqs, done);
   MutexLock g(&impl_->mu);
   assert(impl_->active > 0);
   if (--impl_->active == 0 && impl_->closing) impl_->arrived.NotifyAll();

@@ -1,5 +1,7 @@
 #include "reply_outbox.h"
 
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -20,7 +22,8 @@ bool SameAddress(const PendingReply& a, const PendingReply& b) {
 // Encodes rs[0..n) back to back into out.
 void EncodeRun(const PendingReply* rs, size_t n, char* out) {
   for (size_t i = 0; i < n; ++i)
-    reply::Encode(rs[i].code, rs[i].code == reply::Code::kOk ? rs[i].seq : 0, out + i * reply::kSize);
+    reply::Encode(rs[i].code, rs[i].code == reply::Code::kOk ? rs[i].seq : 0, out + i * reply::kSize,
+                  rs[i].pack_log2);
 }
 }  // namespace
 
@@ -139,6 +142,35 @@ void ReplyOutbox::Close(std::string key, size_t n) {
   }
 }
 
+void ReplyOutbox::NoticeNoChannel(const std::string& key, const PendingReply& r) {
+  const Clock::time_point now = Clock::now();
+  if (auto it = noticed_.find(key); it != noticed_.end() && now - it->second < kNoticeEvery) return;
+  if (now - notice_window_ >= std::chrono::seconds(1)) {
+    notice_window_ = now;
+    notices_in_window_ = 0;
+  }
+  if (notices_in_window_ >= kMaxNoticesPerSecond) return;
+  // What waits unread at the addresses this socket sent to is charged to
+  // its one send buffer, which answers to senders without a channel share:
+  // notices never take more than a slice of it.
+  int queued = 0;
+  if (::ioctl(fd_, SIOCOUTQ, &queued) != 0 || queued > kNoticeOutqLimit) return;
+  if (noticed_.size() >= kMaxNoticed) {
+    std::erase_if(noticed_, [&](const auto& e) { return now - e.second >= kNoticeEvery; });
+    if (noticed_.size() >= kMaxNoticed) return;
+  }
+  char b[reply::kSize];
+  reply::Encode(reply::Code::kNoChannel, 0, b);
+  ssize_t got;
+  do {
+    got = ::sendto(fd_, b, sizeof(b), MSG_DONTWAIT | MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&r.addr),
+                   r.addr_len);
+  } while (got < 0 && errno == EINTR);
+  ++notices_in_window_;
+  noticed_[key] = now;
+  if (got == static_cast<ssize_t>(sizeof(b))) ++notices_;
+}
+
 void ReplyOutbox::Send(const std::vector<PendingReply>& rs) {
   if (rs.empty()) return;
   // 0. Channels that came with these messages, before any answer is sent.
@@ -177,6 +209,7 @@ void ReplyOutbox::Send(const std::vector<PendingReply>& rs) {
       }
       if (channel && channels_.count(key) == 0) {
         dropped_->fetch_add(b - a, std::memory_order_relaxed);
+        NoticeNoChannel(key, sorted_[a]);
         a = b;
         continue;
       }

@@ -28,6 +28,15 @@
 // At most max_channels() channels stay open (the least recently used is
 // closed first; they are file descriptors).
 //
+// A channel address that has passed no channel (its mailbox was restarted
+// and the channel died with the old process, or the channel was closed)
+// gets no answers, but one "no channel here" notice (reply::Code::kNoChannel)
+// from the mailbox socket, so its sender reconnects at once instead of
+// waiting for its reply_timeout: at most one per address per kNoticeEvery,
+// kMaxNoticesPerSecond in all, and none while the mailbox socket holds more
+// than kNoticeOutqLimit bytes unread by anyone (docs/mailbox.md, "After a
+// restart: the no-channel notice").
+//
 // A sender bound under reply::kBatchPrefix gets its answers of one batch
 // together, up to reply::kMaxBatch per datagram: one datagram, one wakeup and
 // one recv for what would otherwise be as many as it had messages in flight.
@@ -58,6 +67,8 @@ struct PendingReply {
   // A descriptor the sender passed with this message (an answer channel), or
   // -1. The outbox takes it over (keeps or closes it) in Send.
   int channel = -1;
+  // The pack offer the answer carries (reply::Encode's pack_log2), 0 if none.
+  uint8_t pack_log2 = 0;
 };
 
 class ReplyOutbox {
@@ -71,6 +82,11 @@ class ReplyOutbox {
   // up to kMaxBatch answers, far more than a sender's window.
   static constexpr int kChannelBuffer = 64 * 1024;
   static constexpr size_t kMaxChannels = 1024;  // fewer if RLIMIT_NOFILE is low
+  // The no-channel notice's bounds.
+  static constexpr std::chrono::seconds kNoticeEvery{1};
+  static constexpr unsigned kMaxNoticesPerSecond = 256;
+  static constexpr int kNoticeOutqLimit = 1 << 20;  // bytes (SIOCOUTQ) of the mailbox socket
+  static constexpr size_t kMaxNoticed = 1024;        // addresses remembered as noticed
 
   ReplyOutbox(int fd, std::atomic<uint64_t>* sent, std::atomic<uint64_t>* dropped,
               Clock::duration give_up = kGiveUp);
@@ -85,6 +101,7 @@ class ReplyOutbox {
   bool HasBacklog() const { return !backlog_.empty(); }
   size_t channels() const { return channels_.size(); }
   size_t max_channels() const { return max_channels_; }
+  uint64_t notices() const { return notices_; }  // no-channel notices sent
 
  private:
   struct Backlog {
@@ -105,6 +122,9 @@ class ReplyOutbox {
   int TrySend(const PendingReply* rs, size_t n);
   void Park(std::string key, const PendingReply& r);
   void Close(std::string key, size_t n);  // by value: key may live in backlog_
+  // Sends r's address a no-channel notice from the mailbox socket, within
+  // the bounds above.
+  void NoticeNoChannel(const std::string& key, const PendingReply& r);
 
   // One datagram of Send: answers sorted_[first, first+count), of the address
   // whose answers are sorted_[group_begin, group_end).
@@ -125,6 +145,10 @@ class ReplyOutbox {
   std::deque<std::string> closed_order_;
   std::map<std::string, Channel> channels_;
   uint64_t use_clock_ = 0;
+  std::map<std::string, Clock::time_point> noticed_;  // address -> its last notice
+  Clock::time_point notice_window_{};                  // start of the current second
+  unsigned notices_in_window_ = 0;
+  uint64_t notices_ = 0;
   size_t max_channels_ = kMaxChannels;
   // Send's scratch, kept between calls.
   std::vector<PendingReply> sorted_;  // Send's answers, grouped by address

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 
@@ -33,6 +34,25 @@ Status Sender::Connect() {
   return Status::OK();
 }
 
+Status Sender::RetryOrFail(int err, bool* reconnected, std::chrono::steady_clock::time_point deadline) {
+  if (err == EINTR) return Status::OK();
+  if (err == ECONNREFUSED && !*reconnected) {
+    // The mailbox we were connected to is gone; a restarted one may be
+    // bound at the path now.
+    *reconnected = true;
+    return Connect();
+  }
+  if (err == EAGAIN || err == ENOBUFS) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() > 0) {
+      pollfd p{fd_, POLLOUT, 0};
+      (void)::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 100)));
+      return Status::OK();
+    }
+  }
+  return unix_socket::PeerError(path_, err);
+}
+
 Status Sender::Send(std::string_view payload) {
   using Clock = std::chrono::steady_clock;
   const Clock::time_point deadline = Clock::now() + options_.retry_for;
@@ -42,24 +62,40 @@ Status Sender::Send(std::string_view payload) {
     ssize_t n = ::send(fd_, payload.data(), payload.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n >= 0) return Status::OK();
     const int err = errno;
-    if (err == EINTR) continue;
-    if (err == ECONNREFUSED && !reconnected) {
-      // The mailbox we were connected to is gone; a restarted one may be
-      // bound at the path now.
-      reconnected = true;
-      MQ_RETURN_IF_ERROR(Connect());
+    MQ_RETURN_IF_ERROR(RetryOrFail(err, &reconnected, deadline));
+  }
+}
+
+Status Sender::SendBatch(std::span<const std::string_view> payloads, size_t* sent) {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point deadline = Clock::now() + options_.retry_for;
+  size_t done = 0;
+  if (sent != nullptr) *sent = 0;
+  size_t largest = 0;
+  for (std::string_view p : payloads) largest = std::max(largest, p.size());
+  unix_socket::EnsureSendBuffer(fd_, largest, &sndbuf_);
+  mmsghdr hdrs[kBatchMax];
+  iovec iovs[kBatchMax];
+  bool reconnected = false;
+  while (done < payloads.size()) {
+    const size_t k = std::min(kBatchMax, payloads.size() - done);
+    for (size_t i = 0; i < k; ++i) {
+      iovs[i] = iovec{const_cast<char*>(payloads[done + i].data()), payloads[done + i].size()};
+      hdrs[i] = mmsghdr{};
+      hdrs[i].msg_hdr.msg_iov = &iovs[i];
+      hdrs[i].msg_hdr.msg_iovlen = 1;
+    }
+    const int n = ::sendmmsg(fd_, hdrs, static_cast<unsigned>(k), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) {
+      done += static_cast<size_t>(n);
+      if (sent != nullptr) *sent = done;
       continue;
     }
-    if (err == EAGAIN || err == ENOBUFS) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      if (left.count() > 0) {
-        pollfd p{fd_, POLLOUT, 0};
-        (void)::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 100)));
-        continue;
-      }
-    }
-    return unix_socket::PeerError(path_, err);
+    // Nothing of this call went: the same handling as Send's.
+    const int err = n == 0 ? EAGAIN : errno;
+    MQ_RETURN_IF_ERROR(RetryOrFail(err, &reconnected, deadline));
   }
+  return Status::OK();
 }
 
 Status Send(const std::string& socket_path, std::string_view payload, const SendOptions& options) {

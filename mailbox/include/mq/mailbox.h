@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -36,9 +37,13 @@
 
 namespace mq {
 
+class Runtime;  // mq/runtime.h
+
 // A datagram the mailbox refused (it is never stored).
 struct Rejection {
-  enum class Reason { kTooLarge, kNotAdmitted };
+  // kMalformedPack: from a sender bound under the pack prefix, not a valid
+  // packed datagram (docs/mailbox.md, "Packed sends"); size is the datagram's.
+  enum class Reason { kTooLarge, kNotAdmitted, kMalformedPack };
   Reason reason = Reason::kTooLarge;
   uint64_t size = 0;    // the datagram's real size in bytes
   uid_t uid = 0;        // the sender's credentials (SCM_CREDENTIALS)
@@ -91,9 +96,35 @@ struct MailboxOptions {
   size_t ingest_batch = 64;
   // SO_RCVBUF asked for on the socket (the kernel caps it at rmem_max).
   int receive_buffer_bytes = 4 << 20;
+  // Adaptive spinning, opt-in (docs/mailbox.md, "Spinning receivers"): a
+  // Receive or Take that finds nothing keeps looking for up to this long
+  // before it sleeps, reading the socket itself without blocking (when no
+  // other thread is reading it). Under steady traffic the receiver then
+  // takes the next message without a sleep and a wake-up, at the price of a
+  // core busy while it spins. Once per call: after a spin that found
+  // nothing, the call sleeps as usual. 0 (the default): sleep at once.
+  std::chrono::microseconds receive_spin{0};
+
+  // Holds confirmations back (mqbridge's confirm = "upstream"): called by
+  // the confirmer once a batch of answers is durable, with the highest seq
+  // it answers as stored; the answers leave when it returns. True: they say
+  // "stored"; false: "store error" (not durable as the caller requires). It
+  // may block (with a runtime, every mailbox of that runtime waits too) and
+  // must return when the mailbox is closed. Empty (the default): answers
+  // leave once durable.
+  std::function<bool(uint64_t seq)> before_confirm;
 
   // Called on the ingest thread for every refused datagram; keep it short.
+  // (With a runtime, on its reactor thread: a slow callback delays every
+  // mailbox of that runtime.)
   std::function<void(const Rejection&)> on_reject;
+
+  // A shared runtime (mq/runtime.h): the mailbox has no thread of its own;
+  // the runtime's reactor reads its socket, its confirmer answers its
+  // confirming senders, and its store threads serve the store (unless
+  // store.threads names others). Null (the default): an ingest thread and a
+  // confirmer thread of its own. The mailbox holds a reference to it.
+  std::shared_ptr<Runtime> runtime;
 
   // The store behind the mailbox: sync policy (store.sync, kBatch by
   // default) and store.batch_interval, the key extractor (store.key), recovery
@@ -112,6 +143,8 @@ struct MailboxStats {
   uint64_t confirmations = 0;      // answers sent to confirming senders
   uint64_t replies_dropped = 0;    // answers that could not be delivered
   uint64_t received = 0;           // messages returned by Receive/Take
+  uint64_t spins = 0;              // receive_spin: calls that found nothing and spun
+  uint64_t spin_hits = 0;          // ... and saw a message arrive before the spin ended
   StoreStats store;
 };
 
@@ -167,7 +200,28 @@ class Mailbox {
   // invisible here until Ack consumes it or Release puts it back. If the
   // process ends before Ack, it is delivered again after a restart.
   Status Take(const Pattern& pattern, Timeout timeout, Message* out);
+
+  // Where a scan by predicate or prefix got to, kept by a caller that looks
+  // again with the same pattern (a receive that waits in slices, a batch of
+  // receives): the next look checks only messages newer than those this
+  // cursor already found not to match, or took; after any Release on this
+  // mailbox (the released message may be older) it starts again from the
+  // oldest. So a predicate sees each pending message once per cursor. Begin
+  // with a value-initialised cursor; one cursor per pattern; not for use by
+  // two threads at once. Key and ANY patterns ignore it.
+  struct ScanCursor {
+    uint64_t scanned_to = 0;     // every visible message up to here was checked
+    uint64_t release_epoch = 0;  // the mailbox's count of releases when it began
+    bool started = false;
+  };
+  Status Receive(const Pattern& pattern, Timeout timeout, Message* out, ScanCursor* cursor);
+  Status Take(const Pattern& pattern, Timeout timeout, Message* out, ScanCursor* cursor);
   Status Ack(uint64_t seq);
+  // Ack of each seq in order with one sync for all of them under
+  // sync=always, where Ack syncs each (Store::ConsumeBatch): take a batch,
+  // handle it, acknowledge it at once. Stops at the first error; *done (if
+  // given) gets how many were acknowledged.
+  Status AckBatch(std::span<const uint64_t> seqs, size_t* done = nullptr);
   Status Release(uint64_t seq);
 
   // A descriptor for an event loop (poll, epoll, Python's selectors and

@@ -17,6 +17,10 @@
 //                     sender does not trust (see ConfirmedSender), and nothing
 //                     was sent. (A mailbox that does not admit your uid does
 //                     not answer at all: that is kTimedOut.)
+//   kIOError          (confirmed sends, in a Confirmation) ECONNRESET/ECONNREFUSED:
+//                     the mailbox restarted before it answered (a new socket
+//                     file, a refused send, or its "no channel here" notice):
+//                     the message may or may not have been stored
 //   kTimedOut         (confirmed sends) no answer in time: the message may or
 //                     may not have been stored (also what a sender whose uid
 //                     the mailbox does not admit gets)
@@ -27,6 +31,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,11 +62,22 @@ class Sender {
 
   // As mq::Send. After the mailbox restarts, the next Send reconnects.
   Status Send(std::string_view payload);
+  // Batched: sends the payloads in order, one datagram each, as many per
+  // system call as the kernel takes (sendmmsg, up to kBatchMax a call), for
+  // messages that are ready together. OK: all were taken into the mailbox's
+  // socket buffer. On an error (the same as Send's), the first *sent (if
+  // given) were taken and the rest were not sent; *sent is set either way.
+  Status SendBatch(std::span<const std::string_view> payloads, size_t* sent = nullptr);
+  static constexpr size_t kBatchMax = 64;
   const std::string& socket_path() const { return path_; }
 
  private:
   Sender(std::string path, SendOptions options) : path_(std::move(path)), options_(options) {}
   Status Connect();
+  // After a send that moved nothing (errno `err`): OK to try again (EINTR;
+  // ECONNREFUSED, reconnected once; no room yet, waited for up to 100 ms
+  // before `deadline`), else the error to return.
+  Status RetryOrFail(int err, bool* reconnected, std::chrono::steady_clock::time_point deadline);
   std::string path_;
   SendOptions options_;
   int fd_ = -1;
@@ -84,6 +100,12 @@ struct ConfirmedSenderOptions {
   // of one of them; otherwise nothing is sent (kDenied) or the answer is
   // dropped.
   std::optional<uint32_t> expected_uid;
+  // Packed sends (docs/mailbox.md, "Packed sends"): once the mailbox's
+  // answers offer packs, SendAsyncBatch puts the messages it sends together
+  // into one datagram each (up to the size offered and 64 messages), after
+  // waiting once for the answers in flight and reconnecting under the pack
+  // prefix. false: one datagram a message, always.
+  bool pack = true;
 };
 
 // The answer for one message sent with SendAsync.
@@ -140,6 +162,13 @@ class ConfirmedSender {
   // confirmations. An error here means the message was not sent.
   // Tickets count SendAsync's messages only (SendConfirmed takes none).
   Result<uint64_t> SendAsync(std::string_view payload);
+  // Pipelined and batched: as SendAsync for each payload in order, with as
+  // many messages per system call (sendmmsg) as the window has room for, up
+  // to Sender::kBatchMax. Returns the first message's ticket; the others
+  // follow it (first + 1, first + 2, ...). An error means that only the first
+  // *sent (if given; set either way) were sent, and have tickets; the rest
+  // were not sent.
+  Result<uint64_t> SendAsyncBatch(std::span<const std::string_view> payloads, size_t* sent = nullptr);
   // Appends to *out the confirmations that have arrived, in send order,
   // waiting up to `timeout` for at least one if none is ready. kTimedOut if
   // none arrived; messages past reply_timeout are reported as kTimedOut
@@ -158,6 +187,8 @@ class ConfirmedSender {
   // Datagrams read from the reply socket and not taken as answers: without
   // credentials, from a process of an untrusted uid, or not a valid answer.
   uint64_t dropped_answers() const { return dropped_answers_; }
+  // Bound under the pack prefix: this connection's datagrams are packed.
+  bool packing() const { return packing_; }
 
  private:
   struct InFlight {
@@ -174,6 +205,14 @@ class ConfirmedSender {
   bool TrustedUid(uint32_t uid) const;
   void Settle(const InFlight& f, Confirmation c);
   Status SendOne(std::string_view payload);
+  // Once the answers offered packs: waits for those in flight and drops the
+  // connection, so that the next send reconnects under the pack prefix.
+  Status SwitchToPacks();
+  // How many of payloads (at least 1) go in the next packed datagram.
+  size_t PackCount(std::span<const std::string_view> payloads) const;
+  // Sends the first 1..payloads.size() payloads (one sendmmsg, or SendOne
+  // when it must pass the channel or handle an error); *n: how many went.
+  Status SendSome(std::span<const std::string_view> payloads, size_t* n);
   Status SendTracked(std::string_view payload, bool sync, uint64_t* ticket);
   // Reads answers for up to `wait`; returns after the first batch.
   Status ReadReplies(std::chrono::milliseconds wait);
@@ -198,6 +237,9 @@ class ConfirmedSender {
   std::deque<Confirmation> ready_;
   std::optional<Confirmation> sync_answer_;  // SendConfirmed's answer, once it came
   uint64_t dropped_answers_ = 0;
+  size_t pack_offer_ = 0;  // the largest packed datagram the answers offered; 0: none
+  bool packing_ = false;   // bound under the pack prefix: every datagram is packed
+  std::string pack_buf_;   // a packed datagram being sent
 };
 
 }  // namespace mq
