@@ -10,6 +10,8 @@
 //   exit-first N MARKER   exit N if MARKER does not exist (creating it), else wait
 //   grandchild FILE       fork a grandchild that writes its pid to FILE and
 //                         waits; exit 0 at once (the grandchild is orphaned)
+//   describe FILE         write its /proc/self/status SigBlk and SigIgn lines
+//                         and "pgrp-is-pid yes|no" to FILE (atomically), then wait
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -74,6 +76,25 @@ int main(int argc, char** argv) {
     char c;
     if (fd >= 0) (void)!::read(fd, &c, 1);
     Ready();
+  }
+  if (mode == "describe" && argc > 2) {
+    std::string out;
+    char buf[8192];
+    const int st = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    const ssize_t n = st >= 0 ? ::read(st, buf, sizeof(buf) - 1) : -1;
+    if (st >= 0) ::close(st);
+    const std::string status(buf, n > 0 ? static_cast<size_t>(n) : 0);
+    for (const char* key : {"SigBlk:", "SigIgn:"}) {
+      const size_t at = status.find(key);
+      if (at != std::string::npos) out += status.substr(at, status.find('\n', at) - at + 1);
+    }
+    out += std::string("pgrp-is-pid ") + (::getpgrp() == ::getpid() ? "yes" : "no") + "\n";
+    const std::string tmp = std::string(argv[2]) + ".tmp";
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    (void)!::write(fd, out.data(), out.size());
+    ::close(fd);
+    ::rename(tmp.c_str(), argv[2]);
+    Wait();
   }
   if (mode == "grandchild" && argc > 2) {
     const pid_t pid = ::fork();

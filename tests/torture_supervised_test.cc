@@ -4,8 +4,8 @@
 // This process plays the supervisor: it binds the actor's socket and keeps
 // it, starts the actor (torture_supervised_actor) with the socket handed
 // over (MQ_SOCKET_FD), and after each SIGKILL starts the next one on the
-// same socket (RestartAfterKill: the one function to point at another
-// supervisor, such as `mqsup run`). Meanwhile a sender thread streams plain
+// same socket (RestartAfterKill; tests/torture_mqsup_test.cc is the same
+// torture with `mqsup run` restarting the actor). Meanwhile a sender thread streams plain
 // blocking sendto datagrams "t<ID>", IDs 0, 1, 2, ..., with no
 // confirmation. After MQ_TORTURE_KILLS kills (100 by default) the sender
 // stops, END is sent, and the last actor delivers everything and exits.
@@ -48,23 +48,18 @@
 
 #include "mailbox_testing.h"
 #include "test_util.h"
+#include "torture_supervised.h"
 
 extern char** environ;
 
 namespace mq {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
+using namespace test::torture;  // NOLINT: the shared torture helpers
 
 // The descriptor number the actor finds its socket at.
 constexpr int kChildSocketFd = 3;
-
-int KillsPerRun() {
-  const char* e = std::getenv("MQ_TORTURE_KILLS");
-  const int n = e != nullptr ? std::atoi(e) : 0;
-  return n > 0 ? n : 100;
-}
 
 // What the supervisor part needs to start an actor.
 struct ActorSpec {
@@ -75,27 +70,6 @@ struct ActorSpec {
   std::string ready_fifo;  // the actor writes "PID\n" here once its mailbox is open
   int socket_fd = -1;      // the bound socket the supervisor keeps
 };
-
-// Reads one "PID\n" from the ready FIFO (opened O_RDWR, so it never sees
-// end-of-file) within `limit`; 0 if none came.
-pid_t ReadReadyPid(int fifo, milliseconds limit) {
-  std::string line;
-  const auto deadline = Clock::now() + limit;
-  while (true) {
-    char c;
-    const ssize_t n = ::read(fifo, &c, 1);
-    if (n == 1) {
-      if (c == '\n') return static_cast<pid_t>(std::atoi(line.c_str()));
-      line.push_back(c);
-      continue;
-    }
-    if (n < 0 && errno != EAGAIN && errno != EINTR) return 0;
-    const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) return 0;
-    pollfd p{fifo, POLLIN, 0};
-    ::poll(&p, 1, static_cast<int>(left));
-  }
-}
 
 // Starts the actor with the socket at descriptor 3 and the hand-off
 // variables set. Returns its pid, or -1.
@@ -145,72 +119,6 @@ Clock::duration RestartAfterKill(const ActorSpec& a, int ready_fifo, pid_t* pid)
   return Clock::now() - t0;
 }
 
-// Streams "t0", "t1", ... to the socket with blocking sendto until `stop`;
-// a send that times out (the actor is down and the queue is full) is
-// retried with the same ID. Returns how many were sent.
-uint64_t StreamPlainSendto(const std::string& path, const std::atomic<bool>& stop) {
-  const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return 0;
-  timeval tv{0, 50 * 1000};
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  sockaddr_un to{};
-  to.sun_family = AF_UNIX;
-  std::strncpy(to.sun_path, path.c_str(), sizeof(to.sun_path) - 1);
-  uint64_t id = 0;
-  while (!stop.load(std::memory_order_relaxed)) {
-    const std::string p = "t" + std::to_string(id);
-    if (::sendto(fd, p.data(), p.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)) ==
-        static_cast<ssize_t>(p.size())) {
-      ++id;
-    } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-      ADD_FAILURE() << "sendto: " << std::strerror(errno);
-      break;
-    }
-  }
-  ::close(fd);
-  return id;
-}
-
-struct Tally {
-  std::vector<uint32_t> count;  // deliveries per ID
-  uint64_t delivered = 0, duplicates = 0, lost = 0, torn = 0, unknown = 0, starts = 0;
-  bool ended = false;
-};
-
-// Reads the delivery file. A line cut by a kill has no newline: the next
-// "#start" follows it on the same line; it is counted as torn.
-Tally Count(const std::string& delivered, uint64_t sent) {
-  Tally t;
-  t.count.assign(sent, 0);
-  std::ifstream in(delivered);
-  std::string line;
-  while (std::getline(in, line)) {
-    const size_t start = line.find("#start ");
-    if (start != std::string::npos) {
-      if (start > 0) ++t.torn;
-      ++t.starts;
-      continue;
-    }
-    if (line == "#end") {
-      t.ended = true;
-      continue;
-    }
-    char* end = nullptr;
-    const unsigned long long id = line.size() > 1 && line[0] == 't' ? std::strtoull(line.c_str() + 1, &end, 10) : 0;
-    if (end == nullptr || *end != '\0' || id >= sent) {
-      ++t.unknown;
-      continue;
-    }
-    ++t.delivered;
-    if (t.count[id]++ > 0) ++t.duplicates;
-  }
-  for (uint32_t c : t.count)
-    if (c == 0) ++t.lost;
-  return t;
-}
-
-double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
 class SupervisedTortureTest : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(SupervisedTortureTest, PlainSendtoAcrossKillsLosesNothingUnderAckAndAtMostOnePerKillUnderAuto) {
@@ -251,29 +159,18 @@ TEST_P(SupervisedTortureTest, PlainSendtoAcrossKillsLosesNothingUnderAckAndAtMos
   }
   stop = true;
   sender.join();
-  // END after the last ID: the last actor delivers everything before it.
-  {
-    const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_un to{};
-    to.sun_family = AF_UNIX;
-    std::strncpy(to.sun_path, a.socket_path.c_str(), sizeof(to.sun_path) - 1);
-    EXPECT_EQ(::sendto(fd, "END", 3, 0, reinterpret_cast<sockaddr*>(&to), sizeof(to)), 3) << std::strerror(errno);
-    ::close(fd);
-  }
+  SendEnd(a.socket_path);  // after the last ID: the last actor delivers everything before it
   EXPECT_EQ(test::WaitProcess(pid, std::chrono::seconds(60)), 0) << "the last actor did not deliver END";
   ::close(fifo);
   ::close(a.socket_fd);
 
   const Tally t = Count(a.delivered, sent);
   std::sort(restart_ms.begin(), restart_ms.end());
-  auto pct = [&](double q) {
-    return restart_ms.empty() ? 0.0 : restart_ms[std::min(restart_ms.size() - 1, static_cast<size_t>(q * static_cast<double>(restart_ms.size())))];
-  };
   std::printf("supervised torture (%s): kills %zu, sent %llu, delivered %llu, duplicates %llu, lost %llu, torn %llu; "
               "restart ms: median %.2f, p90 %.2f, max %.2f\n",
               mode.c_str(), restart_ms.size(), static_cast<unsigned long long>(sent),
               static_cast<unsigned long long>(t.delivered), static_cast<unsigned long long>(t.duplicates),
-              static_cast<unsigned long long>(t.lost), static_cast<unsigned long long>(t.torn), pct(0.5), pct(0.9),
+              static_cast<unsigned long long>(t.lost), static_cast<unsigned long long>(t.torn), Quantile(restart_ms, 0.5), Quantile(restart_ms, 0.9),
               restart_ms.empty() ? 0.0 : restart_ms.back());
   EXPECT_EQ(restart_ms.size(), static_cast<size_t>(kills));
   EXPECT_TRUE(t.ended) << "END was not delivered";
@@ -285,12 +182,7 @@ TEST_P(SupervisedTortureTest, PlainSendtoAcrossKillsLosesNothingUnderAckAndAtMos
   } else {
     EXPECT_LE(t.lost, static_cast<uint64_t>(kills)) << "auto-consume lost more than one message per kill";
   }
-  if (t.lost > 0 && t.lost <= 20) {
-    std::string ids;
-    for (size_t i = 0; i < t.count.size(); ++i)
-      if (t.count[i] == 0) ids += " t" + std::to_string(i);
-    std::printf("lost:%s\n", ids.c_str());
-  }
+  if (!LostIds(t).empty()) std::printf("lost:%s\n", LostIds(t).c_str());
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, SupervisedTortureTest, ::testing::Values("ack", "auto"),

@@ -12,70 +12,21 @@
 #include <set>
 
 #include "command_path.h"
+#include "mq/toml_reader.h"
 #include "mq/supervisor.h"
 
 namespace mq::supervisor {
 namespace {
 
 // Reads one table's fields, remembering the first error.
-class Reader {
+class Reader : public config::TomlReader {
  public:
-  Reader(const std::string& source, Status* err) : source_(source), err_(err) {}
+  using TomlReader::TomlReader;
+  using TomlReader::AbsolutePath;
 
-  bool failed() const { return !err_->ok(); }
-
-  // Records the first error; returns false (for `return Fail(...)`).
-  bool Fail(uint32_t line, const std::string& field, const std::string& what) {
-    if (err_->ok()) *err_ = Status::InvalidArgument(source_ + ":" + std::to_string(line) + ": " + field + ": " + what);
-    return false;
-  }
-  bool Fail(const toml::node& n, const std::string& field, const std::string& what) {
-    return Fail(n.source().begin.line, field, what);
-  }
-
-  // An error for every key of `t` not in `known`.
-  void OnlyKnown(const toml::table& t, const std::string& prefix, std::initializer_list<std::string_view> known) {
-    for (auto&& [k, v] : t) {
-      bool ok = false;
-      for (std::string_view n : known) ok = ok || k.str() == n;
-      if (!ok) {
-        std::string list;
-        for (std::string_view n : known) list += (list.empty() ? "" : ", ") + std::string(n);
-        Fail(k.source().begin.line, prefix + std::string(k.str()), "unknown field; the fields here are: " + list);
-      }
-    }
-  }
-
-  static const char* TypeName(const toml::node& n) {
-    switch (n.type()) {
-      case toml::node_type::string: return "a string";
-      case toml::node_type::integer: return "an integer";
-      case toml::node_type::floating_point: return "a float";
-      case toml::node_type::boolean: return "a boolean";
-      case toml::node_type::array: return "an array";
-      case toml::node_type::table: return "a table";
-      default: return "a date or time";
-    }
-  }
-
-  bool String(const toml::table& t, std::string_view key, const std::string& field, std::string* out) {
-    const toml::node* n = t.get(key);
-    if (n == nullptr) return false;
-    if (!n->is_string()) return Fail(*n, field, std::string("is ") + TypeName(*n) + ", expected a string");
-    *out = n->as_string()->get();
-    return true;
-  }
-
-  bool Integer(const toml::table& t, std::string_view key, const std::string& field, int64_t lo, int64_t hi,
-               int64_t* out) {
-    const toml::node* n = t.get(key);
-    if (n == nullptr) return false;
-    if (!n->is_integer()) return Fail(*n, field, std::string("is ") + TypeName(*n) + ", expected an integer");
-    const int64_t v = n->as_integer()->get();
-    if (v < lo || v > hi)
-      return Fail(*n, field, std::to_string(v) + " is not between " + std::to_string(lo) + " and " + std::to_string(hi));
-    *out = v;
-    return true;
+  // The socket, control and monitors paths must also fit sun_path.
+  bool AbsolutePath(const toml::table& t, std::string_view key, const std::string& field, std::string* out) {
+    return AbsolutePath(t, key, field, out, key == "socket" || key == "control" || key == "monitors");
   }
 
   bool DurationField(const toml::table& t, std::string_view key, const std::string& field, Duration* out) {
@@ -86,33 +37,6 @@ class Reader {
     *out = *d;
     return true;
   }
-
-  bool AbsolutePath(const toml::table& t, std::string_view key, const std::string& field, std::string* out) {
-    if (!String(t, key, field, out)) return false;
-    if (out->empty() || (*out)[0] != '/')
-      return Fail(*t.get(key), field, "'" + *out + "' is not an absolute path; write it from /");
-    if (out->size() > 107 && (key == "socket" || key == "control" || key == "monitors"))
-      return Fail(*t.get(key), field, "'" + *out + "' is longer than a socket path may be (107 bytes)");
-    return true;
-  }
-
-  bool StringList(const toml::table& t, std::string_view key, const std::string& field, std::vector<std::string>* out) {
-    const toml::node* n = t.get(key);
-    if (n == nullptr) return false;
-    const toml::array* a = n->as_array();
-    if (a == nullptr) return Fail(*n, field, std::string("is ") + TypeName(*n) + ", expected an array of strings");
-    for (size_t i = 0; i < a->size(); ++i) {
-      const toml::node& e = *a->get(i);
-      if (!e.is_string())
-        return Fail(e, field + "[" + std::to_string(i) + "]", std::string("is ") + TypeName(e) + ", expected a string");
-      out->push_back(e.as_string()->get());
-    }
-    return true;
-  }
-
- private:
-  const std::string& source_;
-  Status* err_;
 };
 
 bool ValidName(const std::string& s) {
@@ -158,7 +82,7 @@ void ReadSupervisor(Reader& r, const toml::table& t, SupervisorSpec* spec) {
 void ReadChild(Reader& r, const toml::table& t, size_t index, ChildSpec* c) {
   const std::string p = "child[" + std::to_string(index) + "].";
   r.OnlyKnown(t, p, {"name", "command", "env", "cwd", "restart", "shutdown", "socket", "queue", "socket_mode",
-                     "monitors", "ready"});
+                     "monitors", "ready", "nofile", "ready_timeout"});
   const uint32_t line = t.source().begin.line;
   if (!r.String(t, "name", p + "name", &c->name) && !r.failed()) r.Fail(line, p + "name", "missing");
   if (!r.failed() && !ValidName(c->name))
@@ -210,6 +134,8 @@ void ReadChild(Reader& r, const toml::table& t, size_t index, ChildSpec* c) {
                "'" + monitors[i] + "' is not an absolute socket path");
     c->monitors = std::move(monitors);
   }
+  int64_t nofile = 0;
+  if (r.Integer(t, "nofile", p + "nofile", 1, int64_t{1} << 30, &nofile)) c->nofile = static_cast<uint64_t>(nofile);
   if (r.String(t, "ready", p + "ready", &text)) {
     if (text == "notify") {
       c->ready = ChildSpec::Ready::kNotify;
@@ -219,18 +145,16 @@ void ReadChild(Reader& r, const toml::table& t, size_t index, ChildSpec* c) {
       else c->ready = ChildSpec::Ready::kDelay, c->ready_delay = *d;
     }
   }
+  if (t.get("ready_timeout") != nullptr && r.DurationField(t, "ready_timeout", p + "ready_timeout", &c->ready_timeout) &&
+      c->ready != ChildSpec::Ready::kNotify)
+    r.Fail(*t.get("ready_timeout"), p + "ready_timeout", "needs ready = \"notify\" (it bounds the wait for READY)");
 }
 
 }  // namespace
 
 Result<SupervisorSpec> ParseConfig(std::string_view text, const std::string& source) {
-  toml::parse_result parsed = toml::parse(text, source);
-  if (!parsed) {
-    const toml::parse_error& e = parsed.error();
-    return Status::InvalidArgument(source + ":" + std::to_string(e.source().begin.line) +
-                                   ": TOML syntax: " + std::string(e.description()));
-  }
-  const toml::table& top = parsed.table();
+  toml::table top;
+  MQ_RETURN_IF_ERROR(config::ParseToml(text, source).MoveTo(&top));
   Status err;
   Reader r(source, &err);
   SupervisorSpec spec;
@@ -265,21 +189,8 @@ Result<SupervisorSpec> ParseConfig(std::string_view text, const std::string& sou
 }
 
 Result<SupervisorSpec> LoadConfig(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno(path + ": cannot read the supervisor configuration");
   std::string text;
-  char buf[65536];
-  ssize_t n;
-  while ((n = ::read(fd, buf, sizeof(buf))) > 0) {
-    text.append(buf, static_cast<size_t>(n));
-    if (text.size() > (1u << 20)) {
-      ::close(fd);
-      return Status::InvalidArgument(path + ": larger than 1 MiB; this is not a supervisor configuration");
-    }
-  }
-  const int read_errno = errno;
-  ::close(fd);
-  if (n < 0) return Status::IOError(path + ": read: " + std::strerror(read_errno), read_errno);
+  MQ_ASSIGN_OR_RETURN(text, config::ReadConfigFile(path, "supervisor"));
   return ParseConfig(text, path);
 }
 

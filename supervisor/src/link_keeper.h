@@ -1,8 +1,8 @@
 // The other direction of a link (mq/monitor.h, Monitors::Link): when this
 // process ends, however it ends (kill -9 included), each linked process is
 // sent SIGTERM or, if it traps exits, an EXIT message. Something must
-// outlive this process to do that: a keeper process, forked at the first
-// Link, that holds a pidfd of this process and of each linked one. This
+// outlive this process to do that: a keeper process, forked when the
+// Monitors starts (before its thread), that holds a pidfd of this process and of each linked one. This
 // process tells it of links and unlinks over a socketpair; when this process
 // exits (the socket reaches end of file without a "quit"), the keeper waits
 // for it to be reaped (for its status, PIDFD_INFO_EXIT), notifies every

@@ -85,7 +85,7 @@ struct Monitors::Impl {
   int wake = -1;
   std::thread thread;
   std::atomic<uint64_t> undelivered{0};
-  std::unique_ptr<LinkKeeper> keeper;  // guarded by mu; forked at the first Link
+  std::unique_ptr<LinkKeeper> keeper;  // guarded by mu; forked by Start
 
   void Wake() {
     const uint64_t one = 1;
@@ -169,6 +169,14 @@ Result<std::unique_ptr<Monitors>> Monitors::Start() {
   auto impl = std::make_unique<Impl>();
   impl->wake = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (impl->wake < 0) return Status::FromErrno("monitors: eventfd");
+  // The keeper is forked before this Monitors has a thread of its own (see
+  // monitor.h on allocators after fork).
+  auto k = LinkKeeper::Start();
+  if (!k.ok()) {
+    ::close(impl->wake);
+    return k.status();
+  }
+  impl->keeper.reset(*k);
   Impl* p = impl.get();
   std::unique_ptr<Monitors> monitors(new Monitors(std::move(impl)));
   p->thread = std::thread([p] { p->Loop(); });
@@ -205,14 +213,6 @@ Result<uint64_t> Monitors::Link(pid_t pid, const LinkOptions& o) {
   uint64_t ref;
   {
     std::lock_guard<std::mutex> g(impl_->mu);
-    if (impl_->keeper == nullptr) {
-      auto k = LinkKeeper::Start();
-      if (!k.ok()) {
-        ::close(w.pidfd);
-        return k.status();
-      }
-      impl_->keeper.reset(*k);
-    }
     ref = impl_->next_ref++;
     if (Status s = impl_->keeper->Add(ref, w.pidfd, o.peer_notify_socket, o.self_name); !s.ok()) {
       ::close(w.pidfd);

@@ -40,6 +40,7 @@ class Supervisor {
   // rest. False (and *error) if a child could not be spawned during the
   // initial start.
   bool Advance(Status* error);
+  void SyncHistory();  // the exits recorded since the last call, durable
   void OnExit(size_t i, const ExitReason& reason);
   void Record(size_t i, pid_t pid, const ExitReason& reason, bool restart);
   // Stops child i if it runs (SIGTERM, then SIGKILL after its shutdown time),

@@ -24,15 +24,27 @@ int64_t Micros(std::chrono::steady_clock::duration d) {
   return std::chrono::duration_cast<std::chrono::microseconds>(d).count();
 }
 
+// ready = "notify" with a ready_timeout: ready_due is the deadline for READY.
+bool WaitsForReadyUntil(const ChildProcess& c) {
+  return c.spec.ready == ChildSpec::Ready::kNotify && c.spec.ready_timeout.count() > 0;
+}
+
 }  // namespace
 
 void Supervisor::Record(size_t i, pid_t pid, const ExitReason& reason, bool restart) {
   ChildProcess& c = children_[i];
-  if (Status s = history_->RecordExit(c.spec.name, pid, reason, restart); !s.ok())
+  // Written to the OS now, synced by the loop once the restart has started
+  // (SyncHistory): the fdatasync no longer delays the restart.
+  if (Status s = history_->RecordExit(c.spec.name, pid, reason, restart, /*sync=*/false); !s.ok())
     Log("history " + spec_.log + ": " + s.message() + " (the exit of " + c.spec.name + " is not recorded)");
   for (const std::string& m : c.spec.monitors) notifier_->Post(m, DownMessage(next_down_ref_++, pid, c.spec.name, reason));
   c.last_exit = reason.ToString();
   if (restart) ++c.restarts;
+}
+
+void Supervisor::SyncHistory() {
+  if (Status s = history_->SyncRecorded(); !s.ok())
+    Log("history " + spec_.log + ": " + s.message() + " (the last exits may not be durable)");
 }
 
 void Supervisor::MarkReady(size_t i) {
@@ -48,6 +60,17 @@ bool Supervisor::Advance(Status* error) {
     if (children_[i].state == ChildProcess::State::kStarting && children_[i].spec.ready == ChildSpec::Ready::kDelay &&
         children_[i].ready_due <= now)
       MarkReady(i);
+  for (size_t i = 0; i < children_.size() && exit_code_ < 0; ++i) {
+    ChildProcess& c = children_[i];
+    if (c.state != ChildProcess::State::kStarting || !WaitsForReadyUntil(c) || c.ready_due > now) continue;
+    const pid_t pid = c.pid;
+    Log(c.spec.name + " (pid " + std::to_string(pid) + ") sent no READY within " +
+        std::to_string(c.spec.ready_timeout.count()) + " ms (ready_timeout); stopping it");
+    const ExitReason r = StopChild(&c);
+    c.pid = pid;  // for OnExit's log and record
+    OnExit(i, r);
+  }
+  if (exit_code_ >= 0) return true;
   while (!to_start_.empty()) {
     for (const ChildProcess& c : children_)
       if (c.state == ChildProcess::State::kStarting) return true;  // its READY holds the rest
@@ -55,6 +78,7 @@ bool Supervisor::Advance(Status* error) {
     ChildProcess& c = children_[i];
     if (c.start_due > options_.now()) return true;  // PollTimeoutMs wakes the loop then
     to_start_.erase(to_start_.begin());
+    const TimePoint spawn_from = options_.now();
     auto sp = SpawnChild(c.spec, c.socket_fd, spec_.control);
     if (!sp.ok()) {
       if (initial_start_) {
@@ -73,12 +97,13 @@ bool Supervisor::Advance(Status* error) {
     c.restart_latency_us = c.exited_once ? Micros(c.spawned_at - c.exited_at) : -1;
     c.ready_after_us = -1;
     Log("started " + c.spec.name + " (pid " + std::to_string(c.pid) + ")" +
-        (c.exited_once ? " " + std::to_string(c.restart_latency_us) + " us after its exit" : ""));
+        (c.exited_once ? " " + std::to_string(c.restart_latency_us) + " us after its exit" : "") +
+        "; spawn to exec " + std::to_string(Micros(c.spawned_at - spawn_from)) + " us");
     if (c.spec.ready == ChildSpec::Ready::kAtOnce) {
       c.state = ChildProcess::State::kRunning;
     } else {
       c.state = ChildProcess::State::kStarting;
-      c.ready_due = c.spawned_at + c.spec.ready_delay;
+      c.ready_due = c.spawned_at + (WaitsForReadyUntil(c) ? c.spec.ready_timeout : c.spec.ready_delay);
     }
   }
   for (const ChildProcess& c : children_)
@@ -185,7 +210,8 @@ int Supervisor::PollTimeoutMs() {
     any = true;
   };
   for (const ChildProcess& c : children_)
-    if (c.state == ChildProcess::State::kStarting && c.spec.ready == ChildSpec::Ready::kDelay) consider(c.ready_due);
+    if (c.state == ChildProcess::State::kStarting && (c.spec.ready == ChildSpec::Ready::kDelay || WaitsForReadyUntil(c)))
+      consider(c.ready_due);
   if (!to_start_.empty()) consider(children_[*to_start_.begin()].start_due);
   if (!any) return -1;
   const auto left = std::chrono::ceil<std::chrono::milliseconds>(due - options_.now()).count();
@@ -245,6 +271,7 @@ int Supervisor::Loop() {
       DrainControl();
     }
     if (exit_code_ < 0 && !Advance(&error)) break;  // (only during the initial start)
+    SyncHistory();
   }
   if (exit_code_ < 0) {
     Log(error.message() + "; stopping the children already started");

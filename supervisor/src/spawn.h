@@ -1,4 +1,5 @@
-// Starting one child process (mq/run.h, "Starting"): clone3(CLONE_PIDFD),
+// Starting one child process (mq/run.h, "Starting"): clone(CLONE_VM |
+// CLONE_VFORK | CLONE_PIDFD; a copy of memory instead of CLONE_VM under TSan),
 // its socket as descriptor 3 and the MQ_* variables. Internal.
 #pragma once
 
@@ -22,7 +23,8 @@ struct Spawned {
 // MQ_SUPERVISOR=control and, with socket_fd >= 0, the socket as descriptor 3
 // with MQ_SOCKET_FD=3, MQ_SOCKET and MQ_QUEUE (if set). In the child: all
 // signals unblocked and default, a process group of its own,
-// PR_SET_PDEATHSIG SIGKILL, cwd. Returns once the child has exec'd; an exec
+// PR_SET_PDEATHSIG SIGKILL, cwd, RLIMIT_NOFILE if child.nofile (kIOError
+// naming the limit if it cannot be set). Returns once the child has exec'd; an exec
 // that fails is kIOError naming the command and errno (the child is reaped).
 Result<Spawned> SpawnChild(const ChildSpec& child, int socket_fd, const std::string& control);
 

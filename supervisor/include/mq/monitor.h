@@ -24,10 +24,16 @@
 // way "EXIT ref=<ref> pid=<this pid> name=<self_name> reason=<how this one
 // ended>" at options.peer_notify_socket if one is given (it traps exits), or
 // SIGTERM. Unlike Erlang, exit:0 is not exempt: every end is signalled.
-// The second direction is kept by a small keeper process forked at the
-// first Link: it holds pidfds of this process and of the linked ones, closes
-// every other descriptor, and outlives this process just long enough to
-// notify (supervisor/src/link_keeper.h). Destroying the Monitors unlinks all.
+// The second direction is kept by a small keeper process that Start forks
+// before it starts the watcher thread: it holds pidfds of this process and
+// of the linked ones, closes every other descriptor, and outlives this
+// process just long enough to notify (supervisor/src/link_keeper.h).
+// Destroying the Monitors unlinks all. The keeper runs library code after
+// the fork, which glibc's malloc allows in the child of a multithreaded
+// process; an allocator that does not (AddressSanitizer's, before LLVM 17)
+// can deadlock the keeper when another thread allocates during the fork. So
+// start the Monitors while the process has one thread, before mailboxes and
+// other threads, where you can.
 //
 // One watcher thread per Monitors polls the pidfds (and an eventfd that
 // wakes it for changes); it never busy-loops. Thread-safe.
@@ -64,6 +70,7 @@ ExitReason ReasonOf(int pidfd, bool* known);
 
 class Monitors {
  public:
+  // Forks the link keeper, then starts the watcher thread.
   static Result<std::unique_ptr<Monitors>> Start();
   ~Monitors();  // stops the watcher; pending monitors never fire
   Monitors(const Monitors&) = delete;

@@ -13,14 +13,16 @@
 //     process is bound there.
 // Any of these failing: the error names the path and the culprit, the
 // sockets bound so far are closed and removed, and Run returns kExitRefused.
-// Then the children start in order, each with clone3(CLONE_PIDFD): its
+// Then the children start in order, each with clone(CLONE_VM | CLONE_VFORK |
+// CLONE_PIDFD) (no copy of the supervisor's page tables): its
 // socket (if any) as descriptor 3, MQ_SOCKET_FD=3, MQ_SOCKET, MQ_QUEUE and
 // MQ_NAME, and MQ_SUPERVISOR=<control> (where it sends READY), in its own
 // process group, with PR_SET_PDEATHSIG=SIGKILL (a supervisor that dies takes
 // its children with it, so a new one can bind their sockets again). A child
 // with `ready = "notify"` holds the next start until it sends
 // "READY <name> <pid>" to the control socket; one with a delay, for that
-// long. A child that cannot be started (exec fails) stops every child
+// long; one silent past its `ready_timeout` is stopped and its exit
+// handled as any other. A child that cannot be started (exec fails) stops every child
 // started so far (reverse order), removes the sockets and returns
 // kExitRefused. When every child is up, a supervisor that is itself
 // supervised (MQ_SUPERVISOR and MQ_NAME set) sends its own READY.
@@ -31,8 +33,10 @@
 // its timeout. No busy loop. The supervisor is a subreaper
 // (PR_SET_CHILD_SUBREAPER): orphans of its children are reaped as they end.
 // When a child exits:
-//   1. the exit is appended to the history ("EXIT name=.. pid=.. reason=..",
-//      fsync'd) before anything else;
+//   1. the exit is appended to the history ("EXIT name=.. pid=.. reason=..")
+//      before anything else, written to the OS (a kill of the supervisor
+//      keeps it) and fsync'd at the end of that turn of the loop, once the
+//      restart has started (docs/supervision.md, "An exit");
 //   2. each of the child's `monitors` is sent "DOWN ref=.. pid=.. name=..
 //      reason=.." by confirmed send (from a thread of its own, in order);
 //   3. ShouldRestart(restart type, reason): if not, the child stays down;

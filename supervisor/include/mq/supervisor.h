@@ -160,6 +160,15 @@ struct ChildSpec {
   enum class Ready { kAtOnce, kNotify, kDelay };
   Ready ready = Ready::kAtOnce;
   Duration ready_delay{0};
+  // RLIMIT_NOFILE set for the child before exec (`nofile = N`): the soft
+  // limit, and the hard one too if N is above it (which needs privilege, else
+  // the start fails naming the limit). 0: inherited as it is.
+  uint64_t nofile = 0;
+  // With `ready = "notify"`: how long to wait for READY (`ready_timeout =
+  // "10s"`); a child silent that long is stopped as at shutdown and its exit
+  // handled as any other (its restart type decides, counted against the
+  // intensity). 0: wait for ever.
+  Duration ready_timeout{0};
 };
 
 // [supervisor] and the children, in start order.
