@@ -110,11 +110,14 @@ class RecvCommand final : public Command {
         ("sync", po::value<std::string>()->value_name("POLICY")->default_value("batch"), "always, batch or none")
         ("key", po::value<std::string>()->value_name("SPEC"),
          "key extractor: none, first:N or until:C (default: the one the queue records)")
-        ("rekey", "with --key: change the queue's recorded key extractor to SPEC");
+        ("rekey", "with --key: change the queue's recorded key extractor to SPEC")
+        ("spin-us", po::value<std::string>()->value_name("N"),
+         "with --socket: when nothing is there, look again for up to N microseconds before sleeping "
+         "(fewer wake-ups under load, a busy core meanwhile; default 0)");
     po::variables_map vm;
     if (!ParseArgs(args, opts, {"queue"},
                    "recv QUEUE [--socket PATH] [--match EXPR] [--count N | --follow] [--timeout SECONDS] "
-                   "[--ack-after-print] [--format raw|jsonl] [--sync always|batch|none] [--key SPEC [--rekey]]",
+                   "[--ack-after-print] [--format raw|jsonl] [--sync always|batch|none] [--key SPEC [--rekey]] [--spin-us N]",
                    "Receives the oldest messages that match EXPR, prints them and consumes them.\n"
                    "Exit: 0 received what was asked (--follow: until interrupted), 1 timed out first,\n"
                    "2 usage error, 3 any other error (also: standard output closed or not writable).", &vm))
@@ -133,6 +136,10 @@ class RecvCommand final : public Command {
     o.queue_path = queue;
     o.store.sync = *sync;
     if (vm.count("socket")) o.socket_path = vm["socket"].as<std::string>();
+    if (vm.count("spin-us")) {
+      if (o.socket_path.empty()) throw UsageError("--spin-us needs --socket: without a socket nothing arrives to wait for");
+      o.receive_spin = std::chrono::microseconds(ParseUnsigned(vm["spin-us"].as<std::string>(), "--spin-us", 10000000));
+    }
     // Under a supervisor that bound PATH and passes it (MQ_SOCKET_FD, MQ_SOCKET: docs/supervision.md).
     if (!o.socket_path.empty()) ThrowIfError(mq::InheritSocketFromEnvironment(&o), o.socket_path);
     if (vm.count("key")) {

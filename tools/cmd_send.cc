@@ -16,6 +16,11 @@
 //                      must the process that answers; else nothing is sent)
 //   --escaped          MSG and lines use mqtool's escapes (\n \t \\ \xHH ...)
 //
+// Messages that are ready together go in one system call (Sender::SendBatch,
+// ConfirmedSender::SendAsyncBatch: up to 64 datagrams a sendmmsg): all the
+// MSG arguments, and the complete lines that one read of standard input
+// brought. A line is never held back waiting for later ones.
+//
 // Message N is the N-th MSG, or line N of standard input. With --confirm,
 // when not every message is confirmed, stderr says which were refused (with
 // the reason; the seqs of later stored messages are still printed) and ends
@@ -26,8 +31,11 @@
 // Exit: 0 every message sent (and confirmed), 1 an answer did not come in
 // time (and nothing else went wrong), 2 usage error, 3 any other error (a
 // message on stderr names which).
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <thread>
 #include <string>
@@ -41,6 +49,46 @@ namespace mqtool {
 namespace {
 
 using std::chrono::milliseconds;
+
+// The lines of standard input, read with read(2) so that the lines already
+// read are known: Next blocks only when no complete line is buffered, and
+// Buffered says whether it would not block.
+class StdinLines {
+ public:
+  // The next line, without its newline (a last line without one counts).
+  // False at the end of input. Throws ToolError on a read error.
+  bool Next(std::string* line) {
+    for (;;) {
+      const size_t nl = buf_.find('\n', at_);
+      if (nl != std::string::npos) {
+        line->assign(buf_, at_, nl - at_);
+        at_ = nl + 1;
+        return true;
+      }
+      if (eof_) {
+        if (at_ >= buf_.size()) return false;
+        line->assign(buf_, at_, std::string::npos);
+        at_ = buf_.size();
+        return true;
+      }
+      buf_.erase(0, at_);
+      at_ = 0;
+      char chunk[64 * 1024];
+      const ssize_t n = ::read(0, chunk, sizeof(chunk));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw ToolError(std::string("reading standard input: ") + std::strerror(errno));
+      if (n == 0) eof_ = true;
+      buf_.append(chunk, static_cast<size_t>(n));
+    }
+  }
+  // A complete line (or the unterminated last one) is ready without a read.
+  bool Buffered() const { return buf_.find('\n', at_) != std::string::npos || (eof_ && at_ < buf_.size()); }
+
+ private:
+  std::string buf_;
+  size_t at_ = 0;
+  bool eof_ = false;
+};
 
 class SendCommand final : public Command {
  public:
@@ -116,30 +164,50 @@ class SendCommand final : public Command {
     std::vector<std::string> from_args;
     if (vm.count("msg")) from_args = vm["msg"].as<std::vector<std::string>>();
     size_t next_arg = 0;
+    StdinLines lines;
     auto next = [&](std::string* msg) -> bool {
       if (vm.count("msg")) {
         if (next_arg >= from_args.size()) return false;
         *msg = from_args[next_arg++];
-      } else if (!std::getline(std::cin, *msg)) {
+      } else if (!lines.Next(msg)) {
         return false;
       }
       if (escaped) *msg = UnescapePayload(*msg);
       return true;
     };
+    // Whether the next message is ready without waiting.
+    auto ready = [&]() { return vm.count("msg") ? next_arg < from_args.size() : lines.Buffered(); };
+    // Up to kBatchMax messages that are ready together (at least one, unless
+    // the input has ended): the first may wait, the others may not.
+    auto next_batch = [&](std::vector<std::string>* batch) -> bool {
+      batch->clear();
+      std::string msg;
+      if (!next(&msg)) return false;
+      batch->push_back(std::move(msg));
+      while (batch->size() < mq::Sender::kBatchMax && ready() && next(&msg)) batch->push_back(std::move(msg));
+      return true;
+    };
     const size_t total = vm.count("msg") ? from_args.size() : 0;  // 0: unknown (standard input)
-    return confirm ? SendConfirmed(socket, next, timeout, retry, expect_uid, total) : SendPlain(socket, next, retry);
+    return confirm ? SendConfirmed(socket, next, next_batch, timeout, retry, expect_uid, total)
+                   : SendPlain(socket, next_batch, retry);
   }
 
  private:
-  template <typename Next>
-  int SendPlain(const std::string& socket, Next& next, milliseconds retry) {
+  template <typename NextBatch>
+  int SendPlain(const std::string& socket, NextBatch& next_batch, milliseconds retry) {
     mq::SendOptions so;
     so.retry_for = retry;
     std::unique_ptr<mq::Sender> sender;
     ThrowIfError(OpenWithRetry([&] { return mq::Sender::Open(socket, so).MoveTo(&sender); }, retry), socket);
-    std::string msg;
-    for (uint64_t n = 1; next(&msg); ++n)
-      ThrowIfError(sender->Send(msg), socket, "Message " + std::to_string(n) + " and later ones were not sent.");
+    std::vector<std::string> batch;
+    std::vector<std::string_view> views;
+    for (uint64_t n = 1; next_batch(&batch);) {
+      views.assign(batch.begin(), batch.end());
+      size_t sent = 0;
+      const mq::Status s = sender->SendBatch(views, &sent);
+      n += sent;
+      ThrowIfError(s, socket, "Message " + std::to_string(n) + " and later ones were not sent.");
+    }
     return kExitOk;
   }
 
@@ -168,10 +236,14 @@ class SendCommand final : public Command {
     return s.code() == mq::Status::Code::kIOError && s.sys_errno() != EIO;
   }
 
-  template <typename Next>
-  int SendConfirmed(const std::string& socket, Next& next, milliseconds timeout, milliseconds retry,
+  template <typename Next, typename NextBatch>
+  int SendConfirmed(const std::string& socket, Next& next, NextBatch& next_batch, milliseconds timeout, milliseconds retry,
                     std::optional<uint32_t> expect_uid, size_t total) {
     mq::ConfirmedSenderOptions co;
+    // Lines that are ready together go packed, up to 64 in one datagram,
+    // once the mailbox offers packs (docs/mailbox.md, "Packed sends"); a
+    // mailbox that does not gets one datagram a line (docs/mqtool.md).
+    co.pack = true;
     co.window = 64;
     co.reply_timeout = timeout;
     co.connect_retry = retry;
@@ -214,12 +286,16 @@ class SendCommand final : public Command {
       std::fflush(stderr);
     };
     std::string msg;
+    std::vector<std::string> batch;
+    std::vector<std::string_view> views;
     uint64_t sent = 0;
     mq::Status not_sent;  // why message sent+1 was not sent, if it was not
-    while (refused.empty() && unknown.empty() && next(&msg)) {
-      not_sent = cs->SendAsync(msg).status();
+    while (refused.empty() && unknown.empty() && next_batch(&batch)) {
+      views.assign(batch.begin(), batch.end());
+      size_t went = 0;
+      not_sent = cs->SendAsyncBatch(views, &went).status();
+      sent += went;
       if (!not_sent.ok()) break;
-      ++sent;
       if (cs->in_flight() >= co.window / 2) {
         mq::Status s = cs->Collect(milliseconds(0), &got);
         if (!s.ok() && !s.IsTimedOut()) throw StatusError(s, socket);

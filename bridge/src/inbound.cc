@@ -1,0 +1,299 @@
+#include "inbound.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <thread>
+#include <vector>
+
+#include "nats_link.h"
+
+namespace mq::bridge {
+
+// Messages fetched and delivered as one batch (one fsync of the record, then
+// the acks): also the most a SIGKILL of the bridge can deliver twice.
+constexpr int kFetchBatch = 64;
+
+Inbound::~Inbound() { Detach(); }
+
+Status Inbound::Attach(natsConnection* nc, jsCtx* js, int64_t stream_created) {
+  if (c_.locals.empty()) return Status::OK();
+  const std::string dir = c_.state + "/in";
+  if (Status s = MakeDir(dir); !s.ok()) return s;
+  if (routes_.empty() || stream_created != stream_created_) {
+    routes_.clear();
+    for (const auto& l : c_.locals) {
+      auto r = std::make_unique<Route>();
+      r->la = l;
+      r->filter = "mq." + c_.node + "." + l.actor + ".>";
+      // The node's length keeps two bridges' names apart ("B-x" + "y" and
+      // "B" + "x-y"); a durable name may hold no '.'.
+      r->durable = "mqbridge-" + std::to_string(c_.node.size()) + "-" + c_.node + "-" + l.actor;
+      auto log = DeliveredLog::Open(dir, c_.stream + "-" + std::to_string(stream_created) + "." + l.actor + ".delivered");
+      if (!log.ok()) return log.status();
+      r->delivered = *std::move(log);
+      routes_.push_back(std::move(r));
+    }
+    stream_created_ = stream_created;
+  }
+  nc_ = nc;
+  js_ = js;
+  // A server that is restarting is not an error: Step tries again.
+  for (auto& r : routes_)
+    if (Status s = ResetConsumer(*r); !s.ok()) NeedReset(*r, s.message());
+  return Status::OK();
+}
+
+// nats.c 3.4.1 (Debian's) frees a subscription in natsSubscription_Destroy
+// while its connection's read loop may still hold a pointer to it: the read
+// loop looks the subscription up, lets go of the table's lock, then queues
+// the message on it (nats-io/nats.c#637, fixed in 3.10 by #638). A pull
+// response arriving while the inbound thread reset its consumer was written
+// into freed memory: glibc's "corrupted top size" and "double free" aborts.
+// So a subscription is destroyed only when no message can reach it:
+//  - Unsubscribe takes it out of the connection's table (nothing new is
+//    handed to it; since the library made the consumer, it deletes it too);
+//  - a flush round trip: the read loop handles the PONG only after every
+//    message before it, so it has left any it was giving to this one;
+//  - then Destroy frees it. If the flush fails, the subscription waits in
+//    retired_ until the connection is closed (Detach).
+void Inbound::RetireSubscription(Route& r) {
+  if (r.sub == nullptr) return;
+  natsSubscription* sub = r.sub;
+  r.sub = nullptr;
+  (void)natsSubscription_Unsubscribe(sub);
+  if (nc_ != nullptr && natsConnection_FlushTimeout(nc_, 2000) == NATS_OK) natsSubscription_Destroy(sub);
+  else r.retired.push_back(sub);
+}
+
+Status Inbound::ResetConsumer(Route& r) {
+  r.sender.reset();  // a fresh sender: no answer of the old round is awaited
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  jsConsumerInfo* ci = nullptr;
+  // Delivered and acked up to here: the record's floor (which a lost
+  // consumer does not take with it), or the consumer's ack floor.
+  uint64_t floor = r.delivered->floor();
+  // The ack floor first: retiring the subscription deletes the consumer.
+  natsStatus s = js_GetConsumerInfo(&ci, js_, c_.stream.c_str(), r.durable.c_str(), nullptr, &jerr);
+  if (s == NATS_OK) {
+    floor = std::max<uint64_t>(floor, ci->AckFloor.Stream);
+    jsConsumerInfo_Destroy(ci);
+    RetireSubscription(r);
+    jerr = static_cast<jsErrCode>(0);
+    s = js_DeleteConsumer(js_, c_.stream.c_str(), r.durable.c_str(), nullptr, &jerr);
+    if (s != NATS_OK && !(s == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr))
+      return Status::IOError(NatsError(("delete consumer " + r.durable).c_str(), s, jerr), EIO);
+  } else if (!(s == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr)) {
+    return Status::IOError(NatsError(("consumer " + r.durable).c_str(), s, jerr), EIO);
+  } else {
+    RetireSubscription(r);
+  }
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = c_.stream.c_str();
+  so.Config.Durable = r.durable.c_str();
+  so.Config.AckPolicy = js_AckExplicit;
+  so.Config.AckWait = static_cast<int64_t>(c_.ack_wait.count()) * 1000000;
+  so.Config.MaxAckPending = 1024;
+  so.Config.FilterSubject = r.filter.c_str();
+  if (floor > 0) {
+    so.Config.DeliverPolicy = js_DeliverByStartSequence;
+    so.Config.OptStartSeq = floor + 1;
+  } else {
+    so.Config.DeliverPolicy = js_DeliverAll;
+  }
+  jerr = static_cast<jsErrCode>(0);
+  s = js_PullSubscribe(&r.sub, js_, r.filter.c_str(), r.durable.c_str(), nullptr, &so, &jerr);
+  if (s != NATS_OK) {
+    r.sub = nullptr;
+    return Status::IOError(NatsError(("pull consumer " + r.durable).c_str(), s, jerr), EIO);
+  }
+  r.need_reset = false;  // the backoff stays up until a batch is delivered (Step)
+  return Status::OK();
+}
+
+void Inbound::SetError(Route& r, const std::string& why) {
+  {
+    std::lock_guard<std::mutex> l(r.mu);
+    r.last_error = why;
+  }
+  if (r.printed != why) {
+    std::fprintf(stderr, "mqbridge: inbound %s: %s\n", r.la.actor.c_str(), why.c_str());
+    r.printed = why;
+  }
+}
+
+void Inbound::NeedReset(Route& r, const std::string& why) {
+  SetError(r, why);
+  if (!r.need_reset) {
+    r.reset_at = std::chrono::steady_clock::now() + r.reset_backoff;
+    r.reset_backoff = std::min(r.reset_backoff * 2, std::chrono::milliseconds(5000));
+  }
+  r.need_reset = true;
+}
+
+void Inbound::Detach() {
+  // The connection is closed (its read loop joined or ended): safe to free.
+  for (auto& r : routes_) {
+    if (r->sub != nullptr) natsSubscription_Destroy(r->sub);
+    r->sub = nullptr;
+    for (natsSubscription* sub : r->retired) natsSubscription_Destroy(sub);
+    r->retired.clear();
+    r->sender.reset();
+  }
+  nc_ = nullptr;
+  js_ = nullptr;
+}
+
+ConfirmedSender* Inbound::SenderFor(Route& r) {
+  if (r.sender) return r.sender.get();
+  ConfirmedSenderOptions o;
+  o.window = 256;
+  o.reply_timeout = std::chrono::milliseconds(5000);
+  auto s = ConfirmedSender::Open(r.la.socket, o);
+  if (!s.ok()) {
+    SetError(r, "actor " + r.la.actor + " (" + r.la.socket + "): " + s.status().message() +
+                    "; its messages wait in the stream");
+    return nullptr;
+  }
+  r.sender = *std::move(s);
+  return r.sender.get();
+}
+
+void Inbound::MaybeCompact(Route& r) {
+  if (r.delivered->size() <= c_.record_compact_above) return;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  jsConsumerInfo* ci = nullptr;
+  if (js_GetConsumerInfo(&ci, js_, c_.stream.c_str(), r.durable.c_str(), nullptr, &jerr) != NATS_OK) return;
+  const uint64_t floor = ci->AckFloor.Stream;
+  jsConsumerInfo_Destroy(ci);
+  if (Status s = r.delivered->Compact(floor); !s.ok()) SetError(r, s.message());
+}
+
+void Inbound::Snapshot(std::vector<RouteStatus>* out) {
+  for (auto& r : routes_) {
+    RouteStatus st;
+    st.kind = "in";
+    st.name = r->la.actor;
+    st.in_flight = r->in_flight.load();
+    st.published = r->delivered_n.load();
+    st.acked = r->acked.load();
+    st.redelivered = r->redelivered.load();
+    st.deduplicated = r->deduplicated.load();
+    std::lock_guard<std::mutex> l(r->mu);
+    st.last_error = r->last_error;
+    out->push_back(std::move(st));
+  }
+}
+
+void Inbound::Step(size_t i) {
+  if (js_ == nullptr) return;
+  Route& r = *routes_[i];
+  if (r.need_reset || r.sub == nullptr) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now < r.reset_at) {
+      std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(r.reset_at - now, std::chrono::milliseconds(50)));
+      return;
+    }
+    if (Status s = ResetConsumer(r); !s.ok()) {
+      SetError(r, s.message());
+      r.reset_backoff = std::min(r.reset_backoff * 2, std::chrono::milliseconds(5000));
+      r.reset_at = now + r.reset_backoff;
+      return;
+    }
+  }
+  natsMsgList list{};
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  const natsStatus fs = natsSubscription_Fetch(&list, r.sub, kFetchBatch, 100, &jerr);
+  if (fs != NATS_OK) {
+    if (fs != NATS_TIMEOUT) NeedReset(r, NatsError("fetch", fs, jerr));
+    natsMsgList_Destroy(&list);
+    return;
+  }
+  struct Pending {
+    natsMsg* msg;
+    uint64_t stream_seq;
+    uint64_t ticket;
+    bool confirmed = false;
+  };
+  std::vector<Pending> batch;
+  bool broken = false;  // a send failed: later ones wait too (order)
+  for (int k = 0; k < list.Count; ++k) {
+    natsMsg* m = list.Msgs[k];
+    jsMsgMetaData* meta = nullptr;
+    if (natsMsg_GetMetaData(&meta, m) != NATS_OK) continue;
+    const uint64_t seq = meta->Sequence.Stream;
+    if (meta->NumDelivered > 1) r.redelivered++, stats_->redelivered++;
+    jsMsgMetaData_Destroy(meta);
+    if (r.delivered->Contains(seq)) {  // delivered before a crash or a lost ack
+      r.deduplicated++, stats_->deduplicated++;
+      if (natsMsg_Ack(m, nullptr) == NATS_OK) r.acked++;
+      continue;
+    }
+    if (broken) continue;
+    ConfirmedSender* snd = SenderFor(r);
+    if (snd == nullptr) {
+      broken = true;
+      continue;
+    }
+    auto t = snd->SendAsync(std::string_view(natsMsg_GetData(m), static_cast<size_t>(natsMsg_GetDataLength(m))));
+    if (!t.ok()) {
+      SetError(r, t.status().message());
+      broken = true;
+      continue;
+    }
+    batch.push_back(Pending{m, seq, *t});
+    r.in_flight++;
+  }
+  // Wait for the actor's mailbox to confirm.
+  std::map<uint64_t, bool> answers;
+  if (r.sender && r.sender->in_flight() > 0) {
+    std::vector<Confirmation> cs;
+    (void)r.sender->Flush(&cs);
+    for (const Confirmation& c : cs) {
+      answers[c.ticket] = c.status.ok();
+      if (!c.status.ok()) SetError(r, c.status.message());
+    }
+  }
+  std::vector<uint64_t> record;
+  bool all = true;
+  for (Pending& p : batch) {
+    auto it = answers.find(p.ticket);
+    // Stored by the actor's mailbox, whatever happened to the others.
+    p.confirmed = it != answers.end() && it->second;
+    if (p.confirmed) record.push_back(p.stream_seq);
+  }
+  // Durable before the ack: a redelivery after this is recognised.
+  if (Status rs = r.delivered->Record(record); !rs.ok()) {
+    SetError(r, rs.message());
+    for (Pending& p : batch) p.confirmed = false;  // not acked: JetStream delivers them again
+  }
+  for (Pending& p : batch) {
+    if (p.confirmed) {
+      if (p.stream_seq < r.last_delivered)
+        std::fprintf(stderr, "mqbridge: inbound %s: stream seq %llu delivered after %llu\n", r.la.actor.c_str(),
+                     static_cast<unsigned long long>(p.stream_seq), static_cast<unsigned long long>(r.last_delivered));
+      r.last_delivered = p.stream_seq;
+      if (natsMsg_Ack(p.msg, nullptr) == NATS_OK) r.acked++;
+      r.delivered_n++, stats_->delivered++;
+    } else {
+      all = false;
+    }
+  }
+  r.in_flight = 0;
+  natsMsgList_Destroy(&list);
+  // Not delivered: again, in order, from the ack floor (after a backoff).
+  if (broken || !all) {
+    std::string why;
+    {
+      std::lock_guard<std::mutex> l(r.mu);
+      why = r.last_error;
+    }
+    NeedReset(r, why);
+  } else if (!batch.empty()) {
+    r.reset_backoff = std::chrono::milliseconds(100);
+  }
+  MaybeCompact(r);
+}
+
+}  // namespace mq::bridge

@@ -1,0 +1,76 @@
+// mqbridge's configuration: a good one parses; bad ones are refused with
+// the file, the line and the field named (docs/bridge.md, "Configuration").
+#include <gtest/gtest.h>
+
+#include "mq/bridge.h"
+
+namespace mq::bridge {
+namespace {
+
+constexpr const char* kGood = R"([bridge]
+node = "A"
+urls = ["nats://127.0.0.1:4222"]
+state = "/var/lib/mq/bridge"
+window = 64
+
+[[remote]]
+node = "B"
+actor = "orders"
+socket = "/run/mq/remote/B/orders.sock"
+
+[[local]]
+actor = "billing"
+socket = "/run/mq/billing.sock"
+)";
+
+TEST(BridgeConfigTest, AGoodConfigurationGivesEveryField) {
+  auto c = ParseConfig(kGood, "a.toml");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->node, "A");
+  EXPECT_EQ(c->stream, "MQ");
+  EXPECT_EQ(c->window, 64u);
+  ASSERT_EQ(c->remotes.size(), 1u);
+  EXPECT_EQ(c->remotes[0].socket, "/run/mq/remote/B/orders.sock");
+  ASSERT_EQ(c->locals.size(), 1u);
+  EXPECT_EQ(c->locals[0].actor, "billing");
+}
+
+Status Error(const std::string& text) {
+  auto c = ParseConfig(text, "x.toml");
+  return c.ok() ? Status::OK() : c.status();
+}
+
+TEST(BridgeConfigTest, AnUnknownFieldIsNamedWithItsLine) {
+  const Status s = Error(std::string(kGood) + "[[local]]\nactor = \"x\"\nsocket = \"/x.sock\"\nsockett = 1\n");
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("x.toml:18: local[1].sockett: unknown field"), std::string::npos) << s.message();
+}
+
+TEST(BridgeConfigTest, ANodeThatIsNotASubjectTokenIsRefused) {
+  const Status s = Error("[bridge]\nnode = \"a.b\"\nurls = [\"nats://h:1\"]\nstate = \"/s\"\n");
+  EXPECT_NE(s.message().find("x.toml:2: bridge.node: 'a.b' is not a name"), std::string::npos) << s.message();
+}
+
+TEST(BridgeConfigTest, MissingUrlsAndStateAreNamed) {
+  EXPECT_NE(Error("[bridge]\nnode = \"A\"\nstate = \"/s\"\n").message().find("bridge.urls: missing"), std::string::npos);
+  EXPECT_NE(Error("[bridge]\nnode = \"A\"\nurls = [\"nats://h:1\"]\n").message().find("bridge.state: missing"),
+            std::string::npos);
+  EXPECT_NE(Error("[bridge]\nnode = \"A\"\nurls = [\"http://h\"]\nstate = \"/s\"\n").message().find("bridge.urls[0]"),
+            std::string::npos);
+}
+
+TEST(BridgeConfigTest, ARemoteActorOnThisNodeOrExposedTwiceIsRefused) {
+  const std::string head = "[bridge]\nnode = \"A\"\nurls = [\"nats://h:1\"]\nstate = \"/s\"\n";
+  EXPECT_NE(Error(head + "[[remote]]\nnode = \"A\"\nactor = \"o\"\nsocket = \"/o.sock\"\n").message().find("own node"),
+            std::string::npos);
+  const std::string r = "[[remote]]\nnode = \"B\"\nactor = \"o\"\nsocket = \"/o.sock\"\n";
+  EXPECT_NE(Error(head + r + r).message().find("mq.B.o is exposed twice"), std::string::npos);
+}
+
+TEST(BridgeConfigTest, ATomlSyntaxErrorNamesTheLine) {
+  const Status s = Error("[bridge]\nnode = \"A\n");
+  EXPECT_NE(s.message().find("x.toml:2: TOML syntax"), std::string::npos) << s.message();
+}
+
+}  // namespace
+}  // namespace mq::bridge
