@@ -29,6 +29,8 @@ from ._mq import (  # noqa: F401
     NotALog,
     NotFound,
     Pattern,
+    Runtime,
+    Sender,
     Timeout,
     TooLarge,
     Unsupported,
@@ -43,7 +45,7 @@ from ._compat import MessageQueue  # noqa: F401
 __all__ = [
     "ANY", "Busy", "Closed", "Confirmation", "ConfirmedSender", "Corruption", "Denied", "Error",
     "InvalidArgument", "Mailbox", "Message", "MessageQueue", "NoMatch", "NotALog", "NotFound",
-    "Pattern", "Timeout", "TooLarge", "Unsupported", "key", "prefix", "read_log", "send",
+    "Pattern", "Runtime", "Sender", "Timeout", "TooLarge", "Unsupported", "key", "prefix", "read_log", "send",
 ]
 
 

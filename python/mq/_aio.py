@@ -117,7 +117,7 @@ class Mailbox(_mq.Mailbox):
                         self.queue + ": receive_async is waiting on another event loop; the readiness "
                         "descriptor serves one loop per mailbox (docs/python.md, 'Event loops')")
                 del table[other]
-        w = table.get(loop)
-        if w is None:
-            w = table[loop] = _LoopWaiters(loop, fd)
-        return w
+        mine = table.get(loop)
+        if mine is None:
+            mine = table[loop] = _LoopWaiters(loop, fd)
+        return mine

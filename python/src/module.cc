@@ -4,6 +4,7 @@
 
 #include "bindings.h"
 #include "errors.h"
+#include "process.h"
 
 namespace mqpy {
 
@@ -17,6 +18,19 @@ std::string PathArg(const py::handle& p, const char* what) {
   }
   throw py::type_error(std::string(what) + " must be a str, bytes or os.PathLike path, not " +
                        std::string(py::str(py::type::of(p).attr("__name__"))));
+}
+
+std::string BytesArg(const py::handle& b, const char* what) {
+  if (py::isinstance<py::bytes>(b)) return b.cast<std::string>();
+  if (PyObject_CheckBuffer(b.ptr())) {  // bytearray, memoryview, ...: the bytes as they are
+    Py_buffer view;
+    if (PyObject_GetBuffer(b.ptr(), &view, PyBUF_SIMPLE) != 0) throw py::error_already_set();
+    std::string out(static_cast<const char*>(view.buf), static_cast<size_t>(view.len));
+    PyBuffer_Release(&view);
+    return out;
+  }
+  throw py::type_error(std::string(what) + " must be bytes (or another bytes-like object), not " +
+                       std::string(py::str(py::type::of(b).attr("__name__"))));
 }
 
 std::chrono::milliseconds SecondsArg(const py::handle& t, std::chrono::milliseconds if_none, const char* what) {
@@ -37,7 +51,9 @@ std::chrono::milliseconds SecondsArg(const py::handle& t, std::chrono::milliseco
 
 PYBIND11_MODULE(_mq, m) {
   m.doc() = "Durable mailboxes for actor processes: the C++ library behind the mq package";
+  mqpy::InitProcess();
   mqpy::RegisterErrors(m);
+  mqpy::BindRuntime(m);
   mqpy::BindMailbox(m);
   mqpy::BindSenders(m);
   mqpy::BindReadLog(m);
