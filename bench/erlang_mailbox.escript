@@ -2,7 +2,10 @@
 %% Erlang's own mailbox, the system mq imitates (in memory, not durable), as a
 %% reference for docs/benchmarks.md. Run by bench/run:
 %%
-%%   escript bench/erlang_mailbox.escript OUT.json quick|full
+%%   escript bench/erlang_mailbox.escript OUT.json quick|full|spawn
+%%
+%% (spawn: only spawn/erlang below; bench/run --only runtime runs it next to
+%% mq_bench_runtime, so that the two are measured in one run)
 %%
 %% recv/erlang/backlog=K       a process holds K non-matching messages {other, I}
 %%                             and receives `receive {wanted, X} -> X end` R times
@@ -11,11 +14,20 @@
 %% drain-reverse/erlang/n=K    the process holds {wanted, K-1} ... {wanted, 0}
 %%                             and receives {wanted, 0}, {wanted, 1}, ...; the
 %%                             time is for the whole drain
+%% spawn/erlang/processes=N   spawns N processes that each wait in `receive`, then
+%%                             sends each one message and waits for each one's
+%%                             answer (issue 23's anchor for an idle mailbox); the
+%%                             time is per process spawned; counters: memory per
+%%                             waiting process (process_info(P, memory), bytes)
+%%                             and the send-and-answer round per process (ns)
 %%
 %% The output has Google Benchmark's JSON shape so bench/report.py reads it
 %% like the other results.
 -mode(compile).
 
+main([Out, "spawn"]) ->
+    ok = file:write_file(Out, json_doc([spawn_bench(1000)])),
+    io:format("wrote ~s~n", [Out]);
 main([Out, Mode]) ->
     Quick = Mode =:= "quick",
     Backlogs = case Quick of
@@ -28,11 +40,12 @@ main([Out, Mode]) ->
              end,
     Recv = [recv_bench(K) || K <- Backlogs],
     Drain = [drain_bench(K) || K <- Drains],
-    Json = json_doc(Recv ++ Drain),
+    Spawn = [spawn_bench(1000)],
+    Json = json_doc(Recv ++ Drain ++ Spawn),
     ok = file:write_file(Out, Json),
     io:format("wrote ~s~n", [Out]);
 main(_) ->
-    io:format(standard_error, "usage: erlang_mailbox.escript OUT.json quick|full~n", []),
+    io:format(standard_error, "usage: erlang_mailbox.escript OUT.json quick|full|spawn~n", []),
     halt(2).
 
 %% Runs F in a fresh process (so its mailbox starts empty) and returns its result.
@@ -74,6 +87,30 @@ drain_bench(K) ->
     end),
     io:format(standard_error, "drain-reverse/erlang/n=~b: ~.3f ms~n", [K, Ns / 1.0e6]),
     {io_lib:format("drain-reverse/erlang/n=~b", [K]), 1, Ns, [{n, K}, {items_per_second, K / (Ns / 1.0e9)}]}.
+
+spawn_bench(N) ->
+    in_process(fun() ->
+        Parent = self(),
+        M0 = 0,
+        T0 = erlang:monotonic_time(nanosecond),
+        Pids = [spawn(fun() -> receive {ping, From} -> From ! {pong, self()} end end)
+                || _ <- lists:seq(1, N)],
+        T1 = erlang:monotonic_time(nanosecond),
+        %% Each waiting process's own memory (heap, stack, mailbox, the
+        %% process structure): erlang:memory(processes) also moves with
+        %% the earlier benchmarks' processes being freed.
+        M1 = M0 + lists:sum([Bytes || P <- Pids, {memory, Bytes} <- [erlang:process_info(P, memory)]]),
+        [P ! {ping, Parent} || P <- Pids],
+        [receive {pong, P} -> ok end || P <- Pids],
+        T2 = erlang:monotonic_time(nanosecond),
+        Spawn = (T1 - T0) / N,
+        Mem = (M1 - M0) / N,
+        Round = (T2 - T1) / N,
+        io:format(standard_error, "spawn/erlang/processes=~b: ~.3f us per spawn, ~.1f bytes per waiting "
+                  "process, ~.3f us per message and answer~n", [N, Spawn / 1000, Mem, Round / 1000]),
+        {io_lib:format("spawn/erlang/processes=~b", [N]), N, Spawn,
+         [{processes, N}, {memory_per_process, Mem}, {round_ns, Round}]}
+    end).
 
 drain(K, K) -> ok;
 drain(I, K) -> receive {wanted, I} -> ok end, drain(I + 1, K).

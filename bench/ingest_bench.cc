@@ -9,6 +9,10 @@
 //                                  auto-consume; counted at the receiver
 //   ingest/mq-adopted/size=S/sync=none   the same on a socket bound first and handed over
 //                                  (inherit_socket): peek, append, discard
+//   ingest/mq-spin/size=S/sync=none   ingest/mq with MailboxOptions::receive_spin = 50 us (adaptive
+//                                  spinning, opt-in), against socket/recv-spin; every socket/ and
+//                                  ingest/ row counts cpu_ns_per_msg, this process's CPU (all its
+//                                  threads, user + system) per message received
 //   ingest-pairs/.../rep=K         recv-block and mq at 64 B again, K times in turn (for the ratios)
 //   confirmed/mq/senders=N/window=W/sync=always   N sender processes confirming messages for a few
 //                                  seconds: W=0 one SendConfirmed at a time; W>0 SendAsync with W in
@@ -23,6 +27,7 @@
 // Every sender is a separate process, forked before this process starts any
 // thread, released by a byte on a pipe.
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -131,6 +136,14 @@ int BindReceiver(benchmark::State& state, const std::string& path, bool passcred
   return fd;
 }
 
+// This process's CPU time (user + system, every thread), ns.
+double ProcessCpuNs() {
+  rusage u{};
+  (void)::getrusage(RUSAGE_SELF, &u);
+  return (static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e9 +
+          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e3);
+}
+
 void BareRecv(benchmark::State& state, size_t size, bool spin) {
   ScratchDir dir;
   const std::string path = dir.File("s");
@@ -140,6 +153,7 @@ void BareRecv(benchmark::State& state, size_t size, bool spin) {
   if (fd < 0) return;
   std::vector<char> buf(size + 1);
   sender.Go();
+  const double cpu0 = ProcessCpuNs();
   for (auto _ : state) {
     for (;;) {
       ssize_t n = ::recv(fd, buf.data(), buf.size(), spin ? MSG_DONTWAIT : 0);
@@ -149,6 +163,7 @@ void BareRecv(benchmark::State& state, size_t size, bool spin) {
       break;
     }
   }
+  state.counters["cpu_ns_per_msg"] = Value((ProcessCpuNs() - cpu0) / static_cast<double>(std::max<int64_t>(1, state.iterations())));
   ::close(fd);
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * size));
@@ -224,7 +239,8 @@ void HandoffCeiling(benchmark::State& state, size_t size) {
 // adopted: the socket is bound here first, as a supervisor does, and handed
 // to the mailbox (inherit_socket): the ingest peeks, appends, then discards
 // (docs/mailbox.md, "Zero-loss ingest").
-void MailboxIngest(benchmark::State& state, size_t size, SyncPolicy sync, int batch_ms, bool adopted = false) {
+void MailboxIngest(benchmark::State& state, size_t size, SyncPolicy sync, int batch_ms, bool adopted = false,
+                   int spin_us = 0) {
   ScratchDir dir;
   const std::string path = dir.File("s");
   const std::string payload = MakePayload(size, "k0001", 1);
@@ -234,6 +250,7 @@ void MailboxIngest(benchmark::State& state, size_t size, SyncPolicy sync, int ba
   o.queue_path = dir.File("q");
   o.store.sync = sync;
   o.store.batch_interval = std::chrono::milliseconds(batch_ms);
+  o.receive_spin = std::chrono::microseconds(spin_us);
   if (adopted) {
     const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     int one = 1;
@@ -249,6 +266,7 @@ void MailboxIngest(benchmark::State& state, size_t size, SyncPolicy sync, int ba
   if (Failed(state, Mailbox::Open(o).MoveTo(&mb))) return;
   sender.Go();
   Message m;
+  const double cpu0 = ProcessCpuNs();
   for (auto _ : state) {
     if (Failed(state, mb->Receive(Pattern::Any(), Mailbox::kForever, &m))) break;
     if (m.payload.size() != size) {
@@ -256,7 +274,9 @@ void MailboxIngest(benchmark::State& state, size_t size, SyncPolicy sync, int ba
       break;
     }
   }
+  state.counters["cpu_ns_per_msg"] = Value((ProcessCpuNs() - cpu0) / static_cast<double>(std::max<int64_t>(1, state.iterations())));
   MailboxStats st = mb->Stats();
+  if (spin_us > 0) state.counters["spin_hits"] = Value(static_cast<double>(st.spin_hits));
   state.counters["batches"] = Value(static_cast<double>(st.batches));
   state.counters["stored"] = Value(static_cast<double>(st.stored));
   (void)mb->Close();
@@ -478,6 +498,9 @@ void RegisterAll(const Flags& f) {
         ->MinTime(min_time);
     reg("ingest/mq" + s + "/sync=batch10ms",
         [size](benchmark::State& st) { MailboxIngest(st, size, SyncPolicy::kBatch, 10); })
+        ->MinTime(min_time);
+    reg("ingest/mq-spin" + s + "/sync=none",
+        [size](benchmark::State& st) { MailboxIngest(st, size, SyncPolicy::kNone, 10, false, 50); })
         ->MinTime(min_time);
     reg("ingest/mq-adopted" + s + "/sync=none",
         [size](benchmark::State& st) { MailboxIngest(st, size, SyncPolicy::kNone, 10, true); })

@@ -43,7 +43,10 @@ class Results:
             # A repeated benchmark (Repetitions in the bench source): its
             # median repetition by time stands for it; how many is kept.
             for key, runs in reps.items():
-                ok = sorted((r for r in runs if not r.get("error_occurred")), key=ns)
+                # By rate where there is one: a run of fixed duration (the
+                # peers, the confirmed sends) differs in messages, not time.
+                ok = sorted((r for r in runs if not r.get("error_occurred")),
+                            key=lambda r: 1 / r["items_per_second"] if r.get("items_per_second") else ns(r))
                 row = dict(ok[len(ok) // 2]) if ok else runs[-1]
                 if len(runs) > 1:
                     row["mq_repetitions"] = len(runs)
@@ -705,7 +708,254 @@ def section_ingest(R, T):
     return "\n".join(out), series
 
 
+# ---------------------------------------------------------------- peers
+
+SYNC_REDIS = {"always": "always", "batch": "everysec", "none": "no"}
+
+
+def section_peers(R, T):
+    """mq against Redis Streams (bench/peers_bench.cc, issue 21)."""
+    out = ["## Peers: Redis Streams\n"]
+    series = {}
+    ctx = R.contexts.get("peers.json")
+    if ctx is None:
+        out.append("Not measured in this run (`bench/run --only peers`).\n")
+        return "\n".join(out), series
+    out.append("mq against Redis Streams (`XADD` with the AOF; Redis %s, hiredis %s) in one run of "
+               "`mq_bench_peers` (`bench/peers_bench.cc`): every Redis figure comes from a redis-server of its own, "
+               "on a Unix socket in a scratch directory on the disk under test, with `appendonly yes` and "
+               "`appendfsync` matched to mq's sync policy: `always` with sync=always, `everysec` with sync=batch "
+               "(10 ms), `no` with sync=none. Each row is the median of its repetitions (by rate); `load` is the "
+               "load average at the end of that figure: on a busy machine the absolute figures drop, and the "
+               "ratios between figures taken close together are what to read. `net.unix.max_dgram_qlen` was "
+               "%s: a Unix datagram socket holds at most that many datagrams plus one queued, which caps what one "
+               "`sendmmsg` carries to the mailbox (docs/mailbox.md, \"Batched sends\").\n"
+               % (ctx.get("mq_redis_version", "?"), ctx.get("mq_hiredis_version", "?"),
+                  ctx.get("mq_unix_max_dgram_qlen", "not recorded")))
+    skipped = R.error("peer-confirmed", "redis", size=64, depth=1)
+    if skipped:
+        out.append("**Redis was not measured:** %s\n" % skipped)
+
+    def lat(r, k):
+        return fmt_time(r[k] * 1e3) if r and k in r else "—"
+
+    def load(*rows):
+        return " / ".join("%.1f" % r["load1"] if r and "load1" in r else "—" for r in rows)
+
+    sizes = R.params("peer-confirmed", "mq", "size")
+    out.append("### Confirmed durable sends\n")
+    out.append("Eight sender processes for a few seconds, D messages in flight each, every message answered once it "
+               "is fsynced. mq: `ConfirmedSender` against a mailbox with sync=always (D=1: `SendConfirmed`; else "
+               "`SendAsync` with window D). Redis: `XADD` with `appendfsync always`, pipelined D deep through "
+               "hiredis (its commands are written together when it must read a reply and none is buffered). "
+               "Latency: from the send (the command's append) to its answer, measured by the senders.\n")
+    rows = []
+    for size in sizes:
+        for d in R.params("peer-confirmed", "mq", "depth"):
+            m = R.get("peer-confirmed", "mq", size=size, depth=d)
+            r = R.get("peer-confirmed", "redis", size=size, depth=d)
+            rows.append([size, d, fmt_rate(rate(m)), lat(m, "p50_us"), lat(m, "p99_us"), fmt_rate(rate(r)),
+                         lat(r, "p50_us"), lat(r, "p99_us"), fmt_ratio(rate(m), rate(r)), load(m, r)])
+            if size == "64" and m and r:
+                series.setdefault("mq, 64 B", []).append((float(d), rate(m)))
+                series.setdefault("Redis, 64 B", []).append((float(d), rate(r)))
+                T.add("confirmed durable sends, 8 senders, depth %s, 64 B: ≥ 1.5x Redis Streams (appendfsync "
+                      "always) at a p99 no worse (issue 21)" % d,
+                      "%s (%s vs %s), p99 %s vs %s" % (fmt_ratio(rate(m), rate(r)), fmt_rate(rate(m)),
+                                                      fmt_rate(rate(r)), lat(m, "p99_us"), lat(r, "p99_us")),
+                      rate(m) >= 1.5 * rate(r) and m["p99_us"] <= r["p99_us"], "[Peers](#peers-redis-streams)")
+    out.append(table(["size (B)", "depth", "mq msgs/s", "mq p50", "mq p99", "Redis msgs/s", "Redis p50",
+                      "Redis p99", "mq / Redis", "load (mq / Redis)"], rows))
+    if series:
+        out.append("![confirmed sends, mq and Redis Streams, vs depth](peers-confirmed.png)\n")
+
+    out.append("### One producer\n")
+    out.append("One producer process for a few seconds, durable as the sync policy promises. mq: "
+               "`Sender::Send`, one `sendto` a message (`mq`), or `Sender::SendBatch`, up to 64 messages a "
+               "`sendmmsg` (`mq-batch`), into a mailbox that stores them; counted from the start until the "
+               "mailbox has stored every message sent. Redis: `XADD` pipelined 64 deep, counted until the last "
+               "reply.\n")
+    rows = []
+    for size in R.params("peer-producer", "mq", "size"):
+        for sync in ("always", "batch", "none"):
+            m = R.get("peer-producer", "mq", size=size, sync=sync)
+            b = R.get("peer-producer", "mq-batch", size=size, sync=sync)
+            r = R.get("peer-producer", "redis", size=size, sync=sync)
+            if not (m or b or r):
+                continue
+            rows.append([size, "%s / %s" % (sync, SYNC_REDIS[sync]), fmt_rate(rate(m)), fmt_rate(rate(b)),
+                         fmt_rate(rate(r)), fmt_ratio(rate(m), rate(r)), fmt_ratio(rate(b), rate(r)),
+                         load(m, b, r)])
+            if size == "64" and sync == "batch" and r and (m or b):
+                best, api = max(((rate(x), n) for x, n in ((m, "Sender::Send"), (b, "Sender::SendBatch")) if x))
+                T.add("one producer, 64 B, sync=batch: ≥ 1.5x Redis Streams at everysec, pipeline 64 (issue 21)",
+                      "%s with %s (%s vs %s)" % (fmt_ratio(best, rate(r)), api, fmt_rate(best), fmt_rate(rate(r))),
+                      best >= 1.5 * rate(r), "[Peers](#peers-redis-streams)")
+    out.append(table(["size (B)", "sync (mq / Redis)", "mq Send", "mq SendBatch", "Redis", "Send / Redis",
+                      "SendBatch / Redis", "load (mq / batch / Redis)"], rows))
+
+    out.append("### The consumer side\n")
+    out.append("Draining n messages already queued (10^6 of 64 B; at most 512 MiB of the larger sizes). mq: "
+               "`Mailbox::Receive` of any message, which consumes it, then `Close` (the last consumes made "
+               "durable as the policy promises). Redis: `XREADGROUP COUNT 64` on a consumer group, then `XACK` of "
+               "the ids read, written together with the next `XREADGROUP`.\n")
+    rows = []
+    for size in R.params("peer-consumer", "mq", "size"):
+        for sync in ("always", "batch", "none"):
+            m = R.get("peer-consumer", "mq", size=size, sync=sync)
+            r = R.get("peer-consumer", "redis", size=size, sync=sync)
+            if not (m or r):
+                continue
+            n = (m or r).get("n", 0)
+            rows.append([size, human_count(n), "%s / %s" % (sync, SYNC_REDIS[sync]), fmt_rate(rate(m)),
+                         fmt_rate(rate(r)), fmt_ratio(rate(m), rate(r)), load(m, r)])
+    out.append(table(["size (B)", "n", "sync (mq / Redis)", "mq msgs/s", "Redis msgs/s", "mq / Redis",
+                      "load (mq / Redis)"], rows))
+    return "\n".join(out), series
+
+
 # ---------------------------------------------------------------- plots
+
+def section_runtime(R):
+    """bench/runtime_bench.cc: many mailboxes on one mq::Runtime against mailboxes with threads of their own."""
+    if not any(sc.startswith("runtime-") for (sc, _, _) in R.rows) and not R.error("runtime-open", "mq", mode="runtime",
+                                                                                   mailboxes="1000"):
+        return "## Many mailboxes: the shared runtime\n\nNot measured in this run (`bench/run --only runtime`).\n"
+    out = ["## Many mailboxes: the shared runtime\n",
+           "`bench/runtime_bench.cc` (docs/design.md, \"The shared runtime\"): N mailboxes in this process on one "
+           "`mq::Runtime` (four threads for all) against N mailboxes with threads of their own. Open: sync=batch, "
+           "time per mailbox opened, RSS the N idle mailboxes added divided by N, threads of the process with the N "
+           "open. Ingest: one sender process sends 64 B datagrams to the N sockets in turn; datagrams stored per "
+           "second, summed over the N, sync=none; against one mailbox without a runtime.\n"]
+
+    def cell(scenario, mode, n, fmt):
+        row = R.get(scenario, "mq", mode=mode, mailboxes=n)
+        if row is None:
+            err = R.error(scenario, "mq", mode=mode, mailboxes=n)
+            return "not measured: %s" % err if err else "—"
+        return fmt(row)
+
+    counts = sorted({dict(ps).get("mailboxes") for (sc, _, ps) in R.rows if sc.startswith("runtime-")} - {None},
+                    key=sort_key)
+    rows = []
+    def measured(scenario, mode, n):
+        return R.get(scenario, "mq", mode=mode, mailboxes=n) or R.error(scenario, "mq", mode=mode, mailboxes=n)
+
+    for n in counts:
+        for mode in ("runtime", "threads"):
+            if not measured("runtime-open", mode, n):
+                continue
+            rows.append([n, "one runtime" if mode == "runtime" else "threads of its own",
+                         cell("runtime-open", mode, n, lambda r: fmt_time(ns(r) / float(n))),
+                         cell("runtime-open", mode, n,
+                              lambda r: "%.0f KB" % (r.get("rss_per_mailbox", 0) / 1000.0)),
+                         cell("runtime-open", mode, n, lambda r: "%d" % r.get("threads", 0)),
+                         cell("runtime-open", mode, n, lambda r: "%.1f" % r.get("load_1min", 0))])
+    ctx = R.contexts.get("runtime.json", {})
+    if ctx:
+        out.append("Measured %s (`mq_bench_runtime`), 1-minute load average %s at its start; each row's "
+                   "\"load\" is the 1-minute load average when that row ended.\n"
+                   % (ctx.get("date", "?"), "%.1f" % ctx["load_avg"][0] if ctx.get("load_avg") else "?"))
+    out.append("**Open and idle cost**\n")
+    out.append(table(["mailboxes", "each mailbox on", "open, per mailbox", "RSS per idle mailbox", "threads of the process",
+                      "load"], rows))
+    one = R.get("runtime-ingest", "mq", mode="threads", mailboxes="1")
+    rows = []
+    for n in counts:
+        if not measured("runtime-ingest", "runtime", n):
+            continue
+        row = R.get("runtime-ingest", "mq", mode="runtime", mailboxes=n)
+        rows.append([n, cell("runtime-ingest", "runtime", n, lambda r: fmt_rate(rate(r))),
+                     fmt_ratio(rate(row), rate(one)) if row else "—",
+                     "%.1f" % row.get("load_1min", 0) if row else "—"])
+    out.append("**Aggregate ingest on one runtime** (one mailbox with threads of its own, no runtime: %s%s)\n"
+               % (fmt_rate(rate(one)) if one else "not measured",
+                  ", load %.1f" % one.get("load_1min", 0) if one else ""))
+    out.append(table(["mailboxes", "stored/s, all of them", "vs one mailbox", "load"], rows))
+    out.append(section_runtime_idle(R))
+    return "\n".join(out)
+
+
+def section_runtime_idle(R):
+    """runtime-idle rows of bench/runtime_bench.cc (bench/idle_measure.h), and Erlang's spawn/erlang row."""
+    kinds = [("store", "a bare store"), ("mailbox", "a mailbox, threads of its own"),
+             ("mailbox-runtime", "a mailbox on one runtime")]
+    idle = [(k, label, n) for k, label in kinds for n in R.params("runtime-idle", "mq", "mailboxes")
+            if R.get("runtime-idle", "mq", kind=k, mailboxes=n) or R.error("runtime-idle", "mq", kind=k, mailboxes=n)]
+    erl = None
+    for (sc, sy, ps), row in R.rows.items():
+        if sc == "spawn" and sy == "erlang" and not row.get("error_occurred"):
+            erl = row
+    if not idle and erl is None:
+        return "**Idle cost** not measured in this run (`bench/run --only runtime`, `bench/run --only erlang`).\n"
+    out = ["**Idle cost, per store or mailbox** (`runtime-idle`: N of them opened in a child process of their "
+           "own, sync=none; what they add to the process and the files they leave, divided by N; "
+           "`mq_idle_cost` prints the same. Disk: allocated blocks of the queue, its lock, its index and the "
+           "index's lock file, while open)\n"]
+    rows = []
+    for k, label, n in idle:
+        r = R.get("runtime-idle", "mq", kind=k, mailboxes=n)
+        if r is None:
+            err = R.error("runtime-idle", "mq", kind=k, mailboxes=n)
+            rows.append([label, n, "not measured: %s" % (err or "—"), "", "", "", "", ""])
+            continue
+        rows.append([label, n, fmt_time(r.get("open_us", 0) * 1000.0), "%.0f KB" % (r.get("rss", 0) / 1024.0),
+                     "%.1f KB" % (r.get("disk", 0) / 1024.0), "%.1f" % r.get("fds", 0),
+                     "%.2f" % r.get("threads", 0), "%.1f MB" % (r.get("address_space", 0) / 1048576.0)])
+    if erl is not None:
+        n = int(erl.get("processes", 0))
+        rows.append(["Erlang: a process waiting in `receive` (not durable)", str(n), "%s (spawn)" % fmt_time(ns(erl)),
+                     "%.1f KB" % (erl.get("memory_per_process", 0) / 1024.0), "—", "—", "—", "—"])
+    out.append(table(["each is", "N", "open", "RSS", "disk", "fds", "threads", "address space"], rows))
+    if erl is not None:
+        src = ("in the same run as the mailboxes (`runtime-erlang.json`)" if R.files.get(
+            ("spawn", "erlang", (("processes", "1000"),))) == "runtime-erlang.json" else "in `bench/run --only erlang`")
+        out.append("Erlang's figures are from `bench/erlang_mailbox.escript` (`spawn/erlang`), " + src + ": memory is "
+                   "`process_info(P, memory)` of each waiting process; a message to each and its answer "
+                   "took %s per process.\n" % fmt_time(erl.get("round_ns", 0)))
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------- plots
+
+
+def section_restart(R, T):
+    """mq_bench_restart (restart.json): the whole restart under mqsup, and its pieces."""
+    if "restart.json" not in R.contexts:
+        return "## Restart under a supervisor\n\nNot measured in this run (`bench/run --only restart`).\n"
+    out = ["## Restart under a supervisor\n",
+           "`mq_bench_restart`. *Kill to stored*: `mqsup run` supervises `mqtool recv --follow` on a socket it "
+           "binds and hands over (no backoff); each iteration SIGKILLs the actor, waits for its end (pidfd), and "
+           "times until a confirmed send is stored by the next actor: mqsup's reap, its fsync'd history record, "
+           "clone3, exec, the store's open (a reopen in the same boot after a kill: docs/design.md, \"Reopening "
+           "in the same boot\") and the ingest. The pieces: `Mailbox::Open` on a handed-over socket and `Close` "
+           "(after a clean close, so with the open's syncs), and `posix_spawn` of `/bin/true` with its reap.\n"]
+    rows = []
+    whole = R.get("restart", "mqsup-kill-to-stored")
+    err = R.error("restart", "mqsup-kill-to-stored")
+    if whole:
+        rows.append(["kill to stored, under `mqsup` (%d kills)" % whole.get("iterations", 0),
+                     "%.2f ms" % whole.get("median_ms", 0), "%.2f ms" % whole.get("p90_ms", 0),
+                     "%.2f ms" % whole.get("max_ms", 0), fmt_time(ns(whole))])
+        T.add("median restart of a supervised actor under `mqsup` < 10 ms (issue 18)",
+              "%.2f ms (p90 %.2f ms)" % (whole.get("median_ms", 0), whole.get("p90_ms", 0)),
+              whole.get("median_ms", 1e9) < 10, "[Restart under a supervisor](#restart-under-a-supervisor)")
+    elif err:
+        rows.append(["kill to stored, under `mqsup`", "not measured: " + err, "", "", ""])
+    for k in R.params("restart", "open-adopted", "backlog"):
+        r = R.get("restart", "open-adopted", backlog=k)
+        if r:
+            rows.append(["`Mailbox::Open` + `Close`, adopted socket, %s pending" % human_count(int(k)), "", "", "",
+                         "%s (%s CPU)" % (fmt_time(ns(r)), fmt_time(r["cpu_time"] * UNIT_NS[r.get("time_unit", "ns")]))])
+    r = R.get("restart", "spawn-exec")
+    if r:
+        rows.append(["`posix_spawn` of `/bin/true` and its reap", "", "", "", fmt_time(ns(r))])
+    out.append(table(["what", "median", "p90", "max", "mean"], rows))
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------- plots
+
 
 def section_python(R):
     """bench/python_bench.py's results (python.json), if this run has them."""
@@ -713,29 +963,102 @@ def section_python(R):
     if ctx is None:
         return "## Python\n\nNot measured in this run (`bench/run --only python`).\n"
     names = {"zmq": "pyzmq PUSH/PULL, ipc:// (reference, not durable)", "mq_none": "mq, sync=none",
-             "mq_batch": "mq, sync=batch",
-             "mq_stored": "mq, receive alone (already stored, sync=none)", "original": "the original design's class (not durable)",
+             "dgram": "a bare datagram socket, socket.recv() (mq's transport, not durable)",
+             "mq_batch": "mq, sync=batch", "mq_none_many": "mq, sync=none, receive_many",
+             "mq_batch_many": "mq, sync=batch, receive_many",
+             "dgram_sendto": "a bare datagram socket, the sender one send() a message",
+             "mq_batch_pysend": "mq, sync=batch, receive_many, Python sender (mq.Sender.send_many)",
+             "mq_stored": "mq, receive alone (already stored, sync=none)",
+             "mq_stored_many": "mq, receive_many alone (already stored, sync=none)", "original": "the original design's class (not durable)",
              "zmq_list": "pyzmq + a Python list (reference)", "mq_prefix": "mq, mq.prefix",
-             "mq_key": "mq, mq.key", "mq_callable": "mq, a Python callable"}
+             "mq_key": "mq, mq.key", "mq_callable": "mq, a Python callable",
+             "dgram_c": "a bare C++ datagram receiver, recvmmsg (the ceiling of one datagram a message)",
+             "mq_batch_conf": "mq, sync=batch, C++ ConfirmedSender (pipelined, packed)",
+             "mq_none_many_conf": "mq, sync=none, receive_many, C++ ConfirmedSender (pipelined, packed)",
+             "mq_batch_many_conf": "mq, sync=batch, receive_many, C++ ConfirmedSender (pipelined, packed)",
+             "mq_batch_pysend_conf": "mq, sync=batch, receive_many, Python sender (ConfirmedSender.send_async_many, packed)"}
     out = ["## Python\n",
            "`bench/python_bench.py` (docs/python.md, \"Speed\"): Python %s, pyzmq %s, load average %s at the "
-           "start and %s at the end; ratios against the reference of the same run.\n"
-           % (ctx.get("python"), ctx.get("pyzmq"), ctx.get("loadavg_start"), ctx.get("loadavg_end"))]
+           "start and %s at the end; ratios against the reference of the same run. Sender: %s; "
+           "net.unix.max_dgram_qlen %s. CPU: both processes' CPU time per message.\n"
+           % (ctx.get("python"), ctx.get("pyzmq"), ctx.get("loadavg_start"), ctx.get("loadavg_end"),
+              ctx.get("sender", "Python"), ctx.get("max_dgram_qlen", "?"))]
     for scenario, title, unit in (("py_recv", "Receive throughput, 64 B messages from another process", "rate"),
                                   ("py_select", "Selective receive behind a backlog that does not match", "time")):
         rows = [(sy, row) for (sc, sy, _), row in sorted(R.rows.items()) if sc == scenario]
         if not rows:
             continue
         out.append("**%s**\n" % title)
-        out.append(table(["receiver", "messages/s" if unit == "rate" else "per receive", "vs reference"],
+        cpu = unit == "rate" and any("mq_cpu_us_per_message" in row for _, row in rows)
+        out.append(table(["receiver", "messages/s" if unit == "rate" else "per receive", "vs reference"] +
+                         (["CPU per message"] if cpu else []),
                          [[names.get(sy, sy), fmt_rate(rate(row)) if unit == "rate" else fmt_time(ns(row)),
-                           "%.2fx" % row.get("mq_ratio_to_reference", 0)] for sy, row in rows]))
+                           "%.2fx" % row.get("mq_ratio_to_reference", 0)] +
+                          (["%.1f µs" % row["mq_cpu_us_per_message"] if "mq_cpu_us_per_message" in row else "–"]
+                           if cpu else []) for sy, row in rows]))
     kb = [(dict(ps).get("backlog"), row) for (sc, sy, ps), row in R.rows.items() if sc == "py_key_behind"]
     if kb:
         kb.sort(key=lambda t: int(t[0]))
         out.append("**Receive by key behind K pending (mq)**\n")
         out.append(table(["K", "per receive"], [[human_count(int(k)), fmt_time(ns(row))] for k, row in kb]))
+    out.append(python_targets(R, kb))
     return "\n".join(out)
+
+
+def python_targets(R, kb):
+    """Issue 20's three speed targets, each with the rows of this run it is
+    judged on (a row missing from the run: "not measured")."""
+    recv = {sy: row for (sc, sy, _), row in R.rows.items() if sc == "py_recv"}
+    lines = ["**Targets (issue 20), from this run**\n"]
+    orig = recv.get("original")
+    durable = [sy for sy in ("mq_batch", "mq_batch_many", "mq_batch_conf", "mq_batch_many_conf") if sy in recv]
+    if orig and durable:
+        parts = ["%s %.1fx" % (sy, rate(recv[sy]) / rate(orig)) for sy in durable]
+        # The same sender as the original's (plain datagrams), and mq's own confirmed, packed sender.
+        same = [sy for sy in durable if not sy.endswith("_conf") and rate(recv[sy]) / rate(orig) >= 3]
+        packed = [sy for sy in durable if sy.endswith("_conf") and rate(recv[sy]) / rate(orig) >= 3]
+        verdict = ("met by %s with the original's sender (plain datagrams)" % ", ".join(same) if same else
+                   "met only with mq's confirmed, packed sender (%s); NOT met with the original's plain datagrams"
+                   % ", ".join(packed) if packed else "NOT met")
+        cpu = [sy for sy in durable if "mq_cpu_us_per_message" in recv[sy]]
+        if cpu and "mq_cpu_us_per_message" in orig:
+            verdict += "; in CPU per message, " + ", ".join(
+                "%s %.1fx" % (sy, orig["mq_cpu_us_per_message"] / recv[sy]["mq_cpu_us_per_message"]) for sy in cpu)
+        lines.append("- ≥ 3x the original design's Python throughput while durable (sync=batch): %s (%s)."
+                     % (", ".join(parts), verdict))
+    else:
+        lines.append("- ≥ 3x the original design's Python throughput while durable: not measured.")
+    mq_rows = [sy for sy in recv if sy.startswith("mq_") and not sy.startswith("mq_stored")]
+    if "zmq" in recv and mq_rows:
+        best = max(mq_rows, key=lambda sy: recv[sy].get("mq_ratio_to_reference", 0))
+        plain = [sy for sy in mq_rows if not sy.endswith("_conf") and not sy.startswith("mq_batch_pysend")]
+        best_plain = max(plain, key=lambda sy: recv[sy].get("mq_ratio_to_reference", 0)) if plain else None
+        ceiling = recv.get("dgram_c")
+        lines.append("- ≥ 50%% of pyzmq's PULL throughput: best %s %.2fx (%s)%s%s." % (
+            best, recv[best].get("mq_ratio_to_reference", 0),
+            "met" if recv[best].get("mq_ratio_to_reference", 0) >= 0.5 else "NOT met",
+            "; one datagram a message: best %s %.2fx" % (best_plain, recv[best_plain].get("mq_ratio_to_reference", 0))
+            if best_plain else "",
+            "; a bare C++ receiver of the same datagrams: %.2fx" % ceiling.get("mq_ratio_to_reference", 0)
+            if ceiling else ""))
+        zc = recv["zmq"].get("mq_cpu_us_per_message")
+        by_cpu = [sy for sy in mq_rows if "mq_cpu_us_per_message" in recv[sy]]
+        if zc and by_cpu:
+            lean = min(by_cpu, key=lambda sy: recv[sy]["mq_cpu_us_per_message"])
+            lines[-1] = lines[-1][:-1] + ("; in CPU per message (pyzmq's over mq's, the ratio rates tend to when the "
+                                          "cores are busy): best %s %.2f%s." % (
+                lean, zc / recv[lean]["mq_cpu_us_per_message"],
+                ", the bare C++ receiver %.2f" % (zc / ceiling["mq_cpu_us_per_message"])
+                if ceiling and "mq_cpu_us_per_message" in ceiling else ""))
+    else:
+        lines.append("- ≥ 50% of pyzmq's PULL throughput: not measured.")
+    if len(kb) >= 2:
+        small, big = ns(kb[0][1]), ns(kb[-1][1])
+        lines.append("- Receive by key behind %s pending within 2x of behind %s, from Python: %.2fx (%s)." % (
+            human_count(int(kb[-1][0])), human_count(int(kb[0][0])), big / small, "met" if big / small <= 2 else "NOT met"))
+    else:
+        lines.append("- Receive by key behind 10^6 pending within 2x of behind 10^3, from Python: not measured.")
+    return "\n".join(lines) + "\n"
 
 
 def plot(series, path, title, xlabel, ylabel, tmp):
@@ -777,12 +1100,18 @@ def main():
     drains = section_drains(R, T)
     maint = section_maintenance(R, T)
     ingest, ingest_series = section_ingest(R, T)
+    peers, peers_series = section_peers(R, T)
+    restart = section_restart(R, T)
     with tempfile.TemporaryDirectory() as tmp:
         have_plots = plot(recv_series, os.path.join(a.plots, "receive-vs-backlog.png"),
                           "Selective receive behind K pending messages", "backlog K (messages)",
                           "µs per receive", tmp)
         have_plots = plot(ingest_series, os.path.join(a.plots, "ingest-vs-size.png"),
                           "End-to-end ingest vs message size", "message size (bytes)", "messages/s", tmp) and have_plots
+        if peers_series:
+            have_plots = plot(peers_series, os.path.join(a.plots, "peers-confirmed.png"),
+                              "Confirmed durable sends, 8 senders: mq and Redis Streams", "messages in flight per sender",
+                              "messages/s", tmp) and have_plots
     doc = ["# Benchmarks\n",
            "<!-- Generated by bench/report.py from bench/results/*.json; edit bench/report.py or "
            "bench/analysis.md, not this file. -->\n",
@@ -795,12 +1124,12 @@ def main():
            "untouched). `bench/run --report` rebuilds this file from the JSON alone. Each binary runs on its own "
            "too, e.g. `MQ_BENCH_DIR=/tmp build-bench/bench/mq_bench_receive --benchmark_filter=recv/` "
            "(`--mq_quick` for the small sizes). The benchmarks: `bench/append_bench.cc`, `receive_bench.cc`, "
-           "`maintenance_bench.cc`, `ingest_bench.cc`; the references: `references.cc`, `sqlite_queue.cc` "
+           "`maintenance_bench.cc`, `ingest_bench.cc`, `peers_bench.cc` (Redis Streams), `runtime_bench.cc`, `restart_bench.cc`; the references: `references.cc`, `sqlite_queue.cc` "
            "(SQLite as a queue), `original_queue.cc` (the original design's algorithm), "
            "`erlang_mailbox.escript`. Profiles: `bench/profile.sh` (see the last section).\n",
            section_machine(R, a.command),
            "## Targets\n", T.render(),
-           appends, receive, drains, maint, ingest, section_python(R)]
+           appends, receive, drains, maint, ingest, peers, restart, section_python(R), section_runtime(R)]
     if a.analysis and os.path.exists(a.analysis):
         with open(a.analysis) as f:
             doc.append(f.read())
