@@ -7,6 +7,7 @@ pkgs=(build-essential cmake pkg-config liblmdb-dev libboost-program-options-dev
       libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev python3 clang libclang-rt-14-dev
       ccache strace libtomlplusplus-dev pybind11-dev python3-dev python3-pytest python3-zmq
       libnats-dev nats-server libfuse3-dev fuse3 xfsprogs btrfs-progs redis-server libhiredis-dev)
+pkgs+=(python3-mypy)  # python_typecheck: the module's stubs (python/typecheck.sh)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -6,9 +6,12 @@
 #     asan   the whole suite again, built with AddressSanitizer + UBSan
 #     tsan   the mailbox's threaded tests (and the kill torture) under ThreadSanitizer
 #     fuzz   each libFuzzer target (clang) for MQ_FUZZ_SECONDS; any crash fails
+#     powerloss  the power-loss torture on a FUSE filesystem (docs/powerloss.md);
+#            skipped, with a message, where /dev/fuse or libfuse3 is missing
 # Environment, for local runs:
-#   MQ_STAGES="tsa asan tsan fuzz"   which reliability stages run (default: all four; "" for none)
+#   MQ_STAGES="tsa asan tsan fuzz powerloss"   which reliability stages run (default: all; "" for none)
 #   MQ_FUZZ_SECONDS=45           seconds per fuzz target
+#   MQ_POWERLOSS_CUTS=100        power cuts per power-loss test
 set -euo pipefail
 cd "$(dirname "$0")"
 ./deps.sh
@@ -21,10 +24,11 @@ if command -v ccache >/dev/null 2>&1; then
 fi
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" >/dev/null
 cmake --build build -j "$jobs"
-ctest --test-dir build --output-on-failure -j "$jobs" --timeout 300
+# The power-loss torture (label powerloss) runs in its own stage below.
+ctest --test-dir build --output-on-failure -j "$jobs" --timeout 300 -LE powerloss
 
 # ---- reliability stages (docs/reliability.md) ----
-stages=${MQ_STAGES-tsa asan tsan fuzz}
+stages=${MQ_STAGES-tsa asan tsan fuzz powerloss}
 fuzz_seconds=${MQ_FUZZ_SECONDS:-45}
 summary=()
 stage_start=0
@@ -50,7 +54,7 @@ if want asan; then
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMQ_SANITIZE=address,undefined \
     -DMQ_BUILD_BENCH=OFF "${launcher[@]}" >/dev/null
   cmake --build build-asan -j "$jobs"
-  ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 600
+  ctest --test-dir build-asan --output-on-failure -j "$jobs" --timeout 600 -LE powerloss
   done_stage asan "the whole suite"
 fi
 
@@ -63,7 +67,7 @@ if want tsan; then
   # processes are forked from the threaded test process and start threads, which TSan cannot follow
   # ("starting new threads after multi-threaded fork is not supported"); it runs in the other stages.
   mapfile -t tsan_targets < <(cmake --build build-tsan --target help |
-    grep -oE '\b(mailbox|faults_mailbox|torture|store_index_writer|supervisor_monitor)_[a-z_]*test\b' | sort -u)
+    grep -oE '\b(mailbox|faults_mailbox|torture|store_index_writer|store_index_map|store_threads|store_online_compaction|supervisor_monitor)_[a-z_]*test\b' | sort -u)
   cmake --build build-tsan -j "$jobs" --target mailbox_helper torture_helper "${tsan_targets[@]}"
   for t in "${tsan_targets[@]}"; do
     echo "-- tsan: $t" >&2
@@ -101,6 +105,20 @@ if want fuzz; then
   done_stage fuzz "$execs_total executions without a failure"
 fi
 
+if want powerloss; then
+  begin "power-loss torture: mqtool recv and confirmed senders on a FUSE filesystem that forgets unsynced writes (docs/powerloss.md)"
+  if [ -r /dev/fuse ] && [ -w /dev/fuse ] && [ -x build/tests/powerloss_test ]; then
+    if ! MQ_POWERLOSS_CUTS=${MQ_POWERLOSS_CUTS:-100} timeout 1800 build/tests/powerloss_test 2>&1 | tee build/powerloss.log; then
+      echo "test.sh: the power-loss torture failed (build/powerloss.log; MQ_POWERLOSS_KEEP=DIR keeps a failing run's files)" >&2
+      exit 1
+    fi
+    done_stage powerloss "${MQ_POWERLOSS_CUTS:-100} power cuts per test"
+  else
+    echo "test.sh: powerloss skipped: /dev/fuse is not usable here, or libfuse3 was missing at configure time (Debian: fuse3 libfuse3-dev)" >&2
+    done_stage powerloss "skipped: no /dev/fuse or no libfuse3"
+  fi
+fi
+
 # The figures docs/reliability.md reports ("Figures of the last run"), from this run's test logs.
 echo "== test.sh: figures of this run" >&2
 logs=(build)
@@ -108,10 +126,11 @@ if want asan; then logs+=(build-asan); fi
 for b in "${logs[@]}"; do
   log=$b/Testing/Temporary/LastTest.log
   grep -hE '^\[ (torture|crash) +\] ' "$log" | sed "s|^|$b: |" >&2 || true
-  awk -v b="$b" '/^\[ torture +\] .* kills survived/ {k += $5} /^\[ crash +\] explored/ {c += $5}
+  awk -v b="$b" '/^\[ torture +\] .* kills survived/ {if (match($0, /[0-9]+ kills survived/)) k += substr($0, RSTART, RLENGTH) + 0} /^\[ crash +\] explored/ {c += $5}
        END {print b ": kills survived: " k ", crash states explored: " c}' "$log" >&2
 done
 if want fuzz; then cat build-fuzz/fuzz-summary.txt >&2; fi
+if want powerloss && [ -f build/powerloss.log ]; then grep -h '^\[ powerloss \]' build/powerloss.log >&2 || true; fi
 
 if [ ${#summary[@]} -gt 0 ]; then
   echo "== test.sh: reliability stages passed (wall time since start: $SECONDS s)" >&2

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
+#include <random>
 #include <set>
+#include <string_view>
 #include <vector>
 
 namespace mq::test {
@@ -15,7 +18,51 @@ Status SimulatedCrash(const std::string& what) {
   return Status::IOError(what + ": simulated crash", EIO);
 }
 
+// The bytes of page `p` of `s` (fewer, or none, past its end).
+std::string_view PageOf(const std::string& s, size_t p) {
+  const size_t b = std::min(s.size(), p * kPageSize);
+  return std::string_view(s).substr(b, kPageSize);
+}
+
 }  // namespace
+
+std::string PagesAfterPowerLoss(const std::string& synced, const std::string& live, const PowerLossOptions& opt,
+                                uint64_t file_seed) {
+  std::mt19937_64 rng(opt.seed * 0x9E3779B97F4A7C15ull ^ file_seed);
+  const size_t span = std::max(synced.size(), live.size());
+  std::vector<size_t> dirty;
+  for (size_t p = 0; p * kPageSize < span; ++p)
+    if (PageOf(synced, p) != PageOf(live, p)) dirty.push_back(p);
+  if (dirty.empty()) return live;
+  // Which dirty pages hold their new bytes, and how many of them (the torn
+  // page: a prefix of whole 512-byte sectors, at least one, never all).
+  std::vector<std::pair<size_t, size_t>> kept;  // page, bytes of it from `live`
+  size_t size = (rng() & 1) != 0 ? live.size() : synced.size();
+  if (opt.pages == PowerLossOptions::Pages::kSubset) {
+    for (size_t p : dirty)
+      if ((rng() & 1) != 0) kept.emplace_back(p, kPageSize);
+  } else {
+    for (size_t p : dirty) kept.emplace_back(p, kPageSize);
+    const size_t sectors = kPageSize / 512;
+    kept.back().second = 512 * (1 + rng() % (sectors - 1));
+    size = live.size();
+    // A torn page at the end of the file: the size may stop where its bytes do.
+    const size_t torn_end = dirty.back() * kPageSize + kept.back().second;
+    if (torn_end < live.size() && dirty.back() * kPageSize + kPageSize >= live.size() && (rng() & 1) != 0)
+      size = std::max(synced.size(), torn_end);
+  }
+  for (const auto& [p, n] : kept) size = std::max(size, std::min(live.size(), p * kPageSize + n));
+  std::string out(size, '\0');
+  out.replace(0, std::min(size, synced.size()), synced, 0, std::min(size, synced.size()));
+  for (const auto& [p, n] : kept) {
+    const size_t b = p * kPageSize;
+    if (b >= size) continue;
+    const size_t e = std::min(size, b + n);
+    // The new bytes of the page; past the end of `live` (a truncate), zeros.
+    for (size_t i = b; i < e; ++i) out[i] = i < live.size() ? live[i] : '\0';
+  }
+  return out;
+}
 
 // One file (an inode). `synced` is what survives a power loss; `pending` are
 // the changes since the last sync, in the order they completed.
@@ -434,7 +481,13 @@ Status FaultEnv::DropUnsyncedData(const PowerLossOptions& opt) {
     }
     const Node& node = *it->second;
     std::string content = node.synced;
-    if (opt.torn_write && !node.pending.empty() && node.pending.front().is_write) {
+    if (opt.pages != PowerLossOptions::Pages::kOff && !node.pending.empty()) {
+      std::string live = node.synced;
+      for (const Node::Change& c : node.pending) Node::Apply(c, &live, SIZE_MAX);
+      // The file name, not its directory (a test's scratch directory differs
+      // from run to run): a seed leaves the same pages every run.
+      content = PagesAfterPowerLoss(node.synced, live, opt, std::hash<std::string>()(BaseName(p)));
+    } else if (opt.torn_write && !node.pending.empty() && node.pending.front().is_write) {
       const Node::Change& c = node.pending.front();
       size_t n = c.data.size();
       size_t keep = static_cast<size_t>(static_cast<double>(n) * opt.torn_fraction);
@@ -470,6 +523,21 @@ Status FaultEnv::SimulatePowerLoss(const PowerLossOptions& opt) {
   ++power_losses_;
   boot_id_ = base_->BootId() + "+simulated-power-loss-" + std::to_string(++g_boots);
   return Status::OK();
+}
+
+size_t FaultEnv::MaxUnsyncedPages() const {
+  std::lock_guard<std::mutex> g(mu_);
+  size_t most = 0;
+  for (const auto& [p, node] : durable_) {
+    if (node->pending.empty()) continue;
+    std::string live = node->synced;
+    for (const Node::Change& c : node->pending) Node::Apply(c, &live, SIZE_MAX);
+    size_t dirty = 0;
+    for (size_t i = 0; i * kPageSize < std::max(live.size(), node->synced.size()); ++i)
+      dirty += PageOf(node->synced, i) != PageOf(live, i) ? 1 : 0;
+    most = std::max(most, dirty);
+  }
+  return most;
 }
 
 uint64_t FaultEnv::power_losses() const {

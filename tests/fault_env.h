@@ -4,8 +4,10 @@
 //
 // It wraps a real Env (Env::Default()) and passes every call through, while it
 // keeps, for every file it has seen, the content that a power loss would leave:
-//   - a file's bytes as of its last successful File::Sync (optionally plus a
-//     prefix of the first write after that sync: a torn write);
+//   - a file's bytes as of its last successful File::Sync, optionally plus a
+//     prefix of the first write after that sync (a torn write), or, out of
+//     order, a seeded subset of the 4 KiB pages written since (or all of them
+//     with the last one torn): see PowerLossOptions;
 //   - directory entries (creates, renames, removes) as of the last successful
 //     SyncDir of their directory: an unsynced create disappears, an unsynced
 //     rename is undone, an unsynced remove brings the file back.
@@ -71,12 +73,40 @@ struct Fault {
   }
 };
 
+// What a power loss keeps of the writes made since a file's last sync. The
+// default keeps none of them (or, with torn_write, a prefix of the first).
+// Write-back is not in order: the kernel may have written a later page of
+// the file and not an earlier one, and the file's size may have been made
+// durable without the data behind it (reading as zeros). `pages` models that
+// in 4 KiB pages (kPageSize): a page whose bytes the unsynced writes changed
+// is "dirty".
 struct PowerLossOptions {
   // Keep a prefix of each file's first write after its last sync.
   bool torn_write = false;
   // The prefix is this share of the write's bytes, at least 1, at most all but 1.
   double torn_fraction = 0.5;
+
+  enum class Pages {
+    kOff,           // only torn_write above (a prefix, the old model)
+    kSubset,        // each dirty page, chosen by `seed`, is either all new or all old
+    kTornLastPage,  // every dirty page is new but the last, which keeps a prefix of its new bytes
+  };
+  Pages pages = Pages::kOff;
+  // Chooses the surviving pages, the size and the torn page's prefix (mixed
+  // with each file's name, so files differ and each run is the same).
+  uint64_t seed = 0;
 };
+
+constexpr size_t kPageSize = 4096;
+
+// The bytes a power loss leaves of a file whose durable bytes are `synced`
+// and whose bytes as the process saw them are `live` (every unsynced write
+// applied), under opt.pages (not kOff). The size is `synced`'s or `live`'s
+// (a seeded choice), extended to cover every surviving page; a byte past
+// `synced` that no surviving page covers reads as zero. Pure, for tests of
+// the model itself.
+std::string PagesAfterPowerLoss(const std::string& synced, const std::string& live, const PowerLossOptions& opt,
+                                uint64_t file_seed);
 
 class FaultEnv final : public Env {
  public:
@@ -146,6 +176,10 @@ class FaultEnv final : public Env {
   // count from 0 again, and BootId() reports a boot never reported before.
   Status SimulatePowerLoss(const PowerLossOptions& opt = {});
   uint64_t power_losses() const;
+  // The most dirty pages (PowerLossOptions) one file has now: 0 when
+  // everything is synced; 2 or more when a power loss with Pages::kSubset
+  // can keep a later page without an earlier one.
+  size_t MaxUnsyncedPages() const;
 
  private:
   class FaultFile;

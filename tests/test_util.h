@@ -3,6 +3,8 @@
 
 #include <sys/types.h>
 
+#include <chrono>
+#include <cstddef>
 #include <functional>
 #include <string>
 
@@ -11,6 +13,26 @@ namespace mq::test {
 // The uid (and gid) the attack tests switch to: CI runs as root, and an
 // attacker is "another local user".
 constexpr uid_t kNobody = 65534;
+
+// Whether this test is built with AddressSanitizer or ThreadSanitizer (GCC
+// defines __SANITIZE_*; clang answers __has_feature): tortures size
+// themselves down under them.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
+#else
+inline constexpr bool kSanitized = false;
+#endif
+
+// The threads of this process (entries of /proc/self/task).
+size_t ThreadCount();
+// Polls cond every 2 ms until it holds (true) or `limit` has passed (false).
+bool PollUntil(const std::function<bool()>& cond, std::chrono::milliseconds limit);
 
 // Forks a child that switches to uid/gid nobody and runs fn; returns the
 // child's pid (wait for it with WaitExitCode).

@@ -11,7 +11,9 @@
 //   - right after it starts a compaction (inotify sees QUEUE.compact created);
 //   - within 20 ms of its start (while it recovers and opens the queue).
 // A kill landed during a compaction when QUEUE.compact is still there after
-// it (the store removes a leftover one at its next open).
+// it (the store removes a leftover one at its next open). Compaction is
+// online (issue 24): such a kill counts as one with traffic when the log
+// grew after the compaction started (appends went on during its copy).
 //
 // Then the senders stop, the last mailbox process is killed too, and the test
 // drains what is left in the queue itself. It checks, from the senders'
@@ -34,6 +36,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -48,8 +51,10 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
+#include "loop_filesystem.h"
 #include "mailbox_testing.h"
 #include "mq/inspect.h"
 #include "mq/mailbox.h"
@@ -106,7 +111,9 @@ std::string Describe(int st) {
 // compaction starting) and renamed away (one finishing).
 class CompactionWatch {
  public:
-  CompactionWatch(const std::string& dir, std::string name) : name_(std::move(name)) {
+  // `log`: the queue's log, whose size is noted at each start seen.
+  CompactionWatch(const std::string& dir, std::string name, std::string log)
+      : name_(std::move(name)), log_(std::move(log)) {
     fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     EXPECT_GE(fd_, 0) << "inotify_init1: " << std::strerror(errno);
     if (fd_ >= 0) {
@@ -132,6 +139,12 @@ class CompactionWatch {
   }
   uint64_t started() const { return started_; }
   uint64_t finished() const { return finished_; }
+  // The log's size when the last start was seen (read after its event).
+  uint64_t log_size_at_start() const { return log_size_at_start_; }
+  uint64_t LogSize() const {
+    struct stat st;
+    return ::stat(log_.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+  }
 
  private:
   bool Drain() {
@@ -146,6 +159,7 @@ class CompactionWatch {
           if (e->mask & IN_CREATE) {
             ++started_;
             start = true;
+            log_size_at_start_ = LogSize();
           }
           if (e->mask & IN_MOVED_FROM) ++finished_;
         }
@@ -154,8 +168,10 @@ class CompactionWatch {
     }
   }
   std::string name_;
+  std::string log_;
   int fd_ = -1;
   uint64_t started_ = 0, finished_ = 0;
+  uint64_t log_size_at_start_ = 0;
 };
 
 // What a sender wrote at its end (see torture_helper.cc).
@@ -186,12 +202,28 @@ bool ReadSenderRecord(const std::string& path, SenderRecord* r, std::string* err
 using torture::Delivery;
 using torture::ProcessRun;
 
-class TortureKillTest : public ::testing::TestWithParam<bool> {};
+// One kill torture run. `where`: the directory for the queue, the socket
+// and the records ("": a temporary directory). `label` names the run in the
+// figures line. require_compaction_kill: a compaction must start and at
+// least one kill land inside one (a run of a few kills may get neither).
+struct KillRun {
+  bool ack = true;
+  int kills_wanted = 0;
+  std::string where;
+  std::string label;
+  bool require_compaction_kill = true;
+};
 
-TEST_P(TortureKillTest, ConfirmedMessagesSurviveRepeatedSigkillOfTheMailboxProcess) {
-  const bool ack = GetParam();
-  const int kills_wanted = KillsPerRun();
-  test::TempDir dir;
+void RunKillTorture(const KillRun& run) {
+  const bool ack = run.ack;
+  const int kills_wanted = run.kills_wanted;
+  test::TempDir tmp;
+  const std::string base = run.where.empty() ? tmp.path() : run.where;
+  struct {
+    const std::string& base;
+    std::string File(const std::string& name) const { return base + "/" + name; }
+    const std::string& path() const { return base; }
+  } dir{base};
   const std::string socket = dir.File("sock"), queue = dir.File("queue"), delivered = dir.File("delivered");
   const unsigned seed = std::random_device{}();
   SCOPED_TRACE("seed " + std::to_string(seed));
@@ -200,7 +232,7 @@ TEST_P(TortureKillTest, ConfirmedMessagesSurviveRepeatedSigkillOfTheMailboxProce
 
   const std::vector<std::string> actor_argv = {MQ_TORTURE_HELPER, "actor", socket, queue, ack ? "ack" : "auto",
                                                delivered, std::to_string(kCompactMinBytes), kCompactRatio};
-  CompactionWatch watch(dir.path(), "queue.compact");
+  CompactionWatch watch(dir.path(), "queue.compact", queue);
   pid_t actor = test::SpawnProcess(actor_argv);
   Clock::time_point started = Clock::now();
   ASSERT_GT(actor, 0);
@@ -216,6 +248,15 @@ TEST_P(TortureKillTest, ConfirmedMessagesSurviveRepeatedSigkillOfTheMailboxProce
         test::SpawnProcess({MQ_TORTURE_HELPER, "sender", socket, std::to_string(k), dir.File("sender" + std::to_string(k))}));
 
   int kills = 0, during_compaction = 0, early = 0;
+  // Kills inside a compaction while the log took appends: the log is larger
+  // than when that compaction started (and no other started in between).
+  int during_compaction_with_traffic = 0;
+  auto kill_in_compaction = [&](bool compact_file_left, uint64_t starts_before, uint64_t size_at_start) {
+    during_compaction += compact_file_left;
+    watch.Poll(milliseconds(0), false);
+    if (compact_file_left && watch.started() == starts_before && watch.LogSize() > size_at_start)
+      ++during_compaction_with_traffic;
+  };
   const auto loop_deadline = Clock::now() + kLoopLimit;
   for (int j = 0; j < kills_wanted; ++j) {
     ASSERT_LT(Clock::now(), loop_deadline) << "only " << kills << " kills in " << kLoopLimit.count() << " s";
@@ -235,12 +276,14 @@ TEST_P(TortureKillTest, ConfirmedMessagesSurviveRepeatedSigkillOfTheMailboxProce
     int st = 0;
     ASSERT_NE(::waitpid(actor, &st, WNOHANG), actor) << "the mailbox process " << Describe(st) << " on its own";
     const bool is_early = Clock::now() - started <= milliseconds(20);
+    watch.Poll(milliseconds(0), false);
+    const uint64_t starts_before = watch.started(), size_at_start = watch.log_size_at_start();
     ASSERT_EQ(::kill(actor, SIGKILL), 0);
     st = Reap(actor, std::chrono::seconds(10));
     ASSERT_TRUE(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) << Describe(st);
     ++kills;
     early += is_early;
-    during_compaction += test::FileExists(queue + ".compact");
+    kill_in_compaction(test::FileExists(queue + ".compact"), starts_before, size_at_start);
     actor = test::SpawnProcess(actor_argv);
     started = Clock::now();
     ASSERT_GT(actor, 0);
@@ -256,11 +299,13 @@ TEST_P(TortureKillTest, ConfirmedMessagesSurviveRepeatedSigkillOfTheMailboxProce
   {
     int st = 0;
     ASSERT_NE(::waitpid(actor, &st, WNOHANG), actor) << "the mailbox process " << Describe(st) << " on its own";
+    watch.Poll(milliseconds(0), false);
+    const uint64_t starts_before = watch.started(), size_at_start = watch.log_size_at_start();
     ASSERT_EQ(::kill(actor, SIGKILL), 0);
     st = Reap(actor, std::chrono::seconds(10));
     ASSERT_TRUE(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) << Describe(st);
     ++kills;
-    during_compaction += test::FileExists(queue + ".compact");
+    kill_in_compaction(test::FileExists(queue + ".compact"), starts_before, size_at_start);
   }
   watch.Poll(milliseconds(0), false);
 
@@ -442,32 +487,86 @@ TEST_P(TortureKillTest, ConfirmedMessagesSurviveRepeatedSigkillOfTheMailboxProce
   // keeps a dead socket fails every later send at once (seen: 553,863).
   EXPECT_LE(not_sent, static_cast<uint64_t>(kills) * kSenders)
       << "the senders failed " << not_sent << " sends over " << kills << " kills: a sender stopped recovering";
-  EXPECT_GT(watch.started(), 0u) << "no compaction ever started: raise the load or lower the threshold";
-  EXPECT_GT(during_compaction, 0) << "no kill landed inside a compaction (" << watch.started() << " started)";
+  if (run.require_compaction_kill) {
+    EXPECT_GT(watch.started(), 0u) << "no compaction ever started: raise the load or lower the threshold";
+    EXPECT_GT(during_compaction, 0) << "no kill landed inside a compaction (" << watch.started() << " started)";
+  }
+  // Kills inside a compaction while the log took appends: counted and
+  // printed; required only in long runs. At the default 60 kills a run gets
+  // 0 to 3 of them on a quiet machine (0 in about one run of four, old code
+  // or new), so requiring one there failed at random. That appends go on
+  // during the copy is asserted deterministically by
+  // StoreOnlineCompactionTest.AppendConsumeTakeAndAckFromAnotherThreadFinishWhileTheCopyIsUnderWay,
+  // and crashes at every step of a compaction with traffic by
+  // StoreCrashTest.EveryCrashPointOfACompactionWithTrafficKeepsAcknowledgedMessagesAndConsumes.
+  if (kills_wanted >= 500) {
+    EXPECT_GT(during_compaction_with_traffic, 0)
+        << "no kill landed inside a compaction while the log took appends (" << during_compaction
+        << " kills inside one): appends wait for compaction";
+  }
   const std::string losses =
       ack ? std::to_string(undelivered_confirmed.size()) + " confirmed messages never delivered"
           : std::to_string(undelivered_confirmed.size()) +
                 " confirmed messages consumed by a process killed before it wrote them down (at most one per kill)";
   std::printf(
-      "[ torture ] %s: %d kills survived (%d during a compaction, %d within 20 ms of a start); compactions "
+      "[ torture ] %s%s: %d kills survived (%d during a compaction, %d of them with appends during it, %d within "
+      "20 ms of a start); compactions "
       "started %llu, finished %llu; %llu confirmed, %llu deliveries (%llu left in the queue at the end), "
       "%llu duplicates, %s; %llu delivery records cut by a kill; unconfirmed: %llu delivered, %llu lost in "
       "flight; %llu not sent\n",
-      ack ? "take+ack" : "auto-consume", kills, during_compaction, early,
+      ack ? "take+ack" : "auto-consume", run.label.c_str(), kills, during_compaction, during_compaction_with_traffic, early,
       static_cast<unsigned long long>(watch.started()), static_cast<unsigned long long>(watch.finished()),
       static_cast<unsigned long long>(confirmed), static_cast<unsigned long long>(deliveries),
       static_cast<unsigned long long>(left_in_queue), static_cast<unsigned long long>(duplicates), losses.c_str(), static_cast<unsigned long long>(torn),
       static_cast<unsigned long long>(unconfirmed_delivered), static_cast<unsigned long long>(unconfirmed_lost),
       static_cast<unsigned long long>(not_sent));
-  RecordProperty("kills", kills);
-  RecordProperty("kills_during_compaction", during_compaction);
-  RecordProperty("confirmed", static_cast<int>(confirmed));
-  RecordProperty("duplicates", static_cast<int>(duplicates));
-  RecordProperty("torn_delivery_records", static_cast<int>(torn));
+  ::testing::Test::RecordProperty("kills", kills);
+  ::testing::Test::RecordProperty("kills_during_compaction", during_compaction);
+  ::testing::Test::RecordProperty("kills_during_compaction_with_appends", during_compaction_with_traffic);
+  ::testing::Test::RecordProperty("confirmed", static_cast<int>(confirmed));
+  ::testing::Test::RecordProperty("duplicates", static_cast<int>(duplicates));
+  ::testing::Test::RecordProperty("torn_delivery_records", static_cast<int>(torn));
+}
+
+class TortureKillTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(TortureKillTest, ConfirmedMessagesSurviveRepeatedSigkillOfTheMailboxProcess) {
+  RunKillTorture(KillRun{GetParam(), KillsPerRun(), "", "", true});
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, TortureKillTest, ::testing::Values(true, false),
                          [](const auto& p) { return std::string(p.param ? "TakeAck" : "AutoConsume"); });
+
+// Issue 17 item 4: the same torture with the queue on a loop-mounted ext4,
+// xfs and btrfs image made here (loop_filesystem.h), so that the store's
+// files, fsyncs, renames and recovery after each kill go through each of
+// them. Skipped, with the reason, where the image cannot be made or mounted.
+// Kills per filesystem and mode: MQ_TORTURE_FS_KILLS (default 3, sized for
+// CI: a sync on a loop device under load takes tens of ms, so a run confirms
+// about a hundred messages and compacts rarely; compactions and kills inside
+// one are then counted, and required from 60 kills on).
+int KillsPerFilesystem() {
+  const char* e = std::getenv("MQ_TORTURE_FS_KILLS");
+  const int n = e != nullptr ? std::atoi(e) : 0;
+  return n > 0 ? n : 3;
+}
+
+class TortureKillOnFilesystemTest : public ::testing::TestWithParam<std::tuple<std::string, bool>> {};
+
+TEST_P(TortureKillOnFilesystemTest, ConfirmedMessagesSurviveRepeatedSigkillOfTheMailboxProcess) {
+  const auto& [fstype, ack] = GetParam();
+  test::TempDir dir;
+  test::LoopFilesystem fs(fstype, dir);
+  if (!fs.mounted()) GTEST_SKIP() << "no " << fstype << " filesystem here: " << fs.why();
+  const int kills = KillsPerFilesystem();
+  RunKillTorture(KillRun{ack, kills, fs.dir(), " on " + fstype, kills >= 60});
+}
+
+INSTANTIATE_TEST_SUITE_P(LoopMounted, TortureKillOnFilesystemTest,
+                         ::testing::Combine(::testing::Values("ext4", "xfs", "btrfs"), ::testing::Bool()),
+                         [](const auto& p) {
+                           return std::get<0>(p.param) + (std::get<1>(p.param) ? "_TakeAck" : "_AutoConsume");
+                         });
 
 }  // namespace
 }  // namespace mq
