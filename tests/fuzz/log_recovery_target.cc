@@ -118,6 +118,13 @@ Scanned Scan(const std::string& path) {
   return r;
 }
 
+// "seq@len ..." of a pending list, for a failure message.
+std::string Describe(const PendingList& p) {
+  std::string out;
+  for (const auto& [seq, payload] : p) out += (out.empty() ? "" : " ") + std::to_string(seq) + "@" + std::to_string(payload.size());
+  return "[" + out + "]";
+}
+
 PendingList Pending(const Scanned& s) {
   PendingList p;
   for (const Rec& r : s.recs)
@@ -283,7 +290,9 @@ int LogRecovery(const uint8_t* data, size_t size) {
     const PendingList pending = Pending(ref);
     FUZZ_CHECK(recovered.status.ok(), m + ": ScanLog of the recovered log: " + recovered.status.ToString());
     FUZZ_CHECK(recovered.sum.damage.empty(), m + ": the recovered log still has damage");
-    FUZZ_CHECK(Pending(recovered) == pending, m + ": recovery changed the pending messages");
+    FUZZ_CHECK(Pending(recovered) == pending, m + ": recovery changed the pending messages: ScanLog listed " +
+                                                  Describe(pending) + ", the recovered log holds " +
+                                                  Describe(Pending(recovered)));
 
     // Where every byte of the input went.
     std::set<std::string> expect_files = {"q", "q.lock", "q.idx", "q.idx-lock"};

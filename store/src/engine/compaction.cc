@@ -144,6 +144,15 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
     uint64_t resume = limit;
     bool more = sc.Resync(p.offset + 1, sc.prev_seq(), &resume);
     MQ_RETURN_IF_ERROR(sc.io_status());
+    // Damage in the unsynced tail a power cut left (docs/log-format.md, "Sync
+    // marks", rule 4) ends the log here too, as the open's plan and ScanLog
+    // decide: intact-looking messages after it were never synced, so the
+    // rewrite keeps them only in the side file.
+    if (more && sc.InUnsyncedTail(p.offset, sc.sync_marks())) {
+      more = false;
+      resume = limit;
+    }
+    MQ_RETURN_IF_ERROR(sc.io_status());
     std::string side;
     MQ_RETURN_IF_ERROR(SaveSideFile(qdir_.get(), name_, "damaged-" + std::to_string(p.offset), file_.get(), p.offset,
                                     resume - p.offset, opt_.file_mode, &side));
