@@ -51,6 +51,7 @@
 #include "reply_format.h"  // mailbox/src: the answer datagram, for the echo ceiling
 #include "unix_socket.h"   // mailbox/src: the ingest thread's receive buffers, for the hand-off ceiling
 #include "bench_util.h"
+#include "forked_child.h"
 #include "mq/mailbox.h"
 #include "mq/sender.h"
 #include "references.h"
@@ -64,48 +65,6 @@ sockaddr_un Address(const std::string& path) {
   std::strncpy(a.sun_path, path.c_str(), sizeof(a.sun_path) - 1);
   return a;
 }
-
-// A forked process that waits for the go byte, then runs `body` and _exits.
-class Child {
- public:
-  template <typename F>
-  explicit Child(F body) {
-    int fds[2];
-    if (::pipe(fds) != 0) return;
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::close(fds[1]);
-      char c;
-      if (::read(fds[0], &c, 1) != 1) ::_exit(0);
-      body();
-      ::_exit(0);
-    }
-    ::close(fds[0]);
-    go_ = fds[1];
-  }
-  ~Child() {
-    if (go_ >= 0) ::close(go_);
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      int st;
-      ::waitpid(pid_, &st, 0);
-    }
-  }
-  bool ok() const { return pid_ > 0; }
-  void Go() {
-    char c = 'g';
-    if (::write(go_, &c, 1) != 1) return;
-  }
-  void Wait() {
-    int st;
-    if (pid_ > 0) ::waitpid(pid_, &st, 0);
-    pid_ = -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int go_ = -1;
-};
 
 // The sender of the ingest benchmarks: plain sendto() on a connected socket,
 // blocking when the receiver's queue is full, until the receiver goes away.
@@ -122,7 +81,7 @@ void SendForever(const std::string& path, const std::string& payload) {
 // The receiving socket of a reference, bound at `path` with the receive
 // buffer the mailbox asks for (and its credentials option if `passcred`).
 // -1 after reporting the error (or a sender that could not be forked).
-int BindReceiver(benchmark::State& state, const std::string& path, bool passcred, const Child& sender) {
+int BindReceiver(benchmark::State& state, const std::string& path, bool passcred, const ForkedChild& sender) {
   int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   sockaddr_un a = Address(path);
   int one = 1, rcvbuf = 4 << 20;
@@ -148,7 +107,7 @@ void BareRecv(benchmark::State& state, size_t size, bool spin) {
   ScratchDir dir;
   const std::string path = dir.File("s");
   const std::string payload = MakePayload(size, "k0001", 1);
-  Child sender([&] { SendForever(path, payload); });
+  ForkedChild sender([&] { SendForever(path, payload); });
   const int fd = BindReceiver(state, path, false, sender);
   if (fd < 0) return;
   std::vector<char> buf(size + 1);
@@ -179,7 +138,7 @@ void HandoffCeiling(benchmark::State& state, size_t size) {
   ScratchDir dir;
   const std::string path = dir.File("s");
   const std::string payload = MakePayload(size, "k0001", 1);
-  Child sender([&] { SendForever(path, payload); });
+  ForkedChild sender([&] { SendForever(path, payload); });
   const int fd = BindReceiver(state, path, true, sender);
   if (fd < 0) return;
   std::mutex mu;
@@ -244,7 +203,7 @@ void MailboxIngest(benchmark::State& state, size_t size, SyncPolicy sync, int ba
   ScratchDir dir;
   const std::string path = dir.File("s");
   const std::string payload = MakePayload(size, "k0001", 1);
-  Child sender([&] { SendForever(path, payload); });
+  ForkedChild sender([&] { SendForever(path, payload); });
   MailboxOptions o;
   o.socket_path = path;
   o.queue_path = dir.File("q");
@@ -415,11 +374,11 @@ void ConfirmedSends(benchmark::State& state, int senders, double seconds, size_t
   for (auto _ : state) {
     ScratchDir dir;
     const std::string path = dir.File("s");
-    std::vector<std::unique_ptr<Child>> kids;
+    std::vector<std::unique_ptr<ForkedChild>> kids;
     for (int i = 0; i < senders; ++i) {
       const std::string out = dir.File("lat." + std::to_string(i));
       const std::string payload = MakePayload(64, TagKey(static_cast<uint64_t>(i), 1000), static_cast<uint64_t>(i));
-      kids.push_back(std::make_unique<Child>([=] { SenderBody(path, out, payload, seconds, window); }));
+      kids.push_back(std::make_unique<ForkedChild>([=] { SenderBody(path, out, payload, seconds, window); }));
     }
     MailboxStats st;
     if (echo) {  // the senders are forked: now a thread may start

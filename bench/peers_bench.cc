@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "forked_child.h"
 #include "mq/mailbox.h"
 #include "mq/sender.h"
 #include "mq/store.h"
@@ -60,50 +61,6 @@ double Load1() {
   f >> l;
   return l;
 }
-
-// A forked process that waits for the go byte, runs `body` and _exits.
-class Proc {
- public:
-  template <typename F>
-  explicit Proc(F body) {
-    int fds[2];
-    if (::pipe(fds) != 0) return;
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::close(fds[1]);
-      char c;
-      if (::read(fds[0], &c, 1) != 1) ::_exit(0);
-      body();
-      ::_exit(0);
-    }
-    ::close(fds[0]);
-    go_ = fds[1];
-  }
-  ~Proc() {
-    if (go_ >= 0) ::close(go_);
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      int st;
-      ::waitpid(pid_, &st, 0);
-    }
-  }
-  Proc(const Proc&) = delete;
-  Proc& operator=(const Proc&) = delete;
-  bool ok() const { return pid_ > 0; }
-  void Go() {
-    char c = 'g';
-    if (::write(go_, &c, 1) != 1) return;
-  }
-  void Wait() {
-    int st;
-    if (pid_ > 0) ::waitpid(pid_, &st, 0);
-    pid_ = -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int go_ = -1;
-};
 
 // A child's result file: "ERR why", or its elapsed ns, its message count and
 // then its latencies (ns), one a line.
@@ -248,13 +205,13 @@ void Confirmed(benchmark::State& state, bool redis, bool pack, size_t size, size
       }
     }
     const std::string target = redis ? server->socket_path() : dir.File("s");
-    std::vector<std::unique_ptr<Proc>> kids;
+    std::vector<std::unique_ptr<ForkedChild>> kids;
     std::vector<std::string> files;
     for (int i = 0; i < senders; ++i) {
       files.push_back(dir.File("lat." + std::to_string(i)));
       const std::string out = files.back();
       const std::string payload = MakePayload(size, TagKey(static_cast<uint64_t>(i), 1000), static_cast<uint64_t>(i));
-      kids.push_back(std::make_unique<Proc>([=] {
+      kids.push_back(std::make_unique<ForkedChild>([=] {
         if (redis) {
           std::vector<int64_t> lat;
           lat.reserve(1 << 20);
@@ -299,7 +256,7 @@ void Producer(benchmark::State& state, const std::string& system, size_t size, S
     const std::string out = dir.File("out");
     const std::string payload = MakePayload(size, "k0001", 1);
     const bool batch = system == "mq-batch";
-    Proc kid([=] {
+    ForkedChild kid([=] {
       std::vector<int64_t> none;
       if (redis) {
         std::vector<int64_t> lat;

@@ -32,6 +32,7 @@
 #include "mailbox_testing.h"
 #include "mq/mailbox.h"
 #include "mq/sender.h"
+#include "unix_socket.h"
 
 namespace mq {
 namespace {
@@ -71,22 +72,8 @@ bool ConnectPath(int fd, const std::string& path) {
 
 // Sends `payload`, with `pass` as SCM_RIGHTS if it is not -1.
 bool SendWith(int fd, const std::string& payload, int pass) {
-  iovec iov{const_cast<char*>(payload.data()), payload.size()};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr m{};
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  if (pass >= 0) {
-    m.msg_control = control;
-    m.msg_controllen = sizeof(control);
-    cmsghdr* c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &pass, sizeof(int));
-  }
   while (true) {
-    if (::sendmsg(fd, &m, MSG_NOSIGNAL) == static_cast<ssize_t>(payload.size())) return true;
+    if (unix_socket::SendWithFd(fd, payload, pass) == static_cast<ssize_t>(payload.size())) return true;
     if (errno != EINTR) return false;
   }
 }

@@ -112,12 +112,7 @@ INSTANTIATE_TEST_SUITE_P(SyncPolicies, MailboxConfirmTest,
                          ::testing::Values(SyncPolicy::kAlways, SyncPolicy::kBatch, SyncPolicy::kNone),
                          [](const auto& p) { return std::string(SyncPolicyName(p.param)); });
 
-class PlainSenderTest : public ::testing::Test {
- protected:
-  void SetUp() override { opt_ = test::OptionsIn(dir_); }
-  test::TempDir dir_;
-  MailboxOptions opt_;
-};
+using PlainSenderTest = test::MailboxTest;
 
 TEST_F(PlainSenderTest, PlainSendersGetNoAnswer) {
   auto mb = OpenMailboxOrDie(opt_);

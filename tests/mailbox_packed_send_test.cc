@@ -23,6 +23,7 @@
 #include "mq/sender.h"
 #include "pack_format.h"
 #include "reply_format.h"
+#include "unix_socket.h"
 
 namespace mq {
 namespace {
@@ -30,12 +31,6 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using test::OpenMailboxOrDie;
-
-std::string Payload(size_t i) {
-  std::string p = "p" + std::to_string(i) + ":";
-  p.resize(p.size() + (i * 37) % 293, static_cast<char>('a' + i % 26));
-  return p;
-}
 
 sockaddr_un Abstract(const std::string& name, socklen_t* len) {
   sockaddr_un a{};
@@ -51,25 +46,6 @@ sockaddr_un PathAddr(const std::string& path, socklen_t* len) {
   std::memcpy(a.sun_path, path.c_str(), path.size() + 1);
   *len = static_cast<socklen_t>(sizeof(a));
   return a;
-}
-
-// Sends `data` on fd, with descriptor `pass` if it is not -1.
-ssize_t SendWith(int fd, const std::string& data, int pass) {
-  iovec iov{const_cast<char*>(data.data()), data.size()};
-  msghdr m{};
-  m.msg_iov = &iov;
-  m.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  if (pass >= 0) {
-    m.msg_control = control;
-    m.msg_controllen = sizeof(control);
-    cmsghdr* c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &pass, sizeof(int));
-  }
-  return ::sendmsg(fd, &m, MSG_NOSIGNAL);
 }
 
 // Answers read from fd until `n` have come or 10 s passed.
@@ -94,12 +70,7 @@ std::string Packed(const std::vector<std::string>& msgs) {
   return out;
 }
 
-class PackedSendTest : public ::testing::Test {
- protected:
-  void SetUp() override { opt_ = test::OptionsIn(dir_); }
-  test::TempDir dir_;
-  MailboxOptions opt_;
-};
+using PackedSendTest = test::MailboxTest;
 
 TEST_F(PackedSendTest, SendAsyncBatchPacksOnceOfferedAndEveryMessageIsStoredOnceInOrder) {
   auto mb = OpenMailboxOrDie(opt_);
@@ -107,12 +78,12 @@ TEST_F(PackedSendTest, SendAsyncBatchPacksOnceOfferedAndEveryMessageIsStoredOnce
   co.window = 64;
   std::unique_ptr<ConfirmedSender> cs;
   ASSERT_TRUE(ConfirmedSender::Open(opt_.socket_path, co).MoveTo(&cs).ok());
-  std::vector<std::string> want = {Payload(0)};
+  std::vector<std::string> want = {test::VariedPayload(0)};
   std::vector<Confirmation> confs;
   ASSERT_TRUE(cs->SendAsync(want[0]).ok());
   ASSERT_TRUE(cs->Flush(&confs).ok());
   EXPECT_FALSE(cs->packing()) << "packed before any answer offered it";
-  for (size_t i = 1; i <= 300; ++i) want.push_back(Payload(i));
+  for (size_t i = 1; i <= 300; ++i) want.push_back(test::VariedPayload(i));
   const std::vector<std::string_view> views(want.begin() + 1, want.end());
   size_t sent = 0;
   uint64_t first = 0;
@@ -327,7 +298,7 @@ class RawPacker {
   }
   bool ok() const { return ok_; }
   bool Send(const std::string& d) {
-    const bool sent = SendWith(fd_, d, give_) == static_cast<ssize_t>(d.size());
+    const bool sent = unix_socket::SendWithFd(fd_, d, give_) == static_cast<ssize_t>(d.size());
     if (sent && give_ >= 0) {
       ::close(give_);
       give_ = -1;

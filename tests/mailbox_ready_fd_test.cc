@@ -30,12 +30,7 @@ void Drain(int fd) {
   (void)!::read(fd, &n, sizeof(n));
 }
 
-class MailboxReadyFdTest : public ::testing::Test {
- protected:
-  void SetUp() override { opt_ = test::OptionsIn(dir_); }
-  test::TempDir dir_;
-  MailboxOptions opt_;
-};
+using MailboxReadyFdTest = test::MailboxTest;
 
 TEST_F(MailboxReadyFdTest, StartsReadableSoThatWhatWasStoredBeforeIsLookedFor) {
   auto mb = test::OpenMailboxOrDie(opt_);

@@ -16,12 +16,7 @@ namespace {
 
 using std::chrono::seconds;
 
-class MailboxReceiveErrorsTest : public ::testing::Test {
- protected:
-  void SetUp() override { opt_ = test::OptionsIn(dir_); }
-  test::TempDir dir_;
-  MailboxOptions opt_;
-};
+using MailboxReceiveErrorsTest = test::MailboxTest;
 
 TEST_F(MailboxReceiveErrorsTest, PredicateWithoutACallableIsInvalidArgumentNotATimeout) {
   auto mb = test::OpenMailboxOrDie(opt_);

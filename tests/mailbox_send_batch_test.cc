@@ -27,25 +27,7 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using test::OpenMailboxOrDie;
 
-// Payload i: its number, then filler, 3 to ~300 bytes long.
-std::string Payload(size_t i) {
-  std::string p = "b" + std::to_string(i) + ":";
-  p.resize(p.size() + (i * 37) % 293, static_cast<char>('a' + i % 26));
-  return p;
-}
-
-std::vector<std::string> Payloads(size_t n) {
-  std::vector<std::string> out;
-  for (size_t i = 0; i < n; ++i) out.push_back(Payload(i));
-  return out;
-}
-
-class MailboxSendBatchTest : public ::testing::Test {
- protected:
-  void SetUp() override { opt_ = test::OptionsIn(dir_); }
-  test::TempDir dir_;
-  MailboxOptions opt_;
-};
+using MailboxSendBatchTest = test::MailboxTest;
 
 TEST_F(MailboxSendBatchTest, SendBatchDeliversMessagesBeyondOneCallsWorthInOrder) {
   auto mb = OpenMailboxOrDie(opt_);
@@ -53,7 +35,7 @@ TEST_F(MailboxSendBatchTest, SendBatchDeliversMessagesBeyondOneCallsWorthInOrder
   so.retry_for = seconds(10);
   std::unique_ptr<Sender> s;
   ASSERT_TRUE(Sender::Open(opt_.socket_path, so).MoveTo(&s).ok());
-  const std::vector<std::string> want = Payloads(3 * Sender::kBatchMax + 7);
+  const std::vector<std::string> want = test::VariedPayloads(3 * Sender::kBatchMax + 7);
   const std::vector<std::string_view> views(want.begin(), want.end());
   size_t sent = 0;
   Status st = s->SendBatch(views, &sent);
@@ -72,7 +54,7 @@ TEST_F(MailboxSendBatchTest, SendBatchIntoAFullBufferSaysHowManyWentAndSentNoneO
   ASSERT_EQ(::bind(rx, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0) << std::strerror(errno);
   std::unique_ptr<Sender> s;
   ASSERT_TRUE(Sender::Open(opt_.socket_path, {}).MoveTo(&s).ok());  // retry_for 0: fail at once when full
-  const std::vector<std::string> want = Payloads(5000);
+  const std::vector<std::string> want = test::VariedPayloads(5000);
   const std::vector<std::string_view> views(want.begin(), want.end());
   size_t sent = 12345;
   Status st = s->SendBatch(views, &sent);
@@ -102,7 +84,7 @@ TEST_F(MailboxSendBatchTest, SendAsyncBatchConfirmsEveryMessageWithConsecutiveTi
   co.window = 64;
   std::unique_ptr<ConfirmedSender> cs;
   ASSERT_TRUE(ConfirmedSender::Open(opt_.socket_path, co).MoveTo(&cs).ok());
-  const std::vector<std::string> want = Payloads(300);
+  const std::vector<std::string> want = test::VariedPayloads(300);
   const std::vector<std::string_view> views(want.begin(), want.end());
   for (size_t at = 0; at < want.size(); at += 100) {
     uint64_t first = 0;
@@ -130,7 +112,7 @@ TEST_F(MailboxSendBatchTest, SendAsyncBatchNeverHasMoreThanTheWindowInFlight) {
   co.window = 8;
   std::unique_ptr<ConfirmedSender> cs;
   ASSERT_TRUE(ConfirmedSender::Open(opt_.socket_path, co).MoveTo(&cs).ok());
-  const std::vector<std::string> want = Payloads(200);
+  const std::vector<std::string> want = test::VariedPayloads(200);
   const std::vector<std::string_view> views(want.begin(), want.end());
   for (size_t at = 0; at < want.size(); at += 50) {
     uint64_t first = 0;
@@ -249,11 +231,13 @@ TEST_F(MqtoolSendBatchTest, SendConfirmFromStdinPacksManyLinesPerDatagramAndPrin
   // once the answer offers packs, the sender reconnects and the lines ready
   // together go packed, up to 64 a datagram (one send each). This checked
   // one datagram a line before mqtool packed: now it checks that the 500
-  // lines took at most one datagram per 4 lines, in at most 250 calls (the
+  // lines took at most one datagram per 2 lines, in at most 250 calls (the
   // first window, up to 64 lines, goes one a datagram: the mailbox's first
-  // answer, which offers packs, has not come yet).
+  // answer, which offers packs, has not come yet). How many lines a pack
+  // holds after that depends on how the answers come back, a few at a time
+  // under load: up to 135 datagrams seen at load 10; 500 without packs.
   EXPECT_GE(c.one_by_one, 1u);
-  EXPECT_LE(c.one_by_one + c.datagrams_by_sendmmsg, static_cast<size_t>(kLines) / 4)
+  EXPECT_LE(c.one_by_one + c.datagrams_by_sendmmsg, static_cast<size_t>(kLines) / 2)
       << c.one_by_one + c.datagrams_by_sendmmsg << " datagrams for " << kLines << " lines";
   EXPECT_LE(c.sendmmsg + c.one_by_one, static_cast<size_t>(kLines) / 2)
       << c.sendmmsg << " sendmmsg calls and " << c.one_by_one << " single sends for " << kLines << " lines";

@@ -42,12 +42,7 @@ mode_t ModeOf(const std::string& path) {
   return st.st_mode & 07777;
 }
 
-class MailboxSocketTest : public ::testing::Test {
- protected:
-  void SetUp() override { opt_ = test::OptionsIn(dir_); }
-  test::TempDir dir_;
-  MailboxOptions opt_;
-};
+using MailboxSocketTest = test::MailboxTest;
 
 TEST_F(MailboxSocketTest, StaleSocketFileIsReplaced) {
   MakeStaleSocket(opt_.socket_path);

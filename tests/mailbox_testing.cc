@@ -20,6 +20,18 @@ namespace mq::test {
 
 using Clock = std::chrono::steady_clock;
 
+std::string VariedPayload(size_t i, char tag) {
+  std::string p = tag + std::to_string(i) + ":";
+  p.resize(p.size() + (i * 37) % 293, static_cast<char>('a' + i % 26));
+  return p;
+}
+
+std::vector<std::string> VariedPayloads(size_t n, char tag) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < n; ++i) out.push_back(VariedPayload(i, tag));
+  return out;
+}
+
 MailboxOptions OptionsIn(const TempDir& dir) {
   MailboxOptions o;
   o.socket_path = dir.File("sock");

@@ -7,10 +7,13 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "mq/mailbox.h"
 #include "test_util.h"
@@ -21,6 +24,20 @@ namespace mq::test {
 // policy set it).
 MailboxOptions OptionsIn(const TempDir& dir);
 std::unique_ptr<Mailbox> OpenMailboxOrDie(const MailboxOptions& options);
+
+// A fixture with a temporary directory and OptionsIn(it): tests name it with
+// `using TheirTest = test::MailboxTest;`.
+class MailboxTest : public ::testing::Test {
+ protected:
+  void SetUp() override { opt_ = OptionsIn(dir_); }
+  TempDir dir_;
+  MailboxOptions opt_;
+};
+
+// Payload i: `tag`, its number, ':' and filler, 3 to ~300 bytes long, so
+// that a batch mixes sizes.
+std::string VariedPayload(size_t i, char tag = 'p');
+std::vector<std::string> VariedPayloads(size_t n, char tag = 'p');
 
 // Receives `n` messages matching `p` (each waiting up to 5 s) and returns
 // their payloads; a failure is reported and ends the list early.

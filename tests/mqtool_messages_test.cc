@@ -15,17 +15,14 @@
 namespace mq::test {
 namespace {
 
+using test::Le32;
+
 size_t Count(const std::string& text, const std::string& what) {
   size_t n = 0;
   for (size_t p = text.find(what); p != std::string::npos; p = text.find(what, p + 1)) ++n;
   return n;
 }
 
-std::string Le32(uint32_t v) {
-  std::string b;
-  for (int i = 0; i < 4; ++i) b.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-  return b;
-}
 
 class MqtoolMessagesTest : public ::testing::Test {
  protected:

@@ -22,6 +22,9 @@
 namespace mq {
 namespace {
 
+using test::Le32;
+using test::Le64;
+
 // ---- An independent reading of the spec (not the store's own code) ----
 
 uint32_t RefCrc32c(std::string_view data) {
@@ -34,16 +37,6 @@ uint32_t RefCrc32c(std::string_view data) {
 }
 uint32_t RefMask(uint32_t crc) { return ((crc >> 15) | (crc << 17)) + 0xa282ead8u; }
 
-std::string Le32(uint32_t v) {
-  std::string s(4, '\0');
-  for (int i = 0; i < 4; ++i) s[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-  return s;
-}
-std::string Le64(uint64_t v) {
-  std::string s(8, '\0');
-  for (int i = 0; i < 8; ++i) s[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-  return s;
-}
 uint32_t Get32(const std::string& b, size_t off) {
   uint32_t v = 0;
   for (int i = 3; i >= 0; --i) v = (v << 8) | static_cast<uint8_t>(b[off + i]);

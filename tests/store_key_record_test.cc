@@ -20,13 +20,10 @@
 namespace mq {
 namespace {
 
+using test::Le32;
+
 constexpr size_t kHeader = 56;  // the file header record
 
-std::string Le32(uint32_t v) {
-  std::string s(4, '\0');
-  for (int i = 0; i < 4; ++i) s[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-  return s;
-}
 
 // The record as docs/log-format.md specifies it, built here independently.
 std::string KeyRecord(const std::string& spec) {

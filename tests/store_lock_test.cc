@@ -175,5 +175,21 @@ TEST_F(StoreLockTest, LockSurvivesCompactionRenamingTheLog) {
   EXPECT_TRUE(Store::Open(path_, Opts()).MoveTo(&second).IsBusy());
 }
 
+// The lock file names its holder: the open writes its pid over the old one
+// and cuts only what is left of a longer one (no truncate to 0 at every
+// open: a restart of a supervised actor reopens its queue each time).
+TEST(StoreLockPid, TheLockFileHoldsExactlyTheOpenersPidAfterALongerOne) {
+  test::TempDir dir;
+  const std::string queue = dir.File("q");
+  std::unique_ptr<Store> s;
+  ASSERT_TRUE(Store::Open(queue, Opts()).MoveTo(&s).ok());
+  ASSERT_TRUE(s->Close().ok());
+  s.reset();
+  test::WriteFileOrDie(queue + ".lock", "123456789012\n");  // longer than any pid
+  ASSERT_TRUE(Store::Open(queue, Opts()).MoveTo(&s).ok());
+  EXPECT_EQ(test::ReadFileOrDie(queue + ".lock"), std::to_string(::getpid()) + "\n");
+  ASSERT_TRUE(s->Close().ok());
+}
+
 }  // namespace
 }  // namespace mq

@@ -21,16 +21,9 @@
 namespace mq {
 namespace {
 
-std::string Le32(uint32_t v) {
-  std::string s(4, '\0');
-  for (int i = 0; i < 4; ++i) s[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-  return s;
-}
-std::string Le64(uint64_t v) {
-  std::string s(8, '\0');
-  for (int i = 0; i < 8; ++i) s[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-  return s;
-}
+using test::Le32;
+using test::Le64;
+
 
 // The record as docs/log-format.md specifies it, built here independently.
 std::string SyncMark(uint64_t durable) {

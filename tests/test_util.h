@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -55,6 +56,10 @@ class TempDir {
 };
 
 std::string ReadFileOrDie(const std::string& path);
+
+// The little-endian bytes of v, for building log records by hand.
+std::string Le32(uint32_t v);
+std::string Le64(uint64_t v);
 void WriteFileOrDie(const std::string& path, const std::string& bytes);
 bool FileExists(const std::string& path);
 

@@ -152,4 +152,22 @@ inline std::string LostIds(const Tally& t) {
   return ids;
 }
 
+// What both tortures claim of a run of `kills` kills under a stream of `sent`
+// plain sendto datagrams: every kill was followed by a restart, END came, no
+// unknown ID, one start a kill plus the first, and the loss bound of `mode`
+// ("ack": none; auto-consume: at most one a kill).
+inline void ExpectTheLossBoundHolds(const Tally& t, const std::string& mode, int kills, uint64_t sent,
+                                    size_t restarts) {
+  EXPECT_EQ(restarts, static_cast<size_t>(kills));
+  EXPECT_TRUE(t.ended) << "END was not delivered";
+  EXPECT_EQ(t.unknown, 0u) << "deliveries of IDs never sent, or corrupt lines";
+  EXPECT_EQ(t.starts, static_cast<uint64_t>(kills) + 1);
+  EXPECT_GT(sent, static_cast<uint64_t>(kills)) << "the stream did not flow";
+  if (mode == "ack") {
+    EXPECT_EQ(t.lost, 0u) << "take + ack lost messages sent with plain sendto";
+  } else {
+    EXPECT_LE(t.lost, static_cast<uint64_t>(kills)) << "auto-consume lost more than one message per kill";
+  }
+}
+
 }  // namespace mq::test::torture

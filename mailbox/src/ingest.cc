@@ -71,6 +71,19 @@ std::string Describe(const Rejection& r, const std::string& socket_path, uint64_
          ": that uid is not admitted (add it to admitted_uids to accept it)";
 }
 
+// Tells opt.on_reject, if set, of a dropped datagram of `size` bytes and of
+// who sent it.
+void TellRejected(const MailboxOptions& opt, Rejection r, size_t size, bool has_creds, const ucred& cred) {
+  if (!opt.on_reject) return;
+  r.size = size;
+  r.has_credentials = has_creds;
+  r.uid = cred.uid;
+  r.gid = cred.gid;
+  r.pid = cred.pid;
+  r.describe = Describe(r, opt.socket_path, opt.max_message_size);
+  opt.on_reject(r);
+}
+
 }  // namespace
 
 bool Mailbox::Impl::Admitted(bool has_creds, uid_t uid) const {
@@ -165,15 +178,7 @@ size_t Mailbox::Impl::IngestBatch() {
       channel = -1;
     }
     if (rejected) {
-      if (opt.on_reject) {
-        r.size = len;
-        r.has_credentials = has_creds;
-        r.uid = cred.uid;
-        r.gid = cred.gid;
-        r.pid = cred.pid;
-        r.describe = Describe(r, opt.socket_path, opt.max_message_size);
-        opt.on_reject(r);
-      }
+      TellRejected(opt, r, len, has_creds, cred);
       // Only an admitted sender hears why (kTooLarge): one that is not
       // admitted gets no answer at all, so it can never occupy the send
       // buffer that carries the answers to admitted senders.
@@ -246,16 +251,9 @@ void Mailbox::Impl::TakePacked(size_t i, const ucred& cred, bool has_creds, int 
   const pack::Unpacked u = pack::Unpack(std::string_view(bufs[i], std::min(len, slot_bytes)), len, &unpacked);
   auto reject = [&](Rejection::Reason why, size_t size) {
     if (why == Rejection::Reason::kTooLarge) n_too_large.fetch_add(1, std::memory_order_relaxed);
-    if (!opt.on_reject) return;
     Rejection r;
     r.reason = why;
-    r.size = size;
-    r.has_credentials = has_creds;
-    r.uid = cred.uid;
-    r.gid = cred.gid;
-    r.pid = cred.pid;
-    r.describe = Describe(r, opt.socket_path, opt.max_message_size);
-    opt.on_reject(r);
+    TellRejected(opt, r, size, has_creds, cred);
   };
   if (u == pack::Unpacked::kMalformed) {
     // How many messages it meant is unknown, so it cannot be answered in
