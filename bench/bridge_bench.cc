@@ -24,6 +24,8 @@
 // The rows with an actor mailbox run twice, `actor_sync=batch` (the store's
 // default: a group commit every 10 ms, which a confirmed send waits for) and
 // `actor_sync=always`. A's proxy mailbox is the bridge's own (batch).
+// bridge-latency rows: the same paths, one message at a time (the next sent
+// once the last was received), for the latency of an unloaded path.
 // Each row: messages/s from the first send to the last message received,
 // p50/p99 of each message's send-to-receive time, and, on the mqbridge and
 // mailbox rows, `vs_jetstream`: their rate over the jetstream row's of the
@@ -85,12 +87,29 @@ int64_t StampOf(const char* data, size_t n) {
   return t;
 }
 
+// One message at a time (the latency rows): the sender of message i waits
+// until i messages were received. `received` is counted by the receiver.
+struct Pace {
+  bool on = false;
+  std::atomic<uint64_t> received{0};
+  // Waits (up to the deadline) until message i may go; false: timed out.
+  bool Wait(uint64_t i, Clock::time_point deadline) const {
+    while (on && received.load() < i) {
+      if (Clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+    }
+    return true;
+  }
+};
+
 // The jetstream row's rate per size, for the others' ratio.
 std::map<size_t, double>& JetStreamRate() {
   static std::map<size_t, double> m;
   return m;
 }
 
+// `system`: "jetstream" records its rate for the others' ratio; nullptr
+// (the one-at-a-time latency rows) neither records nor compares.
 void Report(benchmark::State& state, const char* system, size_t size, double secs, uint64_t n, std::vector<int64_t>* lat) {
   state.SetIterationTime(secs);
   state.SetItemsProcessed(static_cast<int64_t>(n));
@@ -103,7 +122,9 @@ void Report(benchmark::State& state, const char* system, size_t size, double sec
   state.counters["n"] = Value(static_cast<double>(n));
   state.counters["load1"] = Value(Load1());
   const double rate = secs > 0 ? static_cast<double>(n) / secs : 0;
-  if (std::strcmp(system, "jetstream") == 0) {
+  if (system == nullptr) {
+    // latency rows: no ratio
+  } else if (std::strcmp(system, "jetstream") == 0) {
     JetStreamRate()[size] = rate;
   } else if (auto it = JetStreamRate().find(size); it != JetStreamRate().end() && it->second > 0) {
     state.counters["vs_jetstream"] = Value(rate / it->second);
@@ -172,12 +193,14 @@ std::string AddStream(const std::string& url) {
 
 // Publishes n stamped messages as the bridge does (async, window 256, the
 // same headers and subject), then waits for every PubAck. "" or what failed.
-std::string Publish(const std::string& url, size_t size, uint64_t n) {
+std::string Publish(const std::string& url, size_t size, uint64_t n, const Pace* pace = nullptr) {
   NatsClient c;
   if (std::string e = c.Connect(url); !e.empty()) return e;
   static std::atomic<uint64_t> calls{0};  // a Msg-Id of its own each call: none is taken for a duplicate
   const std::string prefix = "A/" + std::to_string(++calls) + "/";
+  const auto deadline = Clock::now() + kDeadline;
   for (uint64_t i = 0; i < n; ++i) {
+    if (pace != nullptr && !pace->Wait(i, deadline)) return "message " + std::to_string(i) + " was not received within 60 s";
     const std::string p = Stamped(size, i);
     natsMsg* msg = nullptr;
     natsStatus s = natsMsg_Create(&msg, "mq.B.orders.A", nullptr, p.data(), static_cast<int>(p.size()));
@@ -202,7 +225,8 @@ std::string Publish(const std::string& url, size_t size, uint64_t n) {
 // A durable pull consumer as the bridge makes one (bridge/src/inbound.cc):
 // fetches of 64, each message acked. Runs until n arrived or the deadline;
 // "" or what failed.
-std::string Consume(NatsClient* c, uint64_t n, Clock::time_point deadline, std::vector<int64_t>* lat) {
+std::string Consume(NatsClient* c, uint64_t n, Clock::time_point deadline, std::vector<int64_t>* lat,
+                    Pace* pace = nullptr) {
   uint64_t got = 0;
   while (got < n && Clock::now() < deadline) {
     natsMsgList list{};
@@ -217,6 +241,7 @@ std::string Consume(NatsClient* c, uint64_t n, Clock::time_point deadline, std::
       (void)natsMsg_Ack(m, nullptr);
     }
     got += static_cast<uint64_t>(list.Count);
+    if (pace != nullptr) pace->received += static_cast<uint64_t>(list.Count);
     natsMsgList_Destroy(&list);
   }
   return got == n ? "" : "received " + std::to_string(got) + " of " + std::to_string(n) + " within 60 s";
@@ -239,20 +264,23 @@ std::string Subscribe(const std::string& url, NatsClient* c) {
 }
 
 // Publisher and consumer on two connections; "" or what failed.
-std::string JetStreamRun(const std::string& url, size_t size, uint64_t n, double* secs, std::vector<int64_t>* lat) {
+std::string JetStreamRun(const std::string& url, size_t size, uint64_t n, bool paced, double* secs,
+                         std::vector<int64_t>* lat) {
   if (std::string e = AddStream(url); !e.empty()) return e;
   NatsClient consumer;
   if (std::string e = Subscribe(url, &consumer); !e.empty()) return e;
   std::string pub_err, sub_err;
+  Pace pace;
+  pace.on = paced;
   const auto t0 = Clock::now();
-  std::thread t([&] { sub_err = Consume(&consumer, n, t0 + kDeadline, lat); });
-  pub_err = Publish(url, size, n);
+  std::thread t([&] { sub_err = Consume(&consumer, n, t0 + kDeadline, lat, &pace); });
+  pub_err = Publish(url, size, n, &pace);
   t.join();
   *secs = std::chrono::duration<double>(Clock::now() - t0).count();
   return !pub_err.empty() ? "publisher: " + pub_err : sub_err;
 }
 
-void JetStream(benchmark::State& state, size_t size, uint64_t n) {
+void JetStream(benchmark::State& state, bool paced, size_t size, uint64_t n) {
   for (auto _ : state) {
     ScratchDir dir;
     test::NatsServer server(dir.path());
@@ -260,9 +288,9 @@ void JetStream(benchmark::State& state, size_t size, uint64_t n) {
     double secs = 0;
     std::vector<int64_t> lat;
     lat.reserve(n);
-    const std::string err = JetStreamRun(server.url(), size, n, &secs, &lat);
+    const std::string err = JetStreamRun(server.url(), size, n, paced, &secs, &lat);
     if (!err.empty()) return state.SkipWithError(err.c_str());
-    Report(state, "jetstream", size, secs, n, &lat);
+    Report(state, paced ? nullptr : "jetstream", size, secs, n, &lat);
   }
 }
 
@@ -307,8 +335,10 @@ bool WaitForSocket(const std::string& path) {
 // Sends n stamped messages to `to` (window 256; "": no sender) while this
 // thread takes them from `actor` (nullptr: no receiver). "" or what failed.
 std::string SendAndReceive(const std::string& to, Mailbox* actor, size_t size, uint64_t n, double* secs,
-                           std::vector<int64_t>* lat) {
+                           std::vector<int64_t>* lat, bool paced = false) {
   std::string send_err;
+  Pace pace;
+  pace.on = paced;
   const auto deadline = Clock::now() + kDeadline;
   const auto t0 = Clock::now();
   std::thread sender([&] {
@@ -323,6 +353,10 @@ std::string SendAndReceive(const std::string& to, Mailbox* actor, size_t size, u
     }
     std::vector<Confirmation> cs;
     for (uint64_t i = 0; i < n && send_err.empty(); ++i) {
+      if (!pace.Wait(i, deadline)) {
+        send_err = "message " + std::to_string(i) + " was not received within 60 s";
+        break;
+      }
       auto t = (*snd)->SendAsync(Stamped(size, i));
       if (!t.ok()) send_err = t.status().ToString();
       if ((*snd)->in_flight() >= kWindow / 2) (void)(*snd)->Collect(std::chrono::milliseconds(0), &cs);
@@ -342,6 +376,7 @@ std::string SendAndReceive(const std::string& to, Mailbox* actor, size_t size, u
     while (st.ok()) {
       lat->push_back(NowNs() - StampOf(m.payload.data(), m.payload.size()));
       taken.push_back(m.seq);
+      pace.received++;
       if (taken.size() >= 64) break;
       st = actor->Take(Pattern::Any(), Mailbox::kPoll, &m);
     }
@@ -374,7 +409,7 @@ Result<std::unique_ptr<Mailbox>> OpenActor(const ScratchDir& dir, SyncPolicy syn
 // filled by the plain publisher above).
 enum class Half { kBoth, kA, kB };
 
-void ThroughBridge(benchmark::State& state, Half half, SyncPolicy sync, size_t size, uint64_t n) {
+void ThroughBridge(benchmark::State& state, Half half, SyncPolicy sync, bool paced, size_t size, uint64_t n) {
   const char* system = half == Half::kBoth ? "mqbridge" : half == Half::kA ? "mqbridge-A" : "mqbridge-B";
   for (auto _ : state) {
     ScratchDir dir;
@@ -408,7 +443,7 @@ void ThroughBridge(benchmark::State& state, Half half, SyncPolicy sync, size_t s
     // One message through first, untimed: the bridges connected, their
     // consumer made.
     auto run = [&](uint64_t count, double* secs, std::vector<int64_t>* lat) -> std::string {
-      if (half == Half::kBoth) return SendAndReceive(proxy, actor.get(), size, count, secs, lat);
+      if (half == Half::kBoth) return SendAndReceive(proxy, actor.get(), size, count, secs, lat, paced);
       const auto t0 = Clock::now();
       std::string err, other;
       if (half == Half::kA) {
@@ -436,11 +471,11 @@ void ThroughBridge(benchmark::State& state, Half half, SyncPolicy sync, size_t s
     const std::string err = run(n, &secs, &lat);
     if (!err.empty()) return state.SkipWithError(err.c_str());
     if (actor) (void)actor->Close();
-    Report(state, system, size, secs, n, &lat);
+    Report(state, paced ? nullptr : system, size, secs, n, &lat);
   }
 }
 
-void BareMailbox(benchmark::State& state, SyncPolicy sync, size_t size, uint64_t n) {
+void BareMailbox(benchmark::State& state, SyncPolicy sync, bool paced, size_t size, uint64_t n) {
   for (auto _ : state) {
     ScratchDir dir;
     auto actor = OpenActor(dir, sync);
@@ -448,10 +483,10 @@ void BareMailbox(benchmark::State& state, SyncPolicy sync, size_t size, uint64_t
     double secs = 0;
     std::vector<int64_t> lat;
     lat.reserve(n);
-    const std::string err = SendAndReceive(dir.File("b-orders.sock"), actor->get(), size, n, &secs, &lat);
+    const std::string err = SendAndReceive(dir.File("b-orders.sock"), actor->get(), size, n, &secs, &lat, paced);
     if (!err.empty()) return state.SkipWithError(err.c_str());
     (void)(*actor)->Close();
-    Report(state, "mailbox", size, secs, n, &lat);
+    Report(state, paced ? nullptr : "mailbox", size, secs, n, &lat);
   }
 }
 
@@ -469,24 +504,39 @@ void RegisterAll(const Flags& f) {
   benchmark::AddCustomContext("mq_nats_server", server);
   benchmark::AddCustomContext("mq_libnats_version", nats_GetVersion());
   const uint64_t n = f.quick ? 2000 : 10000;
+  const uint64_t one_at_a_time = f.quick ? 100 : 300;
   const int reps = f.quick ? 1 : 2;
+  auto reg = [&](const std::string& name, auto fn) {
+    benchmark::RegisterBenchmark(name.c_str(), fn)
+        ->UseManualTime()
+        ->Iterations(1)
+        ->Repetitions(reps)
+        ->Unit(benchmark::kMillisecond);
+  };
+  const std::pair<SyncPolicy, const char*> syncs[] = {{SyncPolicy::kBatch, "batch"}, {SyncPolicy::kAlways, "always"}};
   for (size_t size : {size_t{64}, size_t{4096}}) {
     const std::string s = "/size=" + std::to_string(size);
-    auto reg = [&](const std::string& name, auto fn) {
-      benchmark::RegisterBenchmark(name.c_str(), fn)
-          ->UseManualTime()
-          ->Iterations(1)
-          ->Repetitions(reps)
-          ->Unit(benchmark::kMillisecond);
-    };
-    reg("bridge-e2e/jetstream" + s, [=](benchmark::State& st) { JetStream(st, size, n); });
-    reg("bridge-e2e/mqbridge-A" + s, [=](benchmark::State& st) { ThroughBridge(st, Half::kA, SyncPolicy::kBatch, size, n); });
-    for (const auto& [sync, sname] : {std::pair{SyncPolicy::kBatch, "batch"}, std::pair{SyncPolicy::kAlways, "always"}}) {
+    reg("bridge-e2e/jetstream" + s, [=](benchmark::State& st) { JetStream(st, false, size, n); });
+    reg("bridge-e2e/mqbridge-A" + s,
+        [=](benchmark::State& st) { ThroughBridge(st, Half::kA, SyncPolicy::kBatch, false, size, n); });
+    for (const auto& [sync, sname] : syncs) {
       const std::string a = "/actor_sync=" + std::string(sname);
-      reg("bridge-e2e/mqbridge" + s + a, [=, sync = sync](benchmark::State& st) { ThroughBridge(st, Half::kBoth, sync, size, n); });
-      reg("bridge-e2e/mqbridge-B" + s + a, [=, sync = sync](benchmark::State& st) { ThroughBridge(st, Half::kB, sync, size, n); });
-      reg("bridge-e2e/mailbox" + s + a, [=, sync = sync](benchmark::State& st) { BareMailbox(st, sync, size, n); });
+      reg("bridge-e2e/mqbridge" + s + a,
+          [=, sync = sync](benchmark::State& st) { ThroughBridge(st, Half::kBoth, sync, false, size, n); });
+      reg("bridge-e2e/mqbridge-B" + s + a,
+          [=, sync = sync](benchmark::State& st) { ThroughBridge(st, Half::kB, sync, false, size, n); });
+      reg("bridge-e2e/mailbox" + s + a, [=, sync = sync](benchmark::State& st) { BareMailbox(st, sync, false, size, n); });
     }
+  }
+  // One message at a time: the latency of an unloaded path (64 B).
+  const std::string s = "/size=64";
+  reg("bridge-latency/jetstream" + s, [=](benchmark::State& st) { JetStream(st, true, 64, one_at_a_time); });
+  for (const auto& [sync, sname] : syncs) {
+    const std::string a = "/actor_sync=" + std::string(sname);
+    reg("bridge-latency/mqbridge" + s + a,
+        [=, sync = sync](benchmark::State& st) { ThroughBridge(st, Half::kBoth, sync, true, 64, one_at_a_time); });
+    reg("bridge-latency/mailbox" + s + a,
+        [=, sync = sync](benchmark::State& st) { BareMailbox(st, sync, true, 64, one_at_a_time); });
   }
 }
 

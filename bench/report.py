@@ -856,6 +856,19 @@ def section_bridge(R, T):
                          fmt_time(r.get("p99_us", 0) * 1e3), "—" if system == "jetstream" else fmt_ratio(rate(r), rate(js)),
                          "%.1f" % r.get("load1", 0)])
     out.append(table(["size", "path", "messages/s", "p50", "p99", "vs jetstream", "load1"], rows))
+    lat_rows = []
+    for system, ps in [("jetstream", {}), ("mqbridge", {"actor_sync": "batch"}), ("mqbridge", {"actor_sync": "always"}),
+                       ("mailbox", {"actor_sync": "batch"}), ("mailbox", {"actor_sync": "always"})]:
+        r = R.get("bridge-latency", system, size=64, **ps)
+        if r is None:
+            continue
+        label = system + (" (actor_sync=%s)" % ps["actor_sync"] if ps else "")
+        lat_rows.append([label + reps_note(r), "%d" % r.get("n", 0), fmt_time(r.get("p50_us", 0) * 1e3),
+                         fmt_time(r.get("p99_us", 0) * 1e3), "%.1f" % r.get("load1", 0)])
+    if lat_rows:
+        out.append("One message at a time (`bridge-latency`: the next is sent once the last was received), 64 B: the "
+                   "latency of an unloaded path, send to receipt.\n")
+        out.append(table(["path", "messages", "p50", "p99", "load1"], lat_rows))
     if best and best[1]:
         T.add("mqbridge >= 70% of JetStream-alone throughput, 64 B (issue 19)",
               "%s vs %s (%s)" % (fmt_rate(best[0]), fmt_rate(best[1]), fmt_ratio(best[0], best[1])),
