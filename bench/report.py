@@ -814,6 +814,68 @@ def section_peers(R, T):
     return "\n".join(out), series
 
 
+def section_bridge(R, T):
+    """mqbridge against JetStream alone (bench/bridge_bench.cc, issue 19)."""
+    if "bridge.json" not in R.contexts:
+        return "## Between hosts: mqbridge and JetStream alone\n\nNot measured in this run (`bench/run --only bridge`).\n"
+    ctx = R.contexts["bridge.json"]
+    out = ["## Between hosts: mqbridge and JetStream alone\n",
+           "`mq_bench_bridge` (`bench/bridge_bench.cc`; `%s`, libnats %s), every row on a nats-server of its "
+           "own (JetStream, file storage) on 127.0.0.1, %s messages a row. *jetstream*: the reference, a nats.c "
+           "client publishing with `js_PublishMsgAsync` (window 256, the bridge's headers), the stream as the bridge "
+           "creates it, and on a second connection a durable pull consumer (explicit ack, fetches of 64) acking each "
+           "message. *mqbridge*: a `ConfirmedSender` (window 256) to A's proxy socket, A's and B's `mqbridge`, the "
+           "actor's mailbox on B read with `Take` + `AckBatch`. *mqbridge-A*: A's half only (its stream read by the "
+           "reference's consumer); *mqbridge-B*: B's half only (the stream filled by the reference's publisher). "
+           "*mailbox*: the same sender straight into the actor's mailbox. `actor_sync`: the actor mailbox's sync "
+           "policy (batch, the store's default, a group commit every 10 ms; or always). Rate from the first send to "
+           "the last message received; latency from each send to its receipt (a burst of the whole count, so it is "
+           "mostly queueing). nats-server 2.9 acks a publish before it is on disk; the mq rows sync. Why the bridge "
+           "is slower: \"mqbridge against JetStream alone (issue 19): where the time goes\" below.\n"
+           % (ctx.get("mq_nats_server", "?"), ctx.get("mq_libnats_version", "?"),
+              "{:,}".format(int((R.get("bridge-e2e", "jetstream", size=64) or {}).get("n", 0)) or 0))]
+    skipped = R.error("bridge-e2e", "jetstream", size=64)
+    if skipped:
+        out.append("Not measured: %s\n" % skipped)
+        return "\n".join(out)
+    rows = []
+    best = None
+    for size in R.params("bridge-e2e", "jetstream", "size"):
+        js = R.get("bridge-e2e", "jetstream", size=size)
+        cases = [("jetstream", {}), ("mqbridge", {"actor_sync": "batch"}), ("mqbridge", {"actor_sync": "always"}),
+                 ("mqbridge-A", {}), ("mqbridge-B", {"actor_sync": "batch"}), ("mqbridge-B", {"actor_sync": "always"}),
+                 ("mailbox", {"actor_sync": "batch"}), ("mailbox", {"actor_sync": "always"})]
+        for system, ps in cases:
+            r = R.get("bridge-e2e", system, size=size, **ps)
+            if r is None:
+                continue
+            if system == "mqbridge" and ps.get("actor_sync") == "batch" and size == "64":
+                best = (rate(r), rate(js))
+            label = system + (" (actor_sync=%s)" % ps["actor_sync"] if ps else "")
+            rows.append([size + " B", label + reps_note(r), fmt_rate(rate(r)), fmt_time(r.get("p50_us", 0) * 1e3),
+                         fmt_time(r.get("p99_us", 0) * 1e3), "—" if system == "jetstream" else fmt_ratio(rate(r), rate(js)),
+                         "%.1f" % r.get("load1", 0)])
+    out.append(table(["size", "path", "messages/s", "p50", "p99", "vs jetstream", "load1"], rows))
+    lat_rows = []
+    for system, ps in [("jetstream", {}), ("mqbridge", {"actor_sync": "batch"}), ("mqbridge", {"actor_sync": "always"}),
+                       ("mailbox", {"actor_sync": "batch"}), ("mailbox", {"actor_sync": "always"})]:
+        r = R.get("bridge-latency", system, size=64, **ps)
+        if r is None:
+            continue
+        label = system + (" (actor_sync=%s)" % ps["actor_sync"] if ps else "")
+        lat_rows.append([label + reps_note(r), "%d" % r.get("n", 0), fmt_time(r.get("p50_us", 0) * 1e3),
+                         fmt_time(r.get("p99_us", 0) * 1e3), "%.1f" % r.get("load1", 0)])
+    if lat_rows:
+        out.append("One message at a time (`bridge-latency`: the next is sent once the last was received), 64 B: the "
+                   "latency of an unloaded path, send to receipt.\n")
+        out.append(table(["path", "messages", "p50", "p99", "load1"], lat_rows))
+    if best and best[1]:
+        T.add("mqbridge >= 70% of JetStream-alone throughput, 64 B (issue 19)",
+              "%s vs %s (%s)" % (fmt_rate(best[0]), fmt_rate(best[1]), fmt_ratio(best[0], best[1])),
+              best[0] >= 0.7 * best[1], "[Between hosts](#between-hosts-mqbridge-and-jetstream-alone)")
+    return "\n".join(out)
+
+
 # ---------------------------------------------------------------- plots
 
 def section_runtime(R):
@@ -1102,6 +1164,7 @@ def main():
     ingest, ingest_series = section_ingest(R, T)
     peers, peers_series = section_peers(R, T)
     restart = section_restart(R, T)
+    bridge = section_bridge(R, T)
     with tempfile.TemporaryDirectory() as tmp:
         have_plots = plot(recv_series, os.path.join(a.plots, "receive-vs-backlog.png"),
                           "Selective receive behind K pending messages", "backlog K (messages)",
@@ -1117,19 +1180,22 @@ def main():
            "bench/analysis.md, not this file. -->\n",
            "Every figure here was measured on this machine in one run of `%s`, beside its references, "
            "and every comparison is a ratio between figures of that run. Nothing in the test suite asserts a "
-           "time.%s\n" % (a.command, "" if have_plots else " (gnuplot was not available: no plots.)"),
+           "time.%s\n" % (a.command, "" if have_plots else
+                            " (gnuplot was not available to this report: the plots are an earlier run's.)"
+                            if os.path.exists(os.path.join(a.plots, "receive-vs-backlog.png")) else
+                            " (gnuplot was not available: no plots.)"),
            "## How to reproduce\n",
            "`bench/run` (full, 15–30 min: results in `bench/results/`, this file and its plots regenerated) or "
            "`bench/run --quick` (under 2 minutes once built; its report goes to `bench/results/quick/`, docs/ is "
            "untouched). `bench/run --report` rebuilds this file from the JSON alone. Each binary runs on its own "
            "too, e.g. `MQ_BENCH_DIR=/tmp build-bench/bench/mq_bench_receive --benchmark_filter=recv/` "
            "(`--mq_quick` for the small sizes). The benchmarks: `bench/append_bench.cc`, `receive_bench.cc`, "
-           "`maintenance_bench.cc`, `ingest_bench.cc`, `peers_bench.cc` (Redis Streams), `runtime_bench.cc`, `restart_bench.cc`; the references: `references.cc`, `sqlite_queue.cc` "
+           "`maintenance_bench.cc`, `ingest_bench.cc`, `peers_bench.cc` (Redis Streams), `runtime_bench.cc`, `restart_bench.cc`, `bridge_bench.cc` (JetStream); the references: `references.cc`, `sqlite_queue.cc` "
            "(SQLite as a queue), `original_queue.cc` (the original design's algorithm), "
            "`erlang_mailbox.escript`. Profiles: `bench/profile.sh` (see the last section).\n",
            section_machine(R, a.command),
            "## Targets\n", T.render(),
-           appends, receive, drains, maint, ingest, peers, restart, section_python(R), section_runtime(R)]
+           appends, receive, drains, maint, ingest, peers, restart, bridge, section_python(R), section_runtime(R)]
     if a.analysis and os.path.exists(a.analysis):
         with open(a.analysis) as f:
             doc.append(f.read())

@@ -17,6 +17,10 @@
 // Bounded: past `compact_above` sequences above the floor, Compact rewrites
 // the file as the new floor plus what lies above it (a new file, synced,
 // renamed over the old one, the directory synced).
+//
+// Every byte goes through an mq::Env (the store's I/O seam), so a test can
+// crash it at any operation and simulate a power loss (tests/fault_env.h;
+// tests/bridge_record_crash_test.cc).
 #pragma once
 
 #include <cstdint>
@@ -25,6 +29,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "mq/env.h"
 #include "mq/status.h"
 
 namespace mq::bridge {
@@ -33,13 +38,15 @@ class DeliveredLog {
  public:
   static constexpr uint64_t kFloorBit = uint64_t{1} << 63;
   // Opens (creating it O_EXCL|O_NOFOLLOW, then syncing `dir`) the record.
-  static Result<std::unique_ptr<DeliveredLog>> Open(const std::string& dir, const std::string& name);
+  static Result<std::unique_ptr<DeliveredLog>> Open(const std::string& dir, const std::string& name,
+                                                    Env* env = Env::Default());
   ~DeliveredLog();
   DeliveredLog(const DeliveredLog&) = delete;
   DeliveredLog& operator=(const DeliveredLog&) = delete;
 
   bool Contains(uint64_t stream_seq) const { return stream_seq <= floor_ || seen_.count(stream_seq) != 0; }
-  // Appends the sequences and fdatasyncs them: durable when OK.
+  // Appends the sequences and fdatasyncs them: durable when OK. (After a
+  // compaction whose directory sync failed, it syncs the directory first.)
   Status Record(std::span<const uint64_t> stream_seqs);
   // Raises the floor to `floor` (every sequence of this actor up to it is
   // delivered and acked) and rewrites the file without what lies under it.
@@ -50,10 +57,13 @@ class DeliveredLog {
   const std::string& path() const { return path_; }
 
  private:
-  DeliveredLog(int fd, std::string dir, std::string name)
-      : fd_(fd), dir_(std::move(dir)), name_(std::move(name)), path_(dir_ + "/" + name_) {}
-  int fd_;
-  std::string dir_, name_, path_;
+  DeliveredLog(std::unique_ptr<Directory> dir, std::unique_ptr<File> file, std::string name)
+      : dir_(std::move(dir)), file_(std::move(file)), name_(std::move(name)), path_(dir_->PathOf(name_)) {}
+  std::unique_ptr<Directory> dir_;
+  std::unique_ptr<File> file_;
+  std::string name_, path_;
+  uint64_t size_ = 0;           // whole records in the file: the next append goes here
+  bool dir_unsynced_ = false;   // a compaction's rename is not yet durable
   uint64_t floor_ = 0;
   std::unordered_set<uint64_t> seen_;
 };
