@@ -16,7 +16,6 @@
 // Needs strace (as syscall_order_test does); skips, saying so, without it
 // or without nats-server.
 #include <gtest/gtest.h>
-#include <nats/nats.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -29,6 +28,7 @@
 #include <vector>
 
 #include "bridge_testing.h"
+#include "nats_admin.h"
 
 namespace mq::test {
 namespace {
@@ -65,39 +65,6 @@ class BridgeCompactionKillTest : public ::testing::TestWithParam<KillPoint> {
     std::string why;
     ASSERT_TRUE(server_.Start(&why)) << why;
   }
-  // Deletes B's durable consumer, as a server that lost it would: the
-  // restarted bridge then replays from its record's floor, and only the
-  // record tells what was delivered.
-  bool DeleteConsumer() {
-    natsConnection* nc = nullptr;
-    jsCtx* js = nullptr;
-    if (natsConnection_ConnectTo(&nc, server_.url().c_str()) != NATS_OK) return false;
-    bool ok = false;
-    if (natsConnection_JetStream(&js, nc, nullptr) == NATS_OK) {
-      jsErrCode jerr = static_cast<jsErrCode>(0);
-      ok = js_DeleteConsumer(js, "MQ", "mqbridge-1-B-orders", nullptr, &jerr) == NATS_OK;
-      jsCtx_Destroy(js);
-    }
-    natsConnection_Destroy(nc);
-    return ok;
-  }
-  // The stream's creation time, which names the record file.
-  int64_t StreamCreated() {
-    natsConnection* nc = nullptr;
-    jsCtx* js = nullptr;
-    int64_t created = 0;
-    if (natsConnection_ConnectTo(&nc, server_.url().c_str()) != NATS_OK) return 0;
-    if (natsConnection_JetStream(&js, nc, nullptr) == NATS_OK) {
-      jsStreamInfo* si = nullptr;
-      if (js_GetStreamInfo(&si, js, "MQ", nullptr, nullptr) == NATS_OK) {
-        created = si->Created;
-        jsStreamInfo_Destroy(si);
-      }
-      jsCtx_Destroy(js);
-    }
-    natsConnection_Destroy(nc);
-    return created;
-  }
   // B's bridge under strace, killed at the kill point. Its pid, or -1.
   pid_t StartTraced(const KillPoint& k, const std::string& path, const std::string& log) {
     const std::string strace = Strace(), config = hosts_->b_config();
@@ -130,7 +97,7 @@ TEST_P(BridgeCompactionKillTest, ASigkillDuringTheRecordsCompactionLosesAndDupli
   ASSERT_TRUE(hosts_->WaitForProxy()) << hosts_->Logs();
   const auto sent = hosts_->Send(4, 150, 30);  // they wait in the stream: B is not running yet
   ASSERT_EQ(sent.size(), 600u) << hosts_->Logs();
-  const int64_t created = StreamCreated();
+  const int64_t created = StreamCreated(server_.url());
   ASSERT_GT(created, 0) << "no stream info for MQ";
   const std::string dir = hosts_->b_state() + "/in";
   const std::string record = dir + "/MQ-" + std::to_string(created) + ".orders.delivered";
@@ -152,7 +119,7 @@ TEST_P(BridgeCompactionKillTest, ASigkillDuringTheRecordsCompactionLosesAndDupli
   EXPECT_EQ(::stat((record + ".new").c_str(), &sb) == 0, k.new_file_left)
       << "the kill did not fall where " << k.name << " says";
   EXPECT_EQ(::stat(record.c_str(), &sb), 0) << record;
-  ASSERT_TRUE(DeleteConsumer()) << "B's consumer mqbridge-1-B-orders is not on the server";
+  ASSERT_TRUE(DeleteConsumer(server_.url())) << "B's consumer mqbridge-1-B-orders is not on the server";
   hosts_->b().Start();
   const Received got = hosts_->StopReceiving(sent, 30, 500);
   int lost = 0, twice = 0;

@@ -30,10 +30,7 @@ class BridgeDeliveryTest : public ::testing::Test {
     const bool tiny = std::string(::testing::UnitTest::GetInstance()->current_test_info()->name())
                           .find("TinyDuplicateWindow") != std::string::npos;
     hosts_ = std::make_unique<TwoHosts>(server_.url(), tiny ? "duplicate_window_ms = 100\n" : "");
-    ASSERT_TRUE(hosts_->OpenActor().ok());
-    hosts_->a().Start();
-    hosts_->b().Start();
-    ASSERT_TRUE(hosts_->WaitForProxy()) << hosts_->Logs();
+    ASSERT_TRUE(hosts_->StartBoth());
   }
 
   // Every confirmed payload arrived exactly once; per sender, the first

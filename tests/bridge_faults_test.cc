@@ -39,10 +39,7 @@ TEST_F(BridgeFaultsTest, ADatagramOverTheProxysLimitIsRefusedWithItsSizeNamedAnd
   std::string why;
   ASSERT_TRUE(server_.Start(&why)) << why;
   TwoHosts h(server_.url(), "max_message_size = 1000\n");
-  ASSERT_TRUE(h.OpenActor().ok());
-  h.a().Start();
-  h.b().Start();
-  ASSERT_TRUE(h.WaitForProxy()) << h.Logs();
+  ASSERT_TRUE(h.StartBoth());
   const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   sockaddr_un a{};
   a.sun_family = AF_UNIX;
@@ -96,10 +93,7 @@ TEST_F(BridgeFaultsTest, WithTheServerDownAtStartMessagesQueueOnAAndArriveOnceIt
   ASSERT_TRUE(server_.Start(&why)) << why;  // to learn a port
   server_.Stop();
   TwoHosts h(server_.url(), "");
-  ASSERT_TRUE(h.OpenActor().ok());
-  h.a().Start();
-  h.b().Start();
-  ASSERT_TRUE(h.WaitForProxy()) << h.Logs();
+  ASSERT_TRUE(h.StartBoth());
   const auto sent = h.Send(2, 100, 30);
   ASSERT_EQ(sent.size(), 200u) << "senders were not confirmed by A's disk while the server was down\n" << h.Logs();
   auto a = bridge::LoadConfig(h.a_config());

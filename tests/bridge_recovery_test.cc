@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "bridge_testing.h"
+#include "nats_admin.h"
 
 namespace mq::test {
 namespace {
@@ -134,23 +135,10 @@ TEST_F(BridgeRecoveryTest, MessagesTheActorNeverConfirmedAreDeliveredWhenItIsBac
 // when a server loses its consumer state): JetStream delivers everything
 // again, and B's delivery record must keep each message to one delivery.
 TEST_F(BridgeRecoveryTest, RedeliveriesAfterTheConsumerLostItsAcksAreNotDeliveredAgain) {
-  ASSERT_TRUE(hosts_->OpenActor().ok());
-  hosts_->a().Start();
-  hosts_->b().Start();
-  ASSERT_TRUE(hosts_->WaitForProxy()) << hosts_->Logs();
-  auto sent = hosts_->Send(1, 100, 20);
+  auto sent = hosts_->DeliverAllThenStopB(1, 100, 20);
   ASSERT_EQ(sent.size(), 100u);
-  hosts_->StartReceiving();
-  (void)hosts_->StopReceiving(sent, 20, 0);
-  ASSERT_EQ(hosts_->b().Stop(), 0) << hosts_->Logs();
-  natsConnection* nc = nullptr;
-  jsCtx* js = nullptr;
-  ASSERT_EQ(natsConnection_ConnectTo(&nc, server_.url().c_str()), NATS_OK);
-  ASSERT_EQ(natsConnection_JetStream(&js, nc, nullptr), NATS_OK);
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  EXPECT_EQ(js_DeleteConsumer(js, "MQ", "mqbridge-1-B-orders", nullptr, &jerr), NATS_OK);
-  jsCtx_Destroy(js);
-  natsConnection_Destroy(nc);
+  ASSERT_FALSE(HasFailure());
+  EXPECT_TRUE(DeleteConsumer(server_.url())) << "B's consumer mqbridge-1-B-orders is not on the server";
   hosts_->b().Start();
   // Send 10 more (indexes 100..109 of sender 0 are new payloads).
   std::vector<std::string> more;

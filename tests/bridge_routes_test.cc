@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "bridge_testing.h"
+#include "nats_admin.h"
 #include "mq/bridge.h"
 
 namespace mq::test {
@@ -109,15 +110,9 @@ TEST_F(BridgeRoutesTest, AnActorThatIsDownHoldsBackNoOtherActorAndGetsItsMessage
 // record's floor says where to start.
 TEST_F(BridgeRoutesTest, TheDeliveryRecordStaysBoundedAndAConsumerThatLostItsAcksDeliversNothingTwice) {
   hosts_ = std::make_unique<TwoHosts>(server_.url(), "record_compact_above = 64\n");
-  ASSERT_TRUE(hosts_->OpenActor().ok());
-  hosts_->a().Start();
-  hosts_->b().Start();
-  ASSERT_TRUE(hosts_->WaitForProxy()) << hosts_->Logs();
-  auto sent = hosts_->Send(4, 250, 30);
+  auto sent = hosts_->DeliverAllThenStopB(4, 250, 30);
   ASSERT_EQ(sent.size(), 1000u);
-  hosts_->StartReceiving();
-  (void)hosts_->StopReceiving(sent, 30, 0);
-  ASSERT_EQ(hosts_->b().Stop(), 0) << hosts_->Logs();
+  ASSERT_FALSE(HasFailure());
   std::string record;
   // The one record file of the actor orders under b-state/in.
   {
@@ -131,14 +126,7 @@ TEST_F(BridgeRoutesTest, TheDeliveryRecordStaysBoundedAndAConsumerThatLostItsAck
   ASSERT_EQ(::stat(record.c_str(), &st), 0);
   std::printf("delivery record: %lld bytes after 1,000 deliveries\n", static_cast<long long>(st.st_size));
   EXPECT_LE(st.st_size, 8 * (1 + 4 * 64)) << record << " was not compacted";
-  natsConnection* nc = nullptr;
-  jsCtx* js = nullptr;
-  ASSERT_EQ(natsConnection_ConnectTo(&nc, server_.url().c_str()), NATS_OK);
-  ASSERT_EQ(natsConnection_JetStream(&js, nc, nullptr), NATS_OK);
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  EXPECT_EQ(js_DeleteConsumer(js, "MQ", "mqbridge-1-B-orders", nullptr, &jerr), NATS_OK);
-  jsCtx_Destroy(js);
-  natsConnection_Destroy(nc);
+  EXPECT_TRUE(DeleteConsumer(server_.url())) << "B's consumer mqbridge-1-B-orders is not on the server";
   hosts_->b().Start();
   std::vector<std::string> more;  // sender 9: payloads the first round never had
   {
@@ -161,10 +149,7 @@ TEST_F(BridgeRoutesTest, TheDeliveryRecordStaysBoundedAndAConsumerThatLostItsAck
 // route published and acked all 200, B's delivered and acked all 200.
 TEST_F(BridgeRoutesTest, StatusShowsEachRoutesPublishedAckedAndDeliveredCounts) {
   hosts_ = std::make_unique<TwoHosts>(server_.url());
-  ASSERT_TRUE(hosts_->OpenActor().ok());
-  hosts_->a().Start();
-  hosts_->b().Start();
-  ASSERT_TRUE(hosts_->WaitForProxy()) << hosts_->Logs();
+  ASSERT_TRUE(hosts_->StartBoth());
   const auto sent = hosts_->Send(2, 100, 30);
   ASSERT_EQ(sent.size(), 200u);
   (void)hosts_->Receive(sent, 30, 0);

@@ -86,6 +86,29 @@ bool TwoHosts::WaitForProxy() {
   return false;
 }
 
+::testing::AssertionResult TwoHosts::StartBoth() {
+  Status s = OpenActor();
+  if (!s.ok()) return ::testing::AssertionFailure() << "opening the actor on B: " << s.ToString();
+  a().Start();
+  b().Start();
+  if (!WaitForProxy()) return ::testing::AssertionFailure() << "A's proxy socket did not appear\n" << Logs();
+  return ::testing::AssertionSuccess();
+}
+
+std::vector<std::string> TwoHosts::DeliverAllThenStopB(int senders, int per_sender, int deadline_s) {
+  const ::testing::AssertionResult started = StartBoth();
+  if (!started) {
+    ADD_FAILURE() << started.message();
+    return {};
+  }
+  std::vector<std::string> sent = Send(senders, per_sender, deadline_s);
+  EXPECT_EQ(sent.size(), static_cast<size_t>(senders) * static_cast<size_t>(per_sender)) << Logs();
+  StartReceiving();
+  (void)StopReceiving(sent, deadline_s, 0);
+  EXPECT_EQ(b().Stop(), 0) << Logs();
+  return sent;
+}
+
 std::vector<std::string> TwoHosts::Send(int senders, int per_sender, int deadline_s) {
   std::vector<std::vector<std::string>> confirmed(static_cast<size_t>(senders));
   std::vector<std::thread> threads;

@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "mq/mailbox.h"
 #include "mq/sender.h"
 #include "nats_fixture.h"
@@ -69,6 +71,14 @@ class TwoHosts {
   void CloseActor();
   // Waits up to 10 s for A's proxy socket.
   bool WaitForProxy();
+  // Opens the actor, starts both bridges and waits for A's proxy; says what
+  // failed (with the bridges' logs) if anything did.
+  ::testing::AssertionResult StartBoth();
+  // StartBoth, then `senders` x `per_sender` confirmed sends, all taken at B
+  // within `deadline_s`, then B's bridge stopped cleanly: its delivery record
+  // then holds every delivery. Returns the confirmed payloads (a test failure
+  // and fewer of them if something failed).
+  std::vector<std::string> DeliverAllThenStopB(int senders, int per_sender, int deadline_s);
   // Senders threads x per_sender confirmed sends to A's proxy, each retried
   // (a new attempt) until confirmed or `deadline_s` passes. Returns the
   // confirmed payloads.

@@ -31,10 +31,7 @@ TEST(BridgeTortureTest, BridgeKillsAndServerRestartsLoseNoConfirmedMessageAndDup
   std::string why;
   ASSERT_TRUE(server.Start(&why)) << why;
   TwoHosts h(server.url(), "duplicate_window_ms = 100\n");
-  ASSERT_TRUE(h.OpenActor().ok());
-  h.a().Start();
-  h.b().Start();
-  ASSERT_TRUE(h.WaitForProxy()) << h.Logs();
+  ASSERT_TRUE(h.StartBoth());
   h.StartReceiving();
   std::vector<std::string> confirmed;
   std::atomic<bool> done{false};
