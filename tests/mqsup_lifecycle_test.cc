@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 
 #include "mqsup_testing.h"
@@ -62,6 +63,67 @@ TEST_F(MqsupLifecycleTest, TemporaryIsNotRestartedEvenAfterExitOne) {
   StatusRow r = ExitOnce("temporary", 1);
   EXPECT_EQ(r.restarts, 0u);
   EXPECT_EQ(r.state, "down");
+}
+
+// The delays mqsup logged ("restarting 1 child(ren) in N ms"), in order.
+std::vector<long> RestartDelaysMs(const std::string& log) {
+  std::vector<long> v;
+  const std::string key = "restarting 1 child(ren) in ";
+  for (size_t at = log.find(key); at != std::string::npos; at = log.find(key, at + 1))
+    v.push_back(std::strtol(log.c_str() + at + key.size(), nullptr, 10));
+  return v;
+}
+
+// OTP restarts a crashed child at once; so does mqsup with the default
+// backoff (docs/supervision.md, "Restart decisions"). Only a crash that
+// repeats within `period` of the child's start waits: the first delay,
+// 100 ms jittered to 50-100 ms. The delays are mqsup's decisions, read from
+// its log, not wall time.
+TEST_F(MqsupLifecycleTest, TheFirstRestartAfterACrashIsNotDelayedByDefault) {
+  run_.Configure("intensity = 10\nperiod = \"60s\"\n", {run_.Child("x", {"run"})}, /*test_backoff=*/false);
+  run_.Start();
+  for (int kill_no = 0; kill_no < 2; ++kill_no) {
+    ASSERT_TRUE(run_.WaitRunning(1)) << run_.Stderr();
+    const pid_t pid = run_.Row("x").pid;
+    ASSERT_GT(pid, 0);
+    ASSERT_EQ(::kill(pid, SIGKILL), 0);
+    EXPECT_NE(run_.NextDown().find("name=x reason=signal:KILL"), std::string::npos);
+    ASSERT_TRUE(WaitUntil([&] {
+      const StatusRow r = run_.Row("x");
+      return r.state == "running" && r.pid > 0 && r.pid != pid;
+    })) << run_.Stderr();
+  }
+  const std::vector<long> delays = RestartDelaysMs(run_.Stderr());
+  ASSERT_EQ(delays.size(), 2u) << run_.Stderr();
+  EXPECT_EQ(delays[0], 0) << "the first restart after a crash was delayed:\n" << run_.Stderr();
+  EXPECT_GE(delays[1], 50) << run_.Stderr();  // the repeated crash backs off
+  EXPECT_LE(delays[1], 100) << run_.Stderr();
+}
+
+// A restart whose exec fails (its cwd removed meanwhile) never ran: the next
+// try is a repeated crash and backs off, instead of trying again at once
+// until the intensity gives up. The child first runs longer than `period`,
+// so that only the failed start's own (zero) run time makes it a repeat.
+TEST_F(MqsupLifecycleTest, ARestartThatCannotStartBacksOffBeforeTheNextTry) {
+  const std::string wd = run_.dir().File("wd");
+  ASSERT_EQ(::mkdir(wd.c_str(), 0700), 0);
+  run_.Configure("intensity = 3\nperiod = \"2s\"\n", {run_.Child("x", {"run"}, "cwd = \"" + wd + "\"\n")},
+                 /*test_backoff=*/false);
+  run_.Start();
+  ASSERT_TRUE(run_.WaitRunning(1)) << run_.Stderr();
+  const pid_t pid = run_.Row("x").pid;
+  ASSERT_GT(pid, 0);
+  ::usleep(2500 * 1000);  // longer than period: the kill is no repeated crash
+  ASSERT_EQ(::rmdir(wd.c_str()), 0);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  EXPECT_EQ(run_.Wait(), 5) << run_.Stderr();  // gave up: the 4th restart within 2 s
+  const std::vector<long> delays = RestartDelaysMs(run_.Stderr());
+  ASSERT_GE(delays.size(), 3u) << run_.Stderr();
+  EXPECT_EQ(delays[0], 0) << run_.Stderr();  // after the kill: at once
+  EXPECT_GE(delays[1], 50) << run_.Stderr();  // after the failed start: the first delay
+  EXPECT_LE(delays[1], 100) << run_.Stderr();
+  EXPECT_GE(delays[2], 100) << run_.Stderr();  // then twice that
+  EXPECT_LE(delays[2], 200) << run_.Stderr();
 }
 
 TEST_F(MqsupLifecycleTest, ShutdownEscalatesToSigkillForAChildThatIgnoresSigterm) {

@@ -58,9 +58,10 @@ std::string MqsupRun::Child(const std::string& name, const std::vector<std::stri
          Quote(dir_.File("order")) + " }\nmonitors = [" + Quote(watch()) + "]\n" + extra;
 }
 
-void MqsupRun::Configure(const std::string& supervisor_extra, const std::vector<std::string>& children) const {
-  std::string t = "[supervisor]\ncontrol = " + Quote(control()) +
-                  "\nbackoff = { first = \"1ms\", cap = \"1ms\" }\n" + supervisor_extra;
+void MqsupRun::Configure(const std::string& supervisor_extra, const std::vector<std::string>& children,
+                         bool test_backoff) const {
+  std::string t = "[supervisor]\ncontrol = " + Quote(control()) + "\n" +
+                  (test_backoff ? "backoff = { first = \"1ms\", cap = \"1ms\" }\n" : "") + supervisor_extra;
   for (const std::string& c : children) t += "\n" + c;
   WriteFileOrDie(config(), t);
 }

@@ -38,9 +38,11 @@ class MqsupRun {
   // A [[child]] table running the helper with `args`, its ORDER_FILE, and
   // the watcher mailbox as its monitor; `extra` is appended (TOML lines).
   std::string Child(const std::string& name, const std::vector<std::string>& args, const std::string& extra = "") const;
-  // Writes the configuration: [supervisor] with control, a 1 ms backoff and
-  // `supervisor_extra`, then the children.
-  void Configure(const std::string& supervisor_extra, const std::vector<std::string>& children) const;
+  // Writes the configuration: [supervisor] with control, a 1 ms backoff
+  // (unless !test_backoff: then the default backoff) and `supervisor_extra`,
+  // then the children.
+  void Configure(const std::string& supervisor_extra, const std::vector<std::string>& children,
+                 bool test_backoff = true) const;
 
   // Starts `mqsup run` (stderr to dir/mqsup.err).
   pid_t Start();

@@ -164,6 +164,21 @@ TEST(SupervisorConfig, BackoffCapShorterThanFirstIsRefused) {
   EXPECT_EQ(e.rfind("sup.toml:3: supervisor.backoff.cap: is shorter than first", 0), 0u) << e;
 }
 
+TEST(SupervisorConfig, BackoffImmediateIsOnByDefaultAndCanBeTurnedOff) {
+  auto on = ParseConfig(kHead, "sup.toml");
+  ASSERT_TRUE(on.ok()) << on.status().ToString();
+  EXPECT_TRUE(on->backoff.immediate);
+  auto off = ParseConfig(kHead + "backoff = { first = \"50ms\", immediate = false }\n", "sup.toml");
+  ASSERT_TRUE(off.ok()) << off.status().ToString();
+  EXPECT_FALSE(off->backoff.immediate);
+  EXPECT_EQ(off->backoff.first, milliseconds(50));
+}
+
+TEST(SupervisorConfig, BackoffImmediateThatIsNotABooleanIsNamed) {
+  const std::string e = ErrorOf(kHead + "backoff = { immediate = \"yes\" }\n");
+  EXPECT_EQ(e.rfind("sup.toml:3: supervisor.backoff.immediate: expected true or false", 0), 0u) << e;
+}
+
 TEST(SupervisorConfig, TomlSyntaxErrorNamesTheLine) {
   const std::string e = ErrorOf(kHead + "intensity = = 3\n");
   EXPECT_EQ(e.rfind("sup.toml:3: TOML syntax: ", 0), 0u) << e;

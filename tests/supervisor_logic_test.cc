@@ -90,7 +90,7 @@ std::function<uint64_t()> Sequence(std::deque<uint64_t> values) {
 }
 
 TEST(SupervisorBackoff, DoublesFromFirstUpToTheCapWithoutJitter) {
-  Backoff b({milliseconds(100), milliseconds(1000), 0.0}, Sequence({}));
+  Backoff b({milliseconds(100), milliseconds(1000), 0.0, /*immediate=*/false}, Sequence({}));
   std::vector<int64_t> got;
   for (int i = 0; i < 7; ++i) got.push_back(b.Next().count());
   EXPECT_EQ(got, (std::vector<int64_t>{100, 200, 400, 800, 1000, 1000, 1000}));
@@ -98,7 +98,7 @@ TEST(SupervisorBackoff, DoublesFromFirstUpToTheCapWithoutJitter) {
 
 TEST(SupervisorBackoff, JitterTakesAtMostItsShareOffEachDelay) {
   // jitter 0.5: of a delay d, the random value modulo (d / 2 + 1) is taken off.
-  Backoff b({milliseconds(100), milliseconds(1000), 0.5}, Sequence({50, 100, 0, 7}));
+  Backoff b({milliseconds(100), milliseconds(1000), 0.5, /*immediate=*/false}, Sequence({50, 100, 0, 7}));
   EXPECT_EQ(b.Next().count(), 100 - 50);  // the whole share, at most
   EXPECT_EQ(b.Next().count(), 200 - 100);
   EXPECT_EQ(b.Next().count(), 400);
@@ -106,7 +106,8 @@ TEST(SupervisorBackoff, JitterTakesAtMostItsShareOffEachDelay) {
 }
 
 TEST(SupervisorBackoff, JitteredDelaysStayWithinTheirBoundsForAnyRandomValue) {
-  Backoff b({milliseconds(10), milliseconds(300), 0.25}, Sequence({~0ull, ~0ull, ~0ull, ~0ull, ~0ull, ~0ull, ~0ull}));
+  Backoff b({milliseconds(10), milliseconds(300), 0.25, /*immediate=*/false},
+            Sequence({~0ull, ~0ull, ~0ull, ~0ull, ~0ull, ~0ull, ~0ull}));
   int64_t nominal = 10;
   for (int i = 0; i < 7; ++i) {
     const int64_t d = b.Next().count();
@@ -117,7 +118,7 @@ TEST(SupervisorBackoff, JitteredDelaysStayWithinTheirBoundsForAnyRandomValue) {
 }
 
 TEST(SupervisorBackoff, ResetStartsAgainFromFirst) {
-  Backoff b({milliseconds(50), milliseconds(1000), 0.0}, Sequence({}));
+  Backoff b({milliseconds(50), milliseconds(1000), 0.0, /*immediate=*/false}, Sequence({}));
   (void)b.Next();
   (void)b.Next();
   b.Reset();
@@ -125,12 +126,45 @@ TEST(SupervisorBackoff, ResetStartsAgainFromFirst) {
 }
 
 TEST(SupervisorBackoff, AHugeAttemptCountNeitherOverflowsNorExceedsTheCap) {
-  Backoff b({milliseconds(1), milliseconds(1) * 3600000, 0.0}, Sequence({}));
+  Backoff b({milliseconds(1), milliseconds(1) * 3600000, 0.0, /*immediate=*/false}, Sequence({}));
   for (int i = 0; i < 200; ++i) {
     const int64_t d = b.Next().count();
     ASSERT_GT(d, 0);
     ASSERT_LE(d, 3600000);
   }
+}
+
+// The default policy restarts at once after a crash, as OTP does; only a
+// crash that repeats within `period` of the child's start waits.
+TEST(SupervisorBackoff, TheFirstRestartAfterACrashIsNotDelayed) {
+  Backoff b(BackoffPolicy{}, Sequence({0, 0}));  // the defaults: 100 ms, 10 s, jitter 0.5
+  EXPECT_EQ(b.AfterExit(milliseconds(10), milliseconds(5000)).count(), 0);
+  // A crash again 10 ms after that restart: the first delay, jittered by 0 here.
+  EXPECT_EQ(b.AfterExit(milliseconds(10), milliseconds(5000)).count(), 100);
+}
+
+TEST(SupervisorBackoff, RepeatedCrashesWithinThePeriodDoubleFromFirstUpToTheCap) {
+  Backoff b({milliseconds(100), milliseconds(1000), 0.0}, Sequence({}));
+  std::vector<int64_t> got;
+  for (int i = 0; i < 7; ++i) got.push_back(b.AfterExit(milliseconds(1), milliseconds(5000)).count());
+  EXPECT_EQ(got, (std::vector<int64_t>{0, 100, 200, 400, 800, 1000, 1000}));
+}
+
+TEST(SupervisorBackoff, ACrashAfterARunLongerThanThePeriodIsRestartedAtOnceAgain) {
+  Backoff b({milliseconds(100), milliseconds(1000), 0.0}, Sequence({}));
+  EXPECT_EQ(b.AfterExit(milliseconds(1), milliseconds(5000)).count(), 0);
+  EXPECT_EQ(b.AfterExit(milliseconds(1), milliseconds(5000)).count(), 100);
+  EXPECT_EQ(b.AfterExit(milliseconds(1), milliseconds(5000)).count(), 200);
+  // It ran 5.001 s, past the window: not a repeated crash.
+  EXPECT_EQ(b.AfterExit(milliseconds(5001), milliseconds(5000)).count(), 0);
+  EXPECT_EQ(b.AfterExit(milliseconds(5000), milliseconds(5000)).count(), 100);  // within it (not longer)
+}
+
+TEST(SupervisorBackoff, WithoutImmediateTheFirstRestartWaitsFirstToo) {
+  Backoff b({milliseconds(100), milliseconds(1000), 0.0, /*immediate=*/false}, Sequence({}));
+  EXPECT_EQ(b.AfterExit(milliseconds(1), milliseconds(5000)).count(), 100);
+  EXPECT_EQ(b.AfterExit(milliseconds(1), milliseconds(5000)).count(), 200);
+  EXPECT_EQ(b.AfterExit(milliseconds(6000), milliseconds(5000)).count(), 100);
 }
 
 TEST(SupervisorParse, DurationsNeedAUnit) {

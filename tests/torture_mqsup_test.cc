@@ -22,7 +22,9 @@
 // delivered, duplicates, lost and the restart latency (SIGKILL sent -> the
 // next actor's mailbox open: median, p90, max), and the supervisor's own
 // part of it (its exit seen -> the next child exec'd, from its log), and the
-// restart split into its parts (below, RestartParts).
+// restart split into its parts (below, RestartParts). MQ_TORTURE_ACTOR=PATH
+// runs another build of the actor (a dynamically linked one against the
+// MQ_STATIC_TOOLS one, in the same run).
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -157,13 +159,17 @@ TEST_P(MqsupTortureTest, PlainSendtoAcrossKillsOfAnMqsupChildLosesNothingUnderAc
   ASSERT_EQ(::mkfifo(ready.c_str(), 0600), 0) << std::strerror(errno);
   const int fifo = ::open(ready.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
   ASSERT_GE(fifo, 0);
+  // The actor: MQ_TORTURE_ACTOR names another build of it (to compare a
+  // dynamically linked actor with a static one in the same run).
+  const char* actor_env = std::getenv("MQ_TORTURE_ACTOR");
+  const std::string actor = actor_env != nullptr && *actor_env == '/' ? actor_env : MQ_TORTURE_SUPERVISED_ACTOR;
   // No backoff (the restart latency is what is measured) and an intensity
   // no torture reaches.
   WriteFileOrDie(run.config(), "[supervisor]\ncontrol = " + Quote(run.control()) +
                                    "\nintensity = 1000000\nperiod = \"1s\"\n"
                                    "backoff = { first = \"0ms\", cap = \"0ms\", jitter = 0.0 }\n\n"
                                    "[[child]]\nname = \"actor\"\ncommand = [" +
-                                   Quote(MQ_TORTURE_SUPERVISED_ACTOR) + ", " + Quote(mode) + ", " + Quote(delivered) +
+                                   Quote(actor) + ", " + Quote(mode) + ", " + Quote(delivered) +
                                    "]\nenv = { MQ_TORTURE_READY = " + Quote(ready) +
                                    ", MQ_TORTURE_FIRST = " + Quote(first_file) + " }\nrestart = \"transient\"\nsocket = " + Quote(sock) +
                                    "\nqueue = " + Quote(queue) + "\n");

@@ -63,16 +63,21 @@ void ReadSupervisor(Reader& r, const toml::table& t, SupervisorSpec* spec) {
   if (const toml::node* b = t.get("backoff")) {
     const toml::table* bt = b->as_table();
     if (bt == nullptr) {
-      r.Fail(*b, "supervisor.backoff", "expected a table with first, cap and jitter");
+      r.Fail(*b, "supervisor.backoff", "expected a table with first, cap, jitter and immediate");
       return;
     }
-    r.OnlyKnown(*bt, "supervisor.backoff.", {"first", "cap", "jitter"});
+    r.OnlyKnown(*bt, "supervisor.backoff.", {"first", "cap", "jitter", "immediate"});
     r.DurationField(*bt, "first", "supervisor.backoff.first", &spec->backoff.first);
     r.DurationField(*bt, "cap", "supervisor.backoff.cap", &spec->backoff.cap);
     if (const toml::node* j = bt->get("jitter")) {
       std::optional<double> d = j->value<double>();  // an integer converts
       if (!d || *d < 0 || *d > 1) r.Fail(*j, "supervisor.backoff.jitter", "expected a number from 0 to 1");
       else spec->backoff.jitter = *d;
+    }
+    if (const toml::node* im = bt->get("immediate")) {
+      std::optional<bool> flag = im->value_exact<bool>();
+      if (!flag) r.Fail(*im, "supervisor.backoff.immediate", "expected true or false");
+      else spec->backoff.immediate = *flag;
     }
     if (!r.failed() && spec->backoff.cap < spec->backoff.first)
       r.Fail(*b, "supervisor.backoff.cap", "is shorter than first; the cap must be at least the first delay");

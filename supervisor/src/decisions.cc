@@ -55,16 +55,26 @@ bool RestartIntensity::Record(TimePoint now) {
 }
 
 Duration Backoff::Next() {
+  if (policy_.immediate && attempt_ == 0) {
+    attempt_ = 1;  // the next one waits `first`
+    return Duration(0);
+  }
   const int64_t first = std::max<int64_t>(policy_.first.count(), 0);
   const int64_t cap = std::max<int64_t>(policy_.cap.count(), first);
+  const uint32_t doublings = attempt_ - (policy_.immediate ? 1 : 0);
   int64_t d = first;
-  for (uint32_t i = 0; i < attempt_ && d < cap; ++i) d = d > cap / 2 ? cap : d * 2;
+  for (uint32_t i = 0; i < doublings && d < cap; ++i) d = d > cap / 2 ? cap : d * 2;
   d = std::min(d, cap);
   if (attempt_ < 64) ++attempt_;
   const double jitter = std::clamp(policy_.jitter, 0.0, 1.0);
   const auto span = static_cast<uint64_t>(static_cast<double>(d) * jitter);
   if (span == 0 || !random_) return Duration(d);
   return Duration(d - static_cast<int64_t>(random_() % (span + 1)));
+}
+
+Duration Backoff::AfterExit(Duration ran, Duration period) {
+  if (ran > period) Reset();  // not a repeated crash within the window
+  return Next();
 }
 
 }  // namespace mq::supervisor

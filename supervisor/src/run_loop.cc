@@ -87,6 +87,9 @@ bool Supervisor::Advance(Status* error) {
       }
       Log(sp.status().message());
       c.pid = 0;
+      // It never ran: the next try is a repeated crash and backs off
+      // (Backoff::AfterExit), not an immediate retry until the intensity gives up.
+      c.spawned_at = options_.now();
       OnExit(i, ExitReason::Exit(127));
       if (exit_code_ >= 0) return true;
       continue;
@@ -148,8 +151,8 @@ void Supervisor::OnExit(size_t i, const ExitReason& reason) {
     c.state = ChildProcess::State::kDown;
     return;
   }
-  if (ran > spec_.backoff.cap) c.backoff.Reset();  // it ran long enough: start over from `first`
-  const Duration delay = c.backoff.Next();
+  // The first restart at once; one after a run shorter than `period` backs off.
+  const Duration delay = c.backoff.AfterExit(std::chrono::duration_cast<Duration>(ran), spec_.period);
   const std::vector<size_t> group = ChildrenToRestart(spec_.strategy, i, children_.size());
   for (auto it = group.rbegin(); it != group.rend(); ++it) {
     if (*it != i) StopAndRecord(*it, "stopping", " to restart it with " + c.spec.name, true);

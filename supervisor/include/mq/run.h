@@ -44,8 +44,11 @@
 //      every child is stopped (reverse start order) and Run returns
 //      kExitGaveUp;
 //   5. ChildrenToRestart(strategy): the others are stopped (reverse order),
-//      then, after the failed child's Backoff delay, all are started again
-//      in start order (each waiting for its readiness as at start).
+//      then, after the failed child's Backoff delay (Backoff::AfterExit:
+//      none for the first restart after a crash, or after a run longer than
+//      `period`; first, 2 x first, ... for a child that crashes again
+//      within `period`), all are started again in start order (each
+//      waiting for its readiness as at start).
 // Stopping a child: SIGTERM, then SIGKILL after its `shutdown`
 // (`brutal_kill`: SIGKILL at once).
 //

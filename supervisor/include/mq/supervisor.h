@@ -14,8 +14,12 @@
 //     within `period` (RestartIntensity), after which it stops every child
 //     and exits non-zero, so that its own supervisor (or systemd) escalates.
 //
-// Between an exit and the restart the supervisor waits a Backoff delay:
-// capped exponential with jitter, from `first` doubling up to `cap`.
+// When: the first restart after a crash is immediate, as in OTP (which
+// never delays one). Only a child that exits again within `period` of its
+// start (a repeated crash, in the window the intensity counts) waits a
+// Backoff delay: capped exponential with jitter, from `first` doubling up to
+// `cap`. A child that ran longer than `period` is restarted at once again.
+// `immediate = false` delays every restart, the first too (by `first`).
 //
 // Errors: functions that parse return mq::Result; nothing throws.
 #pragma once
@@ -103,22 +107,31 @@ class RestartIntensity {
 // ---- Backoff before a restart ----
 
 struct BackoffPolicy {
-  Duration first{100};   // the delay before the first restart
+  Duration first{100};   // the first delay: before the second restart (or the first, if !immediate)
   Duration cap{10000};   // no delay is longer
   // The share of each delay that is random: delay d becomes a value in
   // [d * (1 - jitter), d]. 0: no jitter; at most 1.
   double jitter = 0.5;
+  // true (the default): the first restart after a crash is not delayed, as
+  // in OTP; the delays above apply to the repeated ones. false: every
+  // restart waits, the first one `first`.
+  bool immediate = true;
 };
 
-// The delays of consecutive restarts of one child: first, 2 x first, ... up
-// to cap, each jittered. `random` returns a uniformly distributed uint64_t
-// (inject a fixed sequence in tests). Reset() starts over from `first`
-// (the supervisor calls it when the child has run longer than the cap).
+// The delays of consecutive restarts of one child: 0 (when immediate), then
+// first, 2 x first, ... up to cap, each jittered (0 stays 0). `random`
+// returns a uniformly distributed uint64_t (inject a fixed sequence in
+// tests). Reset() starts over (the next delay is 0 again, or `first`).
 class Backoff {
  public:
   Backoff(BackoffPolicy policy, std::function<uint64_t()> random)
       : policy_(policy), random_(std::move(random)) {}
   Duration Next();
+  // The delay before restarting a child that ran for `ran` before it exited,
+  // as the supervisor asks: a run longer than `period` (the intensity's
+  // window) is no repeated crash, so the sequence starts over (Reset) and
+  // the restart is immediate again; otherwise Next().
+  Duration AfterExit(Duration ran, Duration period);
   void Reset() { attempt_ = 0; }
   uint32_t attempt() const { return attempt_; }
 
