@@ -166,6 +166,7 @@ static Status InspectIndexInto(const std::string& log_path, const LogSummary& lo
   info->entries = r.Entries();
   info->extractor = meta.extractor;
   info->clean = meta.clean;
+  info->synced_log = meta.synced_log;
   auto stale = [&](std::string why) {
     info->state = IndexInfo::State::kStale;
     info->detail = std::move(why) + "; the next writable open rebuilds it";
