@@ -37,8 +37,12 @@ class StoreIndexPowerCutTest : public ::testing::Test {
   std::string path_ = dir_.File("q");
 
   // Ten messages, then a writer that dies with its index unclean (in use,
-  // written unsynced during this boot).
-  void LeaveUncleanIndex() {
+  // written during this boot). `unsynced_flush`: it runs with sync=none and
+  // its last index commit is a flush of "after", which syncs nothing and so
+  // claims no synced log (IndexMeta::synced_log): an index a power cut may
+  // have torn. Otherwise its last commit is its open's, which covers only
+  // synced log bytes.
+  void LeaveUncleanIndex(bool unsynced_flush = false) {
     {
       std::unique_ptr<Store> s;
       ASSERT_TRUE(Store::Open(path_, StoreOptions()).MoveTo(&s).ok());
@@ -51,9 +55,15 @@ class StoreIndexPowerCutTest : public ::testing::Test {
     const pid_t pid = ::fork();
     if (pid == 0) {
       std::unique_ptr<Store> s;
-      if (!Store::Open(path_, StoreOptions()).MoveTo(&s).ok()) ::_exit(1);
+      StoreOptions o;
+      if (unsynced_flush) {
+        o.sync = SyncPolicy::kNone;
+        o.index_tail_flush = 1;
+      }
+      if (!Store::Open(path_, o).MoveTo(&s).ok()) ::_exit(1);
       uint64_t seq = 0;
       if (!s->Append("after").MoveTo(&seq).ok()) ::_exit(1);
+      (void)s->Stats();  // waits for the flush in flight
       ::_exit(0);  // no Close
     }
     int status = 0;
@@ -70,7 +80,7 @@ class StoreIndexPowerCutTest : public ::testing::Test {
 };
 
 TEST_F(StoreIndexPowerCutTest, UncleanIndexFromAnotherBootIsReplacedByANewFile) {
-  LeaveUncleanIndex();
+  LeaveUncleanIndex(/*unsynced_flush=*/true);
   const std::string old_index = test::ReadFileOrDie(path_ + ".idx");
   OtherBootEnv other_boot;
   StoreOptions o;
@@ -85,7 +95,23 @@ TEST_F(StoreIndexPowerCutTest, UncleanIndexFromAnotherBootIsReplacedByANewFile) 
   ASSERT_TRUE(s->Close().ok());
 }
 
-// The shape a power cut leaves under MDB_NOSYNC when the file grew: the meta
+// An unclean index whose last commit covers only synced log bytes is whole
+// (its commits synced their pages: MDB_NOMETASYNC): another boot keeps it.
+TEST_F(StoreIndexPowerCutTest, UncleanIndexFromAnotherBootThatCoversOnlySyncedLogIsKept) {
+  LeaveUncleanIndex();
+  OtherBootEnv other_boot;
+  StoreOptions o;
+  o.env = &other_boot;
+  std::unique_ptr<Store> s;
+  ASSERT_TRUE(Store::Open(path_, o).MoveTo(&s).ok());
+  EXPECT_EQ(s->open_report().index_action, IndexAction::kCaughtUp) << DescribeIndexAction(s->open_report());
+  EXPECT_EQ(s->open_report().messages_indexed, 1u);  // "after", past what the open's commit covered
+  EXPECT_FALSE(test::FileExists(path_ + ".idx.unreadable"));
+  ExpectAllElevenPending(s.get());
+  ASSERT_TRUE(s->Close().ok());
+}
+
+// The shape a power cut leaves under MDB_NOSYNC (which older versions used) when the file grew: the meta
 // pages (rewritten in place, the first two) survive, the pages appended after
 // the synced end do not. Reading them through LMDB's map would raise SIGBUS.
 TEST_F(StoreIndexPowerCutTest, IndexShorterThanItsMetaPageSaysIsReplacedAndTheQueueOpens) {

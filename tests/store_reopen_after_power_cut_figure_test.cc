@@ -3,9 +3,10 @@
 // its index unclean (written unsynced, in use) and a tail of `late`
 // messages past what its index holds; then the store opens the log
 //   - in the same boot (a kill: the index is trusted, the tail scanned into it);
-//   - in another boot (a power cut: the unclean index may hold a meta page
-//     without the pages it points to, so it is rebuilt from the log;
-//     docs/design.md, "When the index is trusted").
+//   - in another boot (a power cut: the writer's last index commit, its
+//     open's, covers only log bytes that were synced, so the index is kept
+//     and only the log after it is scanned; docs/design.md, "An index that
+//     survives a power cut"; before, it was rebuilt from the whole log).
 // It prints both; it asserts only that every message is there after each.
 // MQ_REOPEN_FIGURE_MIB sets the log's size (default 16 MiB, 4 under a
 // sanitizer; 1024 for the figure in docs/reliability.md),

@@ -85,6 +85,10 @@ struct IndexInfo {
   uint64_t entries = 0;        // pending messages it lists
   std::string extractor;       // key extractor it was built with
   bool clean = false;          // last closed cleanly
+  // Log bytes its last commit claims were durable before it (== applied: an
+  // unclean index that outlives a power cut; docs/design.md, "An index that
+  // survives a power cut"); 0: none.
+  uint64_t synced_log = 0;
 };
 const char* IndexStateName(IndexInfo::State s);
 

@@ -33,7 +33,7 @@ void IndexTail::Clear() {
   tail_pending_ = 0;
 }
 
-void IndexTail::Freeze(const IndexMeta& meta) {
+void IndexTail::Freeze(const IndexMeta& meta, GroupCommit* log, uint64_t gen) {
   assert(!in_flight_ && frozen_.empty() && frozen_deletes_.empty());  // at most one flush at a time
   // frozen_ is empty here (its flush finished), so the swap hands tail_ the
   // frozen vector's storage back for the next tail.
@@ -47,9 +47,21 @@ void IndexTail::Freeze(const IndexMeta& meta) {
   frozen_deletes_.swap(deletes_);
   // LMDB will hold [0, meta.applied): the meta says so in the same transaction.
   frozen_meta_ = meta;
+  frozen_log_ = log;
+  frozen_gen_ = gen;
 }
 
 Status IndexTail::WriteFrozen(Index* index, bool keyed) {
+  // The log first (docs/design.md, "An index that survives a power cut"):
+  // every append and used flag written before the freeze is made durable,
+  // so this commit describes only synced log bytes and says so. A failed
+  // sync costs only that claim (the group commit keeps its error for the
+  // writers); the flush goes on.
+  IndexMeta meta = frozen_meta_;
+  meta.synced_log = 0;
+  if (frozen_log_ != nullptr && frozen_log_->SyncUpTo(frozen_gen_).ok() &&
+      frozen_log_->synced_end() >= meta.applied)
+    meta.synced_log = meta.applied;
   Index::Write w(index);
   Status s = w.Begin();
   std::sort(frozen_deletes_.begin(), frozen_deletes_.end());  // Delete is fastest in seq order
@@ -93,7 +105,7 @@ Status IndexTail::WriteFrozen(Index* index, bool keyed) {
       if (!s.ok()) break;
     }
   }
-  if (s.ok()) s = w.PutMeta(frozen_meta_);
+  if (s.ok()) s = w.PutMeta(meta);
   if (s.ok()) s = w.Commit();
   return s;
 }

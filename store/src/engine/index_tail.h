@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "engine/chunked_vector.h"
+#include "engine/group_commit.h"
 #include "util/coding.h"
 #include "index/index.h"
 #include "mq/store_threads.h"
@@ -166,7 +167,11 @@ class IndexTail {
   bool empty() const { return tail_.empty() && deletes_.empty(); }
   // Moves the tail and the waiting deletes into the frozen tail, with the
   // meta record the flush's index transaction writes. No flush in flight.
-  void Freeze(const IndexMeta& meta);
+  // `log` (nullptr under sync=none): the flush first makes the log durable
+  // up to generation `gen` (every write made before the freeze), so that its
+  // meta can say that it covers only synced log bytes (IndexMeta::synced_log;
+  // docs/design.md, "An index that survives a power cut").
+  void Freeze(const IndexMeta& meta, GroupCommit* log = nullptr, uint64_t gen = 0);
   // The frozen tail's index transaction: its deletes, its entries still to
   // go (with their keys' items if `keyed`) and its meta, in one commit. Runs
   // on the tail writer, or on the caller's thread (FlushTail). Sorts the
@@ -214,6 +219,8 @@ class IndexTail {
   bool frozen_all_live_ = false;  // no entry was consumed before the freeze
   std::vector<uint64_t> frozen_deletes_;
   IndexMeta frozen_meta_;
+  GroupCommit* frozen_log_ = nullptr;  // syncs the log before the flush commits (nullptr: not)
+  uint64_t frozen_gen_ = 0;            // the log's write generation at the freeze
   bool in_flight_ = false;  // handed to the tail writer, not yet waited for
   uint64_t writes_ = 0;
 

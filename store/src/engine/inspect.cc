@@ -166,6 +166,7 @@ static Status InspectIndexInto(const std::string& log_path, const LogSummary& lo
   info->entries = r.Entries();
   info->extractor = meta.extractor;
   info->clean = meta.clean;
+  info->synced_log = meta.synced_log;
   auto stale = [&](std::string why) {
     info->state = IndexInfo::State::kStale;
     info->detail = std::move(why) + "; the next writable open rebuilds it";
@@ -181,7 +182,9 @@ static Status InspectIndexInto(const std::string& log_path, const LogSummary& lo
   } else if (meta.log_id != log.log_id) {
     return stale("it was built for another log file (log id differs)");
   }
-  if (!meta.clean && meta.boot_id != env->BootId())
+  // As the open decides (store_open.cc, SurvivesPowerCut): an index whose
+  // last commit covers only synced log bytes outlives a power cut.
+  if (!meta.clean && meta.boot_id != env->BootId() && (log.legacy || !CoversOnlySyncedLog(meta)))
     return stale("the machine restarted since it was last written unsynced");
   if (meta.applied > log.file_bytes) return stale("it covers more bytes than the log has");
   if (std::string why; !IndexProvesLogFlags(meta, log.legacy, log.session, dir.get(), BaseName(log_path), &why))

@@ -17,8 +17,11 @@ Status StoreImpl::FreezeForFlush(bool* frozen) {
   MQ_RETURN_IF_ERROR(WaitTailFlush());
   if (!broken_.ok()) return broken_;
   if (tail_.empty()) return Status::OK();
-  // LMDB will hold [0, end_): the meta says so in the flush's transaction.
-  tail_.Freeze(CurrentMeta(false));
+  // LMDB will hold [0, end_): the meta says so in the flush's transaction,
+  // which first makes the log durable up to everything written so far, so
+  // that a later boot may trust it (sync=none promises nothing durable: its
+  // flushes do not sync the log, and claim nothing).
+  tail_.Freeze(CurrentMeta(false), opt_.sync == SyncPolicy::kNone ? nullptr : &commit_, commit_.write_gen());
   *frozen = true;
   return Status::OK();
 }

@@ -84,6 +84,10 @@ class StoreImpl final : public Store {
   Status CommitOpenWrite(Index::Write* w) MQ_REQUIRES(mu_);
   Status CutTail(uint64_t offset, uint64_t size, const std::string& reason) MQ_REQUIRES(mu_);
   IndexMeta CurrentMeta(bool clean) const MQ_REQUIRES(mu_);
+  // An unclean index from another boot that a power cut cannot have made
+  // lie: its last commit claims only synced log bytes, and the log has a
+  // header (docs/design.md, "An index that survives a power cut").
+  bool SurvivesPowerCut(const IndexMeta& m) const MQ_REQUIRES(mu_);
   bool LogProvesIndexFlags(const IndexMeta& m, std::string* why) MQ_REQUIRES(mu_);
   Status BumpSession(bool sync) MQ_REQUIRES(mu_);  // sync: fdatasync the log after the stamp
   // The key extractor lives in the log (key_record.cc; docs/log-format.md,
@@ -272,6 +276,11 @@ class StoreImpl final : public Store {
   bool mark_unwritten_ MQ_GUARDED_BY(mu_) = false;
   bool mark_sync_ MQ_GUARDED_BY(mu_) = false;
   bool record_key_ MQ_GUARDED_BY(mu_) = false;
+  // During OpenIndex: log bytes [0, open_synced_end_) are durable (the open
+  // synced the log before its first index commit, or, resuming in the same
+  // boot, the index it trusts says so), so the open's commits that cover no
+  // more claim it (IndexMeta::synced_log). 0 otherwise.
+  uint64_t open_synced_end_ MQ_GUARDED_BY(mu_) = 0;
   bool repair_flags_ MQ_GUARDED_BY(mu_) = false;  // RebuildIndex: rewrite bad used flags (RepairFlags)
   std::vector<uint64_t> bad_flag_offsets_ MQ_GUARDED_BY(mu_);  // the scan's bad used flags, for RepairFlags
   uint64_t end_ MQ_GUARDED_BY(mu_) = 0;  // bytes of valid log

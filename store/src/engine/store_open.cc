@@ -242,7 +242,7 @@ bool StoreImpl::IndexTrusted(const IndexMeta& m, uint64_t size, std::string* why
   } else if (m.log_id != log_.header.log_id) {
     return no("it was built for another log file (log id differs)");
   }
-  if (!m.clean && m.boot_id != boot_id_)
+  if (!m.clean && m.boot_id != boot_id_ && !SurvivesPowerCut(m))
     return no("the machine restarted since it was last written unsynced");
   if (m.applied > size) return no("it covers " + std::to_string(m.applied) + " bytes but the log has " +
                                   std::to_string(size));
@@ -271,6 +271,10 @@ bool StoreImpl::IndexTrusted(const IndexMeta& m, uint64_t size, std::string* why
 //    device, inode, size and ctime after its last sync, and any write since
 //    (which sets the ctime; no user can set it back) causes a rebuild, as
 //    does a crash.
+bool StoreImpl::SurvivesPowerCut(const IndexMeta& m) const {
+  return !log_.legacy && !log_.header_damaged && m.valid && CoversOnlySyncedLog(m) && m.applied >= log_.data_start;
+}
+
 bool StoreImpl::LogProvesIndexFlags(const IndexMeta& m, std::string* why) {
   return IndexProvesLogFlags(m, log_.legacy, log_.header.session, qdir_.get(), name_, why);
 }
@@ -315,6 +319,10 @@ IndexMeta StoreImpl::CurrentMeta(bool clean) const {
   m.consumed_bytes = consumed_bytes_;
   m.pending_bytes = pending_bytes_;
   m.session = log_.header.session;
+  // The open's commits claim what the open made sure of (open_synced_end_);
+  // a flush's claims what it synced (IndexTail::WriteFrozen); other commits
+  // (compaction, rebuild, close) claim nothing.
+  if (open_synced_end_ != 0 && end_ <= open_synced_end_ && !log_.legacy) m.synced_log = end_;
   return m;
 }
 
@@ -348,7 +356,11 @@ Status StoreImpl::OpenIndex() {
   // Such an index is not reused, not even for a rebuild: a new file replaces
   // it (the old one is kept as QUEUE.idx.unreadable, as an unreadable one;
   // what its meta said still serves below as an untrusted index's does).
-  const bool torn = s.IsCorruption() || (s.ok() && present && !meta.clean && meta.boot_id != boot_id_);
+  // An index whose last commit claims only synced log bytes is whole: its
+  // commits synced their pages (MDB_NOMETASYNC), so a power cut can only have
+  // undone the last one (docs/design.md, "An index that survives a power cut").
+  const bool torn = s.IsCorruption() ||
+                    (s.ok() && present && !meta.clean && meta.boot_id != boot_id_ && !SurvivesPowerCut(meta));
   if (!s.ok() && !torn) return s;
   std::string why = "there was no index";
   if (torn) {
@@ -392,6 +404,21 @@ Status StoreImpl::OpenIndex() {
   // index write transaction for an open whose log holds few messages, not
   // one for the mark and more for the scan, each of which would leave pages
   // on LMDB's free list (docs/mailbox.md, "Descriptors and idle cost").
+  // The open's commits (often the only ones a store that appends little
+  // ever makes) claim only synced log bytes, so that a later boot may trust
+  // them (docs/design.md, "An index that survives a power cut"): what a
+  // trusted index proves durable (a clean close synced the log; an unclean
+  // index says so itself), and, when the log holds more, the log is synced
+  // before the first index commit. A resumed open syncs nothing: its commits
+  // claim only what the index it trusts proved.
+  open_synced_end_ = 0;
+  if (!log_.legacy && !log_.header_damaged) {
+    if (trusted && (meta.clean || CoversOnlySyncedLog(meta))) open_synced_end_ = meta.applied;
+    if (!resume && open_synced_end_ < size) {
+      MQ_RETURN_IF_ERROR(file_->Sync());
+      open_synced_end_ = size;
+    }
+  }
   mark_unwritten_ = true;
   mark_sync_ = !resume;
   record_key_ = !log_.key_in_log;
@@ -430,6 +457,7 @@ Status StoreImpl::OpenIndex() {
     MQ_RETURN_IF_ERROR(CommitOpenWrite(&w));
   }
   mark_unwritten_ = false;
+  open_synced_end_ = 0;  // from here on, only a flush that syncs the log first claims it
   // Last, once nothing refused the log: stamp it with this open's session.
   return BumpSession(!resume);
 }
@@ -538,6 +566,7 @@ Status StoreImpl::ScanAndIndex(uint64_t from, uint64_t prev_seq, bool framed_onl
       MQ_RETURN_IF_ERROR(CommitOpenWrite(&w));
     }
     end_ = size;
+    open_synced_end_ = 0;  // offsets of the old log: the rewrite's commit claims nothing
     MQ_RETURN_IF_ERROR(CompactLocked(nullptr, true));
   }
   commit_.SetLastSeq(next_seq_ - 1);

@@ -36,6 +36,7 @@ std::string EncodeMeta(const IndexMeta& m) {
   s += m.extractor;
   for (uint64_t v : {m.session, m.closed_dev, m.closed_ino, m.closed_size, m.closed_ctime_ns}) PutFixed64(&s, v);
   s.push_back(m.key_in_log ? 1 : 0);
+  PutFixed64(&s, m.synced_log);
   return s;
 }
 
@@ -77,6 +78,8 @@ bool DecodeMeta(std::string_view s, IndexMeta* m) {
   // Added later, without a version change: an index written before says
   // nothing of the log's key extractor record (false).
   m->key_in_log = rest > 5 * 8 && p[0] == 1;
+  // Added later still, the same way: an older index claims no synced log (0).
+  m->synced_log = rest >= 5 * 8 + 1 + 8 ? DecodeFixed64(p + 1) : 0;
   return true;
 }
 
@@ -103,7 +106,8 @@ Status LmdbStatus(int rc, const std::string& path, std::string_view what) {
 }
 
 // A power cut can keep LMDB's meta page (rewritten in place) without the
-// pages an unsynced (MDB_NOSYNC) commit appended after the file's synced end:
+// pages an unsynced (MDB_NOSYNC, which older versions used) commit appended
+// after the file's synced end:
 // reading them through the map would raise SIGBUS. Such a file is corrupt.
 Status Index::CheckPagesPresent() {
   MDB_envinfo info;
@@ -134,7 +138,15 @@ Status Index::Open(const std::string& path, bool read_only, mode_t mode, std::un
   mdb_env_set_mapsize(idx->env_, std::min(kInitialMapBytes, idx->max_map_));
   mdb_env_set_maxreaders(idx->env_, 126);
   unsigned flags = MDB_NOSUBDIR | MDB_NOTLS | MDB_NORDAHEAD;
-  flags |= read_only ? MDB_RDONLY : MDB_NOSYNC;
+  // MDB_NOMETASYNC: every commit fdatasyncs the pages it wrote, then writes
+  // LMDB's meta page without a sync (the next commit's sync, or
+  // SyncToDisk, makes it durable). A power cut may then undo the last
+  // commit but never leaves a meta page naming pages that are not on disk,
+  // so any commit a later boot finds is whole (docs/design.md, "An index
+  // that survives a power cut"). Under MDB_NOSYNC, which the index used
+  // before, a commit could reuse pages of the last synced one before its
+  // own meta page was durable, so nothing in it survived a power cut.
+  flags |= read_only ? MDB_RDONLY : MDB_NOMETASYNC;
   // Never path-based: LMDB would follow a link planted in a shared
   // directory (index_files.h).
   Status os = idx->files_.Open(path, dir_fd, read_only, mode);

@@ -8,9 +8,10 @@
 //            A block's seq is at most its first item's; every item of a block
 //            is older than the next block's seq (index_keys.cc).
 //
-// The index is derived data: the log is the truth. It runs unsynced
-// (MDB_NOSYNC) and is trusted after a crash only under the rules of
-// docs/design.md, "When the index is trusted". LMDB's int error codes become
+// The index is derived data: the log is the truth. Its commits sync their
+// pages but not LMDB's meta page (MDB_NOMETASYNC: a power cut may undo the
+// last commit, never tear one), and it is trusted after a crash only under
+// the rules of docs/design.md, "When the index is trusted". LMDB's int error codes become
 // Status in exactly one place, LmdbStatus().
 #pragma once
 
@@ -84,7 +85,16 @@ struct IndexMeta {
   // Set by a clean close, after the log's last sync: the log file as it was
   // then (device, inode, size, ctime in ns). 0 while the index is in use.
   uint64_t closed_dev = 0, closed_ino = 0, closed_size = 0, closed_ctime_ns = 0;
+  // The log offset before which the log's bytes (and the used flags this
+  // commit's deletes rely on) were durable before this commit was made; 0:
+  // not known. Equal to `applied`, the commit claims nothing a power cut may
+  // take from the log, and a later boot may trust it (docs/design.md, "An
+  // index that survives a power cut"). Added without a version change: an
+  // older meta lacks it (0).
+  uint64_t synced_log = 0;
 };
+// The commit that wrote `m` describes only log bytes that were durable.
+inline bool CoversOnlySyncedLog(const IndexMeta& m) { return m.synced_log != 0 && m.synced_log == m.applied; }
 
 Status LmdbStatus(int rc, const std::string& path, std::string_view what);
 
