@@ -168,6 +168,9 @@ struct StoreStats {
   uint64_t log_id = 0;
   uint64_t compactions = 0;        // by this Store object
   uint64_t syncs = 0;              // fdatasyncs by this Store object
+  // Times its flusher thread (sync=batch, no StoreThreads) woke from a wait:
+  // none while nothing is written (it waits with no timer until a write).
+  uint64_t flusher_wakeups = 0;
   uint64_t index_writes = 0;       // flushes of the index tail handed to the tail writer thread by this Store object
   uint64_t index_map_bytes = 0;    // the index's LMDB map now (address space, not disk)
   uint64_t index_map_resizes = 0;  // times this Store object grew (or adopted) the map
