@@ -35,7 +35,7 @@ namespace mq {
 // When appends and consumes reach the disk (named like Redis's appendfsync).
 enum class SyncPolicy {
   kAlways,  // fdatasync before a call returns (concurrent callers share one)
-  kBatch,   // a background group commit every batch_interval
+  kBatch,   // a background group commit of what was written, within batch_interval
   kNone,    // left to the OS; synced on Close, Sync() and compaction
 };
 Result<SyncPolicy> ParseSyncPolicy(std::string_view s);  // "always" | "batch" | "none"
