@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "mq/mailbox.h"
@@ -54,6 +56,13 @@ void DiskUse(const std::string& dir, long long* allocated, long long* apparent) 
   ::closedir(d);
 }
 
+double ProcessCpuSeconds() {
+  struct rusage ru;
+  if (::getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+  auto sec = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  return sec(ru.ru_utime) + sec(ru.ru_stime);
+}
+
 }  // namespace
 
 const char* IdleKindName(IdleKind k) {
@@ -65,7 +74,8 @@ const char* IdleKindName(IdleKind k) {
   return "?";
 }
 
-bool MeasureIdle(IdleKind k, long n, const std::string& dir, IdleCost* out, std::string* error) {
+bool MeasureIdle(IdleKind k, long n, const std::string& dir, IdleCost* out, std::string* error,
+                 const IdleOptions& opt) {
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
     *error = dir + ": " + std::strerror(errno);
     return false;
@@ -85,7 +95,8 @@ bool MeasureIdle(IdleKind k, long n, const std::string& dir, IdleCost* out, std:
   std::vector<std::unique_ptr<Store>> stores;
   std::vector<std::unique_ptr<Mailbox>> boxes;
   StoreOptions so;
-  so.sync = SyncPolicy::kNone;  // no flusher thread: what an idle store holds, not a sync policy's
+  // sync=none by default, no flusher: what an idle store holds, not a sync policy's.
+  so.sync = opt.batch ? SyncPolicy::kBatch : SyncPolicy::kNone;
   const auto t0 = std::chrono::steady_clock::now();
   for (long i = 0; i < n; ++i) {
     const std::string q = dir + "/q" + std::to_string(i);
@@ -122,6 +133,13 @@ bool MeasureIdle(IdleKind k, long n, const std::string& dir, IdleCost* out, std:
   out->threads = static_cast<double>(ProcStatus("Threads") - thr0) / d;
   out->disk_kb = static_cast<double>(allocated) / 1024 / d;
   out->apparent_kb = static_cast<double>(apparent) / 1024 / d;
+  if (opt.idle_seconds > 0) {
+    const double cpu0 = ProcessCpuSeconds();
+    const auto w0 = std::chrono::steady_clock::now();
+    std::this_thread::sleep_for(std::chrono::duration<double>(opt.idle_seconds));
+    out->idle_cpu_s = ProcessCpuSeconds() - cpu0;
+    out->idle_wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
+  }
   return true;
 }
 

@@ -20,10 +20,22 @@ const char* IdleKindName(IdleKind k);
 // left in DIR (allocated blocks, and apparent bytes), and the time to open one.
 struct IdleCost {
   double open_us = 0, rss_kb = 0, vm_kb = 0, fds = 0, threads = 0, disk_kb = 0, apparent_kb = 0;
+  // With IdleOptions::idle_seconds: the CPU (user + system, getrusage) the
+  // whole process used while they sat idle that long, and the wall time.
+  double idle_cpu_s = 0, idle_wall_s = 0;
+};
+
+struct IdleOptions {
+  // sync=batch instead of sync=none: each store then has a flusher (a thread
+  // of its own, or a turn on the runtime's sync thread).
+  bool batch = false;
+  // After measuring, leave them idle this long and measure the CPU used.
+  double idle_seconds = 0;
 };
 
 // Opens n of kind `k` in `dir` (empty or missing; created), measures, and
 // keeps them open until it returns. False with *error set if one fails.
-bool MeasureIdle(IdleKind k, long n, const std::string& dir, IdleCost* out, std::string* error);
+bool MeasureIdle(IdleKind k, long n, const std::string& dir, IdleCost* out, std::string* error,
+                 const IdleOptions& opt = {});
 
 }  // namespace mq::bench

@@ -20,6 +20,7 @@
 
 #include <gtest/gtest.h>
 
+#include "engine/store_threads.h"
 #include "mailbox_testing.h"
 #include "mq/mailbox.h"
 #include "mq/runtime.h"
@@ -220,6 +221,38 @@ TEST(MailboxRuntime, ThreadCountDoesNotGrowWithMailboxes) {
   EXPECT_EQ(ThreadCount(), with_one) << n << " mailboxes on one runtime";
   mbs.clear();
   EXPECT_EQ(ThreadCount(), with_one);
+}
+
+// Idle mailboxes on a runtime at sync=batch cost its sync thread nothing
+// (issue 23, "Idle cost"): each stored and synced a message, then none of
+// them is on the sync schedule and the sync thread does not wake for 300 ms
+// (before, it took a turn per mailbox every batch_interval: 1,200 here).
+TEST(MailboxRuntime, IdleMailboxesAtSyncBatchCauseNoSyncThreadWakeups) {
+  constexpr size_t kMailboxes = 20;
+  FastTempDir dir;
+  std::shared_ptr<Runtime> rt = CreateRuntimeOrDie();
+  ASSERT_TRUE(rt);
+  std::vector<std::unique_ptr<Mailbox>> mbs;
+  for (size_t i = 0; i < kMailboxes; ++i) {
+    MailboxOptions o = OptionsOn(dir, i, rt);
+    o.store.sync = SyncPolicy::kBatch;
+    o.store.batch_interval = 5ms;
+    mbs.push_back(test::OpenMailboxOrDie(o));
+    ASSERT_TRUE(mbs.back());
+    ASSERT_TRUE(Send(o.socket_path, Payload(i, 0)).ok());
+  }
+  for (size_t i = 0; i < kMailboxes; ++i)
+    ASSERT_TRUE(test::WaitUntil([&] { return mbs[i]->Stats().store.durable_seq == 1; })) << i;
+  StoreThreads::Impl* threads = rt->store_threads()->impl();
+  ASSERT_TRUE(test::WaitUntil([&] { return threads->flushers_scheduled() == 0; }))
+      << threads->flushers_scheduled() << " idle mailboxes are still on the sync schedule";
+  const uint64_t wakeups = threads->sync_wakeups();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(threads->sync_wakeups(), wakeups) << "the sync thread woke while every mailbox was idle";
+  EXPECT_EQ(threads->flushers_scheduled(), 0u);
+  // Still served: a message now is stored and synced by the runtime alone.
+  ASSERT_TRUE(Send(dir.File("m0.sock"), Payload(0, 1)).ok());
+  ASSERT_TRUE(test::WaitUntil([&] { return mbs[0]->Stats().store.durable_seq == 2; }));
 }
 
 // A mailbox closed while its runtime serves others stores what its socket

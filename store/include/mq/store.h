@@ -35,7 +35,7 @@ namespace mq {
 // When appends and consumes reach the disk (named like Redis's appendfsync).
 enum class SyncPolicy {
   kAlways,  // fdatasync before a call returns (concurrent callers share one)
-  kBatch,   // a background group commit every batch_interval
+  kBatch,   // a background group commit of what was written, within batch_interval
   kNone,    // left to the OS; synced on Close, Sync() and compaction
 };
 Result<SyncPolicy> ParseSyncPolicy(std::string_view s);  // "always" | "batch" | "none"
@@ -168,6 +168,9 @@ struct StoreStats {
   uint64_t log_id = 0;
   uint64_t compactions = 0;        // by this Store object
   uint64_t syncs = 0;              // fdatasyncs by this Store object
+  // Times its flusher thread (sync=batch, no StoreThreads) woke from a wait:
+  // none while nothing is written (it waits with no timer until a write).
+  uint64_t flusher_wakeups = 0;
   uint64_t index_writes = 0;       // flushes of the index tail handed to the tail writer thread by this Store object
   uint64_t index_map_bytes = 0;    // the index's LMDB map now (address space, not disk)
   uint64_t index_map_resizes = 0;  // times this Store object grew (or adopted) the map

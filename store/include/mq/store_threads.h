@@ -10,7 +10,9 @@
 //  - the sync thread syncs each store's log when its batch_interval has
 //    passed since its last turn, earliest due first; the fdatasyncs of
 //    different stores run one after another, so with many busy stores a
-//    store's turn may come later than its batch_interval;
+//    store's turn may come later than its batch_interval. A store with
+//    nothing to sync is not on its schedule (its next write puts it back):
+//    with every store idle the thread sleeps with no timer;
 //  - the index writer runs the stores' index transactions one after
 //    another, in the order they were handed over;
 //  - the compactor (a third thread, started by the first automatic

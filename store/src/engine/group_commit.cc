@@ -25,6 +25,11 @@ uint64_t GroupCommit::syncs() {
   return syncs_;
 }
 
+uint64_t GroupCommit::flusher_wakeups() {
+  MutexLock l(&sync_mu_);
+  return flusher_wakeups_;
+}
+
 void GroupCommit::SetFile(std::shared_ptr<File> file, Directory* dir, uint64_t dev, uint64_t ino) {
   MutexLock l(&file_mu_);
   file_ = std::move(file);
@@ -153,6 +158,9 @@ void GroupCommit::StartFlusher() {
     MutexLock l(&sync_mu_);
     stop_flusher_ = false;
   }
+  // Armed: the first turn comes an interval after the open, and syncs what
+  // the open could not call durable (StartUnsynced), as before the arming.
+  flush_armed_.store(true);
   if (shared_) {
     shared_->impl()->AttachFlusher(this, batch_interval_);
     attached_ = true;
@@ -161,14 +169,45 @@ void GroupCommit::StartFlusher() {
   flusher_ = std::thread([this] { FlusherLoop(); });
 }
 
-void GroupCommit::FlushDue() {
+void GroupCommit::ArmFlusher() {
+  if (flush_armed_.exchange(true)) return;  // another writer did
+  if (shared_) {
+    // Not attached (closed, or never started): the call finds nothing.
+    shared_->impl()->WakeFlusher(this);
+    return;
+  }
+  {
+    // Under sync_mu_: the flusher looks at write_gen_ and waits under it,
+    // so it is either past that look (and saw this write) or waiting.
+    MutexLock l(&sync_mu_);
+  }
+  flusher_cv_.NotifyAll();
+}
+
+bool GroupCommit::Disarm() {
+  flush_armed_.store(false);
+  if (!Dirty()) return true;
+  // A write came in after the look that found the store clean: stay armed
+  // (its writer may have seen the flag clear and woken us too: harmless).
+  flush_armed_.store(true);
+  return false;
+}
+
+bool GroupCommit::FlushDue() {
   uint64_t gen = 0;
   {
     MutexLock l(&sync_mu_);
+    if (stop_flusher_) return false;
+    if (!Dirty()) return !Disarm();
     gen = write_gen_.load();
-    if (stop_flusher_ || gen <= synced_gen_ || !sync_error_.ok()) return;
   }
   (void)SyncUpTo(gen);
+  // Clean now (nothing written during the sync): leave the schedule at once
+  // rather than come back an interval later to find nothing to do.
+  MutexLock l(&sync_mu_);
+  if (stop_flusher_) return false;
+  if (!Dirty()) return !Disarm();
+  return true;
 }
 
 void GroupCommit::StopFlusher() {
@@ -192,20 +231,36 @@ void GroupCommit::StopFlusher() {
   flusher_.join();
 }
 
+// Sleeps (no timer) while the store is clean; once a write wakes it, syncs
+// at most once every batch_interval until the store is clean again. A write
+// after a long idle is synced at once (its interval since the last sync has
+// passed); one soon after a sync waits out the rest of the interval.
 void GroupCommit::FlusherLoop() {
   MutexLock l(&sync_mu_);
+  // The open counts as a sync: the first turn comes an interval after it.
+  auto last = std::chrono::steady_clock::now();
   while (!stop_flusher_) {
-    // Sleeps for batch_interval, unless told to stop.
-    const auto until = std::chrono::steady_clock::now() + batch_interval_;
+    if (!Dirty()) {
+      if (!Disarm()) continue;
+      while (!stop_flusher_ && !Dirty()) {
+        flusher_cv_.Wait(&sync_mu_);
+        ++flusher_wakeups_;
+      }
+      continue;
+    }
+    const auto until = last + batch_interval_;
     for (auto now = std::chrono::steady_clock::now(); !stop_flusher_ && now < until;
-         now = std::chrono::steady_clock::now())
-      flusher_cv_.WaitFor(&sync_mu_, until - now);
+         now = std::chrono::steady_clock::now()) {
+      (void)flusher_cv_.WaitFor(&sync_mu_, until - now);
+      ++flusher_wakeups_;
+    }
     if (stop_flusher_) break;
     const uint64_t gen = write_gen_.load();
     if (gen <= synced_gen_ || !sync_error_.ok()) continue;
     l.Unlock();
     (void)SyncUpTo(gen);
     l.Lock();
+    last = std::chrono::steady_clock::now();
   }
 }
 

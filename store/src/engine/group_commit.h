@@ -3,7 +3,8 @@
 // (Appended, Wrote); a caller that needs them durable calls SyncUpTo with the
 // generation it saw, and at most one fdatasync runs at a time, outside the
 // store's mutex, for everyone waiting. Under sync=batch its own thread (the
-// flusher) syncs every batch_interval.
+// flusher) syncs what was written, at most once every batch_interval; it
+// sleeps with no timer while nothing is written (the flusher's arming, below).
 //
 // It holds its own reference to the log file (the store swaps in a new one
 // after a compaction), and checks after each sync that the queue's path
@@ -47,6 +48,7 @@ class GroupCommit {
     last_seq_.store(last_seq);
     written_end_.store(end);
     write_gen_.fetch_add(1);
+    if (!flush_armed_.load()) ArmFlusher();
   }
   // The log offset before which every byte was synced by a sync this object
   // ran (0: none yet); what a sync mark records (docs/log-format.md, "Sync marks").
@@ -58,7 +60,11 @@ class GroupCommit {
     if (synced_end_.load() > end) synced_end_.store(end);
   }
   // A write that adds no message (a used flag): the generation it made.
-  uint64_t Wrote() { return write_gen_.fetch_add(1) + 1; }
+  uint64_t Wrote() {
+    const uint64_t gen = write_gen_.fetch_add(1) + 1;
+    if (!flush_armed_.load()) ArmFlusher();
+    return gen;
+  }
   // The open (or a rebuild) found messages up to last_seq in the log.
   void SetLastSeq(uint64_t last_seq) { last_seq_.store(last_seq); }
   // At open: a previous process may have died with writes not yet synced,
@@ -120,14 +126,27 @@ class GroupCommit {
   // still waiting returns.
   void StopFlusher() MQ_EXCLUDES(sync_mu_);
   // The shared sync thread's turn: syncs what was written since the last
-  // sync, if anything (one iteration of FlusherLoop).
-  void FlushDue() MQ_EXCLUDES(sync_mu_, file_mu_);
+  // sync, if anything (one iteration of FlusherLoop). True: stay on the sync
+  // schedule (something may be left to sync). False: the store is clean (or
+  // stopped, or failed) and leaves the schedule; its next write puts it back
+  // (ArmFlusher -> StoreThreads::Impl::WakeFlusher).
+  [[nodiscard]] bool FlushDue() MQ_EXCLUDES(sync_mu_, file_mu_);
+  // Times the flusher thread of its own (no StoreThreads) woke from a wait.
+  uint64_t flusher_wakeups() MQ_EXCLUDES(sync_mu_);
 
  private:
   friend class StoreImpl;  // names this class's mutexes in its lock order (MQ_ACQUIRED_BEFORE)
   // OK if the log's name still leads to the file identified by (dev, ino).
   Status CheckFileInPlace(Directory* dir, uint64_t dev, uint64_t ino);
   void FlusherLoop() MQ_EXCLUDES(sync_mu_);
+  // The first write after the flusher found the store clean: wakes it (its
+  // own thread's wait, or puts the store back on the shared sync schedule).
+  void ArmFlusher() MQ_EXCLUDES(sync_mu_);
+  // Something written is not synced yet, and syncing may still succeed.
+  bool Dirty() MQ_REQUIRES(sync_mu_) { return write_gen_.load() > synced_gen_ && sync_error_.ok(); }
+  // The flusher found the store clean: disarms, so that the next write wakes
+  // it. False if a write came in meanwhile (then it stays armed).
+  bool Disarm() MQ_REQUIRES(sync_mu_);
 
   const std::string path_;
   const std::string name_;
@@ -149,7 +168,17 @@ class GroupCommit {
   uint64_t syncs_ MQ_GUARDED_BY(sync_mu_) = 0;
   Status sync_error_ MQ_GUARDED_BY(sync_mu_);
   bool stop_flusher_ MQ_GUARDED_BY(sync_mu_) = false;
-  CondVar flusher_cv_;
+  // The flusher's arming (sync=batch): true while the flusher is awake (its
+  // own thread) or the store is on the shared sync schedule; false while it
+  // sleeps with no timer, the store clean. The flusher clears it when it
+  // finds the store clean and then looks at write_gen_ again; a writer bumps
+  // write_gen_ and then looks at it, and if clear sets it and wakes the
+  // flusher (ArmFlusher). Both sides are sequentially consistent, so at least
+  // one sees the other's change: no write is left unsynced while the flusher
+  // sleeps. Without a flusher (sync=none or always) it stays true.
+  std::atomic<bool> flush_armed_{true};
+  uint64_t flusher_wakeups_ MQ_GUARDED_BY(sync_mu_) = 0;
+  CondVar flusher_cv_;  // a write armed the flusher, or stop
   std::thread flusher_;
   std::shared_ptr<StoreThreads> shared_;  // set: no flusher_ thread
   bool attached_ = false;                 // to shared_'s sync thread (open and close only)

@@ -447,6 +447,7 @@ StoreStats StoreImpl::Stats() {
     st.index_map_resizes = index_->map_resizes();
   }
   st.syncs = commit_.syncs();
+  st.flusher_wakeups = commit_.flusher_wakeups();
   return st;
 }
 

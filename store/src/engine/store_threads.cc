@@ -38,8 +38,29 @@ void StoreThreads::Impl::AttachFlusher(GroupCommit* gc, std::chrono::millisecond
   {
     MutexLock l(&mu_);
     if (flushers_.count(gc) != 0) return;
-    auto at = schedule_.emplace(Clock::now() + interval, gc);
-    flushers_.emplace(gc, Flusher{interval, at});
+    // Its first turn an interval from now (it syncs what the open could
+    // not call durable); a clean turn then takes it off the schedule.
+    const auto now = Clock::now();
+    auto at = schedule_.emplace(now + interval, gc);
+    flushers_.emplace(gc, Flusher{interval, at, now, false});
+  }
+  sync_cv_.NotifyAll();
+}
+
+void StoreThreads::Impl::WakeFlusher(GroupCommit* gc) {
+  {
+    MutexLock l(&mu_);
+    auto it = flushers_.find(gc);
+    if (it == flushers_.end()) return;  // detached (closing)
+    Flusher& f = it->second;
+    if (f.at != schedule_.end()) return;  // on the schedule already
+    if (syncing_ == gc) {
+      f.wake_after_turn = true;  // its turn is deciding to leave: the loop puts it back
+      return;
+    }
+    // Due an interval after its last turn: at most one sync an interval, as
+    // on the schedule; at once after a long idle.
+    f.at = schedule_.emplace(std::max(Clock::now(), f.last_turn + f.interval), gc);
   }
   sync_cv_.NotifyAll();
 }
@@ -58,27 +79,37 @@ void StoreThreads::Impl::SyncLoop() {
   MutexLock l(&mu_);
   while (!stop_) {
     if (schedule_.empty()) {
+      // No store has anything to sync: no timer until one is written to.
       sync_cv_.Wait(&mu_);
+      ++sync_wakeups_;
       continue;
     }
     const auto due = schedule_.begin()->first;
     if (Clock::now() < due) {
       (void)sync_cv_.WaitUntil(&mu_, due);
+      ++sync_wakeups_;
       continue;
     }
     GroupCommit* gc = schedule_.begin()->second;
     schedule_.erase(schedule_.begin());
     Flusher& f = flushers_.at(gc);
     f.at = schedule_.end();  // off the schedule while it runs
+    f.wake_after_turn = false;
     syncing_ = gc;
     ++syncs_run_;
     l.Unlock();
-    gc->FlushDue();
+    const bool again = gc->FlushDue();
     l.Lock();
     syncing_ = nullptr;
-    // Still attached: its next turn an interval from now.
+    // Still attached and not clean (or written to during the turn): its next
+    // turn an interval from now. Clean: off the schedule until WakeFlusher.
     auto it = flushers_.find(gc);
-    if (it != flushers_.end()) it->second.at = schedule_.emplace(Clock::now() + it->second.interval, gc);
+    if (it != flushers_.end()) {
+      Flusher& g = it->second;
+      g.last_turn = Clock::now();
+      if (again || g.wake_after_turn) g.at = schedule_.emplace(g.last_turn + g.interval, gc);
+      g.wake_after_turn = false;
+    }
     sync_cv_.NotifyAll();
   }
 }
@@ -159,6 +190,16 @@ size_t StoreThreads::Impl::compactions_queued() {
 uint64_t StoreThreads::Impl::syncs_run() {
   MutexLock l(&mu_);
   return syncs_run_;
+}
+
+uint64_t StoreThreads::Impl::sync_wakeups() {
+  MutexLock l(&mu_);
+  return sync_wakeups_;
+}
+
+size_t StoreThreads::Impl::flushers_scheduled() {
+  MutexLock l(&mu_);
+  return schedule_.size() + (syncing_ != nullptr ? 1 : 0);
 }
 
 uint64_t StoreThreads::Impl::writes_run() {

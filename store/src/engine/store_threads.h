@@ -4,10 +4,15 @@
 // The compactor thread (started by the first compaction queued) runs the
 // queued Compactors' work one after another (compactor.h).
 //
-// The sync thread keeps a schedule of the GroupCommits attached to it, by
-// when each is due (its last turn + its batch_interval), and runs the
-// earliest due one's FlushDue. The index writer keeps a FIFO of IndexTails
-// with a write queued and runs the front one's RunQueuedWrite.
+// The sync thread keeps a schedule of the GroupCommits attached to it that
+// have something to sync, by when each is due (its last turn + its
+// batch_interval), and runs the earliest due one's FlushDue. A turn that
+// leaves the store clean takes it off the schedule (FlushDue returns false);
+// its next write puts it back (GroupCommit::ArmFlusher -> WakeFlusher), due
+// an interval after its last turn, or at once if that has passed. With no
+// store on the schedule the thread waits with no timer: idle stores cost it
+// nothing. The index writer keeps a FIFO of IndexTails with a write queued
+// and runs the front one's RunQueuedWrite.
 //
 // Detaching (a GroupCommit's StopFlusher, an IndexTail's StopWriter, and
 // their destructors): the entry leaves the schedule or the queue under mu_,
@@ -48,6 +53,9 @@ class StoreThreads::Impl {
   // The sync thread.
   void AttachFlusher(GroupCommit* gc, std::chrono::milliseconds interval) MQ_EXCLUDES(mu_);
   void DetachFlusher(GroupCommit* gc) MQ_EXCLUDES(mu_);
+  // gc (attached, off the schedule) was written to: back on the schedule.
+  // Called by a writer, maybe under the store's mutex.
+  void WakeFlusher(GroupCommit* gc) MQ_EXCLUDES(mu_);
 
   // The index writer: t has a write queued (its state is kQueued).
   void QueueWrite(IndexTail* t) MQ_EXCLUDES(mu_);
@@ -60,6 +68,11 @@ class StoreThreads::Impl {
   void DetachCompactor(Compactor* c) MQ_EXCLUDES(mu_);
 
   uint64_t syncs_run() MQ_EXCLUDES(mu_);
+  // Times the sync thread woke from a wait (a due turn, a store put on the
+  // schedule, or a spurious wakeup): 0 more while every store is idle.
+  uint64_t sync_wakeups() MQ_EXCLUDES(mu_);
+  // Stores on the sync schedule (or in their turn now).
+  size_t flushers_scheduled() MQ_EXCLUDES(mu_);
   uint64_t writes_run() MQ_EXCLUDES(mu_);
   uint64_t compactions_run() MQ_EXCLUDES(mu_);
   size_t compactions_queued() MQ_EXCLUDES(mu_);
@@ -71,7 +84,9 @@ class StoreThreads::Impl {
 
   struct Flusher {
     std::chrono::milliseconds interval;
-    std::multimap<Clock::time_point, GroupCommit*>::iterator at;
+    std::multimap<Clock::time_point, GroupCommit*>::iterator at;  // schedule_.end(): off it
+    Clock::time_point last_turn;  // when its last turn ended (or it attached)
+    bool wake_after_turn = false;  // WakeFlusher came during its turn
   };
 
   Mutex mu_;
@@ -84,6 +99,7 @@ class StoreThreads::Impl {
   IndexTail* writing_ MQ_GUARDED_BY(mu_) = nullptr;
   bool stop_ MQ_GUARDED_BY(mu_) = false;
   uint64_t syncs_run_ MQ_GUARDED_BY(mu_) = 0;
+  uint64_t sync_wakeups_ MQ_GUARDED_BY(mu_) = 0;
   uint64_t writes_run_ MQ_GUARDED_BY(mu_) = 0;
   CondVar compact_cv_;  // a compaction queued, one ended, or stop
   std::deque<Compactor*> compactions_ MQ_GUARDED_BY(mu_);
