@@ -324,6 +324,7 @@ void Stall(benchmark::State& state, uint64_t n) {
   state.counters["swap_index_entries"] = Value(static_cast<double>(tm.swap_index_entries));
   state.counters["build_commit_ms"] = ms(tm.build_commit_us);
   state.counters["drop_old_ms"] = ms(tm.drop_old_us);
+  state.counters["release_old_ms"] = ms(tm.release_old_us);
 }
 
 bool WriteAll(int fd, const char* p, size_t len) {

@@ -201,6 +201,8 @@ struct CompactionResult {
     uint64_t swap_index_entries = 0; //   index entries the commit under the lock wrote (the last
                                      //   piece's and consumes': never the pending messages')
     uint64_t drop_old_us = 0;        // emptying the old index tables after the swap, without the lock
+    uint64_t release_old_us = 0;     // letting go of the old log (its close) and of the copy's
+                                     // bookkeeping, without the lock
   } timing;
 };
 

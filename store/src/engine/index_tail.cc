@@ -52,10 +52,12 @@ void IndexTail::Freeze(const IndexMeta& meta) {
 Status IndexTail::WriteFrozen(Index* index, bool keyed) {
   Index::Write w(index);
   Status s = w.Begin();
-  std::sort(frozen_deletes_.begin(), frozen_deletes_.end());  // Delete is fastest in seq order
-  for (size_t i = 0; s.ok() && i < frozen_deletes_.size(); ++i) {
+  std::vector<uint64_t> dels(frozen_deletes_.size());
+  for (size_t i = 0; i < dels.size(); ++i) dels[i] = frozen_deletes_[i];
+  std::sort(dels.begin(), dels.end());  // Delete is fastest in seq order
+  for (size_t i = 0; s.ok() && i < dels.size(); ++i) {
     bool found = false;
-    s = w.Delete(frozen_deletes_[i], &found);
+    s = w.Delete(dels[i], &found);
   }
   for (size_t i = 0; s.ok() && i < frozen_.size(); ++i) {
     const Entry& e = frozen_[i];
