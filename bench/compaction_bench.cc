@@ -322,6 +322,7 @@ void Stall(benchmark::State& state, uint64_t n) {
   state.counters["swap_sync_ms"] = ms(tm.swap_sync_us);
   state.counters["swap_rename_ms"] = ms(tm.swap_rename_us);
   state.counters["swap_commit_ms"] = ms(tm.swap_commit_us);
+  state.counters["swap_switch_ms"] = ms(tm.swap_switch_us);
   state.counters["swap_index_entries"] = Value(static_cast<double>(tm.swap_index_entries));
   state.counters["build_commit_ms"] = ms(tm.build_commit_us);
   state.counters["drop_old_ms"] = ms(tm.drop_old_us);

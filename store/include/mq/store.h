@@ -198,6 +198,7 @@ struct CompactionResult {
     uint64_t swap_sync_us = 0;       //   fdatasync of the new log
     uint64_t swap_rename_us = 0;     //   rename and the directory's fsync
     uint64_t swap_commit_us = 0;     //   the switch and the index commit
+    uint64_t swap_switch_us = 0;     //     of it, the switch (before the commit)
     uint64_t swap_index_entries = 0; //   index entries the commit under the lock wrote (the last
                                      //   piece's and consumes': never the pending messages')
     uint64_t drop_old_us = 0;        // emptying the old index tables after the swap, without the lock

@@ -416,6 +416,9 @@ Status StoreImpl::CompactOnlineSteps(CompactionResult* result) {
   // switch to the new tables. Begun before the lock (LMDB's writer lock is
   // free: no other index writer runs while compacting_ is set).
   MQ_RETURN_IF_ERROR(w.Begin());
+  // What the swap lets go of (the index tail and the hidden set, grown to
+  // millions of entries during the copy) is freed after the lock, here.
+  RewrittenLog::Leftovers leftovers;
   {
     TryingLock l(&mu_);
     const uint64_t t_locked = SteadyMicros();
@@ -447,6 +450,9 @@ Status StoreImpl::CompactOnlineSteps(CompactionResult* result) {
     n.consumed_bytes = out.consumed_bytes_;
     uint64_t t_durable = t_rename;
     n.durable_us = &t_durable;
+    uint64_t t_switched = t_rename;
+    n.switched_us = &t_switched;
+    n.leftovers = &leftovers;
     t.swap_index_entries = w.entries();
     // The commit below (after the rename) makes the new tables current.
     MQ_RETURN_IF_ERROR(w.MakeCurrent());
@@ -457,6 +463,7 @@ Status StoreImpl::CompactOnlineSteps(CompactionResult* result) {
     const uint64_t t_end = SteadyMicros();
     t.swap_rename_us = t_durable - t_rename;
     t.swap_commit_us = t_end - t_durable;
+    t.swap_switch_us = t_switched - t_durable;
     t.swap_lock_us = t_end - t_locked;
   }
 
@@ -477,6 +484,7 @@ Status StoreImpl::CompactOnlineSteps(CompactionResult* result) {
   // messages' locations (32 bytes a message).
   src.reset();
   out.FreeCopied();
+  leftovers = RewrittenLog::Leftovers();
   const uint64_t t_end = SteadyMicros();
   t.release_old_us = t_end - t_release;
   t.total_us = t_end - t_start;

@@ -33,6 +33,14 @@ void IndexTail::Clear() {
   tail_pending_ = 0;
 }
 
+void IndexTail::ClearInto(Dropped* d) {
+  assert(!in_flight_ && frozen_.empty());  // the flush in flight has finished
+  d->tail.swap(tail_);
+  d->keys.swap(keys_);
+  d->deletes.swap(deletes_);
+  Clear();  // what the swaps handed back: empty
+}
+
 void IndexTail::Freeze(const IndexMeta& meta) {
   assert(!in_flight_ && frozen_.empty() && frozen_deletes_.empty());  // at most one flush at a time
   // frozen_ is empty here (its flush finished), so the swap hands tail_ the

@@ -160,6 +160,16 @@ class IndexTail {
   // Forgets the tail and the waiting deletes (compaction and rebuild, which
   // replace LMDB's content, after the flush in flight has finished).
   void Clear();
+  // What Clear forgets, kept to be freed later: an online compaction's swap
+  // hands it over so that freeing millions of entries happens after the
+  // store's lock is let go.
+  struct Dropped {
+    Entries tail;
+    KeyMap keys;
+    ChunkedVector<uint64_t> deletes;
+  };
+  // Clear, with what it forgets moved into *d (empty before).
+  void ClearInto(Dropped* d);
 
   // ---- flushing ----
   // Nothing to flush.

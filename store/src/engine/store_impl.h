@@ -219,6 +219,13 @@ class StoreImpl final : public Store {
     uint64_t tail_start = 0, tail_seq = 0;  // its last message
     uint64_t pending_bytes = 0, consumed_count = 0, consumed_bytes = 0;
     uint64_t* durable_us = nullptr;  // if set: the steady clock (µs) once the rename is durable
+    uint64_t* switched_us = nullptr;  // if set: the steady clock (µs) once the store switched, before the commit
+    // If set: the old log's index tail and hidden set are moved here, to be
+    // freed by the caller after it lets go of mu_ (online compaction).
+    struct Leftovers {
+      IndexTail::Dropped tail;
+      SeqSet hidden;
+    }* leftovers = nullptr;
   };
   // `tmp_name` (QUEUE.compact) created new for a rewrite, with the queue
   // file's mode, after unlinking whatever was there (never written through).
