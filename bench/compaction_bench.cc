@@ -250,7 +250,7 @@ std::vector<Sample> From(const std::vector<Sample>& v, double from) {
 }
 
 void Stall(benchmark::State& state, uint64_t n) {
-  double compact_ms = 0, appended = 0, received = 0, load1 = 0;
+  double compact_ms = 0, appended = 0, received = 0, load1 = 0, kept = 0;
   double wa = 0, wr = 0, wa_cpu = 0, wr_cpu = 0, wa0 = 0, wr0 = 0, cp99 = 0, cp99_0 = 0;
   CompactionResult::Timing tm;
   for (auto _ : state) {
@@ -286,6 +286,7 @@ void Stall(benchmark::State& state, uint64_t n) {
     wr_cpu = Traffic::WorstCpuMs(rc);
     cp99 = Traffic::P99Ms(c);
     tm = r.timing;
+    kept = static_cast<double>(r.messages_kept);
     appended = static_cast<double>(during.appended());
     received = static_cast<double>(during.received());
     if (const char* p = std::getenv("MQ_BENCH_COMPACT_TIMELINE"))
@@ -321,6 +322,12 @@ void Stall(benchmark::State& state, uint64_t n) {
   state.counters["swap_sync_ms"] = ms(tm.swap_sync_us);
   state.counters["swap_rename_ms"] = ms(tm.swap_rename_us);
   state.counters["swap_commit_ms"] = ms(tm.swap_commit_us);
+  state.counters["swap_switch_ms"] = ms(tm.swap_switch_us);
+  state.counters["swap_index_entries"] = Value(static_cast<double>(tm.swap_index_entries));
+  state.counters["build_commit_ms"] = ms(tm.build_commit_us);
+  state.counters["drop_old_ms"] = ms(tm.drop_old_us);
+  state.counters["messages_kept"] = Value(kept);
+  state.counters["release_old_ms"] = ms(tm.release_old_us);
 }
 
 bool WriteAll(int fd, const char* p, size_t len) {

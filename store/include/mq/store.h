@@ -190,7 +190,8 @@ struct CompactionResult {
     uint64_t snapshot_lock_us = 0;   // the snapshot, with the wait for the index flush in flight
     uint64_t copy_us = 0;            // the bulk copy and its fdatasync, without the lock
     uint64_t rounds = 0;             // catch-up rounds without the lock
-    uint64_t rounds_us = 0;          // their time (copy, flags, fdatasync)
+    uint64_t rounds_us = 0;          // their time (copy, flags, fdatasync, index commit)
+    uint64_t build_commit_us = 0;    // committing the new index tables, without the lock (bulk and rounds)
     uint64_t round_lock_max_us = 0;  // the longest lock hold of one round (reading the end)
     uint64_t throttled_rounds = 0;   // rounds during which appends and consumes were throttled
     uint64_t swap_wait_us = 0;       // taking the lock for the swap
@@ -200,6 +201,12 @@ struct CompactionResult {
     uint64_t swap_sync_us = 0;       //   fdatasync of the new log
     uint64_t swap_rename_us = 0;     //   rename and the directory's fsync
     uint64_t swap_commit_us = 0;     //   the switch and the index commit
+    uint64_t swap_switch_us = 0;     //     of it, the switch (before the commit)
+    uint64_t swap_index_entries = 0; //   index entries the commit under the lock wrote (the last
+                                     //   piece's and consumes': never the pending messages')
+    uint64_t drop_old_us = 0;        // emptying the old index tables after the swap, without the lock
+    uint64_t release_old_us = 0;     // letting go of the old log (its close) and of the copy's
+                                     // bookkeeping, without the lock
   } timing;
 };
 

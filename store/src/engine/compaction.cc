@@ -223,7 +223,13 @@ Status StoreImpl::InstallRewrittenLog(const std::string& tmp_name, std::unique_p
   pending_bytes_ = n.pending_bytes;
   consumed_count_ = n.consumed_count;
   consumed_bytes_ = n.consumed_bytes;
-  tail_.Clear();  // its messages and waiting deletes are in the transaction
+  // The tail's messages and waiting deletes are in the transaction.
+  if (n.leftovers != nullptr) {
+    tail_.ClearInto(&n.leftovers->tail);  // freed after the lock (they can be millions)
+    hidden_.swap(n.leftovers->hidden);
+  } else {
+    tail_.Clear();
+  }
   read_.last_seq = 0;
   StaleReader();
   read_.key_front.clear();
@@ -237,6 +243,7 @@ Status StoreImpl::InstallRewrittenLog(const std::string& tmp_name, std::unique_p
     commit_.ReplaceFile(file_, fi.device, fi.inode, end_);
     last_sync_mark_ = 0;  // the new log has none
   }
+  if (n.switched_us != nullptr) *n.switched_us = SteadyMicros();
   Status s = w->PutMeta(CurrentMeta(false));
   if (s.ok()) s = w->Commit();
   if (!s.ok()) {

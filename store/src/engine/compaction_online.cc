@@ -7,12 +7,14 @@
 //      compacting_ on (no index write starts until the swap; consumes are
 //      recorded in compact_consumed_).
 //   2. without mu_: copy the pending messages of [data start, E) to
-//      QUEUE.compact, build their index entries in one LMDB transaction
-//      (no other index writer runs: step 1), fdatasync.
+//      QUEUE.compact, put their index entries in the index's other
+//      generation of tables (Index::current_tables; no other index writer
+//      runs: step 1), fdatasync, and commit those tables: nothing reads
+//      them, the meta still names the current ones.
 //   3. catch-up rounds, each taking mu_ only to read the new end and the
 //      consumes recorded since the last round: copy what was appended,
 //      write the recorded consumes' used flags into the new log (and drop
-//      their entries from the transaction), fdatasync. Until the tail is
+//      their entries from the new tables), fdatasync, commit. Until the tail is
 //      small (kFinalPiece), however many rounds that takes: a round that
 //      finds the tail no smaller than the last one throttles appends and
 //      consumes (each waits at most kCompactThrottle, before taking mu_)
@@ -20,10 +22,19 @@
 //   4. under mu_ (and with group commit paused): the last piece and the last
 //      consumes, fdatasync (unless the piece was empty: the last round
 //      synced), rename over QUEUE, fsync the directory, switch the store to
-//      the new file, commit the index.
+//      the new file, commit the index: the last piece's entries and the
+//      meta, which names the new log and makes the new tables current. So
+//      the commit under mu_ writes only the last piece's entries, however
+//      many messages are pending (CompactionResult::timing.swap_index_entries).
+//   5. without mu_ (compacting_ still on, so no other index writer runs):
+//      empty the old generation of tables.
 // A crash before the rename leaves the old log, which took every append and
-// consume itself; after it, the new log, which holds everything the old one
-// held (docs/design.md, "Compaction", crash table).
+// consume itself, and the index whose meta names it and its tables (the new
+// tables, committed or not, are not read, and are emptied by the next
+// compaction); after it, the new log, which holds everything the old one
+// held, with either the index commit of step 4 (new log id, new tables) or
+// an index naming the old log id, which the open rebuilds (docs/design.md,
+// "Compaction", crash table).
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -134,8 +145,11 @@ class NewLog {
   // copied are marked consumed in the new log too, and leave the index
   // transaction. Those not yet copied need nothing: the copy reads their
   // flag from the old log, which says consumed.
-  Status ApplyConsumes(std::vector<uint64_t> seqs) {
-    if (seqs.empty()) return Status::OK();
+  Status ApplyConsumes(const ChunkedVector<uint64_t>& recorded) {
+    if (recorded.empty()) return Status::OK();
+    std::vector<uint64_t> seqs;
+    seqs.reserve(recorded.size());
+    for (size_t i = 0; i < recorded.size(); ++i) seqs.push_back(recorded[i]);
     MQ_RETURN_IF_ERROR(Flush());  // the flags go to the file, not the buffer
     std::sort(seqs.begin(), seqs.end());
     // The flags are written a span at a time: a busy receiver consumes
@@ -163,6 +177,7 @@ class NewLog {
   uint64_t tail_start_ = 0, tail_seq_ = 0;
   uint64_t pending_bytes_ = 0, consumed_count_ = 0, consumed_bytes_ = 0;
   uint64_t kept() const { return copied_.size() - consumed_count_; }
+  void FreeCopied() { std::vector<Copied>().swap(copied_); }
 
  private:
   static constexpr size_t kFlushAt = 4 << 20;
@@ -330,9 +345,14 @@ Status StoreImpl::CompactOnlineSteps(CompactionResult* result) {
     }
   } tmp_guard{qdir_.get(), tmp_name};
 
-  Index::Write w(index);
+  // The other generation of the index's tables takes the new log's entries
+  // (Index::current_tables): the current one goes on describing the old log
+  // until the swap's commit.
+  const int side = 1 - index->current_tables();
+  Index::Write w(index, side);
   MQ_RETURN_IF_ERROR(w.Begin());
-  MQ_RETURN_IF_ERROR(w.Clear());
+  MQ_RETURN_IF_ERROR(w.OpenTables());
+  MQ_RETURN_IF_ERROR(w.Clear());  // a crashed or failed compaction's, if any
   NewLog out(out_file.get(), &w, opt_.key, path_);
   log::EncodeHeader(h, out.buf());
   // The queue's key extractor goes with it (docs/log-format.md, "Key extractor records").
@@ -341,6 +361,16 @@ Status StoreImpl::CompactOnlineSteps(CompactionResult* result) {
   MQ_RETURN_IF_ERROR(out.Copy(src.get(), data_start, limit, framed_only, &r));
   MQ_RETURN_IF_ERROR(out.Flush());
   MQ_RETURN_IF_ERROR(out_file->Sync());
+  // The new tables are committed now, without the lock: nothing reads them
+  // (the meta names the current ones), so a crash from here on leaves them
+  // unread, and the commit under the lock (step 4) does not write them.
+  auto commit_tables = [&]() -> Status {
+    const uint64_t c0 = SteadyMicros();
+    Status s = w.Commit();
+    t.build_commit_us += SteadyMicros() - c0;
+    return s;
+  };
+  MQ_RETURN_IF_ERROR(commit_tables());
   const uint64_t t_rounds = SteadyMicros();
   t.copy_us = t_rounds - t_copy;
 
@@ -349,11 +379,12 @@ Status StoreImpl::CompactOnlineSteps(CompactionResult* result) {
   // appended plus consumes recorded) is no smaller than the last round's
   // means the traffic outruns the copy: the next round throttles it
   // (ThrottleForCompaction), so the copy gains on it and the rounds end.
+  // Each round commits its entries to the new tables, without the lock.
   uint64_t copied_to = limit;
   uint64_t last_tail = UINT64_MAX;
   for (;;) {
     uint64_t to = 0, tail = 0;
-    std::vector<uint64_t> consumed;
+    ChunkedVector<uint64_t> consumed;
     {
       TryingLock l(&mu_);
       const uint64_t l1 = SteadyMicros();
@@ -369,55 +400,93 @@ Status StoreImpl::CompactOnlineSteps(CompactionResult* result) {
     SetCompactThrottle(throttle);
     ++t.rounds;
     t.throttled_rounds += throttle;
+    MQ_RETURN_IF_ERROR(w.Begin());
     MQ_RETURN_IF_ERROR(out.Copy(src.get(), copied_to, to, true, &r));
     copied_to = to;
-    MQ_RETURN_IF_ERROR(out.ApplyConsumes(std::move(consumed)));
+    MQ_RETURN_IF_ERROR(out.ApplyConsumes(consumed));
     MQ_RETURN_IF_ERROR(out.Flush());
     MQ_RETURN_IF_ERROR(out_file->Sync());
+    MQ_RETURN_IF_ERROR(commit_tables());
   }
 
   // ---- 4. the last piece and the swap, under the lock ----
   const uint64_t t_swap = SteadyMicros();
   t.rounds_us = t_swap - t_rounds;
-  TryingLock l(&mu_);
-  const uint64_t t_locked = SteadyMicros();
-  t.swap_wait_us = t_locked - t_swap;
-  MQ_RETURN_IF_ERROR(CheckUsable());
-  GroupCommit::Pause no_syncs(&commit_);  // none of the old file while it is replaced
-  const uint64_t synced_end = out.offset();
-  const bool piece = end_ > copied_to || !compact_consumed_.empty();
-  MQ_RETURN_IF_ERROR(out.Copy(src.get(), copied_to, end_, true, &r));
-  MQ_RETURN_IF_ERROR(out.ApplyConsumes(std::move(compact_consumed_)));
-  compact_consumed_.clear();
-  MQ_RETURN_IF_ERROR(out.Flush());
-  const uint64_t t_sync = SteadyMicros();
-  t.swap_copy_us = t_sync - t_locked;
-  t.swap_piece_bytes = out.offset() - synced_end;
-  // The new log is complete and durable before it takes the old one's name
-  // (the last round synced it all if nothing came since).
-  if (piece || out.offset() != synced_end) MQ_RETURN_IF_ERROR(out_file->Sync());
-  const uint64_t t_rename = SteadyMicros();
-  t.swap_sync_us = t_rename - t_sync;
-  r.bytes_before = end_;
-  RewrittenLog n;
-  n.header = h;
-  n.end = out.offset();
-  n.tail_start = out.tail_start_;
-  n.tail_seq = out.tail_seq_;
-  n.pending_bytes = out.pending_bytes_;
-  n.consumed_count = out.consumed_count_;
-  n.consumed_bytes = out.consumed_bytes_;
-  uint64_t t_durable = t_rename;
-  n.durable_us = &t_durable;
-  MQ_RETURN_IF_ERROR(InstallRewrittenLog(tmp_name, std::move(out_file), n, &w, &tmp_guard.renamed));
-  compacting_ = false;  // index writes may start again
-  ++compactions_;
-  r.messages_kept = out.kept();
-  r.bytes_after = end_;
+  // The swap's transaction: the last piece's entries, the meta, and the
+  // switch to the new tables. Begun before the lock (LMDB's writer lock is
+  // free: no other index writer runs while compacting_ is set).
+  MQ_RETURN_IF_ERROR(w.Begin());
+  // What the swap lets go of (the index tail and the hidden set, grown to
+  // millions of entries during the copy) is freed after the lock, here.
+  RewrittenLog::Leftovers leftovers;
+  {
+    TryingLock l(&mu_);
+    const uint64_t t_locked = SteadyMicros();
+    t.swap_wait_us = t_locked - t_swap;
+    MQ_RETURN_IF_ERROR(CheckUsable());
+    GroupCommit::Pause no_syncs(&commit_);  // none of the old file while it is replaced
+    const uint64_t synced_end = out.offset();
+    const bool piece = end_ > copied_to || !compact_consumed_.empty();
+    MQ_RETURN_IF_ERROR(out.Copy(src.get(), copied_to, end_, true, &r));
+    MQ_RETURN_IF_ERROR(out.ApplyConsumes(compact_consumed_));
+    compact_consumed_.clear();
+    MQ_RETURN_IF_ERROR(out.Flush());
+    const uint64_t t_sync = SteadyMicros();
+    t.swap_copy_us = t_sync - t_locked;
+    t.swap_piece_bytes = out.offset() - synced_end;
+    // The new log is complete and durable before it takes the old one's name
+    // (the last round synced it all if nothing came since).
+    if (piece || out.offset() != synced_end) MQ_RETURN_IF_ERROR(out_file->Sync());
+    const uint64_t t_rename = SteadyMicros();
+    t.swap_sync_us = t_rename - t_sync;
+    r.bytes_before = end_;
+    RewrittenLog n;
+    n.header = h;
+    n.end = out.offset();
+    n.tail_start = out.tail_start_;
+    n.tail_seq = out.tail_seq_;
+    n.pending_bytes = out.pending_bytes_;
+    n.consumed_count = out.consumed_count_;
+    n.consumed_bytes = out.consumed_bytes_;
+    uint64_t t_durable = t_rename;
+    n.durable_us = &t_durable;
+    uint64_t t_switched = t_rename;
+    n.switched_us = &t_switched;
+    n.leftovers = &leftovers;
+    t.swap_index_entries = w.entries();
+    // The commit below (after the rename) makes the new tables current.
+    MQ_RETURN_IF_ERROR(w.MakeCurrent());
+    MQ_RETURN_IF_ERROR(InstallRewrittenLog(tmp_name, std::move(out_file), n, &w, &tmp_guard.renamed));
+    ++compactions_;
+    r.messages_kept = out.kept();
+    r.bytes_after = end_;
+    const uint64_t t_end = SteadyMicros();
+    t.swap_rename_us = t_durable - t_rename;
+    t.swap_commit_us = t_end - t_durable;
+    t.swap_switch_us = t_switched - t_durable;
+    t.swap_lock_us = t_end - t_locked;
+  }
+
+  // ---- 5. the old tables emptied, without the lock ----
+  // compacting_ is still on (CompactOnline clears it), so no other index
+  // writer waits for this transaction while holding mu_. A failure here
+  // changes nothing that is read: the next compaction empties them (Clear).
+  const uint64_t t_drop = SteadyMicros();
+  {
+    Index::Write d(index, 1 - side);
+    if (d.Begin().ok() && d.Clear().ok()) (void)d.Commit();
+  }
+  const uint64_t t_release = SteadyMicros();
+  t.drop_old_us = t_release - t_drop;
+  // The compaction's reference to the old log, most often its last: the
+  // close of an unlinked file frees its blocks, which on ext4 takes seconds
+  // for GBs (measured: bench/analysis.md), without the lock. And the copied
+  // messages' locations (32 bytes a message).
+  src.reset();
+  out.FreeCopied();
+  leftovers = RewrittenLog::Leftovers();
   const uint64_t t_end = SteadyMicros();
-  t.swap_rename_us = t_durable - t_rename;
-  t.swap_commit_us = t_end - t_durable;
-  t.swap_lock_us = t_end - t_locked;
+  t.release_old_us = t_end - t_release;
   t.total_us = t_end - t_start;
   r.timing = t;
   if (result != nullptr) *result = r;

@@ -33,6 +33,14 @@ void IndexTail::Clear() {
   tail_pending_ = 0;
 }
 
+void IndexTail::ClearInto(Dropped* d) {
+  assert(!in_flight_ && frozen_.empty());  // the flush in flight has finished
+  d->tail.swap(tail_);
+  d->keys.swap(keys_);
+  d->deletes.swap(deletes_);
+  Clear();  // what the swaps handed back: empty
+}
+
 void IndexTail::Freeze(const IndexMeta& meta, GroupCommit* log, uint64_t gen) {
   assert(!in_flight_ && frozen_.empty() && frozen_deletes_.empty());  // at most one flush at a time
   // frozen_ is empty here (its flush finished), so the swap hands tail_ the
@@ -64,10 +72,12 @@ Status IndexTail::WriteFrozen(Index* index, bool keyed) {
     meta.synced_log = meta.applied;
   Index::Write w(index);
   Status s = w.Begin();
-  std::sort(frozen_deletes_.begin(), frozen_deletes_.end());  // Delete is fastest in seq order
-  for (size_t i = 0; s.ok() && i < frozen_deletes_.size(); ++i) {
+  std::vector<uint64_t> dels(frozen_deletes_.size());
+  for (size_t i = 0; i < dels.size(); ++i) dels[i] = frozen_deletes_[i];
+  std::sort(dels.begin(), dels.end());  // Delete is fastest in seq order
+  for (size_t i = 0; s.ok() && i < dels.size(); ++i) {
     bool found = false;
-    s = w.Delete(frozen_deletes_[i], &found);
+    s = w.Delete(dels[i], &found);
   }
   for (size_t i = 0; s.ok() && i < frozen_.size(); ++i) {
     const Entry& e = frozen_[i];

@@ -172,7 +172,7 @@ static Status InspectIndexInto(const std::string& log_path, const LogSummary& lo
     info->detail = std::move(why) + "; the next writable open rebuilds it";
     return Status::OK();
   };
-  if (meta.version != IndexMeta::kVersion) return stale("index format version " + std::to_string(meta.version));
+  if (!IndexMeta::Known(meta.version)) return stale("index format version " + std::to_string(meta.version));
   if (!meta.valid) return stale("a rebuild did not finish");
   if (log.legacy) {
     FileInfo li;

@@ -57,6 +57,13 @@ class SeqSet {
     if (size_ == 0) Reset();
     return 1;
   }
+  void swap(SeqSet& o) noexcept {
+    chunks_.swap(o.chunks_);
+    std::swap(last_, o.last_);
+    std::swap(size_, o.size_);
+    std::swap(lo_, o.lo_);
+    std::swap(hi_, o.hi_);
+  }
   void assign(const std::unordered_set<uint64_t>& seqs) {
     chunks_.clear();
     last_ = {};

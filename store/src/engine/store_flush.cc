@@ -79,7 +79,8 @@ Status StoreImpl::FinishFlush(Status s) {
                               s.sys_errno());
     return broken_;
   }
-  for (uint64_t seq : tail_.frozen_deletes()) hidden_.erase(seq);
+  const ChunkedVector<uint64_t>& deleted = tail_.frozen_deletes();
+  for (size_t i = 0; i < deleted.size(); ++i) hidden_.erase(deleted[i]);
   tail_.DropFrozen();
   return Status::OK();
 }

@@ -18,6 +18,7 @@
 #include "engine/compactor.h"
 #include "engine/group_commit.h"
 #include "index/index.h"
+#include "engine/chunked_vector.h"
 #include "engine/index_tail.h"
 #include "format/log_scanner.h"
 #include "mq/store.h"
@@ -222,6 +223,13 @@ class StoreImpl final : public Store {
     uint64_t tail_start = 0, tail_seq = 0;  // its last message
     uint64_t pending_bytes = 0, consumed_count = 0, consumed_bytes = 0;
     uint64_t* durable_us = nullptr;  // if set: the steady clock (µs) once the rename is durable
+    uint64_t* switched_us = nullptr;  // if set: the steady clock (µs) once the store switched, before the commit
+    // If set: the old log's index tail and hidden set are moved here, to be
+    // freed by the caller after it lets go of mu_ (online compaction).
+    struct Leftovers {
+      IndexTail::Dropped tail;
+      SeqSet hidden;
+    }* leftovers = nullptr;
   };
   // `tmp_name` (QUEUE.compact) created new for a rewrite, with the queue
   // file's mode, after unlinking whatever was there (never written through).
@@ -309,7 +317,11 @@ class StoreImpl final : public Store {
   // write starts (the compaction's transaction is the index's writer), and
   // consumes record their seqs in compact_consumed_ for the new log.
   bool compacting_ MQ_GUARDED_BY(mu_) = false;
-  std::vector<uint64_t> compact_consumed_ MQ_GUARDED_BY(mu_);
+  // In chunks: between two catch-up rounds a busy receiver records millions
+  // of seqs, and a std::vector's doubling (tens of MB copied and faulted in)
+  // landed inside one consume, under mu_ (a 755 ms receive, 142 ms of it
+  // CPU, at 10^7 pending: bench/analysis.md).
+  ChunkedVector<uint64_t> compact_consumed_ MQ_GUARDED_BY(mu_);
   // Set by an online compaction whose catch-up round found the tail no
   // smaller than the round before (appends or consumes outran the copy):
   // each append and consume first waits, at most kCompactThrottle, for the

@@ -234,7 +234,7 @@ bool StoreImpl::IndexTrusted(const IndexMeta& m, uint64_t size, std::string* why
     return false;
   };
   if (log_.header_damaged) return no("the log's header is damaged");
-  if (m.version != IndexMeta::kVersion) return no("index format version " + std::to_string(m.version));
+  if (!IndexMeta::Known(m.version)) return no("index format version " + std::to_string(m.version));
   if (!m.valid) return no("an earlier rebuild did not finish");
   if (log_.legacy) {
     if (m.log_id != 0 || log_.dev != m.log_dev || log_.ino != m.log_ino)

@@ -1,5 +1,6 @@
 #include "index/index.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -85,6 +86,9 @@ bool DecodeMeta(std::string_view s, IndexMeta* m) {
 
 const char kMetaKey[] = "index-meta";
 const char kKeyTable[] = "kblocks";
+const char kTablesKey[] = "tables";  // in the meta table: the current generation, "0" or "1" (absent: 0)
+const char* const kSeqNames[2] = {"seq", "seq.1"};
+const char* const kKeyNames[2] = {kKeyTable, "kblocks.1"};
 
 }  // namespace
 
@@ -122,6 +126,20 @@ Status Index::CheckPagesPresent() {
   return Status::Corruption(path_ + ": LMDB's meta page names page " + std::to_string(info.me_last_pgno) +
                             " but the file ends at byte " + std::to_string(fst.st_size) +
                             " (a power cut kept the meta page without the pages written before it)");
+}
+
+void Index::CoverPages() {
+  MDB_envinfo info;
+  mdb_filehandle_t fd = -1;
+  struct stat st;
+  if (mdb_env_info(env_, &info) != 0 || mdb_env_get_fd(env_, &fd) != 0 || ::fstat(fd, &st) != 0) return;
+  const uint64_t need = (static_cast<uint64_t>(info.me_last_pgno) + 1) * page_size_;
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (size >= need) return;
+  // fallocate (mode 0) only adds blocks and size: it never shrinks the file
+  // or changes a byte a concurrent commit wrote. Where the file system lacks
+  // it, the file stays short, as LMDB leaves it.
+  (void)::fallocate(fd, 0, static_cast<off_t>(size), static_cast<off_t>(need - size));
 }
 
 Status Index::Open(const std::string& path, bool read_only, mode_t mode, std::unique_ptr<Index>* out,
@@ -176,9 +194,7 @@ Status Index::Open(const std::string& path, bool read_only, mode_t mode, std::un
   if (!read_only) {
     rc = mdb_txn_begin(idx->env_, nullptr, MDB_RDONLY, &txn);
     if (rc != 0) return LmdbStatus(rc, path, "begin");
-    rc = mdb_dbi_open(txn, "meta", 0, &idx->meta_);
-    if (rc == 0) rc = mdb_dbi_open(txn, "seq", MDB_INTEGERKEY, &idx->seq_);
-    if (rc == 0) rc = mdb_dbi_open(txn, kKeyTable, 0, &idx->key_);
+    rc = idx->OpenGenerations(txn, 0);
     if (rc == 0) {
       rc = mdb_txn_commit(txn);  // keeps the handles
       if (rc != 0) return LmdbStatus(rc, path, "commit");
@@ -191,18 +207,7 @@ Status Index::Open(const std::string& path, bool read_only, mode_t mode, std::un
   }
   rc = mdb_txn_begin(idx->env_, nullptr, read_only ? MDB_RDONLY : 0, &txn);
   if (rc != 0) return LmdbStatus(rc, path, "begin");
-  unsigned dflags = read_only ? 0 : MDB_CREATE;
-  rc = mdb_dbi_open(txn, "meta", dflags, &idx->meta_);
-  if (rc == 0) rc = mdb_dbi_open(txn, "seq", dflags | MDB_INTEGERKEY, &idx->seq_);
-  if (rc == 0) {
-    rc = mdb_dbi_open(txn, kKeyTable, dflags, &idx->key_);
-    // A read-only look at an index of an older format (keys in a table
-    // "key" or "keys"): its meta version marks it stale, so nobody reads keys.
-    if (rc == MDB_NOTFOUND && read_only) {
-      idx->key_ = 0;
-      rc = 0;
-    }
-  }
+  rc = idx->OpenGenerations(txn, read_only ? 0 : MDB_CREATE);
   if (rc != 0) {
     mdb_txn_abort(txn);
     return LmdbStatus(rc, path, "open tables");
@@ -211,6 +216,44 @@ Status Index::Open(const std::string& path, bool read_only, mode_t mode, std::un
   if (rc != 0) return LmdbStatus(rc, path, "commit");
   *out = std::move(idx);
   return Status::OK();
+}
+
+int Index::OpenGenerations(MDB_txn* txn, unsigned dflags) {
+  int rc = mdb_dbi_open(txn, "meta", dflags, &meta_);
+  if (rc == 0) rc = mdb_dbi_open(txn, kSeqNames[0], dflags | MDB_INTEGERKEY, &seq_[0]);
+  if (rc == 0) {
+    rc = mdb_dbi_open(txn, kKeyNames[0], dflags, &key_[0]);
+    // A read-only look at an index of an older format (keys in a table
+    // "key" or "keys"): its meta version marks it stale, so nobody reads keys.
+    if (rc == MDB_NOTFOUND && read_only_) {
+      key_[0] = 0;
+      rc = 0;
+    }
+  }
+  if (rc != 0) return rc;
+  // The current generation: the meta table's "tables" entry (absent: 0).
+  int gen = 0;
+  MDB_val kv = Val(kTablesKey, sizeof(kTablesKey) - 1), vv;
+  rc = mdb_get(txn, meta_, &kv, &vv);
+  if (rc == 0 && vv.mv_size == 1 && static_cast<const char*>(vv.mv_data)[0] == '1') {
+    gen = 1;
+  } else if (rc != 0 && rc != MDB_NOTFOUND) {
+    return rc;
+  }
+  // Generation 1's tables exist once a compaction built them; they are
+  // opened here only if they do (a compaction creates them otherwise).
+  rc = mdb_dbi_open(txn, kSeqNames[1], MDB_INTEGERKEY, &seq_[1]);
+  if (rc == 0) rc = mdb_dbi_open(txn, kKeyNames[1], 0, &key_[1]);
+  if (rc == MDB_NOTFOUND) {
+    seq_[1] = key_[1] = 0;
+    // The meta names generation 1 but its tables are gone: not an index
+    // this code can read (the open treats it as unreadable and rebuilds).
+    if (gen == 1) return MDB_CORRUPTED;
+    rc = 0;
+  }
+  if (rc != 0) return rc;
+  cur_.store(gen, std::memory_order_release);
+  return 0;
 }
 
 Index::~Index() {
@@ -272,6 +315,9 @@ Status Index::Write::Fail(int rc, std::string_view what) {
 }
 
 Status Index::Write::Begin(uint64_t need) {
+  gen_ = tables_ >= 0 ? tables_ : idx_->current_tables();
+  make_current_ = false;
+  entries_ = 0;
   for (int attempt = 0;; ++attempt) {
     room_ = idx_->WriterEnter(need);
     written_ = 0;
@@ -299,7 +345,7 @@ Status Index::Write::PutSeq(uint64_t seq, const Loc& loc, std::string_view key, 
   l.key_truncated = has_key && key.size() > kMaxIndexKey;
   const std::string_view kept = has_key ? key.substr(0, kMaxIndexKey) : std::string_view();
   if (seq_cursor_ == nullptr) {
-    int rc = mdb_cursor_open(txn_, idx_->seq_, &seq_cursor_);
+    int rc = mdb_cursor_open(txn_, idx_->seq_[gen_], &seq_cursor_);
     if (rc != 0) return Fail(rc, "cursor open");
   }
   // MDB_RESERVE: LMDB makes room and the value is encoded in place.
@@ -311,6 +357,7 @@ Status Index::Write::PutSeq(uint64_t seq, const Loc& loc, std::string_view key, 
   }
   if (rc != 0) return Fail(rc, "put seq");
   written_ += 8 + vv.mv_size + 16;
+  ++entries_;
   char* p = static_cast<char*>(vv.mv_data);
   EncodeLoc(l, has_key, p);
   if (!kept.empty()) std::memcpy(p + kLocSize, kept.data(), kept.size());
@@ -320,7 +367,7 @@ Status Index::Write::PutSeq(uint64_t seq, const Loc& loc, std::string_view key, 
 Status Index::Write::Delete(uint64_t seq, bool* found) {
   *found = false;
   if (del_cursor_ == nullptr) {
-    int rc = mdb_cursor_open(txn_, idx_->seq_, &del_cursor_);
+    int rc = mdb_cursor_open(txn_, idx_->seq_[gen_], &del_cursor_);
     if (rc != 0) return Fail(rc, "cursor open");
   }
   uint64_t nk = seq;
@@ -356,6 +403,7 @@ Status Index::Write::Delete(uint64_t seq, bool* found) {
   rc = mdb_cursor_del(del_cursor_, 0);
   if (rc != 0) return Fail(rc, "delete seq");
   written_ += 32;  // a delete copies the pages it changes
+  ++entries_;
   del_positioned_ = true;
   *found = true;
   return Status::OK();
@@ -369,9 +417,25 @@ Status Index::Write::PutMeta(const IndexMeta& m) {
   return Status::OK();
 }
 
+Status Index::Write::OpenTables() {
+  int rc = mdb_dbi_open(txn_, kSeqNames[gen_], MDB_CREATE | MDB_INTEGERKEY, &idx_->seq_[gen_]);
+  if (rc == 0) rc = mdb_dbi_open(txn_, kKeyNames[gen_], MDB_CREATE, &idx_->key_[gen_]);
+  if (rc != 0) return Fail(rc, "open tables");
+  return Status::OK();
+}
+
+Status Index::Write::MakeCurrent() {
+  const char v = gen_ == 1 ? '1' : '0';
+  MDB_val kv = Val(kTablesKey, sizeof(kTablesKey) - 1), vv = Val(&v, 1);
+  int rc = mdb_put(txn_, idx_->meta_, &kv, &vv, 0);
+  if (rc != 0) return Fail(rc, "put tables");
+  make_current_ = true;
+  return Status::OK();
+}
+
 Status Index::Write::Clear() {
-  int rc = mdb_drop(txn_, idx_->seq_, 0);
-  if (rc == 0) rc = mdb_drop(txn_, idx_->key_, 0);
+  int rc = mdb_drop(txn_, idx_->seq_[gen_], 0);
+  if (rc == 0) rc = mdb_drop(txn_, idx_->key_[gen_], 0);
   // Older formats kept keys in a table "key" (version 1: an entry per
   // message) or "keys" (version 2: sorted duplicates): free their pages.
   for (const char* name : {"key", "keys"}) {
@@ -388,6 +452,10 @@ Status Index::Write::Commit() {
   CloseCursors();
   int rc = mdb_txn_commit(txn_);  // frees the transaction, committed or not
   End();
+  if (rc == 0) idx_->CoverPages();
+  // Readers take the generation at their next Begin (Read::Begin).
+  if (rc == 0 && make_current_) idx_->cur_.store(gen_, std::memory_order_release);
+  make_current_ = false;
   if (rc == MDB_MAP_FULL) {
     idx_->full_.store(true);
     return Status::IOError(idx_->path_ + ": index commit: the map is full; it grows and the transaction runs again",
@@ -422,6 +490,14 @@ void Index::Read::Release() {
 
 Status Index::Read::Begin() {
   valid_ = false;
+  // A compaction made the other generation current: the cursors kept
+  // across renewals belong to the old one's tables.
+  if (const int g = idx_->current_tables(); g != gen_) {
+    if (seq_cur_ != nullptr) mdb_cursor_close(seq_cur_);
+    if (key_cur_ != nullptr) mdb_cursor_close(key_cur_);
+    seq_cur_ = key_cur_ = cur_ = nullptr;
+    gen_ = g;
+  }
   for (int attempt = 0;; ++attempt) {
     if (!active_) idx_->ReaderEnter();  // no resize from here until Release or Close
     active_ = true;
@@ -463,7 +539,7 @@ Status Index::Read::GetMeta(IndexMeta* m, bool* present) {
 Status Index::Read::Get(uint64_t seq, Loc* loc) {
   uint64_t nk = seq;
   MDB_val kv = Val(&nk, 8), vv;
-  int rc = mdb_get(txn_, idx_->seq_, &kv, &vv);
+  int rc = mdb_get(txn_, idx_->seq_[gen_], &kv, &vv);
   if (rc != 0) return LmdbStatus(rc, idx_->path_, "get seq " + std::to_string(seq));
   if (!DecodeLoc(vv, loc, nullptr, nullptr))
     return Status::Corruption(idx_->path_ + ": index entry for seq " + std::to_string(seq) + " is malformed");
@@ -472,7 +548,7 @@ Status Index::Read::Get(uint64_t seq, Loc* loc) {
 
 uint64_t Index::Read::Entries() {
   MDB_stat st;
-  if (mdb_stat(txn_, idx_->seq_, &st) != 0) return 0;
+  if (mdb_stat(txn_, idx_->seq_[gen_], &st) != 0) return 0;
   return st.ms_entries;
 }
 
@@ -489,7 +565,7 @@ Status Index::Read::Load(int rc, MDB_val kv, MDB_val vv) {
 
 Status Index::Read::Seek(uint64_t from_seq) {
   if (seq_cur_ == nullptr) {
-    int rc = mdb_cursor_open(txn_, idx_->seq_, &seq_cur_);
+    int rc = mdb_cursor_open(txn_, idx_->seq_[gen_], &seq_cur_);
     if (rc != 0) return LmdbStatus(rc, idx_->path_, "cursor open");
   }
   cur_ = seq_cur_;

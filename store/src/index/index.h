@@ -61,10 +61,16 @@ inline bool KeyTableBefore(std::string_view a, std::string_view b) {
 }
 
 struct IndexMeta {
+  // 5: two generations of the seq and key tables, the current one named by
+  // the meta table's "tables" entry (docs/design.md, "Compaction"): an older
+  // binary, which reads only the first, rebuilds instead. A version 4 meta is
+  // read as version 5 with the first generation current.
   // 4: the log's session stamp and, at a clean close, the log's identity.
   // 3: the key table became "kblocks" (blocks of items per key); 2 had
   // "keys" (a sorted duplicate per message), 1 had "key" (an entry per message).
-  static constexpr uint32_t kVersion = 4;
+  static constexpr uint32_t kVersion = 5;
+  // True for a version this code reads (kVersion, and 4: generation 0).
+  static bool Known(uint32_t v) { return v == kVersion || v == 4; }
   uint32_t version = 0;
   bool valid = false;          // false while a rebuild is under way
   uint64_t log_id = 0;         // the header's log id; 0 for a log without header
@@ -137,10 +143,26 @@ class Index {
   uint64_t map_bytes() MQ_EXCLUDES(gate_mu_);
   uint64_t map_resizes() MQ_EXCLUDES(gate_mu_);
 
+  // ---- the two generations of tables (docs/design.md, "Compaction") ----
+  // The seq and key tables exist twice: "seq"/"kblocks" (generation 0) and
+  // "seq.1"/"kblocks.1" (generation 1). Reads and ordinary writes use the
+  // current one; an online compaction builds the other one, committing it
+  // without the store's lock, and its last commit makes it current.
+  int current_tables() const { return cur_.load(std::memory_order_acquire); }
+
   class Write;
   class Read;
 
  private:
+  // Opens meta and the tables of both generations in `txn` (dflags:
+  // MDB_CREATE for generation 0's, or 0), and takes the current generation.
+  int OpenGenerations(MDB_txn* txn, unsigned dflags);
+  // After a commit: makes the file as long as LMDB's last page number says.
+  // A page a transaction took and freed again (LMDB's "loose" pages) is put
+  // on the free list and never written, so the file can end before the
+  // highest page the meta names, and CheckPagesPresent would take a healthy
+  // index for one a power cut tore.
+  void CoverPages();
   Status CheckPagesPresent();  // kCorruption if LMDB's meta names pages past the file's end
   friend class Write;
   friend class Read;
@@ -166,7 +188,11 @@ class Index {
   bool read_only_ = false;
   MDB_env* env_ = nullptr;
   IndexFiles files_;  // the files LMDB opened; closed after env_ (~Index)
-  MDB_dbi meta_ = 0, seq_ = 0, key_ = 0;
+  MDB_dbi meta_ = 0;
+  // Per generation; a generation's handles are set once its tables were
+  // opened (the current one's at Open, the other's by Write::OpenTables).
+  MDB_dbi seq_[2] = {0, 0}, key_[2] = {0, 0};
+  std::atomic<int> cur_{0};  // the current generation (changes at a compaction's last commit)
   uint64_t page_size_ = 4096;
   uint64_t max_map_ = kDefaultMaxIndexBytes;
   std::atomic<bool> full_{false};
@@ -190,7 +216,9 @@ bool IndexProvesLogFlags(const IndexMeta& m, bool legacy, uint64_t session, Dire
 // A write transaction. Not committed unless Commit() is called.
 class Index::Write {
  public:
-  explicit Write(Index* idx) : idx_(idx) {}
+  // `tables`: the generation written (Index::current_tables()); -1: the
+  // current one, as of Begin.
+  explicit Write(Index* idx, int tables = -1) : idx_(idx), tables_(tables) {}
   ~Write();
   // `need`: about how many bytes the transaction will add; the map grows
   // ahead for them if no read transaction is active (Index::Reserve).
@@ -211,7 +239,14 @@ class Index::Write {
   // Fastest when called in increasing seq order.
   Status Delete(uint64_t seq, bool* found);
   Status PutMeta(const IndexMeta& m);
-  Status Clear();  // empties seq and key tables
+  Status Clear();  // empties this write's generation of the seq and key tables
+  // Opens (creating if missing) this write's generation of the tables.
+  Status OpenTables();
+  // This transaction's commit makes its generation the current one: the
+  // meta table names it, and Index::current_tables() says so after Commit.
+  Status MakeCurrent();
+  // Seq entries put or deleted since Begin (what the commit writes).
+  uint64_t entries() const { return entries_; }
   // Writes the buffered key puts and deletes now (Commit would): a map too
   // small for them fails here, where the caller can still back out (a
   // rewrite, before its rename), not in Commit.
@@ -236,6 +271,10 @@ class Index::Write {
   MDB_cursor* KeyCursor(int* rc);
   void CloseCursors();
   Index* idx_;
+  const int tables_;
+  int gen_ = 0;          // the generation written, fixed at Begin
+  bool make_current_ = false;
+  uint64_t entries_ = 0;
   MDB_txn* txn_ = nullptr;
   uint64_t written_ = 0;  // about how many bytes were put since Begin
   uint64_t room_ = 0;     // the map's spare room at Begin
@@ -295,6 +334,7 @@ class Index::Read {
   Status NextBlock();
   void LoadItem();
   Index* idx_;
+  int gen_ = 0;  // the generation the cursors were opened on
   MDB_txn* txn_ = nullptr;
   bool active_ = false;  // txn_ is a live snapshot (counted by the index)
   MDB_cursor* seq_cur_ = nullptr;

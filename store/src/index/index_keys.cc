@@ -63,7 +63,7 @@ void EncodeKeyItem(uint64_t seq, const Loc& loc, std::string_view key, char* out
 
 MDB_cursor* Index::Write::KeyCursor(int* rc) {
   *rc = 0;
-  if (key_cursor_ == nullptr) *rc = mdb_cursor_open(txn_, idx_->key_, &key_cursor_);
+  if (key_cursor_ == nullptr) *rc = mdb_cursor_open(txn_, idx_->key_[gen_], &key_cursor_);
   return key_cursor_;
 }
 
@@ -246,9 +246,9 @@ Status Index::Write::FlushKeyDeletes() {
 
 Status Index::Read::SeekKey(std::string_view key, uint64_t from_seq) {
   valid_ = false;
-  if (idx_->key_ == 0) return Status::OK();  // an older format's index opened read-only has no key table
+  if (idx_->key_[gen_] == 0) return Status::OK();  // an older format's index opened read-only has no key table
   if (key_cur_ == nullptr) {
-    int rc = mdb_cursor_open(txn_, idx_->key_, &key_cur_);
+    int rc = mdb_cursor_open(txn_, idx_->key_[gen_], &key_cur_);
     if (rc != 0) return LmdbStatus(rc, idx_->path_, "cursor open");
   }
   cur_ = key_cur_;
