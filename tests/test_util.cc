@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -43,9 +44,20 @@ pid_t ForkAsNobody(const std::function<int()>& fn) {
 }
 
 int WaitExitCode(pid_t pid) {
+  if (pid <= 0) return -1;
+  // Bounded: a child still running after 60 s is a failure, killed and
+  // reaped, never a test that hangs until ctest's timeout.
   int st = 0;
-  if (::waitpid(pid, &st, 0) != pid) return -1;
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  for (int i = 0; i < 6000; ++i) {
+    const pid_t r = ::waitpid(pid, &st, WNOHANG);
+    if (r == pid) return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    if (r < 0) return -1;
+    ::usleep(10000);
+  }
+  ADD_FAILURE() << "process " << pid << " still running after 60 s: killed";
+  ::kill(pid, SIGKILL);
+  (void)::waitpid(pid, &st, 0);
+  return -1;
 }
 
 int AsNobody(const std::function<int()>& fn) { return WaitExitCode(ForkAsNobody(fn)); }
