@@ -41,6 +41,10 @@
 namespace mq {
 namespace {
 
+using test::FileCopy;
+using test::Restore;
+using test::Snapshot;
+
 using test::FaultEnv;
 using test::PowerLossOptions;
 
@@ -208,29 +212,6 @@ class ScratchDir {
  private:
   std::string path_;
 };
-
-// A file's bytes, or its absence.
-struct FileCopy {
-  bool exists = false;
-  std::string bytes;
-};
-
-FileCopy Snapshot(const std::string& path) {
-  FileCopy c;
-  std::ifstream in(path, std::ios::binary);
-  if (!in.good()) return c;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  c.exists = true;
-  c.bytes = ss.str();
-  return c;
-}
-
-void Restore(const std::string& path, const FileCopy& c) {
-  std::error_code ec;
-  std::filesystem::remove(path, ec);
-  if (c.exists) test::WriteFileOrDie(path, c.bytes);
-}
 
 // What the LMDB index looks like after the power loss. It does its own I/O, so
 // any of these is possible: the OS wrote back all of it, only an older state

@@ -41,6 +41,10 @@
 namespace mq {
 namespace {
 
+using test::FileCopy;
+using test::Restore;
+using test::Snapshot;
+
 using test::FaultEnv;
 
 std::vector<std::pair<uint64_t, std::string>> PendingOf(Store* s) {
@@ -54,28 +58,6 @@ std::vector<std::pair<uint64_t, std::string>> PendingOf(Store* s) {
 }
 
 std::string Body(uint64_t i) { return "m" + std::to_string(i) + ":" + std::string(40 + i % 50, static_cast<char>('a' + i % 26)); }
-
-struct FileCopy {
-  bool exists = false;
-  std::string bytes;
-};
-
-FileCopy Snapshot(const std::string& path) {
-  FileCopy c;
-  std::ifstream in(path, std::ios::binary);
-  if (!in.good()) return c;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  c.exists = true;
-  c.bytes = ss.str();
-  return c;
-}
-
-void Restore(const std::string& path, const FileCopy& c) {
-  std::error_code ec;
-  std::filesystem::remove(path, ec);
-  if (c.exists) test::WriteFileOrDie(path, c.bytes);
-}
 
 class StoreOnlineCompactionTest : public ::testing::Test {
  protected:

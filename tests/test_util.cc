@@ -124,4 +124,21 @@ std::string Le64(uint64_t v) {
   return s;
 }
 
+FileCopy Snapshot(const std::string& path) {
+  FileCopy c;
+  std::ifstream in(path, std::ios::binary);
+  if (!in.good()) return c;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  c.exists = true;
+  c.bytes = ss.str();
+  return c;
+}
+
+void Restore(const std::string& path, const FileCopy& c) {
+  std::error_code ec;
+  std::filesystem::remove(path, ec);
+  if (c.exists) WriteFileOrDie(path, c.bytes);
+}
+
 }  // namespace mq::test
