@@ -80,14 +80,7 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
   MQ_ASSIGN_OR_RETURN(out_file, CreateRewriteFile(tmp_name));
   // Until the rename, a failure removes the unfinished new log: after ENOSPC
   // it would only keep holding the space.
-  struct RemoveUnlessRenamed {
-    Directory* dir;
-    const std::string& name;
-    bool renamed = false;
-    ~RemoveUnlessRenamed() {
-      if (!renamed) (void)dir->Remove(name);
-    }
-  } tmp_guard{qdir_.get(), tmp_name};
+  RemoveUnlessRenamed tmp_guard{qdir_.get(), tmp_name};
   std::vector<std::string> side_files;
   if (salvage && log_.header_damaged) {
     std::string side;

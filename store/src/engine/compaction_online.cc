@@ -336,14 +336,7 @@ Status StoreImpl::CompactOnlineSteps(CompactionResult* result) {
   MQ_ASSIGN_OR_RETURN(out_file, CreateRewriteFile(tmp_name));
   // Until the rename, a failure removes the unfinished new log: after ENOSPC
   // it would only keep holding the space.
-  struct RemoveUnlessRenamed {
-    Directory* dir;
-    const std::string& name;
-    bool renamed = false;
-    ~RemoveUnlessRenamed() {
-      if (!renamed) (void)dir->Remove(name);
-    }
-  } tmp_guard{qdir_.get(), tmp_name};
+  RemoveUnlessRenamed tmp_guard{qdir_.get(), tmp_name};
 
   // The other generation of the index's tables takes the new log's entries
   // (Index::current_tables): the current one goes on describing the old log

@@ -31,6 +31,17 @@
 
 namespace mq {
 
+// A rewrite's new log (`name` in `dir`) removed on scope exit unless
+// `renamed` was set: compaction and salvage leave no unfinished file behind.
+struct RemoveUnlessRenamed {
+  Directory* dir;
+  const std::string& name;
+  bool renamed = false;
+  ~RemoveUnlessRenamed() {
+    if (!renamed) (void)dir->Remove(name);
+  }
+};
+
 class StoreImpl final : public Store {
  public:
   StoreImpl(std::string path, StoreOptions opt);
