@@ -42,8 +42,8 @@ namespace mq {
 namespace {
 
 using test::FileCopy;
-using test::Restore;
-using test::Snapshot;
+using test::PutBack;
+using test::CopyOfFile;
 
 using test::FaultEnv;
 using test::PowerLossOptions;
@@ -258,9 +258,9 @@ class StoreCrashTest : public ::testing::Test {
     bool took_crash_copy = false;
     Workload w(path_, env, ledger, big_batch_, traffic_, wide_batch_);
     env->SetObserver([&](uint64_t op, const std::string& what) {
-      if (op == early_op) *earlier = Snapshot(index_path_);
+      if (op == early_op) *earlier = CopyOfFile(index_path_);
       if (op == k) {
-        *at_crash = Snapshot(index_path_);
+        *at_crash = CopyOfFile(index_path_);
         took_crash_copy = true;
       }
       w.Observe(what);
@@ -271,7 +271,7 @@ class StoreCrashTest : public ::testing::Test {
       if (tally != nullptr && w.index_writes() > 0) ++tally->index_writer_ran;
       if (!took_crash_copy) {
         // Power is lost after the last step, with the store still open.
-        *at_crash = Snapshot(index_path_);
+        *at_crash = CopyOfFile(index_path_);
         env->CrashNow();
       }
       if (k <= completed_ops_) {
@@ -286,10 +286,10 @@ class StoreCrashTest : public ::testing::Test {
 
   void ApplyFate(IndexFate fate, const FileCopy& at_crash, const FileCopy& earlier) {
     switch (fate) {
-      case IndexFate::kAsAtCrash: Restore(index_path_, at_crash); break;
-      case IndexFate::kEarlierCopy: Restore(index_path_, earlier); break;
-      case IndexFate::kDeleted: Restore(index_path_, FileCopy{}); break;
-      case IndexFate::kGarbage: Restore(index_path_, FileCopy{true, std::string(16384, '\x5a')}); break;
+      case IndexFate::kAsAtCrash: PutBack(index_path_, at_crash); break;
+      case IndexFate::kEarlierCopy: PutBack(index_path_, earlier); break;
+      case IndexFate::kDeleted: PutBack(index_path_, FileCopy{}); break;
+      case IndexFate::kGarbage: PutBack(index_path_, FileCopy{true, std::string(16384, '\x5a')}); break;
     }
   }
 
@@ -551,11 +551,11 @@ TEST_F(StoreCrashTest, CrashesDuringRecoveryLoseNothing) {
     RunCrashed(&env, k, &ledger, &at_crash, &earlier, &t);
     const std::string first = env.crash_point();
     ASSERT_TRUE(env.SimulatePowerLoss(PowerLossOptions{true, 0.5}).ok());
-    Restore(index_path_, at_crash);
+    PutBack(index_path_, at_crash);
     // The disk as the first power loss left it.
     std::map<std::string, FileCopy> disk;
     for (const auto& e : std::filesystem::directory_iterator(dir_.path()))
-      disk[e.path().string()] = Snapshot(e.path().string());
+      disk[e.path().string()] = CopyOfFile(e.path().string());
 
     // How many mutating operations an uninterrupted recovery does.
     uint64_t recovery_ops = 0;
@@ -568,10 +568,10 @@ TEST_F(StoreCrashTest, CrashesDuringRecoveryLoseNothing) {
     for (uint64_t j = 1; j <= recovery_ops; ++j) {
       ASSERT_TRUE(env.SimulatePowerLoss().ok());  // forget the last run; the disk restored below is durable
       Clear();
-      for (const auto& [p, c] : disk) Restore(p, c);
+      for (const auto& [p, c] : disk) PutBack(p, c);
       FileCopy idx;
       env.SetObserver([&](uint64_t op, const std::string&) {
-        if (op == j) idx = Snapshot(index_path_);
+        if (op == j) idx = CopyOfFile(index_path_);
       });
       env.CrashAtOperation(j);
       {
@@ -611,7 +611,7 @@ TEST_F(StoreCrashTest, EveryProcessCrashThenRecoveryThenPowerLossKeepsAcknowledg
     RunCrashed(&env, k, &ledger, &at_crash, &earlier, &after_crash);
     const std::string where = env.crash_point();
     env.RestartProcess();
-    Restore(index_path_, at_crash);  // a killed process leaves LMDB's commits in the page cache
+    PutBack(index_path_, at_crash);  // a killed process leaves LMDB's commits in the page cache
     SCOPED_TRACE("process crash at " + (where.empty() ? "the end" : where));
     uint64_t post = 0;
     CheckRecovery(&env, ledger, &after_crash, false, &post);

@@ -42,8 +42,8 @@ namespace mq {
 namespace {
 
 using test::FileCopy;
-using test::Restore;
-using test::Snapshot;
+using test::PutBack;
+using test::CopyOfFile;
 
 using test::FaultEnv;
 
@@ -421,7 +421,7 @@ TEST_F(StoreOnlineCompactionTest, AKillAtEveryStepWhileTheNewIndexTablesAreBuilt
     std::atomic<bool> fired{false};
     std::mutex model_mu;
     env->SetObserver([&](uint64_t op, const std::string& what) {
-      if (k != 0 && op == start + k) idx_at_kill = Snapshot(index_path);
+      if (k != 0 && op == start + k) idx_at_kill = CopyOfFile(index_path);
       // Traffic inside the bulk copy's first write: appends, and consumes
       // of messages the copy holds pending (the catch-up carries both).
       if (what.find("q.compact") == std::string::npos || what.rfind("write", 0) != 0 || fired.exchange(true))
@@ -454,7 +454,7 @@ TEST_F(StoreOnlineCompactionTest, AKillAtEveryStepWhileTheNewIndexTablesAreBuilt
       return;
     }
     s.reset();  // the kill: whatever the close still did to the index is undone below
-    if (out->crashed) Restore(index_path, idx_at_kill);
+    if (out->crashed) PutBack(index_path, idx_at_kill);
   };
 
   uint64_t ops = 0;

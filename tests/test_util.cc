@@ -124,7 +124,7 @@ std::string Le64(uint64_t v) {
   return s;
 }
 
-FileCopy Snapshot(const std::string& path) {
+FileCopy CopyOfFile(const std::string& path) {
   FileCopy c;
   std::ifstream in(path, std::ios::binary);
   if (!in.good()) return c;
@@ -135,7 +135,7 @@ FileCopy Snapshot(const std::string& path) {
   return c;
 }
 
-void Restore(const std::string& path, const FileCopy& c) {
+void PutBack(const std::string& path, const FileCopy& c) {
   std::error_code ec;
   std::filesystem::remove(path, ec);
   if (c.exists) WriteFileOrDie(path, c.bytes);

@@ -57,14 +57,14 @@ class TempDir {
 
 std::string ReadFileOrDie(const std::string& path);
 
-// A file's bytes, or its absence: Snapshot takes them, Restore puts the
+// A file's bytes, or its absence: CopyOfFile takes them, PutBack puts the
 // file back as it was (removed if it did not exist).
 struct FileCopy {
   bool exists = false;
   std::string bytes;
 };
-FileCopy Snapshot(const std::string& path);
-void Restore(const std::string& path, const FileCopy& c);
+FileCopy CopyOfFile(const std::string& path);
+void PutBack(const std::string& path, const FileCopy& c);
 
 // The little-endian bytes of v, for building log records by hand.
 std::string Le32(uint32_t v);
