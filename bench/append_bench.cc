@@ -6,12 +6,19 @@
 //   append/sqlite/size=S/batch=B/sync=P       one INSERT transaction per call
 //   disk/write/size=S                          write() of the same framed bytes, 1 MiB buffers
 //   disk/write+fdatasync/size=S                the same, 64 MiB then one fdatasync
+//   disk/writev-pool/size=S/batch=B            pwritev of B of the append's own pool payloads, each after a
+//                                              28-byte header (constant, no checksum): the bare write of the
+//                                              same source memory in the same pieces as append/mq's batch
+//                                              (bench/analysis.md, "Large messages at disk speed")
 //   disk/fdatasync-small                       write() of a 64-byte message's 92 bytes + fdatasync
 //
 // Items are messages; bytes are payload bytes.
 #include <fcntl.h>
+#include <limits.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -124,6 +131,58 @@ void DiskWrite(benchmark::State& state, size_t size) {
   state.SetBytesProcessed(msgs * static_cast<int64_t>(size));
 }
 
+// The bare pwritev of a batch of the pool's payloads, each after a header's
+// worth of constant bytes, at the end of a growing file: what an append of
+// the batch costs without the store (no checksum, no index, no bookkeeping),
+// reading the same source memory as StoreAppend does.
+void DiskWritevPool(benchmark::State& state, size_t size, size_t batch) {
+  ScratchDir dir;
+  int fd = ::open(dir.File("w").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    FailedErrno(state, "open");
+    return;
+  }
+  Pool pool(size);
+  const std::string header(log::kFramedOverhead, 'h');
+  std::vector<iovec> iov;
+  size_t i = 0;
+  uint64_t off = 0;
+  for (auto _ : state) {
+    if (i + batch > kPool) i = 0;
+    iov.clear();
+    for (size_t k = 0; k < batch; ++k, ++i) {
+      iov.push_back(iovec{const_cast<char*>(header.data()), header.size()});
+      iov.push_back(iovec{const_cast<char*>(pool.payloads[i].data()), pool.payloads[i].size()});
+    }
+    size_t at = 0;
+    while (at < iov.size()) {  // pwritev takes at most IOV_MAX pieces and may write fewer bytes
+      const int cnt = static_cast<int>(std::min<size_t>(iov.size() - at, IOV_MAX));
+      const ssize_t r = ::pwritev(fd, iov.data() + at, cnt, static_cast<off_t>(off));
+      if (r <= 0) {
+        FailedErrno(state, "pwritev");
+        break;
+      }
+      off += static_cast<uint64_t>(r);
+      size_t done = static_cast<size_t>(r);
+      while (at < iov.size() && done >= iov[at].iov_len) done -= iov[at++].iov_len;
+      if (at < iov.size()) {
+        iov[at].iov_base = static_cast<char*>(iov[at].iov_base) + done;
+        iov[at].iov_len -= done;
+      }
+    }
+    if (off >= (4ull << 30)) {  // keep the scratch file bounded
+      state.PauseTiming();
+      if (::ftruncate(fd, 0) != 0) FailedErrno(state, "truncate");
+      off = 0;
+      state.ResumeTiming();
+    }
+  }
+  ::close(fd);
+  const int64_t msgs = static_cast<int64_t>(state.iterations() * batch);
+  state.SetItemsProcessed(msgs);
+  state.SetBytesProcessed(msgs * static_cast<int64_t>(size));
+}
+
 void DiskWriteSync(benchmark::State& state, size_t size) {
   ScratchDir dir;
   int fd = ::open(dir.File("w").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -162,6 +221,8 @@ void RegisterAll(const Flags& f) {
     std::string sz = "/size=" + std::to_string(size);
     reg("disk/write" + sz, [size](benchmark::State& st) { DiskWrite(st, size); });
     reg("disk/write+fdatasync" + sz, [size](benchmark::State& st) { DiskWriteSync(st, size); });
+    if (size >= 1024)
+      reg("disk/writev-pool" + sz + "/batch=256", [size](benchmark::State& st) { DiskWritevPool(st, size, 256); });
     for (size_t batch : batches) {
       for (int sync : syncs) {
         std::string tail = sz + "/batch=" + std::to_string(batch) + "/sync=" + SyncName(sync);
