@@ -290,6 +290,17 @@ def section_appends(R, T):
     if head:
         T.add("the same with a key index too (1024 distinct keys)",
               fmt_rate(rate(head)), rate(head) >= 3e6, "[Appends](#appends)")
+    # Issue 21, large messages: payload MB/s against the bare write() of the
+    # same framed bytes (bench/analysis.md, "Large messages at disk speed").
+    bare16 = R.get("disk", "write", size=16384)
+    for label, r, where in (
+            ("batched appends of 16 KiB (256 a batch, sync=none) ≥ 80% of the bare write (issue 21)",
+             R.get("append", "mq", size=16384, batch=256, sync="none", keyed=1), "[Appends](#appends)"),
+            ("ingest of 16 KiB (sync=none) ≥ 80% of the bare write's MB/s (issue 21)",
+             R.get("ingest", "mq", size=16384, sync="none"), "[Ingest](#end-to-end-ingest)")):
+        if r and bare16:
+            T.add(label, "%s (%s vs %s)" % (fmt_ratio(bps(r), bps(bare16)), fmt_mbs(bps(r)), fmt_mbs(bps(bare16))),
+                  bps(r) >= 0.8 * bps(bare16), where)
     return "\n".join(out)
 
 
