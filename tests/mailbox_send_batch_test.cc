@@ -124,6 +124,31 @@ TEST_F(MailboxSendBatchTest, SendAsyncBatchNeverHasMoreThanTheWindowInFlight) {
   EXPECT_EQ(got.size(), want.size());
 }
 
+TEST_F(MailboxSendBatchTest, SendAsyncBatchSwitchesToPacksWithinOneCallOnceAnAnswerOffersThem) {
+  // No send before the call: the pack offer comes with the first answer,
+  // while the call is sending. At most a window goes one datagram a message
+  // before it; the rest must go packed (up to 64 a datagram), or this one
+  // call would take n datagrams.
+  auto mb = OpenMailboxOrDie(opt_);
+  ConfirmedSenderOptions co;
+  co.window = 256;
+  std::unique_ptr<ConfirmedSender> cs;
+  ASSERT_TRUE(ConfirmedSender::Open(opt_.socket_path, co).MoveTo(&cs).ok());
+  const std::vector<std::string> want = test::VariedPayloads(4000);
+  const std::vector<std::string_view> views(want.begin(), want.end());
+  size_t sent = 0;
+  Status st = cs->SendAsyncBatch(views, &sent).status();
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_EQ(sent, want.size());
+  std::vector<Confirmation> got;
+  ASSERT_TRUE(cs->Flush(&got).ok());
+  ASSERT_EQ(got.size(), want.size());
+  for (const Confirmation& c : got) ASSERT_TRUE(c.status.ok()) << c.status.ToString();
+  EXPECT_TRUE(cs->packing());
+  EXPECT_LE(mb->Stats().datagrams, co.window + want.size() / 8);
+  EXPECT_EQ(test::ReceivePayloads(mb.get(), Pattern::Any(), want.size()), want);
+}
+
 // ---- mqtool send, traced: how many datagrams each system call carried ----
 
 std::string FindStrace() {

@@ -477,10 +477,12 @@ Status ConfirmedSender::SwitchToPacks() {
 
 Result<uint64_t> ConfirmedSender::SendAsyncBatch(std::span<const std::string_view> payloads, size_t* sent) {
   if (sent != nullptr) *sent = 0;
-  MQ_RETURN_IF_ERROR(SwitchToPacks());
   const uint64_t first = next_ticket_;
   size_t done = 0;
   while (done < payloads.size()) {
+    // Here, not only at the call's start: the first answer, with the offer,
+    // can arrive while a long list is being sent one datagram a message.
+    MQ_RETURN_IF_ERROR(SwitchToPacks());
     while (in_flight_.size() >= options_.window) {
       MQ_RETURN_IF_ERROR(ReadReplies(options_.reply_timeout));
       ExpireOld();

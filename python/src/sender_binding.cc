@@ -3,7 +3,6 @@
 // sender is not thread-safe and the GIL does not protect it while released.
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <memory>
 #include <mutex>
@@ -166,11 +165,6 @@ class PyConfirmedSender {
   // docs/mailbox.md, "Packed sends"). The GIL is released once for the
   // whole list. Returns the first message's ticket (the others follow it);
   // raises if not all were sent, saying how many were (they have tickets).
-  // The list goes to SendAsyncBatch kChunk messages a call: the library
-  // switches to packs only at the start of a call, so one call for the
-  // whole list would send it all one datagram a message when no answer had
-  // offered packs before it (measured: 11.6 against 3-4 µs of CPU a message).
-  static constexpr size_t kChunk = 256;
   uint64_t SendAsyncMany(const py::iterable& payloads) {
     std::vector<std::string> data;
     if (py::isinstance<py::list>(payloads) || py::isinstance<py::tuple>(payloads)) data.reserve(py::len(payloads));
@@ -189,9 +183,7 @@ class PyConfirmedSender {
       } else {
         while (sent < views.size() && s.ok()) {
           size_t n = 0;
-          const size_t chunk = std::min(kChunk, views.size() - sent);
-          mq::Result<uint64_t> r =
-              cs_->SendAsyncBatch(std::span<const std::string_view>(views).subspan(sent, chunk), &n);
+          mq::Result<uint64_t> r = cs_->SendAsyncBatch(std::span<const std::string_view>(views).subspan(sent), &n);
           if (r.ok() && sent == 0) first = *r;
           if (!r.ok()) s = r.status();
           else if (n == 0) s = mq::Status::IOError(path_ + ": a batch sent nothing", EIO);

@@ -104,7 +104,8 @@ struct ConfirmedSenderOptions {
   // answers offer packs, SendAsyncBatch puts the messages it sends together
   // into one datagram each (up to the size offered and 64 messages), after
   // waiting once for the answers in flight and reconnecting under the pack
-  // prefix. false: one datagram a message, always.
+  // prefix; an offer that arrives in the middle of a call switches the rest
+  // of that call. false: one datagram a message, always.
   bool pack = true;
 };
 
