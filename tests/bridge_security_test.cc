@@ -30,8 +30,8 @@ class BridgeSecurityTest : public ::testing::Test {
     std::string why;
     ASSERT_TRUE(server_.Start(&why)) << why;
   }
-  std::string ServerTls(bool verify_clients) const {
-    return "tls {\n  cert_file: \"" + File("server.pem") + "\"\n  key_file: \"" + File("server.key") +
+  std::string ServerTls(bool verify_clients, const std::string& cert = "server") const {
+    return "tls {\n  cert_file: \"" + File(cert + ".pem") + "\"\n  key_file: \"" + File(cert + ".key") +
            "\"\n  ca_file: \"" + File("ca.pem") + "\"\n" + (verify_clients ? "  verify: true\n" : "") + "}\n";
   }
   std::string TlsUrl() const { return "tls://localhost:" + std::to_string(server_.port()); }
@@ -88,6 +88,24 @@ TEST_F(BridgeSecurityTest, ACertificateForAnotherNameThanServerNameEndsTheBridge
   const std::string log = EndsAtStart(h);
   EXPECT_NE(log.find("hostname mismatch"), std::string::npos) << log;
   EXPECT_NE(log.find("nats.example.com"), std::string::npos) << log;
+}
+
+// Without server_name, the URLs' host name is the name checked.
+TEST_F(BridgeSecurityTest, ACertificateForAnotherHostThanTheUrlsIsRefusedUnlessServerNameNamesIt) {
+  StartServer(ServerTls(false, "elsewhere"));
+  TwoHosts h(TlsUrl(), "[bridge.tls]\nca = \"" + File("ca.pem") + "\"\n");
+  const std::string log = EndsAtStart(h);
+  EXPECT_NE(log.find("hostname mismatch:expected=localhost"), std::string::npos) << log;
+  TwoHosts named(TlsUrl(), "[bridge.tls]\nca = \"" + File("ca.pem") + "\"\nserver_name = \"nats.example.com\"\n");
+  ExpectDelivered(named);
+}
+
+TEST_F(BridgeSecurityTest, AServerWithoutTlsIsRefusedWhenTheConfigRequiresIt) {
+  StartServer("");
+  TwoHosts h(server_.url(), "[bridge.tls]\nca = \"" + File("ca.pem") + "\"\n");
+  const std::string log = EndsAtStart(h);
+  EXPECT_NE(log.find("mqbridge: TLS is required ([bridge.tls] or a tls:// URL) but " + server_.url() + " offers none"),
+            std::string::npos) << log;
 }
 
 TEST_F(BridgeSecurityTest, AServerThatRequiresTlsTheConfigDoesNotGiveEndsTheBridgeSayingSo) {

@@ -21,8 +21,9 @@ leaf() { k "$1.key"; openssl req -new -key "$1.key" -out "$1.csr" -subj "/CN=$2"
 ca ca
 ca other-ca
 leaf server localhost 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' 1
+leaf elsewhere nats.example.com 'subjectAltName=DNS:nats.example.com\nextendedKeyUsage=serverAuth\n' 3
 leaf client mq-bridge 'extendedKeyUsage=clientAuth\n' 2
-chmod 600 client.key server.key
+chmod 600 client.key server.key elsewhere.key
 )";
 
 constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";

@@ -8,8 +8,9 @@
 
 namespace mq::test {
 
-// Writes ca.pem, server.pem/.key, client.pem/.key (mode 0600) and
-// other-ca.pem into `dir`. False (with *why) if openssl is missing or failed.
+// Writes ca.pem, server.pem/.key (for localhost and 127.0.0.1),
+// elsewhere.pem/.key (for nats.example.com only), client.pem/.key (keys
+// mode 0600), all signed by ca.pem, and other-ca.pem into `dir`. False (with *why) if openssl is missing or failed.
 bool MakeTlsFiles(const std::string& dir, std::string* why);
 
 struct NkeyPair {

@@ -134,8 +134,8 @@ Status ConnectError(const BridgeConfig& c, const NatsOptions& o, natsStatus s, i
   if (s == NATS_CONNECTION_AUTH_FAILED || s == NATS_NOT_PERMITTED)
     return Status::Denied(NatsError(("NATS refused the credentials at " + urls + " (" +
                                      (o.credentials.empty() ? "none given" : o.credentials) +
-                                     "): give the server's user a creds file or nkey_seed, or list this public key "
-                                     "in its authorization").c_str(), s));
+                                     "): check that the server's authorization lists this user (an nkey by its public "
+                                     "key), or give the right creds or nkey_seed").c_str(), s));
   if (s == NATS_SECURE_CONNECTION_WANTED)
     return Status::Denied(NatsError(("TLS is required ([bridge.tls] or a tls:// URL) but " + urls +
                                      " offers none: enable TLS on the server, or drop [bridge.tls]").c_str(), s));

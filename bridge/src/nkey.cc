@@ -64,10 +64,14 @@ struct Wipe {
 Result<std::string> NkeyUserPublicKey(const std::string& text) {
   const size_t b = text.find_first_not_of(" \t\r\n");
   const size_t e = text.find_last_not_of(" \t\r\n");
-  const std::string seed = b == std::string::npos ? "" : text.substr(b, e - b + 1);
+  std::string seed = b == std::string::npos ? "" : text.substr(b, e - b + 1);
   const std::string want = "expected one NKey user seed (a line starting SU, as `nk -gen user` writes)";
   std::vector<uint8_t> raw;
   Wipe wipe{raw};
+  struct WipeText {
+    std::string& s;
+    ~WipeText() { OPENSSL_cleanse(s.data(), s.size()); }
+  } wipe_seed{seed};
   if (seed.size() != 58 || !Base32Decode(seed, &raw) || raw.size() != 36)
     return Status::InvalidArgument("not an NKey seed: " + want);
   const uint16_t crc = static_cast<uint16_t>(raw[34] | (raw[35] << 8));
