@@ -90,7 +90,7 @@ TEST_F(BridgeSecurityTest, ACertificateForAnotherNameThanServerNameEndsTheBridge
   EXPECT_NE(log.find("nats.example.com"), std::string::npos) << log;
 }
 
-// Without server_name, the URLs' host name is the name checked.
+// Without server_name, the client checks the URL's host; server_name replaces it.
 TEST_F(BridgeSecurityTest, ACertificateForAnotherHostThanTheUrlsIsRefusedUnlessServerNameNamesIt) {
   StartServer(ServerTls(false, "elsewhere"));
   TwoHosts h(TlsUrl(), "[bridge.tls]\nca = \"" + File("ca.pem") + "\"\n");

@@ -1,6 +1,5 @@
 #include "nats_options.h"
 
-#include <arpa/inet.h>
 #include <openssl/crypto.h>
 #include <unistd.h>
 
@@ -18,18 +17,6 @@ namespace {
 // Debian's bundle of the system's trusted CAs: nats.c trusts nothing until
 // it is given a file.
 constexpr const char* kSystemCAs = "/etc/ssl/certs/ca-certificates.crt";
-
-std::string Host(const std::string& url) {
-  std::string h = url.substr(url.find("://") + 3);
-  if (const size_t at = h.rfind('@'); at != std::string::npos) h = h.substr(at + 1);
-  if (!h.empty() && h[0] == '[') return h.substr(1, h.find(']') - 1);
-  return h.substr(0, h.find(':'));
-}
-
-bool IsAddress(const std::string& host) {
-  unsigned char buf[16];
-  return ::inet_pton(AF_INET, host.c_str(), buf) == 1 || ::inet_pton(AF_INET6, host.c_str(), buf) == 1;
-}
 
 std::string Urls(const BridgeConfig& c) {
   std::string u;
@@ -86,21 +73,11 @@ Status Tls(const BridgeConfig& c, NatsOptions* o) {
       return Status::InvalidArgument(
           NatsError((t.cert + ", " + t.key + ": not a PEM certificate and its key (bridge.tls.cert, key)").c_str(), s));
   }
-  // nats.c checks the certificate's name only against an expected host name:
-  // server_name, else the URLs' one host when they name one and it is a name.
-  std::string name = t.server_name;
-  if (name.empty()) {
-    for (const auto& u : c.urls) {
-      const std::string h = Host(u);
-      if (IsAddress(h) || (!name.empty() && h != name)) {
-        name.clear();
-        break;
-      }
-      name = h;
-    }
-  }
-  if (!name.empty() && (s = natsOptions_SetExpectedHostname(o->opts, name.c_str())) != NATS_OK)
-    return Status::InvalidArgument(NatsError(("bridge.tls.server_name " + name).c_str(), s));
+  // nats.c checks the certificate against the host of the URL it connects
+  // to (a name, or an address in the certificate's IP names); server_name
+  // replaces that host.
+  if (!t.server_name.empty() && (s = natsOptions_SetExpectedHostname(o->opts, t.server_name.c_str())) != NATS_OK)
+    return Status::InvalidArgument(NatsError(("bridge.tls.server_name " + t.server_name).c_str(), s));
   return Status::OK();
 }
 

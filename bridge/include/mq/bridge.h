@@ -38,12 +38,12 @@ struct LocalActor {
 // TLS to the NATS servers ([bridge.tls], docs/bridge.md "Security"). TLS is
 // required, never negotiated down, when the table is given or a URL is
 // tls://; the server's certificate is then verified against `ca` (else the
-// system's trusted CAs) and, if given, `server_name`.
+// system's trusted CAs) and the URL's host, or `server_name` if given.
 struct TlsOptions {
   bool required = false;
   std::string ca;           // trusted CA certificates (PEM), optional
   std::string cert, key;    // a client certificate and its key (PEM), for mutual TLS; both or neither
-  std::string server_name;  // the name the server's certificate must carry, when not the URL's host
+  std::string server_name;  // the name the server's certificate must carry, in place of the URL's host
 };
 
 struct BridgeConfig {
