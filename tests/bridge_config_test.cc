@@ -72,5 +72,51 @@ TEST(BridgeConfigTest, ATomlSyntaxErrorNamesTheLine) {
   EXPECT_NE(s.message().find("x.toml:2: TOML syntax"), std::string::npos) << s.message();
 }
 
+constexpr const char* kHead = "[bridge]\nnode = \"A\"\nurls = [\"nats://h:1\"]\nstate = \"/s\"\n";
+
+TEST(BridgeConfigTest, ATlsTableGivesItsFilesAndRequiresTls) {
+  auto c = ParseConfig(std::string(kHead) +
+                           "[bridge.tls]\nca = \"/etc/mq/ca.pem\"\ncert = \"/etc/mq/b.pem\"\nkey = \"/etc/mq/b.key\"\n"
+                           "server_name = \"nats.example.com\"\n",
+                       "x.toml");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_TRUE(c->tls.required);
+  EXPECT_EQ(c->tls.ca, "/etc/mq/ca.pem");
+  EXPECT_EQ(c->tls.cert, "/etc/mq/b.pem");
+  EXPECT_EQ(c->tls.key, "/etc/mq/b.key");
+  EXPECT_EQ(c->tls.server_name, "nats.example.com");
+}
+
+TEST(BridgeConfigTest, ATlsUrlRequiresTlsAndPlainUrlsDoNot) {
+  auto plain = ParseConfig(kHead, "x.toml");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(plain->tls.required);
+  auto tls = ParseConfig("[bridge]\nnode = \"A\"\nurls = [\"nats://h:1\", \"tls://h:2\"]\nstate = \"/s\"\n", "x.toml");
+  ASSERT_TRUE(tls.ok());
+  EXPECT_TRUE(tls->tls.required);
+  EXPECT_TRUE(tls->tls.ca.empty());
+}
+
+TEST(BridgeConfigTest, BadTlsTablesAreRefusedNamingTheField) {
+  const std::string h = kHead;
+  EXPECT_NE(Error(h + "[bridge.tls]\ncafile = \"/c\"\n").message().find("x.toml:6: bridge.tls.cafile: unknown field"),
+            std::string::npos);
+  EXPECT_NE(Error(h + "[bridge.tls]\ncert = \"/c\"\n").message().find("bridge.tls.cert: a client certificate needs both"),
+            std::string::npos);
+  EXPECT_NE(Error(h + "[bridge.tls]\nkey = \"/k\"\n").message().find("bridge.tls.key: a client certificate needs both"),
+            std::string::npos);
+  EXPECT_NE(Error(h + "[bridge.tls]\nca = \"ca.pem\"\n").message().find("bridge.tls.ca: 'ca.pem' is not an absolute path"),
+            std::string::npos);
+  EXPECT_NE(Error(h + "tls = true\n").message().find("bridge.tls: expected a [bridge.tls] table"), std::string::npos);
+}
+
+TEST(BridgeConfigTest, CredsAndAnNkeySeedTogetherAreRefused) {
+  auto c = ParseConfig(std::string(kHead) + "nkey_seed = \"/etc/mq/u.nk\"\n", "x.toml");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->nkey_seed, "/etc/mq/u.nk");
+  EXPECT_NE(Error(std::string(kHead) + "creds = \"/c\"\nnkey_seed = \"/n\"\n").message().find("either creds or nkey_seed"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace mq::bridge

@@ -44,6 +44,26 @@ void EachTable(Reader& r, const toml::table& top, std::string_view key, F&& f) {
     f(*a->get(i)->as_table(), std::string(key) + "[" + std::to_string(i) + "].");
 }
 
+// [bridge.tls]: TLS is required once the table is there, or a URL is tls://.
+void ParseTls(Reader& r, const toml::table& bridge, BridgeConfig* c) {
+  for (const auto& u : c->urls) c->tls.required = c->tls.required || u.rfind("tls://", 0) == 0;
+  const toml::node* n = bridge.get("tls");
+  if (n == nullptr || r.failed()) return;
+  const toml::table* t = n->as_table();
+  if (t == nullptr) return void(r.Fail(*n, "bridge.tls", "expected a [bridge.tls] table (ca, cert, key, server_name)"));
+  c->tls.required = true;
+  r.OnlyKnown(*t, "bridge.tls.", {"ca", "cert", "key", "server_name"});
+  r.AbsolutePath(*t, "ca", "bridge.tls.ca", &c->tls.ca, false);
+  r.AbsolutePath(*t, "cert", "bridge.tls.cert", &c->tls.cert, false);
+  r.AbsolutePath(*t, "key", "bridge.tls.key", &c->tls.key, false);
+  if (r.String(*t, "server_name", "bridge.tls.server_name", &c->tls.server_name) && c->tls.server_name.empty())
+    r.Fail(*t->get("server_name"), "bridge.tls.server_name", "is empty; leave it out to check the URL's host");
+  if (r.failed()) return;
+  if (c->tls.cert.empty() != c->tls.key.empty())
+    r.Fail(*t->get(c->tls.cert.empty() ? "key" : "cert"), c->tls.cert.empty() ? "bridge.tls.key" : "bridge.tls.cert",
+           "a client certificate needs both cert and key");
+}
+
 }  // namespace
 
 Result<BridgeConfig> ParseConfig(std::string_view text, const std::string& source) {
@@ -60,7 +80,7 @@ Result<BridgeConfig> ParseConfig(std::string_view text, const std::string& sourc
     const toml::table& t = *b->as_table();
     r.OnlyKnown(t, "bridge.", {"node", "urls", "stream", "replicas", "create_stream", "creds", "nkey_seed", "state",
                                "window", "duplicate_window_ms", "publish_timeout_ms", "ack_wait_ms", "max_message_size",
-                               "record_compact_above", "confirm"});
+                               "record_compact_above", "confirm", "tls"});
     Token(r, t, "node", "bridge.node", &c.node);
     if (const toml::node* u = t.get("urls"); u != nullptr && !r.failed()) {
       const toml::array* a = u->as_array();
@@ -81,6 +101,10 @@ Result<BridgeConfig> ParseConfig(std::string_view text, const std::string& sourc
     r.Bool(t, "create_stream", "bridge.create_stream", &c.create_stream);
     r.AbsolutePath(t, "creds", "bridge.creds", &c.creds, false);
     r.AbsolutePath(t, "nkey_seed", "bridge.nkey_seed", &c.nkey_seed, false);
+    if (!c.creds.empty() && !c.nkey_seed.empty())
+      r.Fail(*t.get("nkey_seed"), "bridge.nkey_seed",
+             "give either creds or nkey_seed, not both (a creds file holds its own nkey seed)");
+    ParseTls(r, t, &c);
     if (!r.AbsolutePath(t, "state", "bridge.state", &c.state, false) && !r.failed())
       r.Fail(t.source().begin.line, "bridge.state", "missing; give the bridge's state directory");
     if (r.Integer(t, "window", "bridge.window", 1, 65536, &v)) c.window = static_cast<uint32_t>(v);

@@ -1,8 +1,9 @@
 #include "nats_link.h"
 
+#include "nats_options.h"
+
 #include <chrono>
 #include <thread>
-#include <vector>
 
 namespace mq::bridge {
 
@@ -23,42 +24,19 @@ void NatsLink::Reset() {
 
 Status Connect(const BridgeConfig& c, const std::atomic<bool>& stop, jsPubAckHandler ack_handler, void* closure,
                NatsLink* link) {
-  natsOptions* opts = nullptr;
-  if (natsOptions_Create(&opts) != NATS_OK) return Status::IOError("nats options", ENOMEM);
-  std::vector<const char*> urls;
-  for (const auto& u : c.urls) urls.push_back(u.c_str());
-  natsOptions_SetServers(opts, urls.data(), static_cast<int>(urls.size()));
-  // No reconnect inside the client: after a reconnect it sends what was
-  // still in its buffers, which could land behind messages the dead server
-  // never stored (a swap). The bridge makes a new connection instead, and
-  // every route asks the stream where it is (run.cc, Outbound::LinkLost).
-  natsOptions_SetAllowReconnect(opts, false);
-  natsOptions_SetTimeout(opts, 2000);
+  NatsOptions o;
+  if (Status st = MakeNatsOptions(c, &o); !st.ok()) return st;
   natsStatus s = NATS_OK;
-  if (!c.creds.empty() && (s = natsOptions_SetUserCredentialsFromFiles(opts, c.creds.c_str(), nullptr)) != NATS_OK) {
-    natsOptions_Destroy(opts);
-    return Status::InvalidArgument(NatsError(("bridge.creds " + c.creds).c_str(), s));
-  }
-  if (!c.nkey_seed.empty()) {
-    natsOptions_Destroy(opts);
-    return Status::Unsupported("bridge.nkey_seed: not supported yet; use a creds file");
-  }
   auto wait = std::chrono::milliseconds(100);
+  int closed_in_tls = 0;
   for (;;) {
-    s = natsConnection_Connect(&link->nc, opts);
+    s = natsConnection_Connect(&link->nc, o.opts);
     if (s == NATS_OK) break;
-    if (s == NATS_CONNECTION_AUTH_FAILED || s == NATS_NOT_PERMITTED) {
-      natsOptions_Destroy(opts);
-      return Status::Denied(NatsError("NATS refused the credentials", s));
-    }
-    if (stop.load()) {
-      natsOptions_Destroy(opts);
-      return Status::Closed("stopped while connecting to NATS");
-    }
+    if (Status st = ConnectError(c, o, s, &closed_in_tls); !st.ok()) return st;
+    if (stop.load()) return Status::Closed("stopped while connecting to NATS");
     std::this_thread::sleep_for(wait);
     wait = std::min(wait * 2, std::chrono::milliseconds(2000));
   }
-  natsOptions_Destroy(opts);
   const int64_t max_payload = natsConnection_GetMaxPayload(link->nc);
   if (max_payload > 0 && static_cast<uint64_t>(max_payload) < c.max_message_size + 1024)
     return Status::InvalidArgument("bridge.max_message_size: " + std::to_string(c.max_message_size) +

@@ -35,6 +35,17 @@ struct LocalActor {
   std::string socket;
 };
 
+// TLS to the NATS servers ([bridge.tls], docs/bridge.md "Security"). TLS is
+// required, never negotiated down, when the table is given or a URL is
+// tls://; the server's certificate is then verified against `ca` (else the
+// system's trusted CAs) and the URL's host, or `server_name` if given.
+struct TlsOptions {
+  bool required = false;
+  std::string ca;           // trusted CA certificates (PEM), optional
+  std::string cert, key;    // a client certificate and its key (PEM), for mutual TLS; both or neither
+  std::string server_name;  // the name the server's certificate must carry, in place of the URL's host
+};
+
 struct BridgeConfig {
   std::string node;                // this host's name (a NATS subject token)
   std::vector<std::string> urls;   // nats://host:port, tried in turn
@@ -45,8 +56,11 @@ struct BridgeConfig {
   // does not rest on it: after a restart the bridge asks the stream where it
   // is (docs/bridge.md, "Outbound").
   std::chrono::milliseconds duplicate_window{120000};
+  // At most one of creds and nkey_seed. Both files, and tls.key, must be
+  // readable by their owner only (checked at start, like an ssh key).
   std::string creds;               // a NATS .creds file (optional)
-  std::string nkey_seed;           // an nkey seed file (optional)
+  std::string nkey_seed;           // a file holding an NKey user seed, SU... (optional)
+  TlsOptions tls;
   std::string state;               // the state directory (proxy logs, delivery records)
   uint32_t window = 256;           // async publishes in flight, at most (all routes)
   std::chrono::milliseconds publish_timeout{5000};  // a PubAck later than this: republish
