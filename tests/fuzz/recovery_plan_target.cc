@@ -10,7 +10,9 @@
 //     agrees with what it handed out;
 //   - its findings are in log order, inside the file, and do not overlap;
 //   - a cut is at or after the last kept message and never comes with a
-//     refusal or a rewrite;
+//     refusal or a rewrite; it is where the plan says the log's tail starts
+//     (the tail a salvage rewrite keeps in a side file), which is after
+//     every kept message and finding;
 //   - the modes agree: salvage refuses only a file that is not a log;
 //     tolerate-tail refuses damage exactly when salvage rewrites; where
 //     tolerate-tail opens, salvage plans the same; absolute opens exactly when
@@ -97,6 +99,12 @@ void CheckPlan(const Planned& p, const RecoveryFacts& f, uint64_t size, const st
                m + ": the cut is before a kept message or outside the file");
     FUZZ_CHECK(!plan.cut_reason.empty(), m + ": a cut without a reason");
   }
+  if (plan.tail) {
+    FUZZ_CHECK(plan.tail_offset >= prev_end && plan.tail_offset >= found_end && plan.tail_offset < size,
+               m + ": the tail the log ends at is before a kept message or outside the file");
+    FUZZ_CHECK(!plan.tail_reason.empty(), m + ": a tail without a reason");
+  }
+  FUZZ_CHECK(!plan.cut || (plan.tail && plan.tail_offset == plan.cut_offset), m + ": a cut elsewhere than the tail");
   FUZZ_CHECK(!plan.rewrite || f.mode == RecoveryMode::kSalvage, m + ": a rewrite outside salvage");
 }
 

@@ -1,11 +1,15 @@
 // Salvage: rewrite the log without consumed messages and without damaged
 // bytes (which go to side files first), then swap it in with one rename
 // (docs/design.md, "Compaction", "Recovery"). It runs at open, under the
-// lock. Store::Compact is online compaction (compaction_online.cc).
+// lock, and acts on a recovery plan (recovery_plan.h): which messages are
+// copied, which bytes are set aside and where the log ends is the
+// planner's decision, never this file's. Store::Compact is online
+// compaction (compaction_online.cc).
 #include <cstring>
 
-#include "format/log_format.h"
+#include "engine/recovery_plan.h"
 #include "engine/store_impl.h"
+#include "format/log_format.h"
 
 namespace mq {
 
@@ -68,13 +72,13 @@ class Output {
 
 }  // namespace
 
-Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
-  // The flush in flight commits first: compaction replaces the index.
+Status StoreImpl::SalvageRewrite() {
+  // The flush in flight commits first: the rewrite replaces the index.
   MQ_RETURN_IF_ERROR(WaitTailFlush());
   GroupCommit::Pause no_syncs(&commit_);  // none of the old file while it is replaced
   const std::string tmp_name = name_ + ".compact";
-  uint64_t limit = end_;
-  if (salvage) MQ_RETURN_IF_ERROR(file_->Size().MoveTo(&limit));
+  uint64_t size = 0;
+  MQ_ASSIGN_OR_RETURN(size, file_->Size());
 
   std::unique_ptr<File> out_file;
   MQ_ASSIGN_OR_RETURN(out_file, CreateRewriteFile(tmp_name));
@@ -82,7 +86,7 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
   // it would only keep holding the space.
   RemoveUnlessRenamed tmp_guard{qdir_.get(), tmp_name};
   std::vector<std::string> side_files;
-  if (salvage && log_.header_damaged) {
+  if (log_.header_damaged) {
     std::string side;
     MQ_RETURN_IF_ERROR(SaveSideFile(qdir_.get(), name_, "damaged-0", file_.get(), 0, log::kHeaderRecordSize,
                                     opt_.file_mode, &side));
@@ -101,59 +105,50 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
   MQ_RETURN_IF_ERROR(w.Begin());
   MQ_RETURN_IF_ERROR(w.Clear());
 
-  CompactionResult r;
-  r.bytes_before = limit;
+  // What is copied and what is set aside is the recovery plan's decision,
+  // over the whole log this time (the open's plan may have started where a
+  // trusted index ends): the rewrite copies the pending messages the
+  // planner hands out, and keeps each damaged region and the tail it ended
+  // the log at in side files.
+  RecoveryFacts facts = PlanFacts(size, log_.data_start, 0, !log_.legacy);
+  facts.mode = RecoveryMode::kSalvage;
+  facts.chunk = 4 << 20;
+  RecoveryPlanner planner(file_.get(), std::move(facts));
   uint64_t new_tail_start = 0, new_tail_seq = 0, new_pending_bytes = 0;
-  log::LogScanner sc(file_.get(), limit, log::kMaxPayload, 4 << 20);
-  sc.Reset(log_.data_start, 0, !log_.legacy);
   log::ScannedMessage m;
-  for (;;) {
-    while (sc.Next(&m)) {
-      if (m.used == log::kConsumed) {
-        ++r.messages_dropped;
-        continue;
-      }
-      const uint64_t start = out.offset();
-      if (m.framed && m.used == log::kPending) {
-        out.buf()->append(m.payload.data() - log::kFramedOverhead, m.end - m.start);
-      } else {
-        log::AppendFramed(out.buf(), m.seq, m.payload);  // a bare record gains its frame
-      }
-      Loc loc{start + log::kMetaRecordSize, static_cast<uint32_t>(m.payload.size()), true, false};
-      MQ_RETURN_IF_ERROR(w.Put(m.seq, loc, opt_.key.Extract(m.payload), opt_.key.enabled(), true));
-      new_tail_start = start;
-      new_tail_seq = m.seq;
-      new_pending_bytes += out.offset() - start;
-      ++r.messages_kept;
-      MQ_RETURN_IF_ERROR(out.MaybeFlush());
+  bool after_damage = false;
+  while (planner.Next(&m, &after_damage)) {
+    if (m.used == log::kConsumed) continue;
+    const uint64_t start = out.offset();
+    if (m.framed && m.used == log::kPending) {
+      out.buf()->append(m.payload.data() - log::kFramedOverhead, m.end - m.start);
+    } else {
+      log::AppendFramed(out.buf(), m.seq, m.payload);  // a bare record gains its frame
     }
-    MQ_RETURN_IF_ERROR(sc.io_status());
-    const log::ScanProblem& p = sc.problem();
-    if (p.kind == log::ScanProblem::Kind::kNone) break;
-    if (!salvage)
-      return Status::Corruption(path_ + ": offset " + std::to_string(p.offset) + ": " + p.reason +
-                                "; compaction stopped and changed nothing. Run `mqtool recover --mode salvage " +
-                                path_ + "`");
-    uint64_t resume = limit;
-    bool more = sc.Resync(p.offset + 1, sc.prev_seq(), &resume);
-    MQ_RETURN_IF_ERROR(sc.io_status());
-    // Damage in the unsynced tail a power cut left (docs/log-format.md, "Sync
-    // marks", rule 4) ends the log here too, as the open's plan and ScanLog
-    // decide: intact-looking messages after it were never synced, so the
-    // rewrite keeps them only in the side file.
-    if (more && sc.InUnsyncedTail(p.offset, sc.sync_marks())) {
-      more = false;
-      resume = limit;
-    }
-    MQ_RETURN_IF_ERROR(sc.io_status());
+    Loc loc{start + log::kMetaRecordSize, static_cast<uint32_t>(m.payload.size()), true, false};
+    MQ_RETURN_IF_ERROR(w.Put(m.seq, loc, opt_.key.Extract(m.payload), opt_.key.enabled(), true));
+    new_tail_start = start;
+    new_tail_seq = m.seq;
+    new_pending_bytes += out.offset() - start;
+    MQ_RETURN_IF_ERROR(out.MaybeFlush());
+  }
+  MQ_RETURN_IF_ERROR(planner.status());
+  const RecoveryPlan& plan = planner.plan();
+  MQ_RETURN_IF_ERROR(plan.refusal);
+  std::vector<RecoveryFinding> set_aside;
+  for (const RecoveryFinding& f : plan.findings)
+    if (f.kind == RecoveryFinding::Kind::kDamage) set_aside.push_back(f);
+  if (plan.tail) {
+    set_aside.push_back(
+        RecoveryFinding{RecoveryFinding::Kind::kDamage, plan.tail_offset, size - plan.tail_offset, plan.tail_reason});
+  }
+  for (const RecoveryFinding& f : set_aside) {
     std::string side;
-    MQ_RETURN_IF_ERROR(SaveSideFile(qdir_.get(), name_, "damaged-" + std::to_string(p.offset), file_.get(), p.offset,
-                                    resume - p.offset, opt_.file_mode, &side));
+    MQ_RETURN_IF_ERROR(SaveSideFile(qdir_.get(), name_, "damaged-" + std::to_string(f.offset), file_.get(), f.offset,
+                                    f.bytes, opt_.file_mode, &side));
     side_files.push_back(side);
-    Note(path_ + ": kept " + std::to_string(resume - p.offset) + " damaged bytes from offset " +
-         std::to_string(p.offset) + " (" + p.reason + ") in " + side);
-    if (!more) break;
-    sc.Reset(resume, sc.prev_seq(), true);
+    Note(path_ + ": kept " + std::to_string(f.bytes) + " damaged bytes from offset " + std::to_string(f.offset) +
+         " (" + f.reason + ") in " + side);
   }
   MQ_RETURN_IF_ERROR(out.Flush());
   // The new log is complete and durable before it takes the old one's name.
@@ -166,9 +161,7 @@ Status StoreImpl::CompactLocked(CompactionResult* result, bool salvage) {
   n.pending_bytes = new_pending_bytes;
   MQ_RETURN_IF_ERROR(InstallRewrittenLog(tmp_name, std::move(out_file), n, &w, &tmp_guard.renamed));
   ++compactions_;
-  r.bytes_after = end_;
   report_.side_files.insert(report_.side_files.end(), side_files.begin(), side_files.end());
-  if (result != nullptr) *result = r;
   return Status::OK();
 }
 

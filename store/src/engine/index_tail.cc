@@ -157,12 +157,15 @@ void IndexTail::StartWrite(Index* index, bool keyed) {
 
 void IndexTail::RunQueuedWrite() {
   MutexLock l(&write_mu_);
-  if (write_state_ != WriteState::kQueued) return;
+  if (write_state_ == WriteState::kQueued) WriteQueued();
+}
+
+void IndexTail::WriteQueued() {
   Index* const index = write_index_;
   const bool keyed = write_keyed_;
-  l.Unlock();
+  write_mu_.Unlock();  // the transaction runs without it: WaitWrite waits on it
   Status s = WriteFrozen(index, keyed);
-  l.Lock();
+  write_mu_.Lock();
   write_status_ = std::move(s);
   write_state_ = WriteState::kDone;
   write_done_.store(true, std::memory_order_release);
@@ -200,15 +203,7 @@ void IndexTail::WriterLoop() {
   for (;;) {
     while (write_state_ != WriteState::kQueued && !stop_writer_) write_cv_.Wait(&write_mu_);
     if (write_state_ != WriteState::kQueued) return;  // stopping, nothing queued
-    Index* const index = write_index_;
-    const bool keyed = write_keyed_;
-    l.Unlock();
-    Status s = WriteFrozen(index, keyed);
-    l.Lock();
-    write_status_ = std::move(s);
-    write_state_ = WriteState::kDone;
-    write_done_.store(true, std::memory_order_release);
-    write_cv_.NotifyAll();
+    WriteQueued();
   }
 }
 

@@ -214,6 +214,9 @@ class IndexTail {
   friend class StoreImpl;  // names this class's mutexes in its lock order (MQ_ACQUIRED_BEFORE)
   static size_t SkipConsumed(Entries& v, size_t i);
   void WriterLoop() MQ_EXCLUDES(write_mu_);
+  // Runs the queued write (write_mu_ let go meanwhile) and publishes its
+  // status to WaitWrite: the tail writer's one job, on either thread.
+  void WriteQueued() MQ_REQUIRES(write_mu_);
 
   // Guarded by the store's mutex (see the top), read by the tail writer:
   Entries tail_;

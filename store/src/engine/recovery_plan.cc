@@ -67,6 +67,9 @@ void RecoveryPlanner::Decide() {
   }
   const std::string& path = facts_.path;
   if (!more) {  // nothing valid after the damage, or only the unsynced tail: a torn tail
+    plan_.tail = true;
+    plan_.tail_offset = p.offset;
+    plan_.tail_reason = p.reason;
     if (p.offset == 0 && facts_.legacy) {
       plan_.refusal = Status::NotALog(path + ": not an mq message log: offset 0: " + p.reason);
       return;

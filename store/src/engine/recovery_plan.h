@@ -58,8 +58,15 @@ struct RecoveryPlan {
   bool cut = false;
   uint64_t cut_offset = 0;
   std::string cut_reason;
+  // The log ends at a problem at tail_offset (why: tail_reason): a torn
+  // tail, or the unsynced tail a power cut left (the cut above, unless the
+  // plan refuses or rewrites). Nothing in [tail_offset, size) is kept.
+  bool tail = false;
+  uint64_t tail_offset = 0;
+  std::string tail_reason;
   // Salvage only: damaged regions in the middle; the log is rewritten with
-  // its intact messages (each region, and a torn tail, kept in side files).
+  // the messages the plan keeps, each kDamage finding and the tail going to
+  // side files instead (compaction.cc acts on a salvage plan of the whole log).
   bool rewrite = false;
   uint64_t messages = 0;  // messages kept (handed out by Next)
   uint64_t last_seq = 0;  // the last one's seq (0: none)

@@ -31,6 +31,8 @@
 
 namespace mq {
 
+struct RecoveryFacts;
+
 // A rewrite's new log (`name` in `dir`) removed on scope exit unless
 // `renamed` was set: compaction and salvage leave no unfinished file behind.
 struct RemoveUnlessRenamed {
@@ -91,6 +93,9 @@ class StoreImpl final : public Store {
   bool IndexTrusted(const IndexMeta& m, uint64_t size, std::string* why) MQ_REQUIRES(mu_);
   // Scans [from, size), indexing pending messages, handling damage by mode.
   Status ScanAndIndex(uint64_t from, uint64_t prev_seq, bool framed_only, bool rebuild) MQ_REQUIRES(mu_);
+  // What a recovery plan of [from, size) starts from: the log's facts and
+  // the queue's mode (engine/recovery_plan.h).
+  RecoveryFacts PlanFacts(uint64_t size, uint64_t from, uint64_t prev_seq, bool framed_only) const MQ_REQUIRES(mu_);
   // Commits an open's index write; the first one is the open's in-use mark
   // (OpenIndex), synced unless the open resumes in the same boot.
   Status CommitOpenWrite(Index::Write* w) MQ_REQUIRES(mu_);
@@ -217,7 +222,8 @@ class StoreImpl final : public Store {
   bool Hidden(uint64_t seq) const MQ_REQUIRES(mu_) { return hidden_.contains(seq); }
 
   // ---- compaction (compaction.cc: salvage at open; compaction_online.cc) ----
-  Status CompactLocked(CompactionResult* result, bool salvage) MQ_REQUIRES(mu_);
+  // Salvage at open: rewrites the log as a salvage plan of all of it says.
+  Status SalvageRewrite() MQ_REQUIRES(mu_);
   bool CompactionDue() const MQ_REQUIRES(mu_);
   // Online compaction: CompactOnlineSteps does the work (mostly without
   // mu_), CompactOnline then ends the compacting state, whatever happened.

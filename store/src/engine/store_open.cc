@@ -486,19 +486,7 @@ Status StoreImpl::ScanAndIndex(uint64_t from, uint64_t prev_seq, bool framed_onl
   // bytes alone (engine/recovery_plan.h); here it is acted on: the messages
   // it keeps are indexed as it hands them out, then its findings are
   // reported, and the open is refused, the tail cut or the log rewritten.
-  RecoveryFacts facts;
-  facts.path = path_;
-  facts.size = size;
-  facts.data_start = log_.data_start;
-  facts.legacy = log_.legacy;
-  facts.from = from;
-  facts.prev_seq = prev_seq;
-  facts.framed_only = framed_only;
-  facts.mode = opt_.recovery;
-  // (The scan bounds a message by the format's limit, not the queue's:
-  // max_message_size bounds appends, and lowering it must not turn messages
-  // already stored into "damage".)
-  RecoveryPlanner planner(file_.get(), std::move(facts));
+  RecoveryPlanner planner(file_.get(), PlanFacts(size, from, prev_seq, framed_only));
   uint64_t batch = 0;
   end_ = from;
   log::ScannedMessage m;
@@ -556,7 +544,8 @@ Status StoreImpl::ScanAndIndex(uint64_t from, uint64_t prev_seq, bool framed_onl
     MQ_RETURN_IF_ERROR(CommitOpenWrite(&w));
   } else {
     // Salvage: write the intact messages into a fresh log; the rewrite keeps
-    // every damaged region (and a torn tail) in side files first.
+    // every damaged region (and a torn tail) in side files first, as its
+    // plan of the whole log says.
     w.Abort();
     if (mark_unwritten_) {  // the open's in-use mark, before the rewrite's commits
       IndexMeta mark = CurrentMeta(false);
@@ -567,10 +556,26 @@ Status StoreImpl::ScanAndIndex(uint64_t from, uint64_t prev_seq, bool framed_onl
     }
     end_ = size;
     open_synced_end_ = 0;  // offsets of the old log: the rewrite's commit claims nothing
-    MQ_RETURN_IF_ERROR(CompactLocked(nullptr, true));
+    MQ_RETURN_IF_ERROR(SalvageRewrite());
   }
   commit_.SetLastSeq(next_seq_ - 1);
   return Status::OK();
+}
+
+RecoveryFacts StoreImpl::PlanFacts(uint64_t size, uint64_t from, uint64_t prev_seq, bool framed_only) const {
+  RecoveryFacts facts;
+  facts.path = path_;
+  facts.size = size;
+  facts.data_start = log_.data_start;
+  facts.legacy = log_.legacy;
+  facts.from = from;
+  facts.prev_seq = prev_seq;
+  facts.framed_only = framed_only;
+  facts.mode = opt_.recovery;
+  // (The scan bounds a message by the format's limit, not the queue's:
+  // max_message_size bounds appends, and lowering it must not turn messages
+  // already stored into "damage".)
+  return facts;
 }
 
 // A used flag that is neither 0 nor 1 reads as pending; RebuildIndex (what

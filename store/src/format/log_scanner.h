@@ -1,8 +1,9 @@
 // LogScanner: reads a log sequentially and checks every record against the
 // grammar of docs/log-format.md. It only computes; it never changes the file.
 // What to do about a problem it finds (cut a torn tail, refuse, salvage) is
-// the caller's policy: the store's open (StoreImpl::ScanAndIndex), its
-// salvage (compaction.cc) and read-only inspection (inspect.cc).
+// the caller's policy: the recovery plan (engine/recovery_plan.h), on which
+// the store's open and its salvage act, and read-only inspection
+// (inspect.cc).
 #pragma once
 
 #include <cassert>
