@@ -549,6 +549,8 @@ void RegisterAll(const Flags& f) {
     reg("bridge-latency/mailbox" + s + a,
         [=, sync = sync](benchmark::State& st) { BareMailbox(st, sync, true, 64, one_at_a_time); });
   }
+  reg("bridge-latency/mqbridge" + s + "/actor_sync=batch/inbound_window=1",
+      [=](benchmark::State& st) { ThroughBridge(st, Half::kBoth, SyncPolicy::kBatch, true, 64, one_at_a_time, 1); });
 }
 
 }  // namespace
