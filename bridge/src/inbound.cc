@@ -106,6 +106,7 @@ Status Inbound::ResetConsumer(Route& r) {
     return Status::IOError(NatsError(("pull consumer " + r.durable).c_str(), s, jerr), EIO);
   }
   r.need_reset = false;  // the backoff stays up until a batch is delivered (Step)
+  r.failed = false;      // drained above: the replay starts from the ack floor
   return Status::OK();
 }
 
@@ -268,7 +269,6 @@ void Inbound::Step(size_t i) {
       r.reset_at = now + r.reset_backoff;
       return;
     }
-    r.failed = false;
   }
   // What the actor confirmed since the last step: recorded and acked.
   Collect(r, std::chrono::milliseconds(0));
