@@ -409,7 +409,10 @@ Result<std::unique_ptr<Mailbox>> OpenActor(const ScratchDir& dir, SyncPolicy syn
 // filled by the plain publisher above).
 enum class Half { kBoth, kA, kB };
 
-void ThroughBridge(benchmark::State& state, Half half, SyncPolicy sync, bool paced, size_t size, uint64_t n) {
+// `inbound_window`: B's batches in flight (BridgeConfig::inbound_window);
+// 0: the default.
+void ThroughBridge(benchmark::State& state, Half half, SyncPolicy sync, bool paced, size_t size, uint64_t n,
+                   int inbound_window = 0) {
   const char* system = half == Half::kBoth ? "mqbridge" : half == Half::kA ? "mqbridge-A" : "mqbridge-B";
   for (auto _ : state) {
     ScratchDir dir;
@@ -423,8 +426,9 @@ void ThroughBridge(benchmark::State& state, Half half, SyncPolicy sync, bool pac
       std::ofstream a(dir.File("a.toml")), b(dir.File("b.toml"));
       a << "[bridge]\nnode = \"A\"\nstate = \"" << dir.File("a-state") << "\"\n" << common
         << "[[remote]]\nnode = \"B\"\nactor = \"orders\"\nsocket = \"" << proxy << "\"\n";
-      b << "[bridge]\nnode = \"B\"\nstate = \"" << dir.File("b-state") << "\"\n" << common
-        << "[[local]]\nactor = \"orders\"\nsocket = \"" << dir.File("b-orders.sock") << "\"\n";
+      b << "[bridge]\nnode = \"B\"\nstate = \"" << dir.File("b-state") << "\"\n" << common;
+      if (inbound_window > 0) b << "inbound_window = " << inbound_window << "\n";
+      b << "[[local]]\nactor = \"orders\"\nsocket = \"" << dir.File("b-orders.sock") << "\"\n";
     }
     std::unique_ptr<Mailbox> actor;
     NatsClient consumer;
@@ -527,6 +531,13 @@ void RegisterAll(const Flags& f) {
           [=, sync = sync](benchmark::State& st) { ThroughBridge(st, Half::kB, sync, false, size, n); });
       reg("bridge-e2e/mailbox" + s + a, [=, sync = sync](benchmark::State& st) { BareMailbox(st, sync, false, size, n); });
     }
+    // B with one batch in flight (inbound_window = 1, the bridge before
+    // its window), beside the default's rows above.
+    const std::string a1 = "/actor_sync=batch/inbound_window=1";
+    reg("bridge-e2e/mqbridge" + s + a1,
+        [=](benchmark::State& st) { ThroughBridge(st, Half::kBoth, SyncPolicy::kBatch, false, size, n, 1); });
+    reg("bridge-e2e/mqbridge-B" + s + a1,
+        [=](benchmark::State& st) { ThroughBridge(st, Half::kB, SyncPolicy::kBatch, false, size, n, 1); });
   }
   // One message at a time: the latency of an unloaded path (64 B).
   const std::string s = "/size=64";
@@ -538,6 +549,8 @@ void RegisterAll(const Flags& f) {
     reg("bridge-latency/mailbox" + s + a,
         [=, sync = sync](benchmark::State& st) { BareMailbox(st, sync, true, 64, one_at_a_time); });
   }
+  reg("bridge-latency/mqbridge" + s + "/actor_sync=batch/inbound_window=1",
+      [=](benchmark::State& st) { ThroughBridge(st, Half::kBoth, SyncPolicy::kBatch, true, 64, one_at_a_time, 1); });
 }
 
 }  // namespace

@@ -67,6 +67,20 @@ TEST(BridgeConfigTest, ARemoteActorOnThisNodeOrExposedTwiceIsRefused) {
   EXPECT_NE(Error(head + r + r).message().find("mq.B.o is exposed twice"), std::string::npos);
 }
 
+// B's window of fetch batches (docs/bridge.md, "Inbound"): 4 unless given,
+// 1 to 16 (16 x 64 is the consumer's MaxAckPending, 1024).
+TEST(BridgeConfigTest, TheInboundWindowDefaultsToFourAndOutsideOneToSixteenIsRefused) {
+  auto c = ParseConfig(kGood, "a.toml");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->inbound_window, 4u);
+  const std::string head = "[bridge]\nnode = \"A\"\nurls = [\"nats://h:1\"]\nstate = \"/s\"\n";
+  auto w = ParseConfig(head + "inbound_window = 16\n", "x.toml");
+  ASSERT_TRUE(w.ok()) << w.status().message();
+  EXPECT_EQ(w->inbound_window, 16u);
+  EXPECT_NE(Error(head + "inbound_window = 0\n").message().find("bridge.inbound_window"), std::string::npos);
+  EXPECT_NE(Error(head + "inbound_window = 17\n").message().find("bridge.inbound_window"), std::string::npos);
+}
+
 TEST(BridgeConfigTest, ATomlSyntaxErrorNamesTheLine) {
   const Status s = Error("[bridge]\nnode = \"A\n");
   EXPECT_NE(s.message().find("x.toml:2: TOML syntax"), std::string::npos) << s.message();

@@ -18,6 +18,24 @@ bool DeleteConsumer(const std::string& nats_url, const std::string& consumer) {
   return ok;
 }
 
+int64_t ConsumerAckFloor(const std::string& nats_url, const std::string& consumer) {
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  int64_t floor = -1;
+  if (natsConnection_ConnectTo(&nc, nats_url.c_str()) != NATS_OK) return -1;
+  if (natsConnection_JetStream(&js, nc, nullptr) == NATS_OK) {
+    jsConsumerInfo* ci = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    if (js_GetConsumerInfo(&ci, js, "MQ", consumer.c_str(), nullptr, &jerr) == NATS_OK) {
+      floor = static_cast<int64_t>(ci->AckFloor.Stream);
+      jsConsumerInfo_Destroy(ci);
+    }
+    jsCtx_Destroy(js);
+  }
+  natsConnection_Destroy(nc);
+  return floor;
+}
+
 int64_t StreamCreated(const std::string& nats_url) {
   natsConnection* nc = nullptr;
   jsCtx* js = nullptr;

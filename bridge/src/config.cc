@@ -80,7 +80,7 @@ Result<BridgeConfig> ParseConfig(std::string_view text, const std::string& sourc
     const toml::table& t = *b->as_table();
     r.OnlyKnown(t, "bridge.", {"node", "urls", "stream", "replicas", "create_stream", "creds", "nkey_seed", "state",
                                "window", "duplicate_window_ms", "publish_timeout_ms", "ack_wait_ms", "max_message_size",
-                               "record_compact_above", "confirm", "tls"});
+                               "record_compact_above", "inbound_window", "confirm", "tls"});
     Token(r, t, "node", "bridge.node", &c.node);
     if (const toml::node* u = t.get("urls"); u != nullptr && !r.failed()) {
       const toml::array* a = u->as_array();
@@ -117,6 +117,7 @@ Result<BridgeConfig> ParseConfig(std::string_view text, const std::string& sourc
       c.max_message_size = static_cast<uint64_t>(v);
     if (r.Integer(t, "record_compact_above", "bridge.record_compact_above", 64, int64_t{1} << 30, &v))
       c.record_compact_above = static_cast<uint64_t>(v);
+    if (r.Integer(t, "inbound_window", "bridge.inbound_window", 1, 16, &v)) c.inbound_window = static_cast<uint32_t>(v);
     std::string confirm;
     if (r.String(t, "confirm", "bridge.confirm", &confirm)) {
       if (confirm == "upstream") c.confirm_upstream = true;

@@ -10,10 +10,6 @@
 
 namespace mq::bridge {
 
-// Messages fetched and delivered as one batch (one fsync of the record, then
-// the acks): also the most a SIGKILL of the bridge can deliver twice.
-constexpr int kFetchBatch = 64;
-
 Inbound::~Inbound() { Detach(); }
 
 Status Inbound::Attach(natsConnection* nc, jsCtx* js, int64_t stream_created) {
@@ -67,6 +63,7 @@ void Inbound::RetireSubscription(Route& r) {
 }
 
 Status Inbound::ResetConsumer(Route& r) {
+  Drain(r);          // what the actor confirmed is recorded (and acked if the link holds)
   r.sender.reset();  // a fresh sender: no answer of the old round is awaited
   jsErrCode jerr = static_cast<jsErrCode>(0);
   jsConsumerInfo* ci = nullptr;
@@ -109,6 +106,7 @@ Status Inbound::ResetConsumer(Route& r) {
     return Status::IOError(NatsError(("pull consumer " + r.durable).c_str(), s, jerr), EIO);
   }
   r.need_reset = false;  // the backoff stays up until a batch is delivered (Step)
+  r.failed = false;      // drained above: the replay starts from the ack floor
   return Status::OK();
 }
 
@@ -139,6 +137,9 @@ void Inbound::Detach() {
     r->sub = nullptr;
     for (natsSubscription* sub : r->retired) natsSubscription_Destroy(sub);
     r->retired.clear();
+    r->window.clear();  // unacked: redelivered on the next connection
+    r->answers.clear();
+    r->in_flight = 0;
     r->sender.reset();
   }
   nc_ = nullptr;
@@ -148,7 +149,7 @@ void Inbound::Detach() {
 ConfirmedSender* Inbound::SenderFor(Route& r) {
   if (r.sender) return r.sender.get();
   ConfirmedSenderOptions o;
-  o.window = 256;
+  o.window = std::max<size_t>(256, size_t{c_.inbound_window} * kInboundBatch);
   o.reply_timeout = std::chrono::milliseconds(5000);
   auto s = ConfirmedSender::Open(r.la.socket, o);
   if (!s.ok()) {
@@ -186,6 +187,73 @@ void Inbound::Snapshot(std::vector<RouteStatus>* out) {
   }
 }
 
+void Inbound::Collect(Route& r, std::chrono::milliseconds wait) {
+  if (!r.sender || r.sender->in_flight() == 0) return;
+  std::vector<Confirmation> cs;
+  (void)r.sender->Collect(wait, &cs);  // kTimedOut: none yet
+  for (const Confirmation& c : cs) {
+    r.answers[c.ticket] = c.status.ok();
+    if (!c.status.ok()) {
+      SetError(r, c.status.message());
+      r.failed = true;
+    }
+  }
+}
+
+void Inbound::Drain(Route& r) {
+  if (r.window.empty()) return;
+  if (r.sender && r.sender->in_flight() > 0) {
+    std::vector<Confirmation> cs;
+    (void)r.sender->Flush(&cs);
+    for (const Confirmation& c : cs) {
+      r.answers[c.ticket] = c.status.ok();
+      if (!c.status.ok()) SetError(r, c.status.message());
+    }
+  }
+  Settle(r, /*all=*/true);
+}
+
+void Inbound::Settle(Route& r, bool all) {
+  // The oldest batches whose every message is answered (or all of them).
+  size_t ready = 0;
+  std::vector<uint64_t> record;
+  for (; ready < r.window.size(); ++ready) {
+    const Batch& b = r.window[ready];
+    if (!all && !std::all_of(b.sent.begin(), b.sent.end(), [&](const Pending& p) { return r.answers.count(p.ticket); }))
+      break;
+    for (const Pending& p : b.sent)
+      if (auto it = r.answers.find(p.ticket); it != r.answers.end() && it->second) record.push_back(p.stream_seq);
+  }
+  if (ready == 0) return;
+  // Durable before the ack: a redelivery after this is recognised.
+  bool recorded = true;
+  if (Status rs = r.delivered->Record(record); !rs.ok()) {
+    SetError(r, rs.message());
+    recorded = false;  // not acked: JetStream delivers them again
+  }
+  for (size_t k = 0; k < ready; ++k) {
+    Batch& b = r.window.front();
+    for (const Pending& p : b.sent) {
+      auto it = r.answers.find(p.ticket);
+      const bool confirmed = recorded && it != r.answers.end() && it->second;
+      if (it != r.answers.end()) r.answers.erase(it);
+      r.in_flight--;
+      if (!confirmed) {
+        r.failed = true;
+        continue;
+      }
+      if (p.stream_seq < r.last_delivered)
+        std::fprintf(stderr, "mqbridge: inbound %s: stream seq %llu delivered after %llu\n", r.la.actor.c_str(),
+                     static_cast<unsigned long long>(p.stream_seq), static_cast<unsigned long long>(r.last_delivered));
+      r.last_delivered = p.stream_seq;
+      if (natsMsg_Ack(p.msg, nullptr) == NATS_OK) r.acked++;
+      r.delivered_n++, stats_->delivered++;
+    }
+    r.window.pop_front();
+  }
+  if (r.window.empty()) r.answers.clear();  // tickets of a sender that went away
+}
+
 void Inbound::Step(size_t i) {
   if (js_ == nullptr) return;
   Route& r = *routes_[i];
@@ -202,95 +270,84 @@ void Inbound::Step(size_t i) {
       return;
     }
   }
-  natsMsgList list{};
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  const natsStatus fs = natsSubscription_Fetch(&list, r.sub, kFetchBatch, 100, &jerr);
-  if (fs != NATS_OK) {
-    if (fs != NATS_TIMEOUT) NeedReset(r, NatsError("fetch", fs, jerr));
-    natsMsgList_Destroy(&list);
-    return;
-  }
-  struct Pending {
-    natsMsg* msg;
-    uint64_t stream_seq;
-    uint64_t ticket;
-    bool confirmed = false;
-  };
-  std::vector<Pending> batch;
-  bool broken = false;  // a send failed: later ones wait too (order)
-  for (int k = 0; k < list.Count; ++k) {
-    natsMsg* m = list.Msgs[k];
-    jsMsgMetaData* meta = nullptr;
-    if (natsMsg_GetMetaData(&meta, m) != NATS_OK) continue;
-    const uint64_t seq = meta->Sequence.Stream;
-    if (meta->NumDelivered > 1) r.redelivered++, stats_->redelivered++;
-    jsMsgMetaData_Destroy(meta);
-    if (r.delivered->Contains(seq)) {  // delivered before a crash or a lost ack
-      r.deduplicated++, stats_->deduplicated++;
-      if (natsMsg_Ack(m, nullptr) == NATS_OK) r.acked++;
-      continue;
-    }
-    if (broken) continue;
-    ConfirmedSender* snd = SenderFor(r);
-    if (snd == nullptr) {
-      broken = true;
-      continue;
-    }
-    auto t = snd->SendAsync(std::string_view(natsMsg_GetData(m), static_cast<size_t>(natsMsg_GetDataLength(m))));
-    if (!t.ok()) {
-      SetError(r, t.status().message());
-      broken = true;
-      continue;
-    }
-    batch.push_back(Pending{m, seq, *t});
-    r.in_flight++;
-  }
-  // Wait for the actor's mailbox to confirm.
-  std::map<uint64_t, bool> answers;
-  if (r.sender && r.sender->in_flight() > 0) {
-    std::vector<Confirmation> cs;
-    (void)r.sender->Flush(&cs);
-    for (const Confirmation& c : cs) {
-      answers[c.ticket] = c.status.ok();
-      if (!c.status.ok()) SetError(r, c.status.message());
-    }
-  }
-  std::vector<uint64_t> record;
-  bool all = true;
-  for (Pending& p : batch) {
-    auto it = answers.find(p.ticket);
-    // Stored by the actor's mailbox, whatever happened to the others.
-    p.confirmed = it != answers.end() && it->second;
-    if (p.confirmed) record.push_back(p.stream_seq);
-  }
-  // Durable before the ack: a redelivery after this is recognised.
-  if (Status rs = r.delivered->Record(record); !rs.ok()) {
-    SetError(r, rs.message());
-    for (Pending& p : batch) p.confirmed = false;  // not acked: JetStream delivers them again
-  }
-  for (Pending& p : batch) {
-    if (p.confirmed) {
-      if (p.stream_seq < r.last_delivered)
-        std::fprintf(stderr, "mqbridge: inbound %s: stream seq %llu delivered after %llu\n", r.la.actor.c_str(),
-                     static_cast<unsigned long long>(p.stream_seq), static_cast<unsigned long long>(r.last_delivered));
-      r.last_delivered = p.stream_seq;
-      if (natsMsg_Ack(p.msg, nullptr) == NATS_OK) r.acked++;
-      r.delivered_n++, stats_->delivered++;
+  // What the actor confirmed since the last step: recorded and acked.
+  Collect(r, std::chrono::milliseconds(0));
+  Settle(r, false);
+  bool fetched = false;
+  if (!r.failed && r.window.size() < c_.inbound_window) {
+    natsMsgList list{};
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus fs;
+    if (r.window.empty()) {
+      fs = natsSubscription_Fetch(&list, r.sub, kInboundBatch, 100, &jerr);
     } else {
-      all = false;
+      // Batches in flight: take what the stream has now, without waiting.
+      jsFetchRequest fr;
+      jsFetchRequest_Init(&fr);
+      fr.Batch = kInboundBatch;
+      fr.NoWait = true;
+      fr.Expires = int64_t{100} * 1000000;
+      fs = natsSubscription_FetchRequest(&list, r.sub, &fr);
+    }
+    if (fs != NATS_OK) {
+      natsMsgList_Destroy(&list);
+      if (fs != NATS_TIMEOUT && fs != NATS_NOT_FOUND) {
+        Drain(r);
+        NeedReset(r, NatsError("fetch", fs, jerr));
+        return;
+      }
+    } else {
+      r.window.emplace_back();
+      Batch& b = r.window.back();
+      b.list = list;
+      fetched = list.Count > 0;
+      for (int k = 0; k < list.Count; ++k) {
+        natsMsg* m = list.Msgs[k];
+        jsMsgMetaData* meta = nullptr;
+        if (natsMsg_GetMetaData(&meta, m) != NATS_OK) continue;
+        const uint64_t seq = meta->Sequence.Stream;
+        if (meta->NumDelivered > 1) r.redelivered++, stats_->redelivered++;
+        jsMsgMetaData_Destroy(meta);
+        if (r.delivered->Contains(seq)) {  // delivered before a crash or a lost ack
+          r.deduplicated++, stats_->deduplicated++;
+          if (natsMsg_Ack(m, nullptr) == NATS_OK) r.acked++;
+          continue;
+        }
+        if (r.failed) continue;  // a send failed: later ones wait too (order)
+        ConfirmedSender* snd = SenderFor(r);
+        if (snd == nullptr) {
+          r.failed = true;
+          continue;
+        }
+        auto t = snd->SendAsync(std::string_view(natsMsg_GetData(m), static_cast<size_t>(natsMsg_GetDataLength(m))));
+        if (!t.ok()) {
+          SetError(r, t.status().message());
+          r.failed = true;
+          continue;
+        }
+        b.sent.push_back(Pending{m, seq, *t});
+        r.in_flight++;
+      }
+      if (b.sent.empty()) r.window.pop_back();  // nothing awaits the actor: freed now
     }
   }
-  r.in_flight = 0;
-  natsMsgList_Destroy(&list);
-  // Not delivered: again, in order, from the ack floor (after a backoff).
-  if (broken || !all) {
+  // The window is full, or the stream had nothing more: wait a little for
+  // the actor's confirmations.
+  if (!fetched && !r.window.empty() && !r.failed) {
+    Collect(r, std::chrono::milliseconds(50));
+    Settle(r, false);
+  }
+  if (r.failed) {
+    // Not delivered: again, in order, from the ack floor (after a backoff),
+    // once what is in flight is settled.
+    Drain(r);
     std::string why;
     {
       std::lock_guard<std::mutex> l(r.mu);
       why = r.last_error;
     }
     NeedReset(r, why);
-  } else if (!batch.empty()) {
+  } else if (fetched) {
     r.reset_backoff = std::chrono::milliseconds(100);
   }
   MaybeCompact(r);

@@ -11,6 +11,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -34,12 +36,34 @@ class Inbound {
   // subscriptions.
   void Detach();
   size_t routes() const { return routes_.size(); }
-  // Route i (one thread each): fetches one batch (waiting up to 100 ms) and
-  // delivers it.
+  // Route i (one thread each): settles the batches whose confirmations are
+  // in, fetches the next batch if the window has room (waiting up to 100 ms
+  // when none is in flight, not at all otherwise) and delivers it, or waits
+  // a little for confirmations.
   void Step(size_t i);
+  // Route i's thread, when it stops: waits for every confirmation in flight
+  // (up to the reply timeout), records and acks what was confirmed.
+  void Drain(size_t i) { Drain(*routes_[i]); }
   void Snapshot(std::vector<RouteStatus>* out);
 
  private:
+  // A delivered message awaiting the actor's confirmation.
+  struct Pending {
+    natsMsg* msg;
+    uint64_t stream_seq;
+    uint64_t ticket;  // the route's sender's
+  };
+  // One fetched batch in the window: its messages are destroyed with it.
+  struct Batch {
+    natsMsgList list{};
+    std::vector<Pending> sent;
+    Batch() = default;
+    Batch(const Batch&) = delete;
+    Batch& operator=(const Batch&) = delete;
+    Batch(Batch&& o) noexcept : list(o.list), sent(std::move(o.sent)) { o.list = natsMsgList{}; }
+    Batch& operator=(Batch&&) = delete;
+    ~Batch() { natsMsgList_Destroy(&list); }
+  };
   struct Route {
     LocalActor la;
     std::string filter, durable;
@@ -50,6 +74,11 @@ class Inbound {
     std::chrono::steady_clock::time_point reset_at{};
     std::chrono::milliseconds reset_backoff{100};
     std::unique_ptr<ConfirmedSender> sender;
+    // Batches delivered and not yet acked, oldest first (at most
+    // inbound_window); the answers that came for their tickets.
+    std::deque<Batch> window;
+    std::map<uint64_t, bool> answers;  // ticket -> stored by the actor's mailbox
+    bool failed = false;               // a send or a confirmation failed: drain, then reset
     uint64_t last_delivered = 0;  // stream seq (a lower one next is reported: out of order)
     std::string printed;          // the last error printed
     std::atomic<uint64_t> in_flight{0}, delivered_n{0}, acked{0}, redelivered{0}, deduplicated{0};
@@ -73,6 +102,14 @@ class Inbound {
   // Past record_compact_above sequences: asks the consumer's ack floor and
   // compacts the record to it.
   void MaybeCompact(Route& r);
+  // Reads the confirmations that came (waiting up to `wait` for one).
+  void Collect(Route& r, std::chrono::milliseconds wait);
+  // Records (one fdatasync) and then acks the oldest batches whose every
+  // message is answered; with `all`, every batch (an unanswered message
+  // counts as not stored). Never acks a message its mailbox did not confirm.
+  void Settle(Route& r, bool all);
+  // Every confirmation in flight awaited (Flush), every batch settled.
+  void Drain(Route& r);
 
   const BridgeConfig& c_;
   BridgeStats* stats_;

@@ -68,6 +68,7 @@ Status Run(const BridgeConfig& config, const std::atomic<bool>& stop, BridgeStat
     for (size_t i = 0; i < in.routes(); ++i)
       inbound.emplace_back([&, i] {
         while (!stop.load() && !lost.load()) in.Step(i);
+        in.Drain(i);  // what the actor confirmed is recorded, and acked while the link holds
       });
     auto status_at = std::chrono::steady_clock::now();
     while (!stop.load() && !link.closed()) {

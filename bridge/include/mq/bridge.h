@@ -46,6 +46,9 @@ struct TlsOptions {
   std::string server_name;  // the name the server's certificate must carry, in place of the URL's host
 };
 
+// Messages a route fetches from JetStream at a time (one pull request).
+inline constexpr int kInboundBatch = 64;
+
 struct BridgeConfig {
   std::string node;                // this host's name (a NATS subject token)
   std::vector<std::string> urls;   // nats://host:port, tried in turn
@@ -69,6 +72,13 @@ struct BridgeConfig {
   // A local actor's delivery record is compacted (to the consumer's ack
   // floor plus what lies above it) once it holds more sequences than this.
   uint64_t record_compact_above = 4096;
+  // Inbound: fetch batches (of kInboundBatch messages) a local actor's route
+  // keeps in flight, delivered to the actor and awaiting its mailbox's
+  // confirmation (1..16). Each batch is recorded and acked to JetStream, in
+  // order, once every message of it (and of the batches before it) is
+  // settled. Also the duplicate bound: a SIGKILL of the bridge delivers at
+  // most inbound_window * kInboundBatch messages twice (docs/bridge.md).
+  uint32_t inbound_window = 4;
   // confirm = "upstream": a proxy's answer to a confirming sender waits
   // until JetStream has acked the message (and every earlier one of that
   // proxy); "local" (false, the default): once it is durable on this host.
