@@ -187,7 +187,8 @@ struct CompactionResult {
   // the swap; everything else runs beside appends and receives.
   struct Timing {
     uint64_t total_us = 0;
-    uint64_t snapshot_lock_us = 0;   // the snapshot, with the wait for the index flush in flight
+    uint64_t snapshot_flush_wait_us = 0;  // waiting for the index flush in flight, without the lock
+    uint64_t snapshot_lock_us = 0;   // the lock held for the snapshot
     uint64_t copy_us = 0;            // the bulk copy and its fdatasync, without the lock
     uint64_t rounds = 0;             // catch-up rounds without the lock
     uint64_t rounds_us = 0;          // their time (copy, flags, fdatasync, index commit)
@@ -200,7 +201,7 @@ struct CompactionResult {
     uint64_t swap_piece_bytes = 0;   //   the last piece: bytes copied under the lock
     uint64_t swap_sync_us = 0;       //   fdatasync of the new log
     uint64_t swap_rename_us = 0;     //   rename and the directory's fsync
-    uint64_t swap_commit_us = 0;     //   the switch and the index commit
+    uint64_t swap_commit_us = 0;     //   the switch and the index commit (with the index's fdatasync)
     uint64_t swap_switch_us = 0;     //     of it, the switch (before the commit)
     uint64_t swap_index_entries = 0; //   index entries the commit under the lock wrote (the last
                                      //   piece's and consumes': never the pending messages')

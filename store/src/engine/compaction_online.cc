@@ -305,10 +305,26 @@ Status StoreImpl::CompactOnlineSteps(CompactionResult* result) {
   bool framed_only = true;
   log::Header h;
   {
+    // No index write starts from here on (and consumes are recorded: one
+    // recorded before the snapshot is harmless, as its flag is in the old
+    // log before the copy reads it). The flush in flight, if any, finishes
+    // without mu_: it syncs the log and commits the index, tens of
+    // milliseconds that appends and consumes would otherwise wait for.
     MutexLock l(&mu_);
     MQ_RETURN_IF_ERROR(CheckUsable());
+    compacting_ = true;
+    compact_consumed_.clear();
+  }
+  WaitTailFlushFinishedUnlocked();
+  t.snapshot_flush_wait_us = SteadyMicros() - t_start;
+  uint64_t t_snapshot = 0;
+  {
+    MutexLock l(&mu_);
+    t_snapshot = SteadyMicros();
+    MQ_RETURN_IF_ERROR(CheckUsable());
     // The flush in flight commits first: compaction replaces the index, and
-    // its transaction is the only index write until the swap.
+    // its transaction is the only index write until the swap. (It finished
+    // above: this only takes its status.)
     MQ_RETURN_IF_ERROR(WaitTailFlush());
     // The rewrite is one index transaction holding every pending message's
     // entries: grow the map for it now, with no snapshot of this store held.
@@ -318,8 +334,6 @@ Status StoreImpl::CompactOnlineSteps(CompactionResult* result) {
     if (FreshReader().ok()) entries = read_.reader->Entries();
     StaleReader();
     (void)index_->Reserve((entries + tail_.pending()) * kIndexBytesPerMessage);
-    compacting_ = true;
-    compact_consumed_.clear();
     src = file_;
     index = index_.get();
     limit = end_;
@@ -329,7 +343,7 @@ Status StoreImpl::CompactOnlineSteps(CompactionResult* result) {
     h.session = log_.header.session;  // the index describes this open's stamp
   }
   const uint64_t t_copy = SteadyMicros();
-  t.snapshot_lock_us = t_copy - t_start;
+  t.snapshot_lock_us = t_copy - t_snapshot;
 
   // ---- 2. the bulk copy, without the lock ----
   std::unique_ptr<File> out_file;

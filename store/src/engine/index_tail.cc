@@ -184,6 +184,11 @@ bool IndexTail::WaitWrite(Status* s) {
   return true;
 }
 
+void IndexTail::WaitWriteFinished() {
+  MutexLock l(&write_mu_);
+  while (write_state_ == WriteState::kQueued) write_cv_.Wait(&write_mu_);
+}
+
 void IndexTail::StopWriter() {
   if (shared_) {
     shared_->impl()->DetachWriter(this);

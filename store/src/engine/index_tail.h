@@ -206,6 +206,11 @@ class IndexTail {
   // Waits for the flush in flight, if any: false if there was none, else
   // true with *s its index transaction's status. The frozen tail stays.
   bool WaitWrite(Status* s) MQ_EXCLUDES(write_mu_);
+  // Waits until the flush in flight, if any, has finished, without taking
+  // its status (WaitWrite does, at once then). Needs no lock of the store's:
+  // a compaction waits here before its snapshot takes mu_, once no new
+  // flush can start (compacting_).
+  void WaitWriteFinished() MQ_EXCLUDES(write_mu_);
   // Flushes handed to the tail writer (StoreStats::index_writes).
   uint64_t writes() const { return writes_; }
   void StopWriter() MQ_EXCLUDES(write_mu_);

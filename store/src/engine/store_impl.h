@@ -139,6 +139,10 @@ class StoreImpl final : public Store {
   Status WaitTailFlush() MQ_REQUIRES(mu_);
   // Finishes the flush in flight if it is done, without waiting.
   Status ReapTailFlush() MQ_REQUIRES(mu_) { return tail_.write_done() ? WaitTailFlush() : Status::OK(); }
+  // Waits, without mu_, until the tail's flush in flight has finished. Only
+  // while compacting_ is set (no flush starts then): it touches only the
+  // tail writer's state, which write_mu_ guards, not the tail itself.
+  void WaitTailFlushFinishedUnlocked() MQ_EXCLUDES(mu_) MQ_NO_THREAD_SAFETY_ANALYSIS { tail_.WaitWriteFinished(); }
   // Waits for the flush in flight, then freezes the tail if there is
   // anything to flush (*frozen says whether it did).
   Status FreezeForFlush(bool* frozen) MQ_REQUIRES(mu_);
