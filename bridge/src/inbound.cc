@@ -273,6 +273,9 @@ void Inbound::Step(size_t i) {
   // What the actor confirmed since the last step: recorded and acked.
   Collect(r, std::chrono::milliseconds(0));
   Settle(r, false);
+  // The record is compacted while nothing is in flight, so that a kill
+  // during its compaction finds every delivery recorded or not yet sent.
+  if (r.window.empty()) MaybeCompact(r);
   bool fetched = false;
   if (!r.failed && r.window.size() < c_.inbound_window) {
     natsMsgList list{};
@@ -350,7 +353,9 @@ void Inbound::Step(size_t i) {
   } else if (fetched) {
     r.reset_backoff = std::chrono::milliseconds(100);
   }
-  MaybeCompact(r);
+  // A window that never empties (steady traffic) must not let the record
+  // grow without bound: past twice the threshold it is compacted anyway.
+  if (r.window.empty() || r.delivered->size() > 2 * c_.record_compact_above) MaybeCompact(r);
 }
 
 }  // namespace mq::bridge
