@@ -104,7 +104,7 @@ std::string FramedBuffer(size_t size, size_t* msgs) {
 
 void DiskWrite(benchmark::State& state, size_t size) {
   ScratchDir dir;
-  int fd = ::open(dir.File("w").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int fd = ::open(dir.File("w").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
     FailedErrno(state, "open");
     return;
@@ -137,7 +137,7 @@ void DiskWrite(benchmark::State& state, size_t size) {
 // reading the same source memory as StoreAppend does.
 void DiskWritevPool(benchmark::State& state, size_t size, size_t batch) {
   ScratchDir dir;
-  int fd = ::open(dir.File("w").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int fd = ::open(dir.File("w").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
     FailedErrno(state, "open");
     return;
@@ -185,7 +185,7 @@ void DiskWritevPool(benchmark::State& state, size_t size, size_t batch) {
 
 void DiskWriteSync(benchmark::State& state, size_t size) {
   ScratchDir dir;
-  int fd = ::open(dir.File("w").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int fd = ::open(dir.File("w").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
     FailedErrno(state, "open");
     return;

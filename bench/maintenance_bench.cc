@@ -121,7 +121,7 @@ void DiskWrite(benchmark::State& state, uint64_t target, bool sync) {
   ScratchDir dir;
   std::string buf(1u << 20, 'x');
   for (auto _ : state) {
-    int fd = ::open(dir.File("w").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int fd = ::open(dir.File("w").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
       FailedErrno(state, "open");
       break;

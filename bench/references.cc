@@ -28,7 +28,7 @@ bool WriteAll(int fd, const char* p, size_t n) {
 
 void DiskFdatasyncSmall(benchmark::State& state) {
   ScratchDir dir;
-  int fd = ::open(dir.File("w").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+  int fd = ::open(dir.File("w").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
     FailedErrno(state, "open");
     return;
@@ -47,7 +47,7 @@ void DiskFdatasyncSmall(benchmark::State& state) {
 
 void DiskFdatasyncLatency(benchmark::State& state) {
   ScratchDir dir;
-  int fd = ::open(dir.File("w").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+  int fd = ::open(dir.File("w").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
     FailedErrno(state, "open");
     return;
