@@ -25,9 +25,11 @@ class MailboxReceiveTest : public ::testing::Test {
       ASSERT_TRUE(s.ok()) << s.ToString();
     }
   }
-  // Waits until the mailbox has stored `n` messages.
+  // Waits until the mailbox's new queue holds `n` messages, receivable (the
+  // store's last seq; Stats().stored counts a batch before its append).
   void WaitStored(Mailbox* mb, uint64_t n) {
-    ASSERT_TRUE(test::WaitUntil([&] { return mb->Stats().stored >= n; })) << "stored " << mb->Stats().stored;
+    ASSERT_TRUE(test::WaitUntil([&] { return mb->store()->Stats().last_seq >= n; }))
+        << "last seq " << mb->store()->Stats().last_seq;
   }
   test::TempDir dir_;
   MailboxOptions opt_;

@@ -20,14 +20,17 @@ class MailboxScanCursorTest : public ::testing::Test {
  protected:
   void SetUp() override { opt_ = test::OptionsIn(dir_); }
   void SendAllAndWait(Mailbox* mb, const std::vector<std::string>& payloads) {
-    const uint64_t want = mb->Stats().stored + payloads.size();
+    // The store's last seq, not Stats().stored: that counts a batch before
+    // its append makes it receivable.
+    const uint64_t want = mb->store()->Stats().last_seq + payloads.size();
     SendOptions o;
     o.retry_for = std::chrono::seconds(20);  // the socket queues a few datagrams at a time
     for (const std::string& p : payloads) {
       Status s = Send(opt_.socket_path, p, o);
       ASSERT_TRUE(s.ok()) << s.ToString();
     }
-    ASSERT_TRUE(test::WaitUntil([&] { return mb->Stats().stored >= want; })) << "stored " << mb->Stats().stored;
+    ASSERT_TRUE(test::WaitUntil([&] { return mb->store()->Stats().last_seq >= want; }))
+        << "last seq " << mb->store()->Stats().last_seq;
   }
   // A predicate matching payloads that start with `want`, counting its calls.
   Pattern Counting(const std::string& want) {
