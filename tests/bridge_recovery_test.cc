@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cerrno>
+#include <cstring>
 #include <thread>
 
 #include "bridge_testing.h"
@@ -107,11 +109,8 @@ TEST_F(BridgeRecoveryTest, ARestartedSendingBridgeDoesNotPublishAgainWhatTheStre
 // JetStream, and delivers them once the actor's mailbox is back.
 TEST_F(BridgeRecoveryTest, MessagesTheActorNeverConfirmedAreDeliveredWhenItIsBack) {
   // A bare datagram socket at the actor's path: it takes, never answers.
-  const int hung = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  std::snprintf(a.sun_path, sizeof(a.sun_path), "%s", hosts_->b_actor().c_str());
-  ASSERT_EQ(::bind(hung, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  const int hung = hosts_->BindHungActor();
+  ASSERT_GE(hung, 0) << std::strerror(errno);
   hosts_->a().Start();
   hosts_->b().Start();
   ASSERT_TRUE(hosts_->WaitForProxy()) << hosts_->Logs();

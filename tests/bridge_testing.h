@@ -68,6 +68,10 @@ class TwoHosts {
   BridgeProcess& b() { return *b_; }
   // Opens the actor's mailbox on B.
   Status OpenActor();
+  // A hung actor on B: a bare datagram socket bound at the actor's path,
+  // which takes messages and never answers. Its descriptor (the caller
+  // closes it), or -1.
+  int BindHungActor() const;
   void CloseActor();
   // Waits up to 10 s for A's proxy socket.
   bool WaitForProxy();

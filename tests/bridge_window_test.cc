@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cerrno>
+#include <cstring>
 #include <set>
 #include <string>
 #include <thread>
@@ -33,12 +35,8 @@ class BridgeWindowTest : public ::testing::Test {
     hosts_ = std::make_unique<TwoHosts>(server_.url());
     // A hung actor: a bare datagram socket at the actor's path; it takes
     // messages and never answers.
-    hung_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    ASSERT_GE(hung_, 0);
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    std::snprintf(a.sun_path, sizeof(a.sun_path), "%s", hosts_->b_actor().c_str());
-    ASSERT_EQ(::bind(hung_, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    hung_ = hosts_->BindHungActor();
+    ASSERT_GE(hung_, 0) << std::strerror(errno);
     hosts_->a().Start();
     hosts_->b().Start();
     ASSERT_TRUE(hosts_->WaitForProxy()) << hosts_->Logs();
